@@ -3,8 +3,12 @@
 #![warn(missing_docs)]
 
 pub mod algorithm;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod json_like;
 pub mod kid;
+#[cfg(feature = "qr-image")]
+pub mod qr;
 pub mod time;
 
 pub use algorithm::Algorithm;

@@ -1,0 +1,64 @@
+//! Command-line arguments of `vaxpass-verify`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Verify EU Digital COVID Certificates (HCERT) offline.
+///
+/// Exit status: 0 valid, 1 decoded or read but not valid, 2 usage or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "vaxpass-verify", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Text for a person.
+    Human,
+    /// One JSON object (for `conformance`: one JSON line per evaluated pair).
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a certificate: signature, validity dates, key usage, schema and value sets.
+    Check {
+        /// Trusted signer certificates (DSC), PEM or DER: a file (one or many certificates) or a
+        /// folder of such files. May be repeated.
+        #[arg(long = "dsc", value_name = "FILE|DIR", required = true)]
+        dsc: Vec<PathBuf>,
+        /// Check as of this instant (RFC 3339, e.g. 2021-06-01T12:00:00Z) instead of now.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// The certificate: an `HC1:` string, `-` for standard input, `@FILE` for a file holding
+        /// the string, or a PNG/JPEG picture of the QR code.
+        input: String,
+    },
+    /// Print the payload of a certificate WITHOUT verifying it (labelled UNVERIFIED).
+    Decode {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// The certificate, as for `check`.
+        input: String,
+    },
+    /// Run every test case of a folder in the dgc-testdata layout (**/2DCode/raw/*.json).
+    Conformance {
+        /// The folder.
+        dir: PathBuf,
+        /// Known-wrong upstream expectations to waive (`PATTERN FLAG REASON` per line).
+        #[arg(long, value_name = "FILE")]
+        waivers: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
