@@ -5,7 +5,9 @@
 pub mod algorithm;
 pub mod json_like;
 pub mod kid;
+pub mod schema;
 pub mod time;
+pub mod valuesets;
 
 pub use algorithm::Algorithm;
 pub use json_like::{JsonLike, Kind};
