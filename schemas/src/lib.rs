@@ -1,1 +1,127 @@
-//! placeholder
+//! EU DCC data, embedded as text: the payload JSON schemas of every release from 1.0.0 to 1.3.3
+//! and the value sets of `eu-dcc-valuesets` release 2.12.0. See `README.md` for what is pinned
+//! where and how to update it.
+//!
+//! This crate only holds the text; parsing and validation live in `vaxpass-verifier`.
+//!
+//! ```
+//! let schema = vaxpass_schemas::dcc_schema("1.3.0").unwrap();
+//! assert!(schema.contains("\"$defs\""));
+//! let countries = vaxpass_schemas::value_set("country-2-codes").unwrap();
+//! assert!(countries.contains("\"VN\""));
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+/// The DCC schema versions embedded, in ascending order.
+pub const DCC_SCHEMA_VERSIONS: &[&str] = &[
+    "1.0.0", "1.0.1", "1.1.0", "1.2.0", "1.2.1", "1.3.0", "1.3.1", "1.3.2", "1.3.3",
+];
+
+/// The newest embedded DCC schema version.
+pub const LATEST_DCC_SCHEMA_VERSION: &str = "1.3.3";
+
+/// The combined (self-contained) JSON schema of a DCC payload version, e.g. `"1.3.0"`;
+/// `None` if that version is not embedded.
+pub fn dcc_schema(version: &str) -> Option<&'static str> {
+    Some(match version {
+        "1.0.0" => include_str!("../dcc/1.0.0.json"),
+        "1.0.1" => include_str!("../dcc/1.0.1.json"),
+        "1.1.0" => include_str!("../dcc/1.1.0.json"),
+        "1.2.0" => include_str!("../dcc/1.2.0.json"),
+        "1.2.1" => include_str!("../dcc/1.2.1.json"),
+        "1.3.0" => include_str!("../dcc/1.3.0.json"),
+        "1.3.1" => include_str!("../dcc/1.3.1.json"),
+        "1.3.2" => include_str!("../dcc/1.3.2.json"),
+        "1.3.3" => include_str!("../dcc/1.3.3.json"),
+        _ => return None,
+    })
+}
+
+/// The release of `eu-dcc-valuesets` the value sets are taken from.
+pub const VALUE_SETS_RELEASE: &str = "2.12.0";
+
+/// Every embedded value set as `(valueSetId, JSON text)`. Each text is an object
+/// `{valueSetId, valueSetDate, valueSetValues: {code: {...}}}`.
+pub const VALUE_SETS: &[(&str, &str)] = &[
+    (
+        "country-2-codes",
+        include_str!("../valuesets/country-2-codes.json"),
+    ),
+    (
+        "disease-agent-targeted",
+        include_str!("../valuesets/disease-agent-targeted.json"),
+    ),
+    (
+        "covid-19-lab-test-manufacturer-and-name",
+        include_str!("../valuesets/test-manf-example.json"),
+    ),
+    (
+        "covid-19-lab-result",
+        include_str!("../valuesets/test-result.json"),
+    ),
+    (
+        "covid-19-lab-test-type",
+        include_str!("../valuesets/test-type.json"),
+    ),
+    (
+        "vaccines-covid-19-encoding-instructions",
+        include_str!("../valuesets/vaccine-encoding-instructions.json"),
+    ),
+    (
+        "vaccines-covid-19-auth-holders",
+        include_str!("../valuesets/vaccine-mah-manf.json"),
+    ),
+    (
+        "vaccines-covid-19-names",
+        include_str!("../valuesets/vaccine-medicinal-product.json"),
+    ),
+    (
+        "sct-vaccines-covid-19",
+        include_str!("../valuesets/vaccine-prophylaxis.json"),
+    ),
+];
+
+/// The JSON text of the value set with this `valueSetId` (e.g. `"vaccines-covid-19-names"`);
+/// `None` if it is not embedded.
+pub fn value_set(id: &str) -> Option<&'static str> {
+    VALUE_SETS
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, json)| *json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_is_embedded_and_says_so() {
+        for v in DCC_SCHEMA_VERSIONS {
+            let text = dcc_schema(v).unwrap();
+            assert!(
+                text.contains(&format!("\"Schema version {v}\"")),
+                "{v} has the wrong file"
+            );
+            // Self-contained: every $ref is internal.
+            for (i, _) in text.match_indices("\"$ref\"") {
+                let rest = text[i + 6..].trim_start_matches([':', ' ']);
+                assert!(rest.starts_with("\"#/"), "{v}: external $ref");
+            }
+        }
+        assert_eq!(DCC_SCHEMA_VERSIONS.last(), Some(&LATEST_DCC_SCHEMA_VERSION));
+        assert!(dcc_schema("1.4.0").is_none());
+    }
+
+    #[test]
+    fn value_set_ids_match_their_files() {
+        for (id, text) in VALUE_SETS {
+            assert!(
+                text.contains(&format!("\"valueSetId\": \"{id}\"")),
+                "{id} has the wrong file"
+            );
+            assert_eq!(value_set(id), Some(*text));
+        }
+        assert!(value_set("nope").is_none());
+    }
+}

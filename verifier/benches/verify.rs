@@ -1,1 +1,3 @@
+//! Verifier benchmarks (filled in with the codec).
+
 fn main() {}

@@ -9,7 +9,9 @@ pub mod json_like;
 pub mod kid;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+pub mod schema;
 pub mod time;
+pub mod valuesets;
 
 pub use algorithm::Algorithm;
 pub use json_like::{JsonLike, Kind};
