@@ -188,3 +188,121 @@ impl Error {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_texts() {
+        let t = Timestamp::from_unix_seconds;
+        let kid = Kid::from_bytes(b"foo").unwrap();
+        let table: Vec<(Error, &str, &str)> = vec![
+            (
+                Error::InputTooLarge {
+                    len: 9000,
+                    max: 8192,
+                },
+                "INPUT_TOO_LARGE",
+                "input of 9000 bytes exceeds the limit of 8192",
+            ),
+            (
+                Error::KidMissing,
+                "KID_MISSING",
+                "no key identifier (kid) in the COSE headers",
+            ),
+            (
+                Error::KidUnknown(kid),
+                "KID_UNKNOWN",
+                "no trusted signer with kid Zm9v",
+            ),
+            (
+                AlgorithmError::NotAllowed(-35).into(),
+                "ALGORITHM",
+                "COSE algorithm -35 is not allowed (HCERT allows ES256 = -7 and PS256 = -37)",
+            ),
+            (
+                SignatureError::AlgorithmMismatch {
+                    alg: Algorithm::Es256,
+                    key: KeyFamily::EcP384,
+                }
+                .into(),
+                "ALGORITHM",
+                "header algorithm ES256 does not match the signer's EC P-384 key",
+            ),
+            (
+                SignatureError::Invalid {
+                    alg: Algorithm::Ps256,
+                }
+                .into(),
+                "SIGNATURE",
+                "PS256 signature does not verify",
+            ),
+            (
+                Error::NotYetValid {
+                    iat: t(86_400),
+                    now: t(0),
+                },
+                "NOT_YET_VALID",
+                "issued at 1970-01-02T00:00:00Z, after the validation time 1970-01-01T00:00:00Z",
+            ),
+            (
+                Error::Expired {
+                    exp: t(0),
+                    now: t(1),
+                },
+                "EXPIRED",
+                "expired at 1970-01-01T00:00:00Z (validation time 1970-01-01T00:00:01Z)",
+            ),
+            (
+                Error::DscNotYetValid {
+                    not_before: t(1),
+                    at: t(0),
+                },
+                "DSC_NOT_YET_VALID",
+                "the signer certificate is valid from 1970-01-01T00:00:01Z, after 1970-01-01T00:00:00Z",
+            ),
+            (
+                Error::DscExpired {
+                    not_after: t(0),
+                    at: t(1),
+                },
+                "DSC_EXPIRED",
+                "the signer certificate expired at 1970-01-01T00:00:00Z (validation time 1970-01-01T00:00:01Z)",
+            ),
+            (
+                Error::KeyUsage {
+                    required: CertificateType::Recovery,
+                    allowed: KeyUsage::only(&[CertificateType::Test]),
+                },
+                "KEY_USAGE",
+                "the signer may sign test, not a recovery certificate",
+            ),
+            (
+                CwtError::MissingHcert("no claim -260").into(),
+                "PAYLOAD",
+                "CWT has no HCERT payload (claim -260, key 1): no claim -260",
+            ),
+            (CwtError::NotAMap.into(), "CBOR", "CWT claims are not a map"),
+            (
+                PayloadError::CertificateType.into(),
+                "PAYLOAD",
+                "the payload must hold exactly one of v, t, r",
+            ),
+            (
+                Error::Schema("nam.fnt: missing".into()),
+                "SCHEMA",
+                "schema: nam.fnt: missing",
+            ),
+            (
+                Error::ValueSet("v[0].mp: unknown code".into()),
+                "VALUE_SET",
+                "value set: v[0].mp: unknown code",
+            ),
+        ];
+        for (error, code, text) in table {
+            assert_eq!(error.code(), code, "{error:?}");
+            assert_eq!(error.to_string(), text, "{error:?}");
+        }
+    }
+}

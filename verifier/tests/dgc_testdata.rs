@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use vaxpass_verifier::crypto::Backend;
 use vaxpass_verifier::{Limits, SignedHcert, Timestamp, TrustedSigner, base45, hc1, zlib};
 
 /// (file suffix, flag) pairs where the library deliberately disagrees with the data.
@@ -131,7 +132,20 @@ fn evaluate(case: &serde_json::Value, flag: &str) -> Option<Outcome> {
             let _ = cose(case)?;
             (|| {
                 let signer = signer()?;
-                signed()?.verify_signature_with(&signer).map_err(code)
+                let signed = signed()?;
+                let outcome = signed.verify_signature_with(&signer).map_err(code);
+                // Both backends must reach the same verdict (RustCrypto is the default
+                // without the `aws-lc` feature, so this only adds a check with it).
+                let pure =
+                    TrustedSigner::from_der_with(signer.certificate_der(), Backend::RustCrypto)
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| signed.verify_signature_with(&s).map_err(code));
+                if pure.is_ok() != outcome.is_ok() {
+                    return Err(format!(
+                        "backends disagree: default {outcome:?}, RustCrypto {pure:?}"
+                    ));
+                }
+                outcome
             })()
         }
         "EXPECTEDEXPIRATIONCHECK" => {
