@@ -517,8 +517,7 @@ impl Writer {
         self
     }
 
-    /// A float, as a double (or as an integer when it has no fraction and fits; HCERT readers
-    /// expect integers where they can).
+    /// A float, always as a double (callers that want integers write [`Writer::int`]).
     pub fn float(&mut self, f: f64) -> &mut Self {
         self.buf.push(0xfb);
         self.buf.extend_from_slice(&f.to_bits().to_be_bytes());

@@ -257,7 +257,8 @@ impl Dcc {
         serde_json::from_value(json).map_err(|e| ModelError(e.to_string()))
     }
 
-    /// The payload as CBOR (a definite-length map in the field order of the schema).
+    /// The payload as CBOR: definite lengths, shortest integers, keys in `serde_json`'s map
+    /// order (deterministic), absent optional fields left out.
     pub fn to_cbor(&self) -> Vec<u8> {
         // Serialising these plain structs cannot fail: all keys are strings, no maps with
         // non-string keys, no custom serialisers that error.

@@ -272,6 +272,10 @@ impl TrustedSigner {
     pub fn key_usage(&self) -> KeyUsage {
         self.key_usage
     }
+    /// The algorithm this signer's key verifies (`None` for a key HCERT cannot use, P-384).
+    pub fn algorithm(&self) -> Option<crate::Algorithm> {
+        self.key.family().algorithm()
+    }
     /// The prepared public key.
     pub fn key(&self) -> &PreparedKey {
         &self.key
@@ -432,6 +436,11 @@ impl TrustStore {
     /// The signers with this kid (empty if none).
     pub fn signers(&self, kid: &Kid) -> &[Arc<TrustedSigner>] {
         self.by_kid.get(kid).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every signer, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<TrustedSigner>> {
+        self.by_kid.values().flatten()
     }
 
     /// Number of signers.
