@@ -1,0 +1,495 @@
+//! The pipeline as types: `&str` → [`SignedHcert`] (decoded, unverified) → [`VerifiedHcert`].
+
+use crate::cbor::Value;
+use crate::cose::CoseSign1;
+use crate::cwt::Claims;
+use crate::error::{AlgorithmError, Error, PayloadError};
+use crate::model::{CertificateType, Dcc, ModelError};
+use crate::trust::{TrustStore, TrustedSigner};
+use crate::zlib::Inflater;
+use crate::{Algorithm, Kid, Timestamp, base45, hc1};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Bounds on what an attacker can make the decoder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Longest accepted HC1 text, in bytes (default 8 KiB; a QR code holds at most 4,296
+    /// alphanumeric characters).
+    pub max_input: usize,
+    /// Largest inflated COSE_Sign1 (default 64 KiB), enforced while inflating.
+    pub max_inflated: usize,
+    /// Deepest CBOR nesting (default 16).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input: 8 * 1024,
+            max_inflated: 64 * 1024,
+            max_depth: crate::cbor::DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets [`Limits::max_input`].
+    pub fn with_max_input(mut self, n: usize) -> Self {
+        self.max_input = n;
+        self
+    }
+    /// Sets [`Limits::max_inflated`].
+    pub fn with_max_inflated(mut self, n: usize) -> Self {
+        self.max_inflated = n;
+        self
+    }
+    /// Sets [`Limits::max_depth`].
+    pub fn with_max_depth(mut self, n: usize) -> Self {
+        self.max_depth = n;
+        self
+    }
+}
+
+/// A decoded HCERT whose signature has **not** been checked.
+///
+/// Owns the inflated COSE_Sign1 bytes. Headers and claims are readable for diagnostics; the
+/// payload only through [`SignedHcert::dangerous_unverified_payload`].
+#[derive(Clone, Debug)]
+pub struct SignedHcert {
+    cose: Vec<u8>,
+    protected: Range<usize>,
+    payload: Range<usize>,
+    signature: Range<usize>,
+    alg: Option<i64>,
+    kid: Option<Kid>,
+    iss: Option<String>,
+    iat: Option<Timestamp>,
+    exp: Option<Timestamp>,
+    certificate_type: Option<CertificateType>,
+    max_depth: usize,
+}
+
+fn range_of(base: &[u8], sub: &[u8]) -> Range<usize> {
+    // `sub` is a subslice of `base` (the parsers only borrow from their input).
+    let start = (sub.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
+    start..start + sub.len()
+}
+
+/// Decodes an `HC1:` string with a fresh inflater.
+///
+/// # Errors
+/// `INPUT_TOO_LARGE`, `PREFIX`, `BASE45`, `COMPRESSION`, `COSE`, `CBOR` or `PAYLOAD`
+/// (see [`Error::code`]).
+pub fn decode(hc1_text: &str, limits: &Limits) -> Result<SignedHcert, Error> {
+    let mut buf = Vec::new();
+    decode_with(hc1_text, limits, &mut Inflater::new(), &mut buf)
+}
+
+fn decode_with(
+    hc1_text: &str,
+    limits: &Limits,
+    inflater: &mut Inflater,
+    b45: &mut Vec<u8>,
+) -> Result<SignedHcert, Error> {
+    if hc1_text.len() > limits.max_input {
+        return Err(Error::InputTooLarge {
+            len: hc1_text.len(),
+            max: limits.max_input,
+        });
+    }
+    let text = hc1::strip_prefix(hc1_text)?;
+    b45.clear();
+    base45::decode_into(text.as_bytes(), b45)?;
+    let cose = inflater.inflate(b45, limits.max_inflated)?;
+    SignedHcert::from_cose(cose.to_vec(), limits)
+}
+
+impl SignedHcert {
+    /// Parses an (already inflated) COSE_Sign1 holding HCERT claims.
+    ///
+    /// # Errors
+    /// `COSE` for a malformed COSE_Sign1 or headers (including a kid over 32 bytes), `CBOR`
+    /// for malformed claims, `PAYLOAD` for claims without an HCERT payload.
+    pub fn from_cose(cose: Vec<u8>, limits: &Limits) -> Result<Self, Error> {
+        let parsed = CoseSign1::parse(&cose, limits.max_depth)?;
+        let kid = match parsed.kid() {
+            None => None,
+            Some(raw) => Some(Kid::from_bytes(raw).ok_or(crate::cose::CoseError::Header {
+                label: crate::cose::LABEL_KID,
+                problem: "longer than 32 bytes",
+            })?),
+        };
+        let claims = Claims::parse(parsed.payload, limits.max_depth)?;
+        let certificate_type = CertificateType::of_payload(&claims.payload);
+        let (protected, payload, signature) = (
+            range_of(&cose, parsed.protected_bytes),
+            range_of(&cose, parsed.payload),
+            range_of(&cose, parsed.signature),
+        );
+        Ok(SignedHcert {
+            protected,
+            payload,
+            signature,
+            alg: parsed.alg(),
+            kid,
+            iss: claims.iss.map(str::to_owned),
+            iat: claims.iat,
+            exp: claims.exp,
+            certificate_type,
+            max_depth: limits.max_depth,
+            cose,
+        })
+    }
+
+    /// The COSE_Sign1 bytes.
+    pub fn cose_bytes(&self) -> &[u8] {
+        &self.cose
+    }
+    /// The kid (protected header first, else unprotected).
+    pub fn kid(&self) -> Option<Kid> {
+        self.kid
+    }
+    /// The COSE algorithm identifier (protected header first, else unprotected).
+    pub fn alg_id(&self) -> Option<i64> {
+        self.alg
+    }
+    /// The algorithm, if it is one HCERT allows.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.alg.and_then(Algorithm::from_cose_id)
+    }
+    /// Claim `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.iss.as_deref()
+    }
+    /// Claim `iat`.
+    pub fn issued_at(&self) -> Option<Timestamp> {
+        self.iat
+    }
+    /// Claim `exp`.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.exp
+    }
+    /// The payload's type (`None` unless exactly one of `v`/`t`/`r` is present and not null).
+    pub fn certificate_type(&self) -> Option<CertificateType> {
+        self.certificate_type
+    }
+
+    fn claims(&self) -> Claims<'_> {
+        match Claims::parse(&self.cose[self.payload.clone()], self.max_depth) {
+            Ok(c) => c,
+            // Unreachable: the same bytes parsed with the same depth in `from_cose`.
+            Err(_) => Claims {
+                iss: None,
+                iat: None,
+                exp: None,
+                payload: Value::Null,
+            },
+        }
+    }
+
+    /// The payload, **unverified**: anyone can produce any content here. For diagnostics only.
+    pub fn dangerous_unverified_payload(&self) -> Value<'_> {
+        self.claims().payload
+    }
+
+    /// The bytes the signature covers.
+    pub fn to_be_signed(&self) -> Vec<u8> {
+        crate::cose::sig_structure(
+            &self.cose[self.protected.clone()],
+            &self.cose[self.payload.clone()],
+        )
+    }
+
+    fn allowed_algorithm(&self) -> Result<Algorithm, Error> {
+        let id = self.alg.ok_or(AlgorithmError::Missing)?;
+        Ok(Algorithm::from_cose_id(id).ok_or(AlgorithmError::NotAllowed(id))?)
+    }
+
+    /// Checks the signature with one given signer, ignoring any trust store: the kid must be
+    /// present and equal the signer's, the algorithm allowed and fitting the key, the signature
+    /// valid.
+    ///
+    /// # Errors
+    /// `KID_MISSING`, `KID_UNKNOWN` (kid differs from the signer's), `ALGORITHM`, `SIGNATURE`.
+    pub fn verify_signature_with(&self, signer: &TrustedSigner) -> Result<(), Error> {
+        let kid = self.kid.ok_or(Error::KidMissing)?;
+        if kid != signer.kid() {
+            return Err(Error::KidUnknown(kid));
+        }
+        let alg = self.allowed_algorithm()?;
+        Ok(signer.key().verify(
+            alg,
+            &self.to_be_signed(),
+            &self.cose[self.signature.clone()],
+        )?)
+    }
+
+    /// Finds the trusted signer whose key verifies the signature.
+    ///
+    /// # Errors
+    /// `KID_MISSING`, `KID_UNKNOWN`, `ALGORITHM` (not allowed, or no signer with this kid has
+    /// a matching key), `SIGNATURE` (no signer with this kid and a matching key verifies).
+    pub fn find_signer(&self, store: &TrustStore) -> Result<Arc<TrustedSigner>, Error> {
+        let kid = self.kid.ok_or(Error::KidMissing)?;
+        let signers = store.signers(&kid);
+        if signers.is_empty() {
+            return Err(Error::KidUnknown(kid));
+        }
+        let alg = self.allowed_algorithm()?;
+        let tbs = self.to_be_signed();
+        let sig = &self.cose[self.signature.clone()];
+        let mut last = None;
+        for signer in signers {
+            match signer.key().verify(alg, &tbs, sig) {
+                Ok(()) => return Ok(Arc::clone(signer)),
+                // Prefer reporting a signature failure over an algorithm mismatch.
+                Err(e) => {
+                    let e = Error::from(e);
+                    if !matches!(last, Some(Error::Signature(_))) {
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::KidUnknown(kid)))
+    }
+
+    /// Checks the times: `iat ≤ clock ≤ exp`, DSC notBefore ≤ iat, and the DSC valid at the
+    /// clock (HCERT spec §3.3.1, §5.1).
+    ///
+    /// # Errors
+    /// `PAYLOAD` (no `iat`/`exp`), `NOT_YET_VALID`, `EXPIRED`, `DSC_NOT_YET_VALID`,
+    /// `DSC_EXPIRED`.
+    pub fn check_validity(&self, signer: &TrustedSigner, now: Timestamp) -> Result<(), Error> {
+        let iat = self.iat.ok_or(PayloadError::MissingClaim("iat"))?;
+        let exp = self.exp.ok_or(PayloadError::MissingClaim("exp"))?;
+        if iat > now {
+            return Err(Error::NotYetValid { iat, now });
+        }
+        if now > exp {
+            return Err(Error::Expired { exp, now });
+        }
+        if signer.not_before() > iat {
+            return Err(Error::DscNotYetValid {
+                not_before: signer.not_before(),
+                at: iat,
+            });
+        }
+        if signer.not_before() > now {
+            return Err(Error::DscNotYetValid {
+                not_before: signer.not_before(),
+                at: now,
+            });
+        }
+        if now > signer.not_after() {
+            return Err(Error::DscExpired {
+                not_after: signer.not_after(),
+                at: now,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that the signer may sign this payload's type.
+    ///
+    /// # Errors
+    /// `PAYLOAD` (not exactly one of `v`/`t`/`r`), `KEY_USAGE`.
+    pub fn check_key_usage(&self, signer: &TrustedSigner) -> Result<(), Error> {
+        let required = self.certificate_type.ok_or(PayloadError::CertificateType)?;
+        let allowed = signer.key_usage();
+        if allowed.allows(required) {
+            Ok(())
+        } else {
+            Err(Error::KeyUsage { required, allowed })
+        }
+    }
+
+    /// Runs every check and returns the signer. Order: kid, algorithm, signature, times, key
+    /// usage (then schema and value sets, once merged).
+    ///
+    /// # Errors
+    /// The first failing check (see [`Error::code`]).
+    pub fn check(&self, store: &TrustStore, now: Timestamp) -> Result<Arc<TrustedSigner>, Error> {
+        let signer = self.find_signer(store)?;
+        self.check_validity(&signer, now)?;
+        self.check_key_usage(&signer)?;
+        // TODO(schema): validate `self.claims().payload` against the schema of its own `ver`
+        // (`crate::schema::validate(&payload)` → `Error::Schema(Box::new(e))`), then value
+        // sets (`crate::valuesets::validate(&payload)` → `Error::ValueSet(Box::new(e))`).
+        Ok(signer)
+    }
+
+    /// Runs every check; the verified certificate gives access to the payload.
+    ///
+    /// # Errors
+    /// As [`SignedHcert::check`].
+    pub fn verify(self, store: &TrustStore, now: Timestamp) -> Result<VerifiedHcert, Error> {
+        let signer = self.check(store, now)?;
+        let certificate_type = self.certificate_type.ok_or(PayloadError::CertificateType)?;
+        Ok(VerifiedHcert {
+            signed: self,
+            signer,
+            certificate_type,
+        })
+    }
+}
+
+/// An HCERT whose signature, times and key usage checked out.
+#[derive(Clone, Debug)]
+pub struct VerifiedHcert {
+    signed: SignedHcert,
+    signer: Arc<TrustedSigner>,
+    certificate_type: CertificateType,
+}
+
+impl VerifiedHcert {
+    /// The payload (a CBOR map borrowing from this value).
+    pub fn payload(&self) -> Value<'_> {
+        self.signed.claims().payload
+    }
+    /// The payload as typed data.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the payload does not fit the model (missing fields, wrong types).
+    pub fn dcc(&self) -> Result<Dcc, ModelError> {
+        Dcc::from_cbor(&self.payload())
+    }
+    /// The payload as JSON (tag-0 date-times as strings).
+    ///
+    /// # Errors
+    /// [`ModelError`] for CBOR that JSON cannot hold (byte strings, non-text keys).
+    pub fn payload_json(&self) -> Result<serde_json::Value, ModelError> {
+        crate::model::cbor_to_json(&self.payload())
+    }
+    /// The signer that verified it.
+    pub fn signer(&self) -> &TrustedSigner {
+        &self.signer
+    }
+    /// The certificate type.
+    pub fn certificate_type(&self) -> CertificateType {
+        self.certificate_type
+    }
+    /// The decoded envelope (headers, claims).
+    pub fn signed(&self) -> &SignedHcert {
+        &self.signed
+    }
+}
+
+/// The hot path: a trust store, limits, and reusable buffers.
+///
+/// Methods take `&mut self` because the inflater state and buffers are reused; use one
+/// `Verifier` per thread (the trust store is shared through an [`Arc`]).
+#[derive(Debug)]
+pub struct Verifier {
+    store: Arc<TrustStore>,
+    limits: Limits,
+    inflater: Inflater,
+    b45: Vec<u8>,
+}
+
+impl Verifier {
+    /// A verifier with default [`Limits`].
+    pub fn new(store: impl Into<Arc<TrustStore>>) -> Self {
+        Self::with_limits(store, Limits::default())
+    }
+
+    /// A verifier with the given limits.
+    pub fn with_limits(store: impl Into<Arc<TrustStore>>, limits: Limits) -> Self {
+        Verifier {
+            store: store.into(),
+            limits,
+            inflater: Inflater::new(),
+            b45: Vec::new(),
+        }
+    }
+
+    /// The trust store.
+    pub fn trust_store(&self) -> &Arc<TrustStore> {
+        &self.store
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Decodes without verifying.
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub fn decode(&mut self, hc1_text: &str) -> Result<SignedHcert, Error> {
+        decode_with(hc1_text, &self.limits, &mut self.inflater, &mut self.b45)
+    }
+
+    /// Decodes and verifies at `now`.
+    ///
+    /// # Errors
+    /// The first failure, decoding or check (see [`Error::code`]).
+    pub fn verify(&mut self, hc1_text: &str, now: Timestamp) -> Result<VerifiedHcert, Error> {
+        let signed = self.decode(hc1_text)?;
+        signed.verify(&self.store, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::armour;
+
+    #[test]
+    fn bounds_hold_through_the_pipeline() {
+        // 200 MiB of zeros compress to ~200 KiB; allow the long text to reach the inflater.
+        let bomb = crate::testutil::zlib_bomb(200);
+        let text = format!("HC1:{}", base45::encode(&bomb));
+        let start = std::time::Instant::now();
+        let mut v =
+            Verifier::with_limits(TrustStore::new(), Limits::default().with_max_input(1 << 21));
+        let err = v.decode(&text).unwrap_err();
+        assert_eq!(err.code(), "COMPRESSION");
+        assert_eq!(
+            err.to_string(),
+            "inflated data exceeds the limit of 65536 bytes"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // The same text under default limits is refused before any work.
+        let err = Verifier::new(TrustStore::new()).decode(&text).unwrap_err();
+        assert_eq!(err.code(), "INPUT_TOO_LARGE");
+
+        // 100,000 nested arrays as the COSE, and as the claims (inflated limit raised so that
+        // the CBOR reader, not the inflater, is what refuses them).
+        let mut v = Verifier::with_limits(
+            TrustStore::new(),
+            Limits::default().with_max_inflated(1 << 20),
+        );
+        let mut deep = vec![0x81u8; 100_000];
+        deep.push(0);
+        let err = v.decode(&armour(&deep)).unwrap_err();
+        assert_eq!(err.code(), "COSE");
+        let cose = crate::cose::sign1::<()>(-7, b"kid", &deep, |_| Ok(vec![0; 64])).unwrap();
+        let err = v.decode(&armour(&cose)).unwrap_err();
+        assert_eq!(err.code(), "CBOR");
+        assert!(err.to_string().contains("nesting deeper than 16"), "{err}");
+    }
+
+    #[test]
+    fn unverified_payload_is_reachable_only_by_its_dangerous_name() {
+        let claims = crate::cwt::encode(
+            Some("VN"),
+            Timestamp::from_unix_seconds(1),
+            Timestamp::from_unix_seconds(2),
+            b"\xa1\x61t\x80",
+        );
+        let cose = crate::cose::sign1::<()>(-7, b"kid", &claims, |_| Ok(vec![0; 64])).unwrap();
+        let signed = SignedHcert::from_cose(cose, &Limits::default()).unwrap();
+        assert_eq!(signed.certificate_type(), Some(CertificateType::Test));
+        assert_eq!(signed.issuer(), Some("VN"));
+        assert_eq!(signed.kid(), Kid::from_bytes(b"kid"));
+        assert_eq!(signed.algorithm(), Some(Algorithm::Es256));
+        assert_eq!(
+            signed.dangerous_unverified_payload(),
+            Value::Map(vec![(Value::Text("t"), Value::Array(vec![]))])
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! zlib (RFC 1950) inflate with an output cap enforced while inflating, and deflate for issuing.
+//!
+//! HCERT compresses the COSE_Sign1 with zlib (HCERT spec §3.4). The inflater writes into a
+//! fixed buffer of `limit` bytes and stops as soon as that is full, so a decompression bomb
+//! costs at most `limit` bytes of memory and the time to produce them.
+
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+
+/// Why compressed data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZlibError {
+    /// The inflated data would exceed the limit.
+    #[error("inflated data exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The stream ends before the final block and checksum.
+    #[error("zlib stream is truncated")]
+    Truncated,
+    /// Bytes follow the end of the zlib stream.
+    #[error("{count} bytes follow the end of the zlib stream")]
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// Not a zlib stream, or a corrupt one (bad header, bad block, bad Adler-32).
+    #[error("not valid zlib data ({reason})")]
+    Corrupt {
+        /// What the inflater reported.
+        reason: &'static str,
+    },
+}
+
+/// A reusable inflater: keeps its decompressor state (about 11 KiB) and output buffer between
+/// calls, so the hot path allocates nothing after the first use.
+pub struct Inflater {
+    state: Box<DecompressorOxide>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("capacity", &self.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inflater {
+    /// A new inflater (the output buffer is allocated on first use).
+    pub fn new() -> Self {
+        Inflater {
+            state: Box::default(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Inflates a complete zlib stream of at most `limit` output bytes; the result borrows the
+    /// inflater's buffer until the next call.
+    ///
+    /// # Errors
+    /// [`ZlibError::TooLarge`] as soon as the output would pass `limit`; [`ZlibError::Corrupt`],
+    /// [`ZlibError::Truncated`] or [`ZlibError::TrailingBytes`] for anything but exactly one
+    /// well-formed zlib stream (header, blocks, Adler-32).
+    pub fn inflate(&mut self, input: &[u8], limit: usize) -> Result<&[u8], ZlibError> {
+        // One byte beyond the limit lets us tell "exactly limit" from "more than limit".
+        let cap = limit.saturating_add(1);
+        if self.buf.len() < cap {
+            self.buf.resize(cap, 0);
+        }
+        self.state.init();
+        let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+            | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+            | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32;
+        let out = &mut self.buf[..cap];
+        let (status, read, written) = decompress(&mut self.state, input, out, 0, flags);
+        match status {
+            TINFLStatus::Done if written > limit => Err(ZlibError::TooLarge { limit }),
+            TINFLStatus::Done if read < input.len() => Err(ZlibError::TrailingBytes {
+                count: input.len() - read,
+            }),
+            TINFLStatus::Done => Ok(&self.buf[..written]),
+            TINFLStatus::HasMoreOutput => Err(ZlibError::TooLarge { limit }),
+            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                Err(ZlibError::Truncated)
+            }
+            TINFLStatus::Adler32Mismatch => Err(ZlibError::Corrupt {
+                reason: "Adler-32 checksum mismatch",
+            }),
+            TINFLStatus::BadParam => Err(ZlibError::Corrupt {
+                reason: "bad parameter",
+            }),
+            TINFLStatus::Failed => Err(ZlibError::Corrupt {
+                reason: "bad zlib header or deflate block",
+            }),
+        }
+    }
+}
+
+/// Inflates with a fresh [`Inflater`], returning an owned copy.
+///
+/// # Errors
+/// As [`Inflater::inflate`].
+pub fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>, ZlibError> {
+    Inflater::new().inflate(input, limit).map(<[u8]>::to_vec)
+}
+
+/// Compresses to a zlib stream at level 9 (the smallest output, so the smallest QR code).
+pub fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// `zlib.compress(b"hello")` in Python: header 78 9c, fixed-Huffman block, Adler-32.
+    const HELLO: &str = "789ccb48cdc9c90700062c0215";
+
+    #[test]
+    fn known_stream() {
+        let z = hex::decode(HELLO).unwrap();
+        assert_eq!(inflate(&z, 64).unwrap(), b"hello");
+        assert_eq!(inflate(&z, 5).unwrap(), b"hello");
+        assert_eq!(inflate(&z, 4), Err(ZlibError::TooLarge { limit: 4 }));
+    }
+
+    #[test]
+    fn refuses_broken_streams() {
+        let z = hex::decode(HELLO).unwrap();
+        assert_eq!(inflate(&z[..z.len() - 2], 64), Err(ZlibError::Truncated));
+        let mut bad = z.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(matches!(inflate(&bad, 64), Err(ZlibError::Corrupt { .. })));
+        let mut trailing = z.clone();
+        trailing.push(0);
+        assert_eq!(
+            inflate(&trailing, 64),
+            Err(ZlibError::TrailingBytes { count: 1 })
+        );
+        // Uncompressed COSE (tag 18 = 0xd2) is not a zlib header (conformance common/Z2).
+        assert!(matches!(
+            inflate(&[0xd2, 0x84, 0x43, 0xa1], 64),
+            Err(ZlibError::Corrupt { .. })
+        ));
+        assert_eq!(inflate(&[], 64), Err(ZlibError::Truncated));
+    }
+
+    #[test]
+    fn round_trip_and_reuse() {
+        let mut inflater = Inflater::new();
+        for n in [0usize, 1, 100, 5000, 65_536] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            let z = deflate(&data);
+            assert_eq!(inflater.inflate(&z, 65_536).unwrap(), &data[..]);
+        }
+    }
+
+    #[test]
+    fn bomb_of_200_mib_fails_fast() {
+        let z = crate::testutil::zlib_bomb(200);
+        assert!(z.len() < 1 << 20, "bomb is {} bytes", z.len());
+        let start = Instant::now();
+        let mut inflater = Inflater::new();
+        assert_eq!(
+            inflater.inflate(&z, 64 * 1024),
+            Err(ZlibError::TooLarge { limit: 64 * 1024 })
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(inflater.buf.len(), 64 * 1024 + 1, "memory stays at the cap");
+    }
+}
