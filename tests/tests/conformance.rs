@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use vaxpass_verifier::conformance::{self, Waivers};
 
 fn testdata() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/dgc-testdata");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/dgc-testdata");
     dir.is_dir().then_some(dir)
 }
 
@@ -31,10 +32,15 @@ fn public_dgc_testdata_agrees() {
         ));
     }
     for broken in &report.broken {
-        problems.push(format!("{}: not a test case: {}", broken.file, broken.error));
+        problems.push(format!(
+            "{}: not a test case: {}",
+            broken.file, broken.error
+        ));
     }
     for unused in &report.unused_waivers {
-        problems.push(format!("waiver `{unused}` matches no disagreement: remove it"));
+        problems.push(format!(
+            "waiver `{unused}` matches no disagreement: remove it"
+        ));
     }
     eprintln!(
         "dgc-testdata: {} pairs evaluated, {} waived, {}",
@@ -44,6 +50,15 @@ fn public_dgc_testdata_agrees() {
     );
     // Guard against a runner that silently evaluates nothing: the shared copy has 454 test
     // files and several thousand flags.
-    assert!(report.results.len() > 3_000, "only {} pairs evaluated", report.results.len());
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        report.results.len() > 3_000,
+        "only {} pairs evaluated",
+        report.results.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -10,9 +10,6 @@ use crate::trust::KeyUsage;
 use crate::zlib::ZlibError;
 use crate::{Algorithm, Kid, Timestamp};
 
-/// Boxed error of a pluggable check (schema, value sets).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// Why the header algorithm is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -129,12 +126,12 @@ pub enum Error {
         /// What the DSC allows.
         allowed: KeyUsage,
     },
-    /// `SCHEMA`: the payload does not match its schema (wraps the schema module's error).
+    /// `SCHEMA`: the payload does not match the schema of its version.
     #[error("schema: {0}")]
-    Schema(BoxError),
+    Schema(#[from] crate::schema::SchemaError),
     /// `VALUE_SET`: a coded value is not in its value set.
     #[error("value set: {0}")]
-    ValueSet(BoxError),
+    ValueSet(#[from] crate::valuesets::ValueSetError),
 }
 
 impl From<SignatureError> for Error {
@@ -290,14 +287,19 @@ mod tests {
                 "the payload must hold exactly one of v, t, r",
             ),
             (
-                Error::Schema("nam.fnt: missing".into()),
+                crate::schema::SchemaError::NotExactlyOneGroup { found: 2 }.into(),
                 "SCHEMA",
-                "schema: nam.fnt: missing",
+                "schema: the payload must hold exactly one of v, t, r; it holds 2",
             ),
             (
-                Error::ValueSet("v[0].mp: unknown code".into()),
+                crate::valuesets::ValueSetError::UnknownCode {
+                    path: "/v/0/mp".into(),
+                    value_set: "vaccines-covid-19-names",
+                    code: "X".into(),
+                }
+                .into(),
                 "VALUE_SET",
-                "value set: v[0].mp: unknown code",
+                "value set: /v/0/mp: code \"X\" is not in value set vaccines-covid-19-names",
             ),
         ];
         for (error, code, text) in table {

@@ -225,6 +225,19 @@ impl ValueSets {
         Self::from_json(vaxpass_schemas::VALUE_SETS.iter().map(|(_, json)| *json))
     }
 
+    /// The embedded value sets, parsed once per process on first use.
+    ///
+    /// # Errors
+    /// As [`ValueSets::embedded`] (the embedded files parse; a test pins that).
+    pub fn shared() -> Result<&'static Self, ValueSetError> {
+        static SHARED: std::sync::OnceLock<Result<ValueSets, ValueSetError>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(Self::embedded)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// Parses value-set files in the upstream format (for instance a newer release fetched from
     /// a gateway). Every value set named in the module docs' table must be present; the test
     /// device list is optional.

@@ -306,8 +306,20 @@ impl SignedHcert {
         }
     }
 
+    /// Checks the payload's content: the schema of its own `ver` (1.3.0 when unknown), then the
+    /// value sets of its coded fields. Says nothing about authenticity.
+    ///
+    /// # Errors
+    /// `SCHEMA`, `VALUE_SET`.
+    pub fn check_content(&self) -> Result<(), Error> {
+        let payload = &self.claims().payload;
+        crate::schema::SchemaSet::shared()?.validate(payload)?;
+        crate::valuesets::ValueSets::shared()?.check(payload)?;
+        Ok(())
+    }
+
     /// Runs every check and returns the signer. Order: kid, algorithm, signature, times, key
-    /// usage (then schema and value sets, once merged).
+    /// usage, schema of the payload's own `ver`, value sets.
     ///
     /// # Errors
     /// The first failing check (see [`Error::code`]).
@@ -315,9 +327,7 @@ impl SignedHcert {
         let signer = self.find_signer(store)?;
         self.check_validity(&signer, now)?;
         self.check_key_usage(&signer)?;
-        // TODO(schema): validate `self.claims().payload` against the schema of its own `ver`
-        // (`crate::schema::validate(&payload)` → `Error::Schema(Box::new(e))`), then value
-        // sets (`crate::valuesets::validate(&payload)` → `Error::ValueSet(Box::new(e))`).
+        self.check_content()?;
         Ok(signer)
     }
 

@@ -998,6 +998,19 @@ impl SchemaSet {
         Self::embedded_with(Options::default())
     }
 
+    /// The embedded schemas with default options, compiled once per process on first use.
+    ///
+    /// # Errors
+    /// As [`SchemaSet::embedded`] (the embedded schemas compile; a test pins that).
+    pub fn shared() -> Result<&'static Self, SchemaError> {
+        static SHARED: std::sync::OnceLock<Result<SchemaSet, SchemaError>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(Self::embedded)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// Compiles every embedded schema version with these options.
     ///
     /// # Errors
