@@ -9,6 +9,8 @@ pub mod json_like;
 pub mod kid;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+#[cfg(feature = "rules")]
+pub mod rules;
 pub mod time;
 
 pub use algorithm::Algorithm;
