@@ -56,6 +56,8 @@ pub mod kid;
 pub mod model;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+#[cfg(feature = "rules")]
+pub mod rules;
 pub mod schema;
 pub mod time;
 pub mod trust;
