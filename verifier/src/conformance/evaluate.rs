@@ -6,6 +6,7 @@
 
 use super::{Flag, TestCase};
 use crate::cbor::{self, Value};
+use crate::crypto::Backend;
 use crate::model::{cbor_to_json, json_to_cbor};
 use crate::schema::SchemaSet;
 use crate::trust::TrustedSigner;
@@ -54,9 +55,18 @@ pub(super) fn evaluate(case: &TestCase, flag: Flag) -> Result<(), String> {
         }
         Flag::Verify => {
             let signer = signer(case)?;
-            signed(case, &limits)?
-                .verify_signature_with(&signer)
-                .map_err(coded)
+            let signed = signed(case, &limits)?;
+            let verdict = signed.verify_signature_with(&signer).map_err(coded);
+            // With a second backend built in, both must reach the same verdict on every case.
+            let pure = TrustedSigner::from_der_with(signer.certificate_der(), Backend::RustCrypto)
+                .map_err(|e| format!("signer certificate: {e}"))?;
+            let pure_verdict = signed.verify_signature_with(&pure).map_err(coded);
+            if pure_verdict.is_ok() != verdict.is_ok() {
+                return Err(format!(
+                    "signature backends disagree: default {verdict:?}, RustCrypto {pure_verdict:?}"
+                ));
+            }
+            verdict
         }
         Flag::Unprefix => {
             let prefixed = case.prefix.as_deref().ok_or("no PREFIX")?;
