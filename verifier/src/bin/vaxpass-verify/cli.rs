@@ -26,7 +26,8 @@ pub enum Format {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a certificate: signature, validity dates, key usage, schema and value sets.
+    /// Check a certificate: signature, validity dates, key usage, schema and value sets, and
+    /// with `--rules` the validity rules of the country of arrival.
     Check {
         /// Trusted signer certificates (DSC), PEM or DER: a file (one or many certificates) or a
         /// folder of such files. May be repeated.
@@ -38,6 +39,14 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Folder of validity rules in the EU gateway format (e.g. schemas/rules); needs
+        /// `--country`.
+        #[arg(long, value_name = "DIR", requires = "country")]
+        rules: Option<PathBuf>,
+        /// Country of arrival (ISO 3166 alpha-2, e.g. VN) whose acceptance rules apply; needs
+        /// `--rules`.
+        #[arg(long, value_name = "CC", requires = "rules")]
+        country: Option<String>,
         /// The certificate: an `HC1:` string, `-` for standard input, `@FILE` for a file holding
         /// the string, or a PNG/JPEG picture of the QR code.
         input: String,
@@ -60,5 +69,32 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Run validity-rule test suites.
+    Rules {
+        /// Which suite.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+/// The `rules` subcommands; each prints every disagreement and ends with `N passed, M failed`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Rule tests in the dgc-business-rules-testdata layout (`<CC>/<rule id>/rule.json` with
+    /// `tests/*.json`).
+    Test {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The CertLogic evaluator test suite (a folder of `*.json` test-suite files).
+    CertlogicSuite {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The CertLogic validation test suite (a folder of `*.json` files).
+    ValidationSuite {
+        /// The folder.
+        dir: PathBuf,
     },
 }

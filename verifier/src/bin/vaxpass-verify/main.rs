@@ -1,12 +1,20 @@
 //! `vaxpass-verify`: check EU Digital COVID Certificates offline.
 
 mod cli;
+mod human;
 mod input;
+mod report;
 
 use clap::Parser as _;
-use cli::{Cli, Command, Format};
+use cli::{Cli, Command, Format, RulesCommand};
+use input::InputError;
+use report::{CheckReport, DecodeReport, Decoded, Failure, RuleLine, Signer};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vaxpass_verifier::conformance;
+use vaxpass_verifier::rules::{External, RuleOutcome, RuleSet};
+use vaxpass_verifier::valuesets::ValueSets;
+use vaxpass_verifier::{Limits, Timestamp, TrustStore, conformance};
 
 /// Exit status: the certificate (or every conformance pair) is valid.
 const EXIT_VALID: u8 = 0;
@@ -23,15 +31,283 @@ fn main() -> ExitCode {
             waivers,
             format,
         } => run_conformance(&dir, waivers.as_deref(), format),
-        Command::Check { .. } | Command::Decode { .. } => {
-            eprintln!("error: not available yet");
-            EXIT_ERROR
+        Command::Check {
+            dsc,
+            at,
+            format,
+            rules,
+            country,
+            input,
+        } => {
+            let rules = rules.zip(country);
+            match prepare_check(&dsc, at.as_deref(), rules) {
+                Ok(setup) => run_check(&setup, &input, format),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_ERROR
+                }
+            }
         }
+        Command::Decode { format, input } => run_decode(&input, format),
+        Command::Rules { command } => run_rules(&command),
     };
     ExitCode::from(code)
 }
 
-fn run_conformance(dir: &std::path::Path, waivers: Option<&std::path::Path>, format: Format) -> u8 {
+/// What `check` needs besides the input: trust store, clock, rules.
+struct CheckSetup {
+    store: TrustStore,
+    at: Timestamp,
+    rules: Option<(RuleSet, String)>,
+}
+
+/// Reads the options of `check`; every error is a usage or I/O error (exit status 2), with
+/// what to do.
+fn prepare_check(
+    dsc: &[PathBuf],
+    at: Option<&str>,
+    rules: Option<(PathBuf, String)>,
+) -> Result<CheckSetup, String> {
+    let at = match at {
+        None => Timestamp::now(),
+        Some(text) => Timestamp::parse(text).map_err(|e| {
+            format!("--at: {e}; give an RFC 3339 date-time such as 2021-06-01T12:00:00Z")
+        })?,
+    };
+    let mut store = TrustStore::new();
+    for path in dsc {
+        let loaded = if path.is_dir() {
+            store.load_dir(path)
+        } else {
+            store.load_file(path)
+        };
+        loaded.map_err(|e| {
+            format!(
+                "cannot use signer certificate {e}; --dsc takes PEM or DER X.509 signer \
+                 certificates (DSC), or a folder of .pem/.crt/.cer/.der files"
+            )
+        })?;
+    }
+    if store.is_empty() {
+        return Err(
+            "no signer certificate found in the --dsc folders; put .pem/.crt/.cer/.der files there"
+                .into(),
+        );
+    }
+    let rules = match rules {
+        None => None,
+        Some((dir, country)) => {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "--country {country:?}: give an ISO 3166 alpha-2 code in capitals, e.g. VN"
+                ));
+            }
+            let set = RuleSet::load_dir(&dir)
+                .map_err(|e| format!("--rules: {e}; give a folder of rule files"))?;
+            if let Some(problem) = set.problems().first() {
+                return Err(format!(
+                    "--rules: cannot use {}: {}; fix or remove the file (a rule that cannot be \
+                     read would be silently skipped)",
+                    problem.path.display(),
+                    problem.error
+                ));
+            }
+            Some((set, country))
+        }
+    };
+    Ok(CheckSetup { store, at, rules })
+}
+
+fn failure(e: &vaxpass_verifier::Error) -> Failure {
+    Failure {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+/// Prints a report as JSON (one object) or as text.
+fn emit<R: Serialize>(report: &R, format: Format, human: impl FnOnce(&R) -> String) {
+    match format {
+        Format::Json => match serde_json::to_string_pretty(report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("error: {e}"),
+        },
+        Format::Human => print!("{}", human(report)),
+    }
+}
+
+fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
+    let country = setup.rules.as_ref().map(|(_, cc)| cc.as_str());
+    let text = match input::read_input(input) {
+        Ok(text) => text,
+        Err(InputError::Io(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+        Err(InputError::Qr(message)) => {
+            let f = Failure {
+                code: report::QR_IMAGE,
+                message,
+            };
+            emit(
+                &CheckReport::undecoded(f, setup.at, country),
+                format,
+                human::check,
+            );
+            return EXIT_INVALID;
+        }
+    };
+    let report = match check(setup, &text) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    emit(&report, format, human::check);
+    if report.valid {
+        EXIT_VALID
+    } else {
+        EXIT_INVALID
+    }
+}
+
+/// Decodes, verifies at the clock and evaluates the rules. `Err` only for an internal error
+/// (embedded value sets unreadable).
+fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
+    let country = setup.rules.as_ref().map(|(_, cc)| cc.as_str());
+    let signed = match vaxpass_verifier::decode(text, &Limits::default()) {
+        Ok(signed) => signed,
+        Err(e) => return Ok(CheckReport::undecoded(failure(&e), setup.at, country)),
+    };
+    // The signer is shown whenever its key verified the signature, even if a later check
+    // (times, key usage, content) failed.
+    let signer = signed.find_signer(&setup.store).ok();
+    let mut report = CheckReport {
+        valid: false,
+        failure: None,
+        decoded: Decoded::default(),
+        payload_verified: false,
+        signer: signer.as_deref().map(Signer::new),
+        rules_country: country.map(str::to_owned),
+        rules: country.map(|_| Vec::new()),
+        checked_at: setup.at.to_string(),
+    };
+    let verified = match signed.clone().verify(&setup.store, setup.at) {
+        Ok(verified) => verified,
+        Err(e) => {
+            report.decoded = Decoded::from_signed(&signed);
+            report.failure = Some(failure(&e));
+            return Ok(report);
+        }
+    };
+    let payload = verified.payload_json().ok();
+    report.decoded = Decoded::new(verified.signed(), payload.clone());
+    report.payload_verified = true;
+    report.signer = Some(Signer::new(verified.signer()));
+    if let (Some((set, cc)), Some(payload)) = (&setup.rules, &payload) {
+        let value_sets = ValueSets::shared()
+            .map_err(|e| format!("embedded value sets: {e}"))?
+            .to_certlogic_value_sets();
+        let signed = verified.signed();
+        let external = External {
+            validation_clock: setup.at,
+            country_code: cc.clone(),
+            exp: signed.expires_at(),
+            iat: signed.issued_at(),
+        };
+        let results = set.check(
+            payload,
+            signed.issuer().unwrap_or_default(),
+            &external,
+            &value_sets,
+        );
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|r| r.outcome == RuleOutcome::Failed)
+            .collect();
+        if let Some(first) = failed.first() {
+            let ids: Vec<&str> = failed.iter().map(|r| r.rule.identifier.as_str()).collect();
+            let message = if failed.len() == 1 {
+                format!(
+                    "rule {} failed: {}",
+                    ids[0],
+                    first.description_en().unwrap_or("(no description)")
+                )
+            } else {
+                format!("rules {} failed", ids.join(", "))
+            };
+            report.failure = Some(Failure {
+                code: report::RULE_FAILED,
+                message,
+            });
+        }
+        report.rules = Some(results.iter().map(RuleLine::new).collect());
+    }
+    report.valid = report.failure.is_none();
+    Ok(report)
+}
+
+fn run_decode(input: &str, format: Format) -> u8 {
+    let (decoded, failure) = match input::read_input(input) {
+        Err(InputError::Io(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+        Err(InputError::Qr(message)) => (
+            Decoded::default(),
+            Some(Failure {
+                code: report::QR_IMAGE,
+                message,
+            }),
+        ),
+        Ok(text) => match vaxpass_verifier::decode(&text, &Limits::default()) {
+            Ok(signed) => (Decoded::from_signed(&signed), None),
+            Err(e) => (Decoded::default(), Some(failure(&e))),
+        },
+    };
+    let code = if failure.is_some() {
+        EXIT_INVALID
+    } else {
+        EXIT_VALID
+    };
+    let report = DecodeReport {
+        verified: false,
+        failure,
+        decoded,
+    };
+    emit(&report, format, human::decode);
+    code
+}
+
+fn run_rules(command: &RulesCommand) -> u8 {
+    use vaxpass_verifier::rules::{run_certlogic_suite, run_rule_tests, run_validation_suite};
+    let (dir, result) = match command {
+        RulesCommand::Test { dir } => (dir, run_rule_tests(dir)),
+        RulesCommand::CertlogicSuite { dir } => (dir, run_certlogic_suite(dir)),
+        RulesCommand::ValidationSuite { dir } => (dir, run_validation_suite(dir)),
+    };
+    match result {
+        Err(e) => {
+            eprintln!(
+                "error: {e}; give the folder of the suite ({})",
+                dir.display()
+            );
+            EXIT_ERROR
+        }
+        Ok(report) => {
+            // Every disagreement on its own line, then `N passed, M failed`.
+            println!("{report}");
+            if report.all_agree() {
+                EXIT_VALID
+            } else {
+                EXIT_INVALID
+            }
+        }
+    }
+}
+
+fn run_conformance(dir: &Path, waivers: Option<&Path>, format: Format) -> u8 {
     let waivers = match waivers.map(std::fs::read_to_string).transpose() {
         Ok(text) => match conformance::Waivers::parse(text.as_deref().unwrap_or("")) {
             Ok(w) => w,
