@@ -33,10 +33,10 @@ pub const YEAR: i64 = 365 * DAY;
 /// The kinds of HCERT a DSC may sign (HCERT spec §5.1.1, EKU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CertType {
-    /// Test (`t`).
-    Test,
     /// Vaccination (`v`).
     Vaccination,
+    /// Test (`t`).
+    Test,
     /// Recovery (`r`).
     Recovery,
 }

@@ -201,7 +201,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Stora
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(io("creating", &tmp))?;
+            .map_err(io("creating", path))?;
         // The umask may have removed bits from `mode`; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io("setting mode of", &tmp))?;
