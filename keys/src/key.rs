@@ -401,3 +401,39 @@ impl CertificateSigningKey for PrivateKey {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for a in [
+            KeyAlgorithm::EcP256,
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::Rsa4096,
+        ] {
+            assert_eq!(KeyAlgorithm::from_name(a.name()), Some(a));
+        }
+        assert_eq!(KeyAlgorithm::from_name("ES256"), Some(KeyAlgorithm::EcP256));
+        assert_eq!(KeyAlgorithm::from_name("rsa1024"), None);
+        assert_eq!(KeyAlgorithm::Rsa2048.hcert_algorithm(), Algorithm::Ps256);
+    }
+
+    #[test]
+    fn p256_round_trip_and_rejections() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let back = PrivateKey::from_pkcs8_der(der.as_bytes()).unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert_eq!(
+            PrivateKey::from_pkcs8_der(&[0x30, 0x00])
+                .unwrap_err()
+                .to_string(),
+            "unsupported private key: not a PKCS#8 PrivateKeyInfo (expected EC P-256 or RSA 2048-4096)"
+        );
+        let spki = key.public_key().to_spki().unwrap();
+        assert_eq!(PublicKey::from_spki(&spki).unwrap(), key.public_key());
+    }
+}

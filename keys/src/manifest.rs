@@ -98,6 +98,9 @@ pub enum ManifestError {
     /// A token key was asked for but the crate was built without PKCS#11.
     #[error("DSC {0} lives on a PKCS#11 token; this build has no `pkcs11` feature")]
     NoPkcs11(String),
+    /// The manifest names no trust-list signer.
+    #[error("the manifest names no trust-list signer")]
+    NoTrustListSigner,
     /// A token key was asked for without a PIN.
     #[error("DSC {0} lives on a PKCS#11 token; give its PIN")]
     PinRequired(String),
@@ -487,6 +490,25 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// Opens the trust-list signer (its certificate has no HCERT EKU; see
+    /// [`crate::profile::TrustListSignerProfile`]).
+    ///
+    /// # Errors
+    /// [`ManifestError::NoTrustListSigner`], key and certificate loading errors.
+    pub fn open_trust_list_signer(
+        &self,
+        dir: &Path,
+        secrets: &Secrets,
+    ) -> Result<Box<dyn Signer>, Error> {
+        let entry = self
+            .trust_list_signer
+            .as_ref()
+            .ok_or(ManifestError::NoTrustListSigner)?;
+        open_key(dir, &entry.kid, &entry.certificate, &entry.key, secrets)
+    }
+}
+
 fn retire(d: &mut DscEntry, now: Timestamp, lifetime: i64) {
     d.state = DscState::Retired;
     d.retired_at = Some(now);
@@ -507,18 +529,28 @@ pub fn open_signer(
     entry: &DscEntry,
     secrets: &Secrets,
 ) -> Result<Box<dyn Signer>, Error> {
-    let cert_path = dir.join(&entry.certificate);
+    open_key(dir, &entry.kid, &entry.certificate, &entry.key, secrets)
+}
+
+fn open_key(
+    dir: &Path,
+    entry_kid: &str,
+    certificate: &Path,
+    key: &KeyLocation,
+    secrets: &Secrets,
+) -> Result<Box<dyn Signer>, Error> {
+    let cert_path = dir.join(certificate);
     let (der, _) = storage::read_certificate(&cert_path)?;
     let kid = vaxpass_verifier::Kid::from_certificate_der(&der).to_base64();
-    if kid != entry.kid {
+    if kid != entry_kid {
         return Err(ManifestError::KidMismatch {
-            kid: entry.kid.clone(),
+            kid: entry_kid.to_owned(),
             path: cert_path,
             found: kid,
         }
         .into());
     }
-    match &entry.key {
+    match key {
         KeyLocation::File { path } => {
             let key = storage::read_private_key(&dir.join(path), secrets.passphrase.as_ref())?;
             Ok(Box::new(crate::signer::SoftwareSigner::new(&key, der)?))
@@ -528,14 +560,14 @@ pub fn open_signer(
             let pin = secrets
                 .pin
                 .as_ref()
-                .ok_or_else(|| ManifestError::PinRequired(entry.kid.clone()))?;
+                .ok_or_else(|| ManifestError::PinRequired(entry_kid.to_owned()))?;
             let token = crate::pkcs11::Token::open(&loc.module, &loc.token, pin)?;
             let id = loc.id_bytes();
             let key = token.find_key(Some(&loc.label), id.as_deref())?;
             Ok(Box::new(key.into_signer(der)?))
         }
         #[cfg(not(feature = "pkcs11"))]
-        KeyLocation::Pkcs11(_) => Err(ManifestError::NoPkcs11(entry.kid.clone()).into()),
+        KeyLocation::Pkcs11(_) => Err(ManifestError::NoPkcs11(entry_kid.to_owned()).into()),
     }
 }
 
@@ -609,5 +641,34 @@ mod types_serde {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs11_ids() {
+        let mut loc = Pkcs11Location {
+            module: PathBuf::from("/m.so"),
+            token: "t".into(),
+            label: "l".into(),
+            id: Some("0a0B".into()),
+        };
+        assert_eq!(loc.id_bytes(), Some(vec![0x0a, 0x0b]));
+        loc.id = Some("abc".into());
+        assert_eq!(loc.id_bytes(), None);
+        loc.id = Some("zz".into());
+        assert_eq!(loc.id_bytes(), None);
+    }
+
+    #[test]
+    fn messages() {
+        let t = Timestamp::from_unix_seconds(0);
+        assert_eq!(
+            ManifestError::NoCurrent(CertType::Test, t).to_string(),
+            "no current DSC may sign t certificates at 1970-01-01T00:00:00Z; install one and run `vaxpass-keys dsc rotate`"
+        );
     }
 }

@@ -329,3 +329,38 @@ impl TrustListSignerProfile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_types() {
+        assert_eq!(
+            CertType::parse_list("r, v,t,v").unwrap(),
+            [CertType::Vaccination, CertType::Test, CertType::Recovery]
+        );
+        assert_eq!(
+            CertType::parse_list("x").unwrap_err().to_string(),
+            "certificate profile: unknown certificate type \"x\" (use v, t, r)"
+        );
+        assert!(CertType::parse_list(" , ").is_err());
+        for t in CertType::ALL {
+            assert_eq!(CertType::from_oid(&t.oid()), Some(t));
+            assert_eq!(CertType::from_letter(t.letter()), Some(t));
+        }
+        let variant = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.2");
+        assert_eq!(CertType::from_oid(&variant), Some(CertType::Vaccination));
+        let other = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.4");
+        assert_eq!(CertType::from_oid(&other), None);
+    }
+
+    #[test]
+    fn validity() {
+        let t = Timestamp::from_unix_seconds(1_000);
+        let v = Validity::days(t, 2);
+        assert_eq!(v.not_after.unix_seconds(), 1_000 + 2 * DAY);
+        assert!(v.contains(t) && v.contains(v.not_after));
+        assert!(!v.contains(Timestamp::from_unix_seconds(999)));
+    }
+}

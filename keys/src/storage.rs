@@ -51,6 +51,16 @@ pub enum StorageError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A passphrase or PIN file whose permissions let other users read it.
+    #[error(
+        "refusing passphrase file {path}: mode {mode:04o} lets other users read it; chmod 600 {path}"
+    )]
+    SecretFileTooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Writing a key would replace an existing file.
     #[error("refusing to overwrite existing key file {0}; move it away first")]
     KeyFileExists(PathBuf),
@@ -139,11 +149,17 @@ impl Passphrase {
     }
 
     /// Reads the passphrase from the first line of a file (a trailing newline is dropped).
+    /// Like key files, the file must not be accessible to the group or other users.
     ///
     /// # Errors
-    /// [`StorageError::Io`], [`StorageError::EmptyPassphrase`].
+    /// [`StorageError::SecretFileTooOpen`], [`StorageError::Io`], [`StorageError::Format`]
+    /// (not UTF-8), [`StorageError::EmptyPassphrase`].
     pub fn from_file(path: &Path) -> Result<Self, StorageError> {
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(io("reading", path))?);
+        let bytes = read_secret_file(path, true)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| StorageError::Format {
+            path: path.to_path_buf(),
+            reason: "passphrase file is not UTF-8".into(),
+        })?;
         let line = text.lines().next().unwrap_or("");
         Self::new(line.to_owned())
     }
@@ -273,14 +289,37 @@ pub fn write_private_key(
 /// [`StorageError::KeyFileTooOpen`], [`StorageError::Io`].
 pub fn check_key_file_mode(path: &Path) -> Result<(), StorageError> {
     let meta = fs::metadata(path).map_err(io("reading", path))?;
+    check_mode(path, &meta, false)
+}
+
+fn check_mode(path: &Path, meta: &fs::Metadata, passphrase: bool) -> Result<(), StorageError> {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(StorageError::KeyFileTooOpen {
-            path: path.to_path_buf(),
-            mode,
+        return Err(if passphrase {
+            StorageError::SecretFileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            }
+        } else {
+            StorageError::KeyFileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            }
         });
     }
     Ok(())
+}
+
+/// Opens a secret file, checks the mode of the opened file (not the path, so the check and the
+/// read see the same file) and reads it.
+fn read_secret_file(path: &Path, passphrase: bool) -> Result<Zeroizing<Vec<u8>>, StorageError> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).map_err(io("opening", path))?;
+    let meta = file.metadata().map_err(io("reading", path))?;
+    check_mode(path, &meta, passphrase)?;
+    let mut buf = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut buf).map_err(io("reading", path))?;
+    Ok(buf)
 }
 
 /// Loads a PKCS#8 PEM private key, decrypting it with `passphrase` if it is encrypted.
@@ -293,8 +332,7 @@ pub fn read_private_key(
     path: &Path,
     passphrase: Option<&Passphrase>,
 ) -> Result<PrivateKey, StorageError> {
-    check_key_file_mode(path)?;
-    let text = Zeroizing::new(fs::read(path).map_err(io("reading", path))?);
+    let text = read_secret_file(path, false)?;
     let (label, der) = der::pem::decode_vec(&text).map_err(|_| StorageError::Format {
         path: path.to_path_buf(),
         reason: "not a PEM private key".into(),

@@ -77,6 +77,9 @@ fn dev_init_makes_a_usable_marked_directory() {
     let tls_info = CertificateInfo::parse(&tls_der).unwrap();
     tls_info.verify_signed_by(&csca.public_key).unwrap();
     assert_eq!(tls_info.types, None);
+    let tls_signer = m.open_trust_list_signer(&root, &secrets).unwrap();
+    assert_eq!(tls_signer.kid(), made.trust_list_signer_kid);
+    verify_cose_signature(&tls_der, b"list", &tls_signer.sign(b"list").unwrap()).unwrap();
 }
 
 #[test]

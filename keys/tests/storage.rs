@@ -161,6 +161,16 @@ fn passphrase_sources() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("pass");
     std::fs::write(&f, "from file\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Passphrase::from_file(&f).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "refusing passphrase file {p}: mode 0644 lets other users read it; chmod 600 {p}",
+            p = f.display()
+        )
+    );
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(
         Passphrase::from_file(&f).unwrap().expose_secret(),
         "from file"

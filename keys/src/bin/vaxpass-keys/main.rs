@@ -36,9 +36,9 @@ impl From<Error> for Failure {
             _ => 1,
         };
         let hint = match &e {
-            Error::Storage(StorageError::KeyFileTooOpen { .. }) => {
-                Some("key files must be readable by their owner only".to_owned())
-            }
+            Error::Storage(
+                StorageError::KeyFileTooOpen { .. } | StorageError::SecretFileTooOpen { .. },
+            ) => Some("key and passphrase files must be readable by their owner only".to_owned()),
             Error::Storage(StorageError::PassphraseRequired(_)) => {
                 Some("pass --passphrase-env VAR or --passphrase-file FILE".to_owned())
             }
