@@ -198,6 +198,21 @@ impl KeyEncryption {
 /// # Errors
 /// [`StorageError::Io`].
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), StorageError> {
+    write_atomic_inner(path, contents, mode, false)
+}
+
+/// As [`write_atomic`], but never replaces an existing file: the temporary file is hard-linked
+/// to `path` (which fails if `path` exists, atomically, unlike a check before a rename).
+fn write_atomic_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), StorageError> {
+    write_atomic_inner(path, contents, mode, true)
+}
+
+fn write_atomic_inner(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    no_clobber: bool,
+) -> Result<(), StorageError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -223,7 +238,21 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Stora
             .map_err(io("setting mode of", &tmp))?;
         file.write_all(contents).map_err(io("writing", &tmp))?;
         file.sync_all().map_err(io("syncing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("renaming into place", path))?;
+        if no_clobber {
+            match fs::hard_link(&tmp, path) {
+                Ok(()) => fs::remove_file(&tmp).map_err(io("removing", &tmp))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(StorageError::KeyFileExists(path.to_path_buf()));
+                }
+                // File systems without hard links: check, then rename (a small race window).
+                Err(_) if path.exists() => {
+                    return Err(StorageError::KeyFileExists(path.to_path_buf()));
+                }
+                Err(_) => fs::rename(&tmp, path).map_err(io("renaming into place", path))?,
+            }
+        } else {
+            fs::rename(&tmp, path).map_err(io("renaming into place", path))?;
+        }
         if let Ok(d) = fs::File::open(&dir) {
             // Best effort: some file systems refuse fsync on directories.
             let _ = d.sync_all();
@@ -280,7 +309,7 @@ pub fn write_private_key(
                 .map_err(|e| enc_err(e.to_string()))?
         }
     };
-    write_atomic(path, pem.as_bytes(), KEY_FILE_MODE)
+    write_atomic_new(path, pem.as_bytes(), KEY_FILE_MODE)
 }
 
 /// Refuses a key file whose mode gives the group or other users any access.

@@ -126,7 +126,7 @@ fn no_key_material_in_debug_or_errors() {
         assert_eq!(debug, format!("PrivateKey({alg}, <redacted>)"));
         // No 8-byte window of the PKCS#8 encoding appears in any rendering, hex or not.
         let hex: String = der.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        for w in hex.as_bytes().chunks(16).skip(3) {
+        for w in hex.as_bytes().chunks_exact(16).skip(3) {
             assert!(!debug.contains(std::str::from_utf8(w).unwrap()));
         }
         // A key file with the wrong mode: the error names the file, not its contents.
