@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use criterion::Criterion;
 use vaxpass_keys::cert::{self, VerifiedCsr};
-use vaxpass_keys::profile::{CertType, CscaProfile, DistinguishedName, DscProfile};
+use vaxpass_keys::profile::{CertificateType, CscaProfile, DistinguishedName, DscProfile};
 use vaxpass_keys::{
     CertificateSigningKey, KeyAlgorithm, PrivateKey, Signer, SoftwareBackend, SoftwareSigner,
 };
@@ -45,7 +45,10 @@ fn dsc(ca: &Ca, key: &dyn CertificateSigningKey) -> Vec<u8> {
         &ca.der,
         &ca.key,
         &VerifiedCsr::verify(&csr).unwrap(),
-        &DscProfile::new(&CertType::ALL, Timestamp::from_unix_seconds(1_767_225_600)),
+        &DscProfile::new(
+            &CertificateType::ALL,
+            Timestamp::from_unix_seconds(1_767_225_600),
+        ),
     )
     .unwrap()
 }

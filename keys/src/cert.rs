@@ -35,7 +35,7 @@ use crate::key::{
     x509_signature_algorithm,
 };
 use crate::profile::{
-    CertType, CscaProfile, DscProfile, TrustListSignerProfile, Validity, name_country,
+    CertificateType, CscaProfile, DscProfile, TrustListSignerProfile, Validity, name_country,
 };
 
 /// Why a certificate or request could not be built, parsed or accepted.
@@ -430,7 +430,7 @@ pub fn issue_dsc(
         extension(
             ID_CE_EXT_KEY_USAGE,
             false,
-            &ExtendedKeyUsage(types.iter().map(|t| t.oid()).collect()),
+            &ExtendedKeyUsage(types.iter().map(|t| t.eku_oid()).collect()),
         )?,
         aki_extension(issuer.key_id)?,
         ski_extension(&spki)?,
@@ -460,7 +460,7 @@ pub fn issue_trust_list_signer(
     if profile
         .extended_key_usage
         .iter()
-        .any(|oid| CertType::from_oid(oid).is_some())
+        .any(|oid| CertificateType::from_eku_oid(oid).is_some())
     {
         return Err(CertError::Profile(
             "a trust-list signer must not carry an HCERT extended key usage".into(),
@@ -505,7 +505,7 @@ pub struct CertificateInfo {
     /// Validity period.
     pub validity: Validity,
     /// HCERT types from the EKU; `None` when there is no EKU extension (all types allowed).
-    pub types: Option<Vec<CertType>>,
+    pub types: Option<Vec<CertificateType>>,
     /// basicConstraints CA.
     pub is_ca: bool,
     /// keyUsage keyCertSign.
@@ -559,8 +559,11 @@ impl CertificateInfo {
                 info.digital_signature = ku.digital_signature();
             } else if ext.extn_id == ID_CE_EXT_KEY_USAGE {
                 let eku = ExtendedKeyUsage::from_der(value).map_err(bad)?;
-                let mut types: Vec<CertType> =
-                    eku.0.iter().filter_map(CertType::from_oid).collect();
+                let mut types: Vec<CertificateType> = eku
+                    .0
+                    .iter()
+                    .filter_map(CertificateType::from_eku_oid)
+                    .collect();
                 types.sort();
                 types.dedup();
                 info.types = Some(types);
@@ -586,7 +589,7 @@ impl CertificateInfo {
     }
 
     /// Whether this certificate allows signing HCERTs of `t` (no EKU: all types).
-    pub fn allows(&self, t: CertType) -> bool {
+    pub fn allows(&self, t: CertificateType) -> bool {
         self.types.as_ref().is_none_or(|ts| ts.contains(&t))
     }
 

@@ -13,7 +13,7 @@ use crate::cert::{self, VerifiedCsr};
 use crate::key::{KeyAlgorithm, PrivateKey};
 use crate::manifest::{DscEntry, KeyLocation, MANIFEST_FILE, Manifest, SignerEntry};
 use crate::profile::{
-    CertType, CscaProfile, DistinguishedName, DscProfile, TrustListSignerProfile,
+    CertificateType, CscaProfile, DistinguishedName, DscProfile, TrustListSignerProfile,
 };
 use crate::storage::{self, KeyEncryption, Passphrase, StorageError};
 
@@ -110,7 +110,7 @@ pub fn dev_init(dir: &Path, opts: &DevOptions) -> Result<DevInit, Error> {
         &csca,
         &csca_key,
         &VerifiedCsr::verify(&csr)?,
-        &DscProfile::new(&CertType::ALL, opts.now),
+        &DscProfile::new(&CertificateType::ALL, opts.now),
     )?;
     storage::write_certificate(&dir.join("dsc-1.pem"), &dsc)?;
 

@@ -20,7 +20,7 @@
 //! // The CSCA checks the proof of possession and chooses the profile.
 //! let verified = cert::VerifiedCsr::verify(&csr)?;
 //! let dsc = cert::issue_dsc(&csca, &csca_key, &verified,
-//!     &DscProfile::new(&[CertType::Vaccination, CertType::Test], now))?;
+//!     &DscProfile::new(&[CertificateType::Vaccination, CertificateType::Test], now))?;
 //! // Sign a COSE Sig_structure.
 //! let signer = SoftwareSigner::new(&dsc_key, dsc)?;
 //! let sig = signer.sign(b"Sig_structure bytes")?;
@@ -50,6 +50,6 @@ pub mod storage;
 
 pub use error::Error;
 pub use key::{CertificateSigningKey, KeyAlgorithm, PrivateKey, PublicKey};
-pub use profile::{CertType, DistinguishedName};
+pub use profile::{CertificateType, DistinguishedName};
 pub use signer::{SignError, Signer, SoftwareBackend, SoftwareSigner};
 pub use storage::Passphrase;

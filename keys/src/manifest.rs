@@ -44,7 +44,7 @@ use vaxpass_verifier::{Algorithm, Timestamp};
 
 use crate::Error;
 use crate::cert::CertificateInfo;
-use crate::profile::{CertType, DAY};
+use crate::profile::{CertificateType, DAY};
 use crate::signer::Signer;
 use crate::storage::{self, Passphrase, StorageError};
 
@@ -76,7 +76,7 @@ pub enum ManifestError {
     #[error(
         "no current DSC may sign {0} certificates at {1}; install one and run `vaxpass-keys dsc rotate`"
     )]
-    NoCurrent(CertType, Timestamp),
+    NoCurrent(CertificateType, Timestamp),
     /// A DSC that cannot become current.
     #[error("DSC {kid} cannot become current: {reason}")]
     CannotActivate {
@@ -191,7 +191,7 @@ pub struct DscEntry {
     pub key: KeyLocation,
     /// The HCERT types the DSC may sign.
     #[serde(with = "types_serde")]
-    pub types: Vec<CertType>,
+    pub types: Vec<CertificateType>,
     /// Rotation state.
     pub state: DscState,
     /// Certificate notBefore.
@@ -239,7 +239,10 @@ impl DscEntry {
             algorithm: info.algorithm(),
             certificate,
             key,
-            types: info.types.clone().unwrap_or_else(|| CertType::ALL.to_vec()),
+            types: info
+                .types
+                .clone()
+                .unwrap_or_else(|| CertificateType::ALL.to_vec()),
             state: DscState::Pending,
             not_before: info.validity.not_before,
             not_after: info.validity.not_after,
@@ -379,7 +382,7 @@ impl Manifest {
 
     /// The current DSC for type `t` at `now`: state `current`, valid at `now`, allowed to sign
     /// `t`; among several, the one with the latest `not_before`.
-    pub fn current(&self, t: CertType, now: Timestamp) -> Option<&DscEntry> {
+    pub fn current(&self, t: CertificateType, now: Timestamp) -> Option<&DscEntry> {
         self.dscs
             .iter()
             .filter(|d| d.state == DscState::Current && d.valid_at(now) && d.types.contains(&t))
@@ -479,7 +482,7 @@ impl Manifest {
     pub fn current_signer(
         &self,
         dir: &Path,
-        t: CertType,
+        t: CertificateType,
         now: Timestamp,
         secrets: &Secrets,
     ) -> Result<Box<dyn Signer>, Error> {
@@ -626,17 +629,17 @@ mod alg_serde {
 mod types_serde {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::profile::CertType;
+    use crate::profile::CertificateType;
 
-    pub fn serialize<S: Serializer>(types: &[CertType], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(types.iter().map(|t| t.letter()))
+    pub fn serialize<S: Serializer>(types: &[CertificateType], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(types.iter().map(|t| t.key()))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CertType>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CertificateType>, D::Error> {
         let v = Vec::<String>::deserialize(d)?;
         v.iter()
             .map(|s| {
-                CertType::from_letter(s).ok_or_else(|| {
+                CertificateType::from_key(s).ok_or_else(|| {
                     serde::de::Error::custom(format!("unknown certificate type {s:?} (v, t, r)"))
                 })
             })
@@ -667,8 +670,8 @@ mod tests {
     fn messages() {
         let t = Timestamp::from_unix_seconds(0);
         assert_eq!(
-            ManifestError::NoCurrent(CertType::Test, t).to_string(),
-            "no current DSC may sign t certificates at 1970-01-01T00:00:00Z; install one and run `vaxpass-keys dsc rotate`"
+            ManifestError::NoCurrent(CertificateType::Test, t).to_string(),
+            "no current DSC may sign test certificates at 1970-01-01T00:00:00Z; install one and run `vaxpass-keys dsc rotate`"
         );
     }
 }

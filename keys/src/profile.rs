@@ -1,24 +1,13 @@
 //! Certificate profiles: what a CSCA, a DSC and a trust-list signer certificate contain.
 
-use std::fmt;
-
 use der::asn1::{ObjectIdentifier, PrintableStringRef, SetOfVec, Utf8StringRef};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
+pub use vaxpass_verifier::CertificateType;
 use vaxpass_verifier::Timestamp;
 
 use crate::cert::CertError;
-
-/// HCERT extended key usage: may sign test certificates (`1.3.6.1.4.1.1847.2021.1.1`).
-pub const OID_HCERT_TEST: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.1");
-/// HCERT extended key usage: may sign vaccination certificates (`1.3.6.1.4.1.1847.2021.1.2`).
-pub const OID_HCERT_VACCINATION: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.2");
-/// HCERT extended key usage: may sign recovery certificates (`1.3.6.1.4.1.1847.2021.1.3`).
-pub const OID_HCERT_RECOVERY: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.3");
 
 const OID_C: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
 const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
@@ -30,88 +19,25 @@ pub const DAY: i64 = 86_400;
 /// Seconds in a (365-day) year.
 pub const YEAR: i64 = 365 * DAY;
 
-/// The kinds of HCERT a DSC may sign (HCERT spec §5.1.1, EKU).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CertType {
-    /// Vaccination (`v`).
-    Vaccination,
-    /// Test (`t`).
-    Test,
-    /// Recovery (`r`).
-    Recovery,
-}
-
-impl CertType {
-    /// All three, in the order v, t, r.
-    pub const ALL: [CertType; 3] = [CertType::Vaccination, CertType::Test, CertType::Recovery];
-
-    /// The extended key usage OID.
-    pub const fn oid(self) -> ObjectIdentifier {
-        match self {
-            CertType::Test => OID_HCERT_TEST,
-            CertType::Vaccination => OID_HCERT_VACCINATION,
-            CertType::Recovery => OID_HCERT_RECOVERY,
-        }
+/// Parses a comma-separated list of certificate types (`v,t,r`, or `vaccination,test,…`),
+/// sorted and without duplicates.
+///
+/// # Errors
+/// [`CertError::Profile`] for an unknown type or an empty list.
+pub fn parse_types(s: &str) -> Result<Vec<CertificateType>, CertError> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let t = CertificateType::from_key(part).ok_or_else(|| {
+            CertError::Profile(format!("unknown certificate type {part:?} (use v, t, r)"))
+        })?;
+        out.push(t);
     }
-
-    /// The type for an EKU OID (also the `1.3.6.1.4.1.0.1847.2021.1.x` variant some countries use).
-    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        let s = oid.to_string();
-        let tail = s
-            .strip_prefix("1.3.6.1.4.1.1847.2021.1.")
-            .or_else(|| s.strip_prefix("1.3.6.1.4.1.0.1847.2021.1."))?;
-        match tail {
-            "1" => Some(CertType::Test),
-            "2" => Some(CertType::Vaccination),
-            "3" => Some(CertType::Recovery),
-            _ => None,
-        }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        return Err(CertError::Profile("no certificate type given".into()));
     }
-
-    /// The payload key: `v`, `t` or `r`.
-    pub const fn letter(self) -> &'static str {
-        match self {
-            CertType::Test => "t",
-            CertType::Vaccination => "v",
-            CertType::Recovery => "r",
-        }
-    }
-
-    /// Parses `v`, `t`, `r` (or `vaccination`, `test`, `recovery`).
-    pub fn from_letter(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "t" | "test" => Some(CertType::Test),
-            "v" | "vaccination" => Some(CertType::Vaccination),
-            "r" | "recovery" => Some(CertType::Recovery),
-            _ => None,
-        }
-    }
-
-    /// Parses a comma-separated list (`v,t,r`), sorted and without duplicates.
-    ///
-    /// # Errors
-    /// [`CertError::Profile`] for an unknown letter or an empty list.
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, CertError> {
-        let mut out = Vec::new();
-        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
-            let t = CertType::from_letter(part).ok_or_else(|| {
-                CertError::Profile(format!("unknown certificate type {part:?} (use v, t, r)"))
-            })?;
-            out.push(t);
-        }
-        out.sort();
-        out.dedup();
-        if out.is_empty() {
-            return Err(CertError::Profile("no certificate type given".into()));
-        }
-        Ok(out)
-    }
-}
-
-impl fmt::Display for CertType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.letter())
-    }
+    Ok(out)
 }
 
 /// A subject or issuer name: `C=.., O=.., [OU=..,] CN=..`.
@@ -276,7 +202,7 @@ impl CscaProfile {
 #[derive(Clone, Debug)]
 pub struct DscProfile {
     /// The certificate types this DSC may sign (at least one).
-    pub types: Vec<CertType>,
+    pub types: Vec<CertificateType>,
     /// Validity; [`DscProfile::DEFAULT_LIFETIME`] is 2 years.
     pub validity: Validity,
     /// Replace the CSR's subject with this one (`None`: keep the CSR's subject).
@@ -288,7 +214,7 @@ impl DscProfile {
     pub const DEFAULT_LIFETIME: i64 = 2 * YEAR;
 
     /// A DSC profile for `types` with the default lifetime from `not_before`.
-    pub fn new(types: &[CertType], not_before: Timestamp) -> Self {
+    pub fn new(types: &[CertificateType], not_before: Timestamp) -> Self {
         DscProfile {
             types: types.to_vec(),
             validity: Validity::starting(not_before, Self::DEFAULT_LIFETIME),
@@ -337,22 +263,29 @@ mod tests {
     #[test]
     fn cert_types() {
         assert_eq!(
-            CertType::parse_list("r, v,t,v").unwrap(),
-            [CertType::Vaccination, CertType::Test, CertType::Recovery]
+            crate::profile::parse_types("r, v,t,v").unwrap(),
+            [
+                CertificateType::Vaccination,
+                CertificateType::Test,
+                CertificateType::Recovery
+            ]
         );
         assert_eq!(
-            CertType::parse_list("x").unwrap_err().to_string(),
+            crate::profile::parse_types("x").unwrap_err().to_string(),
             "certificate profile: unknown certificate type \"x\" (use v, t, r)"
         );
-        assert!(CertType::parse_list(" , ").is_err());
-        for t in CertType::ALL {
-            assert_eq!(CertType::from_oid(&t.oid()), Some(t));
-            assert_eq!(CertType::from_letter(t.letter()), Some(t));
+        assert!(crate::profile::parse_types(" , ").is_err());
+        for t in CertificateType::ALL {
+            assert_eq!(CertificateType::from_eku_oid(&t.eku_oid()), Some(t));
+            assert_eq!(CertificateType::from_key(t.key()), Some(t));
         }
         let variant = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.2");
-        assert_eq!(CertType::from_oid(&variant), Some(CertType::Vaccination));
+        assert_eq!(
+            CertificateType::from_eku_oid(&variant),
+            Some(CertificateType::Vaccination)
+        );
         let other = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.4");
-        assert_eq!(CertType::from_oid(&other), None);
+        assert_eq!(CertificateType::from_eku_oid(&other), None);
     }
 
     #[test]

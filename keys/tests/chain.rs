@@ -7,7 +7,7 @@ use common::{pki, t0};
 use der::{Decode, Encode};
 use vaxpass_keys::cert::{self, CertificateInfo, VerifiedCsr};
 use vaxpass_keys::profile::{
-    CertType, DAY, DistinguishedName, DscProfile, TrustListSignerProfile, Validity, YEAR,
+    CertificateType, DAY, DistinguishedName, DscProfile, TrustListSignerProfile, Validity, YEAR,
 };
 use vaxpass_keys::{Error, KeyAlgorithm, PrivateKey};
 use vaxpass_verifier::{Algorithm, Kid, Timestamp};
@@ -25,7 +25,7 @@ fn ext<'a>(cert: &'a Certificate, oid: &str) -> &'a x509_cert::ext::Extension {
 }
 
 fn check_chain(csca_alg: KeyAlgorithm, dsc_alg: KeyAlgorithm, hcert_alg: Algorithm) {
-    let types = [CertType::Vaccination, CertType::Recovery];
+    let types = [CertificateType::Vaccination, CertificateType::Recovery];
     let p = pki(csca_alg, dsc_alg, &types);
 
     // CSCA: parses, re-encodes byte for byte, self-signed, CA pathLen 0 critical, KU critical.
@@ -65,9 +65,9 @@ fn check_chain(csca_alg: KeyAlgorithm, dsc_alg: KeyAlgorithm, hcert_alg: Algorit
     assert_eq!(dsc.algorithm(), hcert_alg);
     assert_eq!(
         dsc.types.as_deref(),
-        Some(&[CertType::Vaccination, CertType::Recovery][..])
+        Some(&[CertificateType::Vaccination, CertificateType::Recovery][..])
     );
-    assert!(dsc.allows(CertType::Vaccination) && !dsc.allows(CertType::Test));
+    assert!(dsc.allows(CertificateType::Vaccination) && !dsc.allows(CertificateType::Test));
     assert!(!dsc.is_ca && dsc.digital_signature && !dsc.key_cert_sign);
     assert!(ext(&dsc_cert, "2.5.29.15").critical);
     assert_eq!(dsc.authority_key_id, csca.subject_key_id);
@@ -146,10 +146,14 @@ fn csr_signature_is_checked() {
 
 #[test]
 fn csca_decides_the_profile() {
-    let p = pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let verified = VerifiedCsr::verify(&p.csr).unwrap();
     // Validity outside the CSCA's.
-    let mut profile = DscProfile::new(&[CertType::Test], t0());
+    let mut profile = DscProfile::new(&[CertificateType::Test], t0());
     profile.validity = Validity::days(t0(), 11 * 365);
     let err = cert::issue_dsc(&p.csca, &p.csca_key, &verified, &profile).unwrap_err();
     assert!(
@@ -170,7 +174,7 @@ fn csca_decides_the_profile() {
         &p.csca,
         &p.csca_key,
         &VerifiedCsr::verify(&csr).unwrap(),
-        &DscProfile::new(&[CertType::Test], t0()),
+        &DscProfile::new(&[CertificateType::Test], t0()),
     )
     .unwrap_err();
     assert_eq!(
@@ -182,7 +186,7 @@ fn csca_decides_the_profile() {
         &p.dsc,
         &p.dsc_key,
         &verified,
-        &DscProfile::new(&[CertType::Test], t0()),
+        &DscProfile::new(&[CertificateType::Test], t0()),
     )
     .unwrap_err();
     assert!(
@@ -194,7 +198,7 @@ fn csca_decides_the_profile() {
         &p.csca,
         &p.dsc_key,
         &verified,
-        &DscProfile::new(&[CertType::Test], t0()),
+        &DscProfile::new(&[CertificateType::Test], t0()),
     )
     .unwrap_err();
     assert!(
@@ -215,7 +219,11 @@ fn csca_decides_the_profile() {
 
 #[test]
 fn validity_after_2049_uses_generalized_time() {
-    let p = pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
     let start = Timestamp::parse("2045-06-01").unwrap();
     let csca = cert::issue_csca(
@@ -230,7 +238,11 @@ fn validity_after_2049_uses_generalized_time() {
 
 #[test]
 fn trust_list_signer_profile() {
-    let p = pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
     let csr = cert::create_csr(&key, &DistinguishedName::new("VN", "MoH", "ignored")).unwrap();
     let profile = TrustListSignerProfile::new(
@@ -252,7 +264,7 @@ fn trust_list_signer_profile() {
     assert_eq!(info.subject_text(), "CN=VN Trust List Signer,O=MoH,C=VN");
     // An HCERT EKU on the trust-list signer is refused.
     let mut bad = profile.clone();
-    bad.extended_key_usage.push(CertType::Test.oid());
+    bad.extended_key_usage.push(CertificateType::Test.eku_oid());
     assert!(
         cert::issue_trust_list_signer(
             &p.csca,

@@ -139,7 +139,7 @@ fn offline_csca_flow() {
         &env,
     );
     assert!(
-        list.contains("current for v: ") && list.contains("current for r: NONE"),
+        list.contains("current for vaccination: ") && list.contains("current for recovery: NONE"),
         "{list}"
     );
     assert!(!list.contains("DEVELOPMENT"), "{list}");
@@ -234,7 +234,7 @@ fn offline_csca_flow() {
         &env,
     );
     assert!(
-        list.contains(&format!("current for r: {kid2}")) && list.contains("PS256"),
+        list.contains(&format!("current for recovery: {kid2}")) && list.contains("PS256"),
         "{list}"
     );
 

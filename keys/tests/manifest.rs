@@ -9,7 +9,7 @@ use common::t0;
 use vaxpass_keys::cert::{self, CertificateInfo, VerifiedCsr};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{DscEntry, DscState, KeyLocation, Manifest, ManifestError, Secrets};
-use vaxpass_keys::profile::{CertType, DAY, DistinguishedName, DscProfile};
+use vaxpass_keys::profile::{CertificateType, DAY, DistinguishedName, DscProfile};
 use vaxpass_keys::signer::verify_cose_signature;
 use vaxpass_keys::storage::{self, KeyEncryption};
 use vaxpass_keys::{KeyAlgorithm, Passphrase, PrivateKey};
@@ -41,7 +41,7 @@ fn dev_init_makes_a_usable_marked_directory() {
         passphrase: opts.passphrase.clone(),
         pin: None,
     };
-    for t in CertType::ALL {
+    for t in CertificateType::ALL {
         let signer = m.current_signer(&root, t, at(1), &secrets).unwrap();
         assert_eq!(signer.kid(), made.dsc_kid);
         assert_eq!(signer.algorithm(), Algorithm::Es256);
@@ -57,12 +57,12 @@ fn dev_init_makes_a_usable_marked_directory() {
         pin: None,
     };
     let err = m
-        .current_signer(&root, CertType::Test, at(1), &bad)
+        .current_signer(&root, CertificateType::Test, at(1), &bad)
         .unwrap_err();
     assert!(err.to_string().contains("wrong passphrase"), "{err}");
     // No current DSC outside its validity.
     let err = m
-        .current_signer(&root, CertType::Test, at(800), &secrets)
+        .current_signer(&root, CertificateType::Test, at(800), &secrets)
         .unwrap_err();
     assert!(
         matches!(
@@ -92,7 +92,7 @@ fn dev_init_rsa() {
     let s = m
         .current_signer(
             dir.path(),
-            CertType::Vaccination,
+            CertificateType::Vaccination,
             at(0),
             &Secrets::default(),
         )
@@ -107,7 +107,7 @@ fn install(
     m: &mut Manifest,
     csca: &(Vec<u8>, PrivateKey),
     n: u32,
-    types: &[CertType],
+    types: &[CertificateType],
     start: Timestamp,
     days: i64,
 ) -> String {
@@ -146,19 +146,31 @@ fn install(
 #[test]
 fn rotation_and_publication_window() {
     let dir = tempfile::tempdir().unwrap();
-    let p = common::pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = common::pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let csca = (p.csca.clone(), p.csca_key);
     storage::write_certificate(&dir.path().join("csca.pem"), &p.csca).unwrap();
     let mut m = Manifest::new("VN", PathBuf::from("csca.pem"), false);
     m.max_certificate_lifetime_days = 365;
 
-    let a = install(dir.path(), &mut m, &csca, 1, &CertType::ALL, t0(), 730);
+    let a = install(
+        dir.path(),
+        &mut m,
+        &csca,
+        1,
+        &CertificateType::ALL,
+        t0(),
+        730,
+    );
     assert_eq!(m.find(&a).unwrap().state, DscState::Pending);
-    assert!(m.current(CertType::Vaccination, at(1)).is_none());
+    assert!(m.current(CertificateType::Vaccination, at(1)).is_none());
     // Pending DSCs are published already (verifiers learn them before they sign).
     assert_eq!(m.publishable(at(1)).len(), 1);
     assert!(m.rotate(&a, at(1)).unwrap().is_empty());
-    assert_eq!(m.current(CertType::Test, at(1)).unwrap().kid, a);
+    assert_eq!(m.current(CertificateType::Test, at(1)).unwrap().kid, a);
 
     // A duplicate kid is refused.
     let dup = m.find(&a).unwrap().clone();
@@ -173,7 +185,7 @@ fn rotation_and_publication_window() {
         &mut m,
         &csca,
         2,
-        &[CertType::Vaccination],
+        &[CertificateType::Vaccination],
         at(100),
         730,
     );
@@ -183,17 +195,30 @@ fn rotation_and_publication_window() {
         Err(ManifestError::CannotActivate { .. })
     ));
     assert!(m.rotate(&b, at(100)).unwrap().is_empty());
-    assert_eq!(m.current(CertType::Vaccination, at(101)).unwrap().kid, b);
-    assert_eq!(m.current(CertType::Test, at(101)).unwrap().kid, a);
+    assert_eq!(
+        m.current(CertificateType::Vaccination, at(101))
+            .unwrap()
+            .kid,
+        b
+    );
+    assert_eq!(m.current(CertificateType::Test, at(101)).unwrap().kid, a);
 
     // C covers everything: A and B are retired at day 200.
-    let c = install(dir.path(), &mut m, &csca, 3, &CertType::ALL, at(150), 730);
+    let c = install(
+        dir.path(),
+        &mut m,
+        &csca,
+        3,
+        &CertificateType::ALL,
+        at(150),
+        730,
+    );
     let mut retired = m.rotate(&c, at(200)).unwrap();
     retired.sort();
     let mut expect = vec![a.clone(), b.clone()];
     expect.sort();
     assert_eq!(retired, expect);
-    for t in CertType::ALL {
+    for t in CertificateType::ALL {
         assert_eq!(m.current(t, at(201)).unwrap().kid, c);
     }
     let ea = m.find(&a).unwrap();
@@ -239,13 +264,23 @@ fn rotation_and_publication_window() {
     let back = Manifest::load(&path).unwrap();
     assert_eq!(back, m);
     let s = back
-        .current_signer(dir.path(), CertType::Recovery, at(201), &Secrets::default())
+        .current_signer(
+            dir.path(),
+            CertificateType::Recovery,
+            at(201),
+            &Secrets::default(),
+        )
         .unwrap();
     assert_eq!(s.kid().to_base64(), c);
     // A certificate file swapped under the manifest is detected.
     std::fs::copy(dir.path().join("dsc-1.pem"), dir.path().join("dsc-3.pem")).unwrap();
     let err = back
-        .current_signer(dir.path(), CertType::Recovery, at(201), &Secrets::default())
+        .current_signer(
+            dir.path(),
+            CertificateType::Recovery,
+            at(201),
+            &Secrets::default(),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("has kid"), "{err}");
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{openssl, pki};
 use vaxpass_keys::KeyAlgorithm;
-use vaxpass_keys::profile::CertType;
+use vaxpass_keys::profile::CertificateType;
 use vaxpass_keys::storage;
 
 fn run(args: &[&str], dir: &std::path::Path) -> String {
@@ -26,7 +26,7 @@ fn run(args: &[&str], dir: &std::path::Path) -> String {
 }
 
 fn check(csca_alg: KeyAlgorithm, dsc_alg: KeyAlgorithm) {
-    let p = pki(csca_alg, dsc_alg, &CertType::ALL);
+    let p = pki(csca_alg, dsc_alg, &CertificateType::ALL);
     let dir = tempfile::tempdir().unwrap();
     storage::write_certificate(&dir.path().join("csca.pem"), &p.csca).unwrap();
     storage::write_certificate(&dir.path().join("dsc.pem"), &p.dsc).unwrap();

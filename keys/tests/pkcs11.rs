@@ -15,7 +15,7 @@ use std::process::Command;
 use vaxpass_keys::cert::{self, CertificateInfo, VerifiedCsr};
 use vaxpass_keys::manifest::{self, DscEntry, KeyLocation, Pkcs11Location, Secrets};
 use vaxpass_keys::pkcs11::{Pkcs11Error, Token};
-use vaxpass_keys::profile::{CertType, CscaProfile, DistinguishedName, DscProfile};
+use vaxpass_keys::profile::{CertificateType, CscaProfile, DistinguishedName, DscProfile};
 use vaxpass_keys::signer::verify_cose_signature;
 use vaxpass_keys::{CertificateSigningKey, Error, KeyAlgorithm, Passphrase, PrivateKey, Signer};
 use vaxpass_verifier::{Algorithm, Kid};
@@ -163,7 +163,7 @@ fn child(module: &Path) {
             &csca,
             &csca_key,
             &verified,
-            &DscProfile::new(&CertType::ALL, now),
+            &DscProfile::new(&CertificateType::ALL, now),
         )
         .unwrap();
         let info = CertificateInfo::parse(&dsc).unwrap();
@@ -205,7 +205,11 @@ fn child(module: &Path) {
         assert!(!format!("{signer:?}").contains(PIN));
 
         // Wrong certificate for the token key.
-        let other = common::pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+        let other = common::pki(
+            KeyAlgorithm::EcP256,
+            KeyAlgorithm::EcP256,
+            &CertificateType::ALL,
+        );
         assert!(
             token
                 .find_key(Some(label), None)
@@ -284,7 +288,7 @@ fn child(module: &Path) {
         &csca2,
         &csca_on_token,
         &VerifiedCsr::verify(&csr).unwrap(),
-        &DscProfile::new(&[CertType::Test], now),
+        &DscProfile::new(&[CertificateType::Test], now),
     )
     .unwrap();
     CertificateInfo::parse(&dsc)

@@ -5,7 +5,7 @@ mod common;
 
 use common::pki;
 use vaxpass_keys::signer::verify_cose_signature;
-use vaxpass_keys::{CertType, KeyAlgorithm, Signer, SoftwareBackend, SoftwareSigner};
+use vaxpass_keys::{CertificateType, KeyAlgorithm, Signer, SoftwareBackend, SoftwareSigner};
 use vaxpass_verifier::{Algorithm, Kid};
 
 fn tbs() -> Vec<u8> {
@@ -13,7 +13,7 @@ fn tbs() -> Vec<u8> {
 }
 
 fn check(dsc_alg: KeyAlgorithm, backend: SoftwareBackend, alg: Algorithm) {
-    let p = pki(KeyAlgorithm::EcP256, dsc_alg, &CertType::ALL);
+    let p = pki(KeyAlgorithm::EcP256, dsc_alg, &CertificateType::ALL);
     let signer = SoftwareSigner::with_backend(&p.dsc_key, p.dsc.clone(), backend).unwrap();
     if cfg!(feature = "aws-lc") {
         assert_eq!(signer.backend(), backend);
@@ -100,7 +100,11 @@ fn ps256_aws_lc() {
 
 #[test]
 fn key_must_match_certificate() {
-    let p = pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let err = SoftwareSigner::new(&p.csca_key, p.dsc.clone()).unwrap_err();
     assert!(
         err.to_string()
@@ -111,7 +115,11 @@ fn key_must_match_certificate() {
 
 #[test]
 fn signer_is_object_safe_and_shareable() {
-    let p = pki(KeyAlgorithm::EcP256, KeyAlgorithm::EcP256, &CertType::ALL);
+    let p = pki(
+        KeyAlgorithm::EcP256,
+        KeyAlgorithm::EcP256,
+        &CertificateType::ALL,
+    );
     let signer: std::sync::Arc<dyn Signer> =
         std::sync::Arc::new(SoftwareSigner::new(&p.dsc_key, p.dsc.clone()).unwrap());
     let handles: Vec<_> = (0..4)

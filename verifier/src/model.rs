@@ -31,6 +31,49 @@ impl CertificateType {
         }
     }
 
+    /// The HCERT extended-key-usage OID that lets a DSC sign this type (HCERT spec §5.1.1):
+    /// `1.3.6.1.4.1.1847.2021.1.1` test, `.2` vaccination, `.3` recovery.
+    pub const fn eku_oid(self) -> const_oid::ObjectIdentifier {
+        match self {
+            Self::Test => const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.1"),
+            Self::Vaccination => {
+                const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.2")
+            }
+            Self::Recovery => const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.3"),
+        }
+    }
+
+    /// The type an extended-key-usage OID allows: [`CertificateType::eku_oid`], or the
+    /// `1.3.6.1.4.1.0.1847.2021.1.x` spelling some countries' DSCs carry; `None` otherwise.
+    pub fn from_eku_oid(oid: &const_oid::ObjectIdentifier) -> Option<Self> {
+        const VARIANT: [const_oid::ObjectIdentifier; 3] = [
+            const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.1"),
+            const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.2"),
+            const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.3"),
+        ];
+        Self::ALL
+            .into_iter()
+            .find(|t| t.eku_oid() == *oid || VARIANT[t.oid_arc()] == *oid)
+    }
+
+    const fn oid_arc(self) -> usize {
+        match self {
+            Self::Test => 0,
+            Self::Vaccination => 1,
+            Self::Recovery => 2,
+        }
+    }
+
+    /// Parses a payload key or a name: `v`/`vaccination`, `t`/`test`, `r`/`recovery` (any case).
+    pub fn from_key(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v" | "vaccination" => Some(Self::Vaccination),
+            "t" | "test" => Some(Self::Test),
+            "r" | "recovery" => Some(Self::Recovery),
+            _ => None,
+        }
+    }
+
     /// The type of a decoded payload: the one of `v`/`t`/`r` present with a non-null value.
     /// `None` when none or several are present.
     pub fn of_payload(payload: &impl crate::JsonLike) -> Option<Self> {

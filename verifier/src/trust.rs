@@ -92,33 +92,6 @@ impl fmt::Display for KeyUsage {
 
 const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 const OID_COUNTRY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
-/// HCERT extended key usage OIDs (two spellings found in the wild), per type.
-const EKU_OIDS: [(ObjectIdentifier, CertificateType); 6] = [
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.1"),
-        CertificateType::Test,
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.2"),
-        CertificateType::Vaccination,
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1847.2021.1.3"),
-        CertificateType::Recovery,
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.1"),
-        CertificateType::Test,
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.2"),
-        CertificateType::Vaccination,
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.0.1847.2021.1.3"),
-        CertificateType::Recovery,
-    ),
-];
 
 /// What is wrong with a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,10 +189,10 @@ impl TrustedSigner {
                 let eku =
                     x509_cert::ext::pkix::ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
                         .map_err(|e| K::ExtendedKeyUsage(e.to_string()))?;
-                let types: Vec<CertificateType> = EKU_OIDS
+                let types: Vec<CertificateType> = eku
+                    .0
                     .iter()
-                    .filter(|(oid, _)| eku.0.contains(oid))
-                    .map(|(_, t)| *t)
+                    .filter_map(CertificateType::from_eku_oid)
                     .collect();
                 // RFC 5280 requires at least one purpose. An empty extension (`30 00`, as in
                 // dgc-testdata common/CO15, expected valid for every type) restricts nothing.

@@ -2,7 +2,7 @@
 #![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use vaxpass_keys::cert::{self, VerifiedCsr};
-use vaxpass_keys::profile::{CertType, CscaProfile, DistinguishedName, DscProfile};
+use vaxpass_keys::profile::{CertificateType, CscaProfile, DistinguishedName, DscProfile};
 use vaxpass_keys::{KeyAlgorithm, PrivateKey};
 use vaxpass_verifier::Timestamp;
 
@@ -19,7 +19,7 @@ pub struct Pki {
     pub dsc: Vec<u8>,
 }
 
-pub fn pki(csca_alg: KeyAlgorithm, dsc_alg: KeyAlgorithm, types: &[CertType]) -> Pki {
+pub fn pki(csca_alg: KeyAlgorithm, dsc_alg: KeyAlgorithm, types: &[CertificateType]) -> Pki {
     let csca_key = PrivateKey::generate(csca_alg).unwrap();
     let csca = cert::issue_csca(
         &csca_key,

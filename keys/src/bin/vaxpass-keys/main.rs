@@ -11,8 +11,8 @@ use vaxpass_keys::manifest::{
     DscEntry, DscState, KeyLocation, MANIFEST_FILE, Manifest, ManifestError, Pkcs11Location,
 };
 use vaxpass_keys::profile::{
-    CertType, CscaProfile, DAY, DistinguishedName, DscProfile, TrustListSignerProfile, Validity,
-    YEAR,
+    CertificateType, CscaProfile, DAY, DistinguishedName, DscProfile, TrustListSignerProfile,
+    Validity, YEAR,
 };
 use vaxpass_keys::storage::{self, KeyEncryption, StorageError};
 use vaxpass_keys::{Error, KeyAlgorithm, Passphrase, PrivateKey};
@@ -344,7 +344,7 @@ fn load_csca(
 }
 
 fn dsc_sign(a: cli::SignArgs, now: Timestamp) -> Outcome {
-    let types = CertType::parse_list(&a.types)?;
+    let types = vaxpass_keys::profile::parse_types(&a.types)?;
     if !(1..=3650).contains(&a.days) {
         return Err(usage("--days must be 1..=3650".into()));
     }
@@ -399,7 +399,7 @@ fn print_cert(info: &CertificateInfo) {
     match &info.types {
         Some(t) => println!(
             "  types:     {}",
-            t.iter().map(|t| t.letter()).collect::<Vec<_>>().join(",")
+            t.iter().map(|t| t.key()).collect::<Vec<_>>().join(",")
         ),
         None => println!("  types:     (no HCERT extended key usage)"),
     }
@@ -537,7 +537,7 @@ fn dsc_list(a: cli::ListArgs, now: Timestamp) -> Outcome {
             KeyLocation::File { path } => format!("file {}", path.display()),
             KeyLocation::Pkcs11(l) => format!("pkcs11 token {:?} label {:?}", l.token, l.label),
         };
-        let types: Vec<&str> = d.types.iter().map(|t| t.letter()).collect();
+        let types: Vec<&str> = d.types.iter().map(|t| t.key()).collect();
         println!(
             "{} {state:8} {} types {} valid {} .. {} key {key}{}{}",
             d.kid,
@@ -560,7 +560,7 @@ fn dsc_list(a: cli::ListArgs, now: Timestamp) -> Outcome {
             println!("    retired {r}, publish until {u}");
         }
     }
-    for t in CertType::ALL {
+    for t in CertificateType::ALL {
         match manifest.current(t, at) {
             Some(d) => println!("current for {t}: {}", d.kid),
             None => println!("current for {t}: NONE (install and rotate a DSC)"),
