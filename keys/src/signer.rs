@@ -264,7 +264,7 @@ impl Signer for SoftwareSigner {
 }
 
 /// Verifies a COSE signature (ES256 raw `r || s` or PS256) with a certificate's public key,
-/// using RustCrypto. Used by the tests and by callers who check a fresh signature before
+/// through the verifier crate's signature backends. Used by the tests and by callers who check a fresh signature before
 /// handing it out.
 ///
 /// # Errors
@@ -274,22 +274,13 @@ pub fn verify_cose_signature(
     tbs: &[u8],
     signature: &[u8],
 ) -> Result<(), Error> {
-    use signature::Verifier as _;
-    let info = CertificateInfo::parse(certificate_der)?;
+    // One verification implementation in the workspace: the verifier's.
     let bad = crate::cert::CertError::BadSignature {
         what: "COSE signature",
     };
-    match &info.public_key {
-        crate::key::PublicKey::EcP256(k) => {
-            let vk = p256::ecdsa::VerifyingKey::from(k);
-            let sig = p256::ecdsa::Signature::from_slice(signature).map_err(|_| bad.clone())?;
-            vk.verify(tbs, &sig).map_err(|_| bad)?;
-        }
-        crate::key::PublicKey::Rsa(k) => {
-            let vk = rsa::pss::VerifyingKey::<sha2::Sha256>::new(k.clone());
-            let sig = rsa::pss::Signature::try_from(signature).map_err(|_| bad.clone())?;
-            vk.verify(tbs, &sig).map_err(|_| bad)?;
-        }
-    }
+    let signer =
+        vaxpass_verifier::TrustedSigner::from_der(certificate_der).map_err(|_| bad.clone())?;
+    let alg = signer.algorithm().ok_or_else(|| bad.clone())?;
+    signer.key().verify(alg, tbs, signature).map_err(|_| bad)?;
     Ok(())
 }
