@@ -203,6 +203,8 @@ fn child(module: &Path) {
             }
         }
         assert!(!format!("{signer:?}").contains(PIN));
+        // A whole HCERT signed on the token verifies with the verifier crate.
+        common::issue_and_verify(&signer);
 
         // Wrong certificate for the token key.
         let other = common::pki(

@@ -28,6 +28,8 @@ fn check(dsc_alg: KeyAlgorithm, backend: SoftwareBackend, alg: Algorithm) {
         _ => assert_eq!(sig.len(), dsc_alg.rsa_bits().unwrap() / 8),
     }
     verify_cose_signature(&p.dsc, &msg, &sig).unwrap();
+    // A whole HCERT signed by this DSC verifies with the verifier crate.
+    common::issue_and_verify(&signer);
     let mut other = msg.clone();
     other[0] ^= 1;
     assert!(verify_cose_signature(&p.dsc, &other, &sig).is_err());

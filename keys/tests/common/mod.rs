@@ -59,3 +59,39 @@ pub fn openssl(test: &str) -> Option<&'static str> {
         }
     }
 }
+
+/// Issues a Vietnamese vaccination HCERT with `signer` through the verifier crate's encoder,
+/// then runs the verifier's full check (signature, validity, key usage, schema, value sets)
+/// with the signer's DSC as the only trusted certificate. Returns the `HC1:` text.
+pub fn issue_and_verify(signer: &dyn vaxpass_keys::Signer) -> String {
+    use vaxpass_verifier::encode::{IssueClaims, encode_dcc};
+    use vaxpass_verifier::{Dcc, TrustStore, Verifier};
+    let dcc: Dcc = serde_json::from_value(serde_json::json!({
+        "ver": "1.3.0",
+        "nam": {"fn": "Nguyễn", "fnt": "NGUYEN", "gn": "Thị Lan", "gnt": "THI<LAN"},
+        "dob": "1985-04-12",
+        "v": [{
+            "tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
+            "dn": 2, "sd": 2, "dt": "2026-01-20", "co": "VN",
+            "is": "Ministry of Health of Viet Nam",
+            "ci": "URN:UVCI:01:VN:KEYSTEST0001#X"
+        }]
+    }))
+    .unwrap();
+    let at = |days: i64| Timestamp::from_unix_seconds(t0().unix_seconds() + days * 86_400);
+    let (iat, exp) = (at(30), at(30 + 365));
+    let claims = IssueClaims {
+        iss: Some("VN"),
+        iat,
+        exp,
+    };
+    let hc1 = encode_dcc(&dcc, &claims, signer.algorithm(), &signer.kid(), |tbs| {
+        signer.sign(tbs)
+    })
+    .unwrap();
+    let store = TrustStore::from_der_certificates([signer.certificate_der()]).unwrap();
+    let verified = Verifier::new(store).verify(&hc1, at(31)).unwrap();
+    assert_eq!(verified.dcc().unwrap(), dcc);
+    assert_eq!(verified.signer().kid(), signer.kid());
+    hc1
+}
