@@ -6,6 +6,7 @@
 //! The `vaxpass-verify` binary is looked up next to this test's executable (cargo builds it for
 //! `cargo test --workspace --all-features`); when it is not there the same check runs through
 //! the library and the test says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
