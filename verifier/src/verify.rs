@@ -93,6 +93,17 @@ fn decode_with(
     inflater: &mut Inflater,
     b45: &mut Vec<u8>,
 ) -> Result<SignedHcert, Error> {
+    let cose = inflate_hc1(hc1_text, limits, inflater, b45)?;
+    SignedHcert::from_cose(cose.to_vec(), limits)
+}
+
+/// Prefix, Base45 and zlib: the COSE_Sign1 bytes, borrowing the inflater's buffer.
+fn inflate_hc1<'i>(
+    hc1_text: &str,
+    limits: &Limits,
+    inflater: &'i mut Inflater,
+    b45: &mut Vec<u8>,
+) -> Result<&'i [u8], Error> {
     if hc1_text.len() > limits.max_input {
         return Err(Error::InputTooLarge {
             len: hc1_text.len(),
@@ -102,8 +113,93 @@ fn decode_with(
     let text = hc1::strip_prefix(hc1_text)?;
     b45.clear();
     base45::decode_into(text.as_bytes(), b45)?;
-    let cose = inflater.inflate(b45, limits.max_inflated)?;
-    SignedHcert::from_cose(cose.to_vec(), limits)
+    Ok(inflater.inflate(b45, limits.max_inflated)?)
+}
+
+/// A parsed COSE_Sign1 with HCERT claims, borrowing from the COSE bytes.
+struct Parsed<'a> {
+    protected: &'a [u8],
+    payload: &'a [u8],
+    signature: &'a [u8],
+    alg: Option<i64>,
+    kid: Option<Kid>,
+    claims: Claims<'a>,
+}
+
+impl<'a> Parsed<'a> {
+    fn parse(cose: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        let parsed = CoseSign1::parse(cose, limits.max_depth)?;
+        let kid = match parsed.kid() {
+            None => None,
+            Some(raw) => Some(Kid::from_bytes(raw).ok_or(crate::cose::CoseError::Header {
+                label: crate::cose::LABEL_KID,
+                problem: "longer than 32 bytes",
+            })?),
+        };
+        let claims = Claims::parse(parsed.payload, limits.max_depth)?;
+        Ok(Parsed {
+            protected: parsed.protected_bytes,
+            payload: parsed.payload,
+            signature: parsed.signature,
+            alg: parsed.alg(),
+            kid,
+            claims,
+        })
+    }
+
+    /// The unverified certificate owning `owned`, a copy of the bytes `cose` this was parsed
+    /// from (`self` borrows `cose`; the ranges are the same in the copy).
+    fn to_signed(&self, cose: &[u8], owned: Vec<u8>, limits: &Limits) -> SignedHcert {
+        SignedHcert {
+            protected: range_of(cose, self.protected),
+            payload: range_of(cose, self.payload),
+            signature: range_of(cose, self.signature),
+            alg: self.alg,
+            kid: self.kid,
+            iss: self.claims.iss.map(str::to_owned),
+            iat: self.claims.iat,
+            exp: self.claims.exp,
+            certificate_type: CertificateType::of_payload(&self.claims.payload),
+            max_depth: limits.max_depth,
+            cose: owned,
+        }
+    }
+}
+
+/// Appends the CBOR head of a byte string of `len` bytes, in the shortest form (as
+/// [`crate::cbor::Writer`] writes it).
+fn push_bstr_head(buf: &mut Vec<u8>, len: usize) {
+    const MAJOR_BYTES: u8 = 0x40;
+    let len = len as u64;
+    if len < 24 {
+        buf.push(MAJOR_BYTES | len as u8);
+    } else if let Ok(n) = u8::try_from(len) {
+        buf.extend_from_slice(&[MAJOR_BYTES | 24, n]);
+    } else if let Ok(n) = u16::try_from(len) {
+        buf.push(MAJOR_BYTES | 25);
+        buf.extend_from_slice(&n.to_be_bytes());
+    } else if let Ok(n) = u32::try_from(len) {
+        buf.push(MAJOR_BYTES | 26);
+        buf.extend_from_slice(&n.to_be_bytes());
+    } else {
+        buf.push(MAJOR_BYTES | 27);
+        buf.extend_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// Writes `Sig_structure = ["Signature1", protected, h'', payload]` (RFC 9052 §4.4) into `buf`,
+/// replacing its content: the same bytes as [`crate::cose::sig_structure`], without allocating
+/// once `buf` has grown to size.
+fn sig_structure_into(buf: &mut Vec<u8>, protected: &[u8], payload: &[u8]) {
+    buf.clear();
+    buf.reserve(16 + protected.len() + payload.len());
+    // array(4), text(10) "Signature1"
+    buf.extend_from_slice(b"\x84\x6aSignature1");
+    push_bstr_head(buf, protected.len());
+    buf.extend_from_slice(protected);
+    buf.push(0x40); // external_aad: h''
+    push_bstr_head(buf, payload.len());
+    buf.extend_from_slice(payload);
 }
 
 impl SignedHcert {
@@ -113,34 +209,11 @@ impl SignedHcert {
     /// `COSE` for a malformed COSE_Sign1 or headers (including a kid over 32 bytes), `CBOR`
     /// for malformed claims, `PAYLOAD` for claims without an HCERT payload.
     pub fn from_cose(cose: Vec<u8>, limits: &Limits) -> Result<Self, Error> {
-        let parsed = CoseSign1::parse(&cose, limits.max_depth)?;
-        let kid = match parsed.kid() {
-            None => None,
-            Some(raw) => Some(Kid::from_bytes(raw).ok_or(crate::cose::CoseError::Header {
-                label: crate::cose::LABEL_KID,
-                problem: "longer than 32 bytes",
-            })?),
+        let signed = {
+            let parsed = Parsed::parse(&cose, limits)?;
+            parsed.to_signed(&cose, Vec::new(), limits)
         };
-        let claims = Claims::parse(parsed.payload, limits.max_depth)?;
-        let certificate_type = CertificateType::of_payload(&claims.payload);
-        let (protected, payload, signature) = (
-            range_of(&cose, parsed.protected_bytes),
-            range_of(&cose, parsed.payload),
-            range_of(&cose, parsed.signature),
-        );
-        Ok(SignedHcert {
-            protected,
-            payload,
-            signature,
-            alg: parsed.alg(),
-            kid,
-            iss: claims.iss.map(str::to_owned),
-            iat: claims.iat,
-            exp: claims.exp,
-            certificate_type,
-            max_depth: limits.max_depth,
-            cose,
-        })
+        Ok(SignedHcert { cose, ..signed })
     }
 
     /// The COSE_Sign1 bytes.
@@ -196,10 +269,18 @@ impl SignedHcert {
 
     /// The bytes the signature covers.
     pub fn to_be_signed(&self) -> Vec<u8> {
-        crate::cose::sig_structure(
+        let mut buf = Vec::new();
+        self.to_be_signed_into(&mut buf);
+        buf
+    }
+
+    /// Writes the bytes the signature covers into `buf` (replacing its content).
+    fn to_be_signed_into(&self, buf: &mut Vec<u8>) {
+        sig_structure_into(
+            buf,
             &self.cose[self.protected.clone()],
             &self.cose[self.payload.clone()],
-        )
+        );
     }
 
     fn allowed_algorithm(&self) -> Result<Algorithm, Error> {
@@ -232,17 +313,26 @@ impl SignedHcert {
     /// `KID_MISSING`, `KID_UNKNOWN`, `ALGORITHM` (not allowed, or no signer with this kid has
     /// a matching key), `SIGNATURE` (no signer with this kid and a matching key verifies).
     pub fn find_signer(&self, store: &TrustStore) -> Result<Arc<TrustedSigner>, Error> {
+        self.find_signer_with(store, &mut Vec::new())
+    }
+
+    /// [`SignedHcert::find_signer`] with a reusable buffer for the Sig_structure.
+    fn find_signer_with(
+        &self,
+        store: &TrustStore,
+        tbs: &mut Vec<u8>,
+    ) -> Result<Arc<TrustedSigner>, Error> {
         let kid = self.kid.ok_or(Error::KidMissing)?;
         let signers = store.signers(&kid);
         if signers.is_empty() {
             return Err(Error::KidUnknown(kid));
         }
         let alg = self.allowed_algorithm()?;
-        let tbs = self.to_be_signed();
+        self.to_be_signed_into(tbs);
         let sig = &self.cose[self.signature.clone()];
         let mut last = None;
         for signer in signers {
-            match signer.key().verify(alg, &tbs, sig) {
+            match signer.key().verify(alg, tbs, sig) {
                 Ok(()) => return Ok(Arc::clone(signer)),
                 // Prefer reporting a signature failure over an algorithm mismatch.
                 Err(e) => {
@@ -312,10 +402,7 @@ impl SignedHcert {
     /// # Errors
     /// `SCHEMA`, `VALUE_SET`.
     pub fn check_content(&self) -> Result<(), Error> {
-        let payload = &self.claims().payload;
-        crate::schema::SchemaSet::shared()?.validate(payload)?;
-        crate::valuesets::ValueSets::shared()?.check(payload)?;
-        Ok(())
+        check_payload_content(&self.claims().payload)
     }
 
     /// Runs every check and returns the signer. Order: kid, algorithm, signature, times, key
@@ -324,10 +411,25 @@ impl SignedHcert {
     /// # Errors
     /// The first failing check (see [`Error::code`]).
     pub fn check(&self, store: &TrustStore, now: Timestamp) -> Result<Arc<TrustedSigner>, Error> {
-        let signer = self.find_signer(store)?;
+        self.check_with(store, now, None, &mut Vec::new())
+    }
+
+    /// [`SignedHcert::check`] with the payload when the caller has it parsed already (`None`:
+    /// parse it from the COSE bytes) and a reusable buffer for the Sig_structure.
+    fn check_with(
+        &self,
+        store: &TrustStore,
+        now: Timestamp,
+        payload: Option<&Value<'_>>,
+        tbs: &mut Vec<u8>,
+    ) -> Result<Arc<TrustedSigner>, Error> {
+        let signer = self.find_signer_with(store, tbs)?;
         self.check_validity(&signer, now)?;
         self.check_key_usage(&signer)?;
-        self.check_content()?;
+        match payload {
+            Some(payload) => check_payload_content(payload)?,
+            None => self.check_content()?,
+        }
         Ok(signer)
     }
 
@@ -337,6 +439,10 @@ impl SignedHcert {
     /// As [`SignedHcert::check`].
     pub fn verify(self, store: &TrustStore, now: Timestamp) -> Result<VerifiedHcert, Error> {
         let signer = self.check(store, now)?;
+        self.into_verified(signer)
+    }
+
+    fn into_verified(self, signer: Arc<TrustedSigner>) -> Result<VerifiedHcert, Error> {
         let certificate_type = self.certificate_type.ok_or(PayloadError::CertificateType)?;
         Ok(VerifiedHcert {
             signed: self,
@@ -344,6 +450,14 @@ impl SignedHcert {
             certificate_type,
         })
     }
+}
+
+/// The schema of the payload's own `ver`, then the value sets (see
+/// [`SignedHcert::check_content`]).
+fn check_payload_content(payload: &Value<'_>) -> Result<(), Error> {
+    crate::schema::SchemaSet::shared()?.validate(payload)?;
+    crate::valuesets::ValueSets::shared()?.check(payload)?;
+    Ok(())
 }
 
 /// An HCERT whose signature, times and key usage checked out.
@@ -397,6 +511,7 @@ pub struct Verifier {
     limits: Limits,
     inflater: Inflater,
     b45: Vec<u8>,
+    tbs: Vec<u8>,
 }
 
 impl Verifier {
@@ -412,6 +527,7 @@ impl Verifier {
             limits,
             inflater: Inflater::new(),
             b45: Vec::new(),
+            tbs: Vec::new(),
         }
     }
 
@@ -438,8 +554,18 @@ impl Verifier {
     /// # Errors
     /// The first failure, decoding or check (see [`Error::code`]).
     pub fn verify(&mut self, hc1_text: &str, now: Timestamp) -> Result<VerifiedHcert, Error> {
-        let signed = self.decode(hc1_text)?;
-        signed.verify(&self.store, now)
+        // The same steps as `self.decode(hc1_text)?.verify(..)`, but the claims are parsed once:
+        // the checks read the payload tree that decoding built (borrowing the inflater's buffer).
+        let cose = inflate_hc1(hc1_text, &self.limits, &mut self.inflater, &mut self.b45)?;
+        let parsed = Parsed::parse(cose, &self.limits)?;
+        let signed = parsed.to_signed(cose, cose.to_vec(), &self.limits);
+        let signer = signed.check_with(
+            &self.store,
+            now,
+            Some(&parsed.claims.payload),
+            &mut self.tbs,
+        )?;
+        signed.into_verified(signer)
     }
 }
 
@@ -481,6 +607,20 @@ mod tests {
         let err = v.decode(&armour(&cose)).unwrap_err();
         assert_eq!(err.code(), "CBOR");
         assert!(err.to_string().contains("nesting deeper than 16"), "{err}");
+    }
+
+    #[test]
+    fn sig_structure_into_matches_the_writer() {
+        let mut buf = vec![1, 2, 3];
+        for (p, n) in [(0, 0), (13, 23), (24, 255), (256, 300), (70_000, 65_535)] {
+            let (protected, payload) = (vec![0xa5; p], vec![0x5a; n]);
+            sig_structure_into(&mut buf, &protected, &payload);
+            assert_eq!(
+                buf,
+                crate::cose::sig_structure(&protected, &payload),
+                "{p} {n}"
+            );
+        }
     }
 
     #[test]
