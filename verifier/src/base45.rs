@@ -109,35 +109,48 @@ pub fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), Base45Error> {
 }
 
 fn decode_groups(text: &[u8], out: &mut Vec<u8>) -> Result<(), Base45Error> {
-    let value = |offset: usize| -> Result<u32, Base45Error> {
-        let byte = text[offset];
-        match DECODE[usize::from(byte)] {
-            INVALID => Err(Base45Error::InvalidCharacter { byte, offset }),
-            v => Ok(u32::from(v)),
+    // Values are below 45, so only INVALID (0xff) has the top bit set: one test per group
+    // covers all three characters, and the offending one is located on the error path only.
+    const _: () = assert!(INVALID & 0x80 != 0 && ALPHABET.len() <= 0x80);
+    let invalid = |offset: usize| {
+        let offset = (offset..text.len())
+            .find(|&i| DECODE[usize::from(text[i])] == INVALID)
+            .unwrap_or(offset);
+        Base45Error::InvalidCharacter {
+            byte: text[offset],
+            offset,
         }
     };
-    let full = text.len() / 3 * 3;
-    let mut i = 0;
-    while i < full {
-        let n = value(i)? + value(i + 1)? * 45 + value(i + 2)? * 45 * 45;
+    let start = out.len();
+    let groups = text.chunks_exact(3);
+    let tail = groups.remainder();
+    out.resize(start + text.len() / 3 * 2 + usize::from(tail.len() == 2), 0);
+    let (body, last) = out[start..].split_at_mut(text.len() / 3 * 2);
+    for (g, (src, dst)) in groups.zip(body.chunks_exact_mut(2)).enumerate() {
+        let [a, b, c] = [src[0], src[1], src[2]].map(|ch| DECODE[usize::from(ch)]);
+        if (a | b | c) & 0x80 != 0 {
+            return Err(invalid(g * 3));
+        }
+        let n = u32::from(a) + u32::from(b) * 45 + u32::from(c) * 45 * 45;
         if n > 0xffff {
             return Err(Base45Error::Overflow {
-                offset: i,
+                offset: g * 3,
                 value: n,
             });
         }
-        out.extend_from_slice(&[(n >> 8) as u8, n as u8]);
-        i += 3;
+        dst.copy_from_slice(&[(n >> 8) as u8, n as u8]);
     }
-    if text.len() - full == 2 {
-        let n = value(i)? + value(i + 1)? * 45;
-        if n > 0xff {
-            return Err(Base45Error::Overflow {
-                offset: i,
-                value: n,
-            });
+    if let ([x, y], [byte]) = (tail, last) {
+        let offset = text.len() - 2;
+        let (a, b) = (DECODE[usize::from(*x)], DECODE[usize::from(*y)]);
+        if (a | b) & 0x80 != 0 {
+            return Err(invalid(offset));
         }
-        out.push(n as u8);
+        let n = u32::from(a) + u32::from(b) * 45;
+        if n > 0xff {
+            return Err(Base45Error::Overflow { offset, value: n });
+        }
+        *byte = n as u8;
     }
     Ok(())
 }

@@ -99,7 +99,7 @@ impl Inflater {
             TINFLStatus::BadParam => Err(ZlibError::Corrupt {
                 reason: "bad parameter",
             }),
-            TINFLStatus::Failed => Err(ZlibError::Corrupt {
+            _ => Err(ZlibError::Corrupt {
                 reason: "bad zlib header or deflate block",
             }),
         }
