@@ -17,8 +17,8 @@
 //! Đ/đ (D with stroke, U+0110/U+0111) is a letter of its own, not D plus a combining mark: NFD
 //! leaves it whole, so comparisons without diacritics map it to D explicitly.
 //!
-//! Case folding is Unicode lower-casing (`str::to_lowercase`); for the Latin letters of
-//! Vietnamese it equals full case folding.
+//! Case folding is Unicode lower-casing (`str::to_lowercase`) plus ß → ss; for the Latin
+//! letters of Vietnamese it equals full case folding.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -41,7 +41,9 @@ pub fn normalise_spacing(name: &str) -> String {
 ///
 /// Idempotent: `normalise(&normalise(s)) == normalise(s)`.
 pub fn normalise(name: &str) -> String {
-    let lowered: String = name.nfc().collect::<String>().to_lowercase();
+    // Full case folding differs from lower-casing only for a few characters outside
+    // Vietnamese; ß (which upper-cases to SS) is the one that occurs in foreign names.
+    let lowered: String = name.nfc().collect::<String>().to_lowercase().replace('ß', "ss");
     // Lower-casing can in principle produce non-NFC sequences; normalise again.
     let nfc: String = lowered.nfc().collect();
     let mut out = String::with_capacity(nfc.len());
@@ -57,14 +59,19 @@ pub fn normalise(name: &str) -> String {
 /// Like [`normalise`], then with every diacritic removed and đ mapped to d: the skeleton used
 /// to detect a diacritics-only difference.
 pub fn strip_diacritics(name: &str) -> String {
-    normalise(name)
+    let bare: String = normalise(name)
         .nfd()
         .filter(|&c| !is_combining_mark(c))
         .map(|c| match c {
             'đ' | 'Đ' => 'd',
             c => c,
         })
-        .collect()
+        .collect();
+    // A stray combining mark typed after a space leaves an empty word behind.
+    if bare.contains("  ") || bare.starts_with(' ') || bare.ends_with(' ') {
+        return bare.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    bare
 }
 
 /// Vietnamese tone marks in NFD: huyền (grave), sắc (acute), hỏi (hook above), ngã (tilde),
