@@ -51,15 +51,25 @@ fn records(persons: &[vaxpass_issuer::matching::RegistryPerson]) -> Vec<DoseIden
 }
 
 fn bench(c: &mut Criterion) {
-    let n: u64 = std::env::var("VAXPASS_BENCH_PERSONS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("VAXPASS_BENCH_PERSONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let persons: Vec<_> = generate_persons(n, 2026).collect();
     let mut registry = InMemoryRegistry::with_capacity(persons.len());
     for p in persons.iter().cloned() {
         registry.insert(p).unwrap();
     }
     let batch = records(&persons);
-    let verified = batch.iter().filter(|r| match_record(*r, &registry).is_verified()).count();
-    eprintln!("registry: {} persons; batch: {} records, {verified} verified", registry.len(), batch.len());
+    let verified = batch
+        .iter()
+        .filter(|r| match_record(r, &registry).is_verified())
+        .count();
+    eprintln!(
+        "registry: {} persons; batch: {} records, {verified} verified",
+        registry.len(),
+        batch.len()
+    );
 
     let mut g = c.benchmark_group("match_record");
     g.throughput(Throughput::Elements(BATCH as u64));

@@ -26,9 +26,7 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum DateError {
     /// Not one of the accepted forms.
-    #[error(
-        "not a date: write yyyy, yyyy-mm, yyyy-mm-dd, mm/yyyy or dd/mm/yyyy (day first)"
-    )]
+    #[error("not a date: write yyyy, yyyy-mm, yyyy-mm-dd, mm/yyyy or dd/mm/yyyy (day first)")]
     Format,
     /// Year outside 1800–2999.
     #[error("the year is out of range")]
@@ -61,11 +59,19 @@ pub fn days_in_month(year: u16, month: u8) -> u8 {
 }
 
 fn check_year(year: u16) -> Result<u16, DateError> {
-    if (1800..=2999).contains(&year) { Ok(year) } else { Err(DateError::Year) }
+    if (1800..=2999).contains(&year) {
+        Ok(year)
+    } else {
+        Err(DateError::Year)
+    }
 }
 
 fn check_month(month: u8) -> Result<u8, DateError> {
-    if (1..=12).contains(&month) { Ok(month) } else { Err(DateError::Month) }
+    if (1..=12).contains(&month) {
+        Ok(month)
+    } else {
+        Err(DateError::Month)
+    }
 }
 
 /// A valid calendar date (Gregorian, years 1800–2999).
@@ -171,7 +177,11 @@ impl PartialDate {
     /// [`DateError::Day`] for values out of range.
     pub fn parse(s: &str) -> Result<PartialDate, DateError> {
         let s = s.trim();
-        let month = |m: u16| u8::try_from(m).map_err(|_| DateError::Month).and_then(check_month);
+        let month = |m: u16| {
+            u8::try_from(m)
+                .map_err(|_| DateError::Month)
+                .and_then(check_month)
+        };
         let day = |d: u16| u8::try_from(d).map_err(|_| DateError::Day);
         let sep = if s.contains('/') {
             Some('/')
@@ -302,7 +312,9 @@ impl DateComparison {
     pub fn is_compatible(self) -> bool {
         matches!(
             self,
-            DateComparison::Exact | DateComparison::RecordYearOnly | DateComparison::RecordYearMonthOnly
+            DateComparison::Exact
+                | DateComparison::RecordYearOnly
+                | DateComparison::RecordYearMonthOnly
         )
     }
 }
@@ -386,13 +398,18 @@ mod tests {
         ] {
             let got = PartialDate::parse(rec).unwrap().compare(reg);
             assert_eq!(got, want, "{rec}");
-            assert_eq!(got.is_compatible(), matches!(want, Exact | RecordYearOnly | RecordYearMonthOnly));
+            assert_eq!(
+                got.is_compatible(),
+                matches!(want, Exact | RecordYearOnly | RecordYearMonthOnly)
+            );
         }
     }
 
     #[test]
     fn leap_years() {
-        assert!(is_leap_year(2000) && is_leap_year(1996) && !is_leap_year(1900) && !is_leap_year(2015));
+        assert!(
+            is_leap_year(2000) && is_leap_year(1996) && !is_leap_year(1900) && !is_leap_year(2015)
+        );
         assert_eq!(days_in_month(2016, 2), 29);
         assert_eq!(days_in_month(2015, 13), 0);
     }

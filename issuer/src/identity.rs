@@ -287,11 +287,21 @@ pub enum CccdInconsistency {
 impl fmt::Display for CccdInconsistency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            CccdInconsistency::Sex { digit, id_sex, id_century, record_sex } => write!(
+            CccdInconsistency::Sex {
+                digit,
+                id_sex,
+                id_century,
+                record_sex,
+            } => write!(
                 f,
                 "the 4th digit ({digit}) says {id_sex} born {id_century}, but the record says {record_sex}"
             ),
-            CccdInconsistency::Century { digit, id_sex, id_century, record_year } => write!(
+            CccdInconsistency::Century {
+                digit,
+                id_sex,
+                id_century,
+                record_year,
+            } => write!(
                 f,
                 "the 4th digit ({digit}) says {id_sex} born {id_century}, but the record's birth year is {record_year}"
             ),
@@ -327,10 +337,14 @@ impl Cccd {
             return Err(IdError::WrongLength { digits: b.len() });
         }
         if let Some(p) = b.iter().position(|c| !c.is_ascii_digit()) {
-            return Err(IdError::NotDigits { position: p + 1, lookalike: false });
+            return Err(IdError::NotDigits {
+                position: p + 1,
+                lookalike: false,
+            });
         }
         let num = |r: std::ops::Range<usize>| {
-            b[r].iter().fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'))
+            b[r].iter()
+                .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'))
         };
         let province = num(0..3) as u16;
         if province_name(province).is_none() {
@@ -369,12 +383,18 @@ impl Cccd {
 
     /// Sex encoded by the 4th digit (even: male, odd: female).
     pub fn sex(&self) -> Sex {
-        if self.century_sex_digit % 2 == 0 { Sex::Male } else { Sex::Female }
+        if self.century_sex_digit % 2 == 0 {
+            Sex::Male
+        } else {
+            Sex::Female
+        }
     }
 
     /// Century encoded by the 4th digit.
     pub fn century(&self) -> Century {
-        Century { first_year: 1900 + 100 * u16::from(self.century_sex_digit / 2) }
+        Century {
+            first_year: 1900 + 100 * u16::from(self.century_sex_digit / 2),
+        }
     }
 
     /// Birth year encoded by digits 4–6.
@@ -394,13 +414,26 @@ impl Cccd {
         let mut out = Vec::new();
         let (digit, id_sex, id_century) = (self.century_sex_digit, self.sex(), self.century());
         if id_sex != sex {
-            out.push(CccdInconsistency::Sex { digit, id_sex, id_century, record_sex: sex });
+            out.push(CccdInconsistency::Sex {
+                digit,
+                id_sex,
+                id_century,
+                record_sex: sex,
+            });
         }
         if let Some(year) = birth_year {
             if !id_century.contains(year) {
-                out.push(CccdInconsistency::Century { digit, id_sex, id_century, record_year: year });
+                out.push(CccdInconsistency::Century {
+                    digit,
+                    id_sex,
+                    id_century,
+                    record_year: year,
+                });
             } else if u16::from(self.year2) != year % 100 {
-                out.push(CccdInconsistency::Year { year2: self.year2, record_year: year });
+                out.push(CccdInconsistency::Year {
+                    year2: self.year2,
+                    record_year: year,
+                });
             }
         }
         out
@@ -501,12 +534,18 @@ impl IdNumber {
     /// [`IdError::Empty`], [`IdError::NotDigits`] (with a hint for O/I/l typed for 0/1),
     /// [`IdError::WrongLength`], [`IdError::UnknownProvince`].
     pub fn parse_national(raw: &str) -> Result<IdNumber, IdError> {
-        let s = normalise(raw).map_err(|position| IdError::NotDigits { position, lookalike: false })?;
+        let s = normalise(raw).map_err(|position| IdError::NotDigits {
+            position,
+            lookalike: false,
+        })?;
         if s.is_empty() {
             return Err(IdError::Empty);
         }
         if let Some((i, c)) = s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-            return Err(IdError::NotDigits { position: i + 1, lookalike: matches!(c, 'O' | 'I' | 'L') });
+            return Err(IdError::NotDigits {
+                position: i + 1,
+                lookalike: matches!(c, 'O' | 'I' | 'L'),
+            });
         }
         match s.len() {
             12 => Cccd::from_digits(&s).map(IdNumber::Cccd),
@@ -607,12 +646,17 @@ mod tests {
     #[test]
     fn province_list_is_the_circulars() {
         assert_eq!(PROVINCES.len(), 63);
-        assert!(PROVINCES.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        assert!(
+            PROVINCES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no duplicates"
+        );
         assert_eq!(province_name(1), Some("Hà Nội"));
         assert_eq!(province_name(79), Some("Hồ Chí Minh"));
         assert_eq!(province_name(48), Some("Đà Nẵng"));
         assert_eq!(province_name(96), Some("Cà Mau"));
-        for gap in [0, 3, 5, 7, 9, 13, 16, 18, 21, 23, 28, 29, 32, 39, 41, 97, 99, 100] {
+        for gap in [
+            0, 3, 5, 7, 9, 13, 16, 18, 21, 23, 28, 29, 32, 39, 41, 97, 99, 100,
+        ] {
             assert_eq!(province_name(gap), None, "{gap:03}");
         }
     }
@@ -634,7 +678,15 @@ mod tests {
             ("079 085 012 345", 79, 0, 85, 12345, Sex::Male, 1900),
             ("079.085.012.345", 79, 0, 85, 12345, Sex::Male, 1900),
             ("079-085-012345", 79, 0, 85, 12345, Sex::Male, 1900),
-            ("\u{FF10}\u{FF17}\u{FF19}０８５０１２３４５", 79, 0, 85, 12345, Sex::Male, 1900),
+            (
+                "\u{FF10}\u{FF17}\u{FF19}０８５０１２３４５",
+                79,
+                0,
+                85,
+                12345,
+                Sex::Male,
+                1900,
+            ),
             ("\t079085012345\u{A0}", 79, 0, 85, 12345, Sex::Male, 1900),
         ];
         for &(input, province, digit, year2, serial, sex, first_year) in ok {
@@ -661,13 +713,41 @@ mod tests {
             ("07908501234", IdError::WrongLength { digits: 11 }),
             ("0790850123456", IdError::WrongLength { digits: 13 }),
             ("12345678", IdError::WrongLength { digits: 8 }),
-            ("079O85012345", IdError::NotDigits { position: 4, lookalike: true }),
-            ("07908501234l", IdError::NotDigits { position: 12, lookalike: true }),
-            ("07908501234X", IdError::NotDigits { position: 12, lookalike: false }),
-            ("079/085012345", IdError::NotDigits { position: 4, lookalike: false }),
+            (
+                "079O85012345",
+                IdError::NotDigits {
+                    position: 4,
+                    lookalike: true,
+                },
+            ),
+            (
+                "07908501234l",
+                IdError::NotDigits {
+                    position: 12,
+                    lookalike: true,
+                },
+            ),
+            (
+                "07908501234X",
+                IdError::NotDigits {
+                    position: 12,
+                    lookalike: false,
+                },
+            ),
+            (
+                "079/085012345",
+                IdError::NotDigits {
+                    position: 4,
+                    lookalike: false,
+                },
+            ),
         ];
         for (input, err) in bad {
-            assert_eq!(IdNumber::parse_national(input).as_ref(), Err(err), "{input:?}");
+            assert_eq!(
+                IdNumber::parse_national(input).as_ref(),
+                Err(err),
+                "{input:?}"
+            );
         }
     }
 
@@ -683,10 +763,26 @@ mod tests {
     fn cccd_consistency_table() {
         let id = |s: &str| *IdNumber::parse_national(s).unwrap().as_cccd().unwrap();
         // Consistent.
-        assert!(id("001085012345").consistency(Some(1985), Sex::Male).is_empty());
-        assert!(id("001185012345").consistency(Some(1985), Sex::Female).is_empty());
-        assert!(id("001205012345").consistency(Some(2005), Sex::Male).is_empty());
-        assert!(id("001315012345").consistency(Some(2015), Sex::Female).is_empty());
+        assert!(
+            id("001085012345")
+                .consistency(Some(1985), Sex::Male)
+                .is_empty()
+        );
+        assert!(
+            id("001185012345")
+                .consistency(Some(1985), Sex::Female)
+                .is_empty()
+        );
+        assert!(
+            id("001205012345")
+                .consistency(Some(2005), Sex::Male)
+                .is_empty()
+        );
+        assert!(
+            id("001315012345")
+                .consistency(Some(2015), Sex::Female)
+                .is_empty()
+        );
         assert!(id("001085012345").consistency(None, Sex::Male).is_empty());
         // Sex.
         let r = id("001185012345").consistency(Some(1985), Sex::Male);
@@ -716,15 +812,30 @@ mod tests {
 
     #[test]
     fn cmnd_and_passport() {
-        assert_eq!(IdNumber::parse_national("012345678").map(|i| i.to_string()), Ok("012345678".into()));
-        assert_eq!(IdNumber::parse_national("012 345 678").map(|i| i.kind_name()), Ok("CMND"));
+        assert_eq!(
+            IdNumber::parse_national("012345678").map(|i| i.to_string()),
+            Ok("012345678".into())
+        );
+        assert_eq!(
+            IdNumber::parse_national("012 345 678").map(|i| i.kind_name()),
+            Ok("CMND")
+        );
         assert_eq!(
             IdNumber::parse_passport("c 1234567").map(|i| i.to_string()),
             Ok("C1234567".into())
         );
-        assert_eq!(IdNumber::parse_passport("123456789").map(|i| i.kind()), Ok(IdKind::ForeignPassport));
-        assert_eq!(IdNumber::parse_passport("AB1"), Err(IdError::PassportFormat));
-        assert_eq!(IdNumber::parse_passport("AB12#45"), Err(IdError::PassportFormat));
+        assert_eq!(
+            IdNumber::parse_passport("123456789").map(|i| i.kind()),
+            Ok(IdKind::ForeignPassport)
+        );
+        assert_eq!(
+            IdNumber::parse_passport("AB1"),
+            Err(IdError::PassportFormat)
+        );
+        assert_eq!(
+            IdNumber::parse_passport("AB12#45"),
+            Err(IdError::PassportFormat)
+        );
         // Serde form round trip.
         for id in [
             IdNumber::parse_national("079085012345").unwrap(),
@@ -737,7 +848,12 @@ mod tests {
 
     #[test]
     fn errors_never_contain_the_number() {
-        for input in ["07908501234", "079O85012345", "003085012345", "0790850123456"] {
+        for input in [
+            "07908501234",
+            "079O85012345",
+            "003085012345",
+            "0790850123456",
+        ] {
             let e = IdNumber::parse_national(input).unwrap_err();
             for text in [e.to_string(), format!("{e:?}")] {
                 assert!(!text.contains(&input[4..]), "{text}");
@@ -747,7 +863,13 @@ mod tests {
 
     #[test]
     fn sex_parsing() {
-        for (s, sex) in [("M", Sex::Male), ("f", Sex::Female), ("Nam", Sex::Male), ("Nữ", Sex::Female), (" female ", Sex::Female)] {
+        for (s, sex) in [
+            ("M", Sex::Male),
+            ("f", Sex::Female),
+            ("Nam", Sex::Male),
+            ("Nữ", Sex::Female),
+            (" female ", Sex::Female),
+        ] {
             assert_eq!(Sex::parse(s), Some(sex), "{s}");
         }
         assert_eq!(Sex::parse("x"), None);

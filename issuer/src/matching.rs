@@ -129,7 +129,9 @@ impl InMemoryRegistry {
 
     /// An empty registry with room for `n` persons.
     pub fn with_capacity(n: usize) -> Self {
-        InMemoryRegistry { persons: HashMap::with_capacity(n) }
+        InMemoryRegistry {
+            persons: HashMap::with_capacity(n),
+        }
     }
 
     /// Adds a person.
@@ -138,7 +140,9 @@ impl InMemoryRegistry {
     /// [`DuplicateId`] if the ID number is already registered (the first person is kept).
     pub fn insert(&mut self, person: RegistryPerson) -> Result<(), DuplicateId> {
         match self.persons.entry(person.id.clone()) {
-            Entry::Occupied(_) => Err(DuplicateId { kind: person.id.kind_name() }),
+            Entry::Occupied(_) => Err(DuplicateId {
+                kind: person.id.kind_name(),
+            }),
             Entry::Vacant(v) => {
                 v.insert(person);
                 Ok(())
@@ -159,7 +163,9 @@ impl InMemoryRegistry {
 
 impl fmt::Debug for InMemoryRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryRegistry").field("len", &self.persons.len()).finish()
+        f.debug_struct("InMemoryRegistry")
+            .field("len", &self.persons.len())
+            .finish()
     }
 }
 
@@ -179,7 +185,9 @@ pub struct MatchPolicy {
 
 impl Default for MatchPolicy {
     fn default() -> Self {
-        MatchPolicy { accept_tone_mark_placement: true }
+        MatchPolicy {
+            accept_tone_mark_placement: true,
+        }
     }
 }
 
@@ -347,19 +355,31 @@ impl fmt::Display for MismatchReason {
                 "day and month look swapped (record {record}, registry {registry}): \
                  forms are written day first (dd/mm/yyyy); correct the date"
             ),
-            MismatchReason::DateDiffers { record, registry: Some(registry) } => write!(
+            MismatchReason::DateDiffers {
+                record,
+                registry: Some(registry),
+            } => write!(
                 f,
                 "the record says {record}, the registry says {registry}: check the birth date"
             ),
-            MismatchReason::DateDiffers { record, registry: None } => write!(
+            MismatchReason::DateDiffers {
+                record,
+                registry: None,
+            } => write!(
                 f,
                 "{record} is not the birth date registered under this ID number: check the birth date and the ID number"
             ),
-            MismatchReason::SexDiffers { record, registry: Some(registry) } => write!(
+            MismatchReason::SexDiffers {
+                record,
+                registry: Some(registry),
+            } => write!(
                 f,
                 "the record says {record}, the registry says {registry}: check the sex"
             ),
-            MismatchReason::SexDiffers { record, registry: None } => write!(
+            MismatchReason::SexDiffers {
+                record,
+                registry: None,
+            } => write!(
                 f,
                 "{record} is not the sex registered under this ID number: check the sex and the ID number"
             ),
@@ -378,7 +398,10 @@ pub struct FieldMismatch {
 
 impl From<MismatchReason> for FieldMismatch {
     fn from(reason: MismatchReason) -> Self {
-        FieldMismatch { field: reason.field(), reason }
+        FieldMismatch {
+            field: reason.field(),
+            reason,
+        }
     }
 }
 
@@ -494,7 +517,10 @@ impl fmt::Display for NotFoundHint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NotFoundHint::InvalidId(e) => {
-                write!(f, "the ID number is not valid ({e}); it is probably mistyped: check it against the person's card")
+                write!(
+                    f,
+                    "the ID number is not valid ({e}); it is probably mistyped: check it against the person's card"
+                )
             }
             NotFoundHint::InconsistentId(list) => {
                 f.write_str("the ID number disagrees with the record (")?;
@@ -639,7 +665,11 @@ pub fn match_record_with<R: Registry + ?Sized>(
     let id = match IdNumber::parse(&record.id_number, record.id_kind) {
         Ok(IdNumber::Passport(passport)) => return MatchResult::ForeignPassport { passport },
         Ok(id) => id,
-        Err(e) => return MatchResult::NotFound { hint: NotFoundHint::InvalidId(e) },
+        Err(e) => {
+            return MatchResult::NotFound {
+                hint: NotFoundHint::InvalidId(e),
+            };
+        }
     };
     let id_checks = id
         .as_cccd()
@@ -662,9 +692,9 @@ pub fn match_record_with<R: Registry + ?Sized>(
     let rec_name = || (record.full_name.clone(), person.full_name.clone());
     match name {
         NameComparison::Exact => {}
-        NameComparison::Equivalent => {
-            notes.push(MatchNote::NameCaseOrSpacing { registry: person.full_name.clone() })
-        }
+        NameComparison::Equivalent => notes.push(MatchNote::NameCaseOrSpacing {
+            registry: person.full_name.clone(),
+        }),
         NameComparison::ToneMarkPlacement if policy.accept_tone_mark_placement => {
             let (record, registry) = rec_name();
             notes.push(MatchNote::NameToneMarkPlacement { record, registry })
@@ -681,19 +711,23 @@ pub fn match_record_with<R: Registry + ?Sized>(
             let (record, registry) = rec_name();
             fields.push(MismatchReason::NameWordOrder { record, registry }.into())
         }
-        NameComparison::Different => fields
-            .push(MismatchReason::NameDifferent { record: record.full_name.clone() }.into()),
+        NameComparison::Different => fields.push(
+            MismatchReason::NameDifferent {
+                record: record.full_name.clone(),
+            }
+            .into(),
+        ),
     }
 
     let date = record.date_of_birth.compare(person.date_of_birth);
     match date {
         DateComparison::Exact => {}
-        DateComparison::RecordYearOnly => {
-            notes.push(MatchNote::DateYearOnly { registry: person.date_of_birth })
-        }
-        DateComparison::RecordYearMonthOnly => {
-            notes.push(MatchNote::DateYearMonthOnly { registry: person.date_of_birth })
-        }
+        DateComparison::RecordYearOnly => notes.push(MatchNote::DateYearOnly {
+            registry: person.date_of_birth,
+        }),
+        DateComparison::RecordYearMonthOnly => notes.push(MatchNote::DateYearMonthOnly {
+            registry: person.date_of_birth,
+        }),
         DateComparison::DayMonthSwapped if quote_registry => fields.push(
             MismatchReason::DateDayMonthSwapped {
                 record: record.date_of_birth,
@@ -727,8 +761,10 @@ pub fn match_record_with<R: Registry + ?Sized>(
     }
     // The ID number's own digits help decide which field is wrong; if the record agrees with
     // the registry but not with the digits, the registry wins (handled above: no mismatch).
-    let mut id_fields: Vec<FieldMismatch> =
-        id_checks.into_iter().map(|c| MismatchReason::IdDigits(c).into()).collect();
+    let mut id_fields: Vec<FieldMismatch> = id_checks
+        .into_iter()
+        .map(|c| MismatchReason::IdDigits(c).into())
+        .collect();
     if name == NameComparison::Different && !date.is_compatible() {
         id_fields.insert(0, MismatchReason::ProbablyAnotherPerson.into());
     }

@@ -43,7 +43,11 @@ pub fn normalise_spacing(name: &str) -> String {
 pub fn normalise(name: &str) -> String {
     // Full case folding differs from lower-casing only for a few characters outside
     // Vietnamese; ß (which upper-cases to SS) is the one that occurs in foreign names.
-    let lowered: String = name.nfc().collect::<String>().to_lowercase().replace('ß', "ss");
+    let lowered: String = name
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .replace('ß', "ss");
     // Lower-casing can in principle produce non-NFC sequences; normalise again.
     let nfc: String = lowered.nfc().collect();
     let mut out = String::with_capacity(nfc.len());
@@ -78,7 +82,10 @@ pub fn strip_diacritics(name: &str) -> String {
 /// nặng (dot below). The breve, circumflex and horn are part of the vowel (ă, â, ê, ô, ơ, ư),
 /// not tones.
 fn is_tone_mark(c: char) -> bool {
-    matches!(c, '\u{0300}' | '\u{0301}' | '\u{0309}' | '\u{0303}' | '\u{0323}')
+    matches!(
+        c,
+        '\u{0300}' | '\u{0301}' | '\u{0309}' | '\u{0303}' | '\u{0323}'
+    )
 }
 
 /// A word's letters with vowel marks but no tone, and its tone marks in order.
@@ -137,7 +144,9 @@ pub fn compare(record: &str, registry: &str) -> NameComparison {
     }
     let (rec_bare, reg_bare) = (strip_diacritics(&rec), strip_diacritics(&reg));
     if rec_bare == reg_bare {
-        return NameComparison::DiacriticsOnly { record_without_diacritics: rec_bare == rec };
+        return NameComparison::DiacriticsOnly {
+            record_without_diacritics: rec_bare == rec,
+        };
     }
     let mut a: Vec<&str> = rec_bare.split(' ').collect();
     let mut b: Vec<&str> = reg_bare.split(' ').collect();
@@ -224,7 +233,10 @@ pub fn split_full_name(full: &str) -> Option<SplitName> {
     let mut words = nfc.split_whitespace();
     let family = words.next()?.to_owned();
     let rest: Vec<&str> = words.collect();
-    Some(SplitName { family, given: (!rest.is_empty()).then(|| rest.join(" ")) })
+    Some(SplitName {
+        family,
+        given: (!rest.is_empty()).then(|| rest.join(" ")),
+    })
 }
 
 /// The DCC's name object (`nam`): `fn`, `fnt`, `gn`, `gnt`, each at most 80 characters
@@ -256,11 +268,17 @@ impl DccName {
     /// Builds the DCC name from the registry's canonical full name. `None` for an empty name.
     pub fn from_full_name(full: &str) -> Option<DccName> {
         let split = split_full_name(full)?;
-        let given_t = split.given.as_deref().map(|g| truncate_chars(&icao_transliterate(g), DCC_NAME_MAX));
+        let given_t = split
+            .given
+            .as_deref()
+            .map(|g| truncate_chars(&icao_transliterate(g), DCC_NAME_MAX));
         Some(DccName {
             family_t: truncate_chars(&icao_transliterate(&split.family), DCC_NAME_MAX),
             family: truncate_chars(&split.family, DCC_NAME_MAX),
-            given: split.given.as_deref().map(|g| truncate_chars(g, DCC_NAME_MAX)),
+            given: split
+                .given
+                .as_deref()
+                .map(|g| truncate_chars(g, DCC_NAME_MAX)),
             given_t,
         })
     }
@@ -297,21 +315,69 @@ mod tests {
             ("nguyễn thị lan", "Nguyễn Thị Lan", Equivalent),
             ("NGUYỄN  THỊ LAN ", "Nguyễn Thị Lan", Equivalent),
             (nfd.as_str(), "Nguyễn Thị Lan", Equivalent),
-            ("Nguyen Thi Lan", "Nguyễn Thị Lan", DiacriticsOnly { record_without_diacritics: true }),
-            ("NGUYEN THI LAN", "Nguyễn Thị Lan", DiacriticsOnly { record_without_diacritics: true }),
-            ("Nguyễn Thi Lan", "Nguyễn Thị Lan", DiacriticsOnly { record_without_diacritics: false }),
-            ("Nguyễn Thị Lân", "Nguyễn Thị Lan", DiacriticsOnly { record_without_diacritics: false }),
+            (
+                "Nguyen Thi Lan",
+                "Nguyễn Thị Lan",
+                DiacriticsOnly {
+                    record_without_diacritics: true,
+                },
+            ),
+            (
+                "NGUYEN THI LAN",
+                "Nguyễn Thị Lan",
+                DiacriticsOnly {
+                    record_without_diacritics: true,
+                },
+            ),
+            (
+                "Nguyễn Thi Lan",
+                "Nguyễn Thị Lan",
+                DiacriticsOnly {
+                    record_without_diacritics: false,
+                },
+            ),
+            (
+                "Nguyễn Thị Lân",
+                "Nguyễn Thị Lan",
+                DiacriticsOnly {
+                    record_without_diacritics: false,
+                },
+            ),
             // Đ/đ is its own letter: D with stroke vs plain D.
-            ("Dang Van Duc", "Đặng Văn Đức", DiacriticsOnly { record_without_diacritics: true }),
-            ("Đặng Văn Dức", "Đặng Văn Đức", DiacriticsOnly { record_without_diacritics: false }),
-            ("Đang Van Duc", "Đặng Văn Đức", DiacriticsOnly { record_without_diacritics: false }),
+            (
+                "Dang Van Duc",
+                "Đặng Văn Đức",
+                DiacriticsOnly {
+                    record_without_diacritics: true,
+                },
+            ),
+            (
+                "Đặng Văn Dức",
+                "Đặng Văn Đức",
+                DiacriticsOnly {
+                    record_without_diacritics: false,
+                },
+            ),
+            (
+                "Đang Van Duc",
+                "Đặng Văn Đức",
+                DiacriticsOnly {
+                    record_without_diacritics: false,
+                },
+            ),
             // Tone mark placement: old (hoà, thuỷ, khoẻ) and new (hòa, thủy, khỏe) style.
             ("Lê Thị Hoà", "Lê Thị Hòa", ToneMarkPlacement),
             ("Trần Thanh Thuỷ", "Trần Thanh Thủy", ToneMarkPlacement),
             ("Phạm Văn Khoẻ", "Phạm Văn Khỏe", ToneMarkPlacement),
             ("LÊ THỊ HOÀ", "Lê Thị Hòa", ToneMarkPlacement),
             // Same letters but another tone is not a placement variant.
-            ("Lê Thị Hoá", "Lê Thị Hòa", DiacriticsOnly { record_without_diacritics: false }),
+            (
+                "Lê Thị Hoá",
+                "Lê Thị Hòa",
+                DiacriticsOnly {
+                    record_without_diacritics: false,
+                },
+            ),
             ("Lan Nguyễn Thị", "Nguyễn Thị Lan", WordOrder),
             ("Lan Nguyen Thi", "Nguyễn Thị Lan", WordOrder),
             ("Nguyễn Thị Lan Anh", "Nguyễn Thị Lan", Different),

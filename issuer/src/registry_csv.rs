@@ -113,12 +113,19 @@ pub struct RegistryReader<R> {
 
 /// Reads a registry CSV (see the module documentation for the format).
 pub fn read_registry<R: BufRead>(reader: R) -> RegistryReader<R> {
-    RegistryReader { inner: reader, line: 0, buf: Vec::with_capacity(256), state: State::Header }
+    RegistryReader {
+        inner: reader,
+        line: 0,
+        buf: Vec::with_capacity(256),
+        state: State::Header,
+    }
 }
 
 impl<R> fmt::Debug for RegistryReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryReader").field("line", &self.line).finish_non_exhaustive()
+        f.debug_struct("RegistryReader")
+            .field("line", &self.line)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +228,9 @@ fn split_fields(line: &str) -> Result<Vec<String>, RowReason> {
 fn parse_row(line: &str) -> Result<RegistryPerson, RowReason> {
     let fields = split_fields(line)?;
     let [id, name, dob, sex] = fields.as_slice() else {
-        return Err(RowReason::FieldCount { found: fields.len() });
+        return Err(RowReason::FieldCount {
+            found: fields.len(),
+        });
     };
     let id = IdNumber::parse_national(id).map_err(RowReason::Id)?;
     let full_name = crate::names::normalise_spacing(name);
@@ -231,7 +240,12 @@ fn parse_row(line: &str) -> Result<RegistryPerson, RowReason> {
     }
     let date_of_birth = Date::parse(dob).map_err(RowReason::Date)?;
     let sex = Sex::parse(sex).ok_or(RowReason::Sex)?;
-    Ok(RegistryPerson { id, full_name, date_of_birth, sex })
+    Ok(RegistryPerson {
+        id,
+        full_name,
+        date_of_birth,
+        sex,
+    })
 }
 
 impl<R: BufRead> Iterator for RegistryReader<R> {
@@ -260,7 +274,9 @@ impl<R: BufRead> Iterator for RegistryReader<R> {
                         self.state = State::Done;
                         return err(RowReason::Header);
                     }
-                    return err(RowReason::TooLong { max: MAX_LINE_BYTES });
+                    return err(RowReason::TooLong {
+                        max: MAX_LINE_BYTES,
+                    });
                 }
                 Ok(Line::Ok) => {}
             }
@@ -394,17 +410,17 @@ const FEMALE_MIDDLE: &[(&str, u32)] = &[
 ];
 
 const MALE_GIVEN: &[&str] = &[
-    "An", "Anh", "Bảo", "Bình", "Cường", "Dũng", "Duy", "Đạt", "Hải", "Hiếu", "Hòa", "Hoà",
-    "Hùng", "Huy", "Khang", "Khánh", "Kiên", "Long", "Nam", "Nghĩa", "Phong", "Phúc", "Quân",
-    "Sơn", "Tài", "Thắng", "Thịnh", "Toàn", "Trung", "Tùng", "Tuấn", "Việt", "Vinh", "Lộc",
-    "Đông", "Khoa", "Tâm", "Hưng", "Thuận", "Ưng",
+    "An", "Anh", "Bảo", "Bình", "Cường", "Dũng", "Duy", "Đạt", "Hải", "Hiếu", "Hòa", "Hoà", "Hùng",
+    "Huy", "Khang", "Khánh", "Kiên", "Long", "Nam", "Nghĩa", "Phong", "Phúc", "Quân", "Sơn", "Tài",
+    "Thắng", "Thịnh", "Toàn", "Trung", "Tùng", "Tuấn", "Việt", "Vinh", "Lộc", "Đông", "Khoa",
+    "Tâm", "Hưng", "Thuận", "Ưng",
 ];
 
 const FEMALE_GIVEN: &[&str] = &[
     "Anh", "Châu", "Chi", "Diệp", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hiền", "Hoa", "Hương",
-    "Huyền", "Lan", "Linh", "Loan", "Mai", "My", "Nga", "Ngân", "Nhung", "Oanh", "Phương",
-    "Quỳnh", "Tâm", "Thảo", "Thủy", "Thuỷ", "Trang", "Trinh", "Tuyết", "Uyên", "Vân", "Yến",
-    "Ánh", "Ngọc", "Nhi", "Thư", "Xuân", "Đào",
+    "Huyền", "Lan", "Linh", "Loan", "Mai", "My", "Nga", "Ngân", "Nhung", "Oanh", "Phương", "Quỳnh",
+    "Tâm", "Thảo", "Thủy", "Thuỷ", "Trang", "Trinh", "Tuyết", "Uyên", "Vân", "Yến", "Ánh", "Ngọc",
+    "Nhi", "Thư", "Xuân", "Đào",
 ];
 
 /// First and last birth year of generated persons.
@@ -438,7 +454,9 @@ fn pick_weighted<'a, R: Rng>(rng: &mut R, table: &'a [(&'a str, u32)], total: u3
 }
 
 fn pick<'a, R: Rng>(rng: &mut R, list: &'a [&'a str]) -> &'a str {
-    list.get(rng.gen_range(0..list.len())).copied().unwrap_or("")
+    list.get(rng.gen_range(0..list.len()))
+        .copied()
+        .unwrap_or("")
 }
 
 fn total(table: &[(&str, u32)]) -> u32 {
@@ -457,7 +475,9 @@ pub struct PersonGenerator {
 
 impl fmt::Debug for PersonGenerator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PersonGenerator").field("seed", &self.seed).finish_non_exhaustive()
+        f.debug_struct("PersonGenerator")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
     }
 }
 
@@ -472,7 +492,11 @@ impl PersonGenerator {
             seed,
             counters: vec![0; PROVINCES.len() * 2 * YEARS],
             cmnd_count: 0,
-            totals: (total(FAMILY_NAMES), total(MALE_MIDDLE), total(FEMALE_MIDDLE)),
+            totals: (
+                total(FAMILY_NAMES),
+                total(MALE_MIDDLE),
+                total(FEMALE_MIDDLE),
+            ),
         }
     }
 
@@ -519,7 +543,11 @@ impl PersonGenerator {
     /// The next person. `None` only if every CCCD group ran out of serials, which cannot happen
     /// within [`MAX_GENERATE`] persons.
     pub fn next_person(&mut self) -> Option<RegistryPerson> {
-        let sex = if self.rng.gen_bool(0.5) { Sex::Male } else { Sex::Female };
+        let sex = if self.rng.gen_bool(0.5) {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
         let year = self.rng.gen_range(GENERATED_YEARS.0..=GENERATED_YEARS.1);
         let month = self.rng.gen_range(1..=12u8);
         let day = self.rng.gen_range(1..=days_in_month(year, month));
@@ -532,13 +560,20 @@ impl PersonGenerator {
             let value = (offset + self.cmnd_count.wrapping_mul(CMND_STRIDE)) % 1_000_000_000;
             self.cmnd_count += 1;
             let id = IdNumber::Cmnd(Cmnd::new(u32::try_from(value).ok()?)?);
-            return Some(RegistryPerson { id, full_name, date_of_birth, sex });
+            return Some(RegistryPerson {
+                id,
+                full_name,
+                date_of_birth,
+                sex,
+            });
         }
         for _ in 0..1000 {
             let (pidx, province) = self.province();
             let group = (pidx * 2 + usize::from(sex == Sex::Female)) * YEARS
                 + usize::from(year - GENERATED_YEARS.0);
-            let Some(counter) = self.counters.get_mut(group) else { continue };
+            let Some(counter) = self.counters.get_mut(group) else {
+                continue;
+            };
             if *counter >= 1_000_000 {
                 continue;
             }
@@ -547,7 +582,12 @@ impl PersonGenerator {
             let offset = splitmix64(self.seed ^ ((group as u64) << 20)) % 1_000_000;
             let serial = (offset + k * SERIAL_STRIDE) % 1_000_000;
             let cccd = Cccd::new(province, sex, year, u32::try_from(serial).ok()?)?;
-            return Some(RegistryPerson { id: IdNumber::Cccd(cccd), full_name, date_of_birth, sex });
+            return Some(RegistryPerson {
+                id: IdNumber::Cccd(cccd),
+                full_name,
+                date_of_birth,
+                sex,
+            });
         }
         None
     }
@@ -597,7 +637,11 @@ pub struct GenerateSummary {
 ///
 /// # Errors
 /// [`GenerateError::TooMany`] above [`MAX_GENERATE`]; [`GenerateError::Io`] from the writer.
-pub fn generate<W: Write>(count: u64, seed: u64, writer: W) -> Result<GenerateSummary, GenerateError> {
+pub fn generate<W: Write>(
+    count: u64,
+    seed: u64,
+    writer: W,
+) -> Result<GenerateSummary, GenerateError> {
     if count > MAX_GENERATE {
         return Err(GenerateError::TooMany);
     }
@@ -642,8 +686,11 @@ mod tests {
              001185000007,  Phạm   Thị Mai ,03/02/1985,nữ"
         );
         let rows: Vec<_> = read_registry(Cursor::new(input.into_bytes())).collect();
-        let errors: Vec<(u64, RowReason)> =
-            rows.iter().filter_map(|r| r.as_ref().err()).map(|e| (e.line, e.reason.clone())).collect();
+        let errors: Vec<(u64, RowReason)> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| (e.line, e.reason.clone()))
+            .collect();
         assert_eq!(
             errors,
             vec![
@@ -651,11 +698,22 @@ mod tests {
                 (6, RowReason::Date(DateError::Day)),
                 (7, RowReason::Sex),
                 (8, RowReason::FieldCount { found: 3 }),
-                (9, RowReason::TooLong { max: MAX_LINE_BYTES }),
+                (
+                    9,
+                    RowReason::TooLong {
+                        max: MAX_LINE_BYTES
+                    }
+                ),
                 (10, RowReason::Id(IdError::UnknownProvince { code: 3 })),
                 (11, RowReason::Quote),
                 (12, RowReason::Name),
-                (13, RowReason::Id(IdError::NotDigits { position: 1, lookalike: false })),
+                (
+                    13,
+                    RowReason::Id(IdError::NotDigits {
+                        position: 1,
+                        lookalike: false
+                    })
+                ),
             ]
         );
         let good: Vec<&RegistryPerson> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -668,14 +726,25 @@ mod tests {
         assert_eq!(good[2].date_of_birth.to_string(), "1985-02-03");
         // Error text names the line, never the content.
         let e = rows[1].as_ref().unwrap_err();
-        assert_eq!(e.to_string(), "line 3: id_number: the ID number has 11 digits; a CCCD has 12 and a CMND 9");
+        assert_eq!(
+            e.to_string(),
+            "line 3: id_number: the ID number has 11 digits; a CCCD has 12 and a CMND 9"
+        );
     }
 
     #[test]
     fn reader_stops_on_a_bad_header() {
-        let rows: Vec<_> =
-            read_registry(Cursor::new(b"id,name\n079085012345,A,1985-04-12,F\n".to_vec())).collect();
-        assert_eq!(rows, vec![Err(RowError { line: 1, reason: RowReason::Header })]);
+        let rows: Vec<_> = read_registry(Cursor::new(
+            b"id,name\n079085012345,A,1985-04-12,F\n".to_vec(),
+        ))
+        .collect();
+        assert_eq!(
+            rows,
+            vec![Err(RowError {
+                line: 1,
+                reason: RowReason::Header
+            })]
+        );
         let rows: Vec<_> = read_registry(Cursor::new(Vec::new())).collect();
         assert!(rows.is_empty());
     }
@@ -685,7 +754,8 @@ mod tests {
         let mut csv = Vec::new();
         generate(200, 7, &mut csv).unwrap();
         let big: Vec<_> = read_registry(Cursor::new(csv.clone())).collect();
-        let tiny: Vec<_> = read_registry(io::BufReader::with_capacity(3, Cursor::new(csv))).collect();
+        let tiny: Vec<_> =
+            read_registry(io::BufReader::with_capacity(3, Cursor::new(csv))).collect();
         assert_eq!(big.len(), 200);
         assert_eq!(big, tiny);
         assert!(big.iter().all(Result::is_ok));
@@ -699,17 +769,29 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(summary.persons, 5000);
         assert_eq!(summary.cccd + summary.cmnd, 5000);
-        assert!((300..=700).contains(&summary.cmnd), "~10 % CMND: {}", summary.cmnd);
-        let persons: Vec<RegistryPerson> =
-            read_registry(Cursor::new(a)).collect::<Result<_, _>>().unwrap();
+        assert!(
+            (300..=700).contains(&summary.cmnd),
+            "~10 % CMND: {}",
+            summary.cmnd
+        );
+        let persons: Vec<RegistryPerson> = read_registry(Cursor::new(a))
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(persons, generate_persons(5000, 42).collect::<Vec<_>>());
         let ids: HashSet<_> = persons.iter().map(|p| p.id.clone()).collect();
         assert_eq!(ids.len(), 5000, "unique ID numbers");
-        let nguyen = persons.iter().filter(|p| p.full_name.starts_with("Nguyễn ")).count();
+        let nguyen = persons
+            .iter()
+            .filter(|p| p.full_name.starts_with("Nguyễn "))
+            .count();
         assert!((1700..=2150).contains(&nguyen), "Nguyễn ~38 %: {nguyen}");
         let male = persons.iter().filter(|p| p.sex == Sex::Male).count();
         assert!((2300..=2700).contains(&male), "~50 % male: {male}");
-        assert!(persons.iter().all(|p| (1930..=2015).contains(&p.date_of_birth.year())));
+        assert!(
+            persons
+                .iter()
+                .all(|p| (1930..=2015).contains(&p.date_of_birth.year()))
+        );
         assert!(generate(MAX_GENERATE + 1, 0, io::sink()).is_err());
     }
 }

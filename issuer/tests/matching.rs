@@ -180,7 +180,10 @@ fn cases() -> Vec<(DoseIdentity, &'static str, &'static str)> {
             "NOT_FOUND [ID_NOT_REGISTERED]",
         ),
         (
-            DoseIdentity { id_kind: IdKind::ForeignPassport, ..rec("c1234567", "SMITH John", "1970", M) },
+            DoseIdentity {
+                id_kind: IdKind::ForeignPassport,
+                ..rec("c1234567", "SMITH John", "1970", M)
+            },
             "Foreign passport: not in the national population registry; verify the passport in person (manual verification path).",
             "FOREIGN_PASSPORT",
         ),
@@ -195,7 +198,10 @@ fn every_outcome_and_reason_text() {
         let result = match_record(&record, &registry);
         let (got_ui, got_log) = (result.to_string(), result.redacted().to_string());
         if got_ui != ui || got_log != log {
-            failures.push(format!("record {:?}:\n  UI:  {got_ui}\n  log: {got_log}", record.full_name));
+            failures.push(format!(
+                "record {:?}:\n  UI:  {got_ui}\n  log: {got_log}",
+                record.full_name
+            ));
         }
         // Debug is the log form.
         assert_eq!(format!("{result:?}"), got_log);
@@ -209,7 +215,9 @@ fn logs_carry_no_personal_data() {
     for (record, _, _) in cases() {
         let result = match_record(&record, &registry);
         let log = format!("{} {:?} {:?}", result.redacted(), result, record);
-        for secret in ["Nguy", "Lan", "Đặng", "Hòa", "079", "0123", "1985", "1990", "female", "male"] {
+        for secret in [
+            "Nguy", "Lan", "Đặng", "Hòa", "079", "0123", "1985", "1990", "female", "male",
+        ] {
             assert!(!log.contains(secret), "{secret:?} in {log:?}");
         }
     }
@@ -219,7 +227,9 @@ fn logs_carry_no_personal_data() {
 fn verified_carries_the_registry_identity() {
     let registry = registry();
     let r = match_record(&rec("079185012345", "nguyễn thị lan", "1985", F), &registry);
-    let MatchResult::Verified { person, notes } = r else { panic!("{r}") };
+    let MatchResult::Verified { person, notes } = r else {
+        panic!("{r}")
+    };
     assert_eq!(person.full_name, "Nguyễn Thị Lan");
     assert_eq!(person.date_of_birth.to_string(), "1985-04-12");
     assert_eq!(notes.len(), 2);
@@ -229,31 +239,53 @@ fn verified_carries_the_registry_identity() {
 fn mismatch_lists_fields() {
     let registry = registry();
     let r = match_record(&rec("079185012345", "Nguyen Thi Lan", "1986", M), &registry);
-    let MatchResult::Mismatch { fields } = r else { panic!("{r}") };
+    let MatchResult::Mismatch { fields } = r else {
+        panic!("{r}")
+    };
     let got: Vec<Field> = fields.iter().map(|f| f.field).collect();
     assert_eq!(
         got,
-        [Field::IdNumber, Field::IdNumber, Field::Name, Field::DateOfBirth, Field::Sex]
+        [
+            Field::IdNumber,
+            Field::IdNumber,
+            Field::Name,
+            Field::DateOfBirth,
+            Field::Sex
+        ]
     );
 }
 
 #[test]
 fn tone_mark_policy_can_require_confirmation() {
     let registry = registry();
-    let strict = MatchPolicy { accept_tone_mark_placement: false };
-    let r = match_record_with(&rec("012345678", "Lê Thị Hoà", "1962-11-05", F), &registry, strict);
+    let strict = MatchPolicy {
+        accept_tone_mark_placement: false,
+    };
+    let r = match_record_with(
+        &rec("012345678", "Lê Thị Hoà", "1962-11-05", F),
+        &registry,
+        strict,
+    );
     assert_eq!(
         r.to_string(),
         "Does not match the population registry:\n\
          - Name: the tone mark is on another vowel (record 'Lê Thị Hoà', registry 'Lê Thị Hòa'): confirm the spelling"
     );
-    assert_eq!(r.redacted().to_string(), "MISMATCH [name:NAME_TONE_MARK_PLACEMENT]");
+    assert_eq!(
+        r.redacted().to_string(),
+        "MISMATCH [name:NAME_TONE_MARK_PLACEMENT]"
+    );
 }
 
 #[test]
 fn duplicate_ids_are_refused() {
     let mut r = registry();
-    let err = r.insert(person("079185012345", "Someone Else", "1985-01-01", F)).unwrap_err();
-    assert_eq!(err.to_string(), "two registry persons share one CCCD number");
+    let err = r
+        .insert(person("079185012345", "Someone Else", "1985-01-01", F))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "two registry persons share one CCCD number"
+    );
     assert_eq!(r.len(), 5);
 }

@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use vaxpass_issuer::dates::PartialDate;
 use vaxpass_issuer::identity::{IdKind, IdNumber};
 use vaxpass_issuer::matching::{DoseIdentity, InMemoryRegistry, MatchResult, match_record};
-use vaxpass_issuer::names::{self, NameComparison, icao_transliterate, normalise, strip_diacritics};
+use vaxpass_issuer::names::{
+    self, NameComparison, icao_transliterate, normalise, strip_diacritics,
+};
 use vaxpass_issuer::registry_csv::generate_persons;
 
 /// Vietnamese letters in both cases and both Unicode forms, plus spaces, hyphens, apostrophes

@@ -68,8 +68,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 fn generate(args: GenerateArgs) -> Result<(), CliError> {
     let summary = match &args.out {
         Some(path) => {
-            let file = File::create(path)
-                .map_err(|source| CliError::Create { path: path.clone(), source })?;
+            let file = File::create(path).map_err(|source| CliError::Create {
+                path: path.clone(),
+                source,
+            })?;
             registry_csv::generate(args.count, args.seed, file)?
         }
         None => registry_csv::generate(args.count, args.seed, io::stdout().lock())?,
