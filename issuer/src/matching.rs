@@ -771,3 +771,89 @@ pub fn match_record_with<R: Registry + ?Sized>(
     id_fields.extend(fields);
     MatchResult::Mismatch { fields: id_fields }
 }
+
+/// One line of a [`MatchReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportLine {
+    /// Field concerned (`id_number`, `name`, `date_of_birth`, `sex`).
+    pub field: &'static str,
+    /// Stable code of the reason or note.
+    pub code: &'static str,
+    /// The sentence for the clinic UI (may quote personal data: see the module documentation).
+    pub message: String,
+}
+
+/// A serialisable form of a [`MatchResult`] for the clinic API: stable codes beside the
+/// sentences of its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchReport {
+    /// `VERIFIED`, `MISMATCH`, `NOT_FOUND`, `FOREIGN_PASSPORT`.
+    pub outcome: &'static str,
+    /// The headline, with the not-found hint if any.
+    pub message: String,
+    /// Mismatching fields (mismatch only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<ReportLine>,
+    /// Tolerated differences (verified only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<ReportLine>,
+    /// Why the ID number was not found (not found only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
+}
+
+impl MatchNote {
+    fn field(&self) -> Field {
+        match self {
+            MatchNote::NameCaseOrSpacing { .. } | MatchNote::NameToneMarkPlacement { .. } => {
+                Field::Name
+            }
+            MatchNote::DateYearOnly { .. } | MatchNote::DateYearMonthOnly { .. } => {
+                Field::DateOfBirth
+            }
+        }
+    }
+}
+
+impl MatchResult {
+    /// The serialisable report of this result.
+    pub fn report(&self) -> MatchReport {
+        let mut report = MatchReport {
+            outcome: self.code(),
+            message: String::new(),
+            mismatches: Vec::new(),
+            notes: Vec::new(),
+            hint: None,
+        };
+        match self {
+            MatchResult::Verified { notes, .. } => {
+                report.message = "Verified against the population registry.".into();
+                report.notes = notes
+                    .iter()
+                    .map(|n| ReportLine {
+                        field: n.field().code(),
+                        code: n.code(),
+                        message: n.to_string(),
+                    })
+                    .collect();
+            }
+            MatchResult::Mismatch { fields } => {
+                report.message = "Does not match the population registry.".into();
+                report.mismatches = fields
+                    .iter()
+                    .map(|m| ReportLine {
+                        field: m.field.code(),
+                        code: m.reason.code(),
+                        message: m.to_string(),
+                    })
+                    .collect();
+            }
+            MatchResult::NotFound { hint } => {
+                report.message = self.to_string();
+                report.hint = Some(hint.code());
+            }
+            MatchResult::ForeignPassport { .. } => report.message = self.to_string(),
+        }
+        report
+    }
+}

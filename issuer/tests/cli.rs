@@ -66,3 +66,46 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
 }
+
+#[test]
+fn registry_check_reports_bad_rows_by_line() {
+    let path = std::env::temp_dir().join(format!("vaxpass-check-{}.csv", std::process::id()));
+    std::fs::write(
+        &path,
+        "id_number,full_name,date_of_birth,sex\n\
+         079185012345,Nguyễn Thị Lan,1985-04-12,F\n\
+         07918501234,Trần Văn Hùng,1962-11-03,M\n\
+         001090123456,Đặng Văn Đức,1990-12-03,X\n\
+         012345678,Lê Thị Hòa,1962-11-05,F\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["registry", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let good = bin()
+        .args(["registry", "check", "--max-errors", "1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "line 3: id_number: the ID number has 11 digits; a CCCD has 12 and a CMND 9\n\
+         line 4: sex: must be M or F\n\
+         2 persons read, 2 bad rows\n\
+         fix or remove the bad rows (line numbers above) and check again\n"
+    );
+    assert!(
+        String::from_utf8(good.stdout)
+            .unwrap()
+            .contains("… and 1 more bad rows\n")
+    );
+    let out = bin()
+        .args(["registry", "check", "/nonexistent-dir/x.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

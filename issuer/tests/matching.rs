@@ -289,3 +289,35 @@ fn duplicate_ids_are_refused() {
     );
     assert_eq!(r.len(), 5);
 }
+
+#[test]
+fn report_for_the_api() {
+    let registry = registry();
+    let r = match_record(&rec("079185012345", "Nguyen Thi Lan", "1985", M), &registry).report();
+    assert_eq!(r.outcome, "MISMATCH");
+    let codes: Vec<(&str, &str)> = r.mismatches.iter().map(|l| (l.field, l.code)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("id_number", "ID_SEX_DIGIT"),
+            ("name", "NAME_DIACRITICS_ONLY"),
+            ("sex", "SEX_DIFFERENT")
+        ]
+    );
+    assert!(
+        r.mismatches[1]
+            .message
+            .starts_with("Name: differs only in diacritics")
+    );
+    assert!(r.notes.is_empty() && r.hint.is_none());
+    let r = match_record(&rec("079185012345", "Nguyễn Thị Lan", "1985", F), &registry).report();
+    assert_eq!(
+        (r.outcome, r.notes.len(), r.notes[0].code),
+        ("VERIFIED", 1, "DOB_YEAR_ONLY")
+    );
+    let r = match_record(&rec("079185999999", "Nguyễn Thị Lan", "1985", F), &registry).report();
+    assert_eq!(
+        (r.outcome, r.hint),
+        ("NOT_FOUND", Some("ID_NOT_REGISTERED"))
+    );
+}

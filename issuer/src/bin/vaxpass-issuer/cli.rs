@@ -27,6 +27,18 @@ enum Command {
 enum RegistryCommand {
     /// Write a synthetic but realistic registry CSV (id_number,full_name,date_of_birth,sex).
     Generate(GenerateArgs),
+    /// Read a registry CSV as `registry import` will, and report bad rows by line number.
+    /// Exit code 0: all rows good; 1: some rows bad; 2: the file cannot be read.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The registry CSV.
+    file: PathBuf,
+    /// Bad rows to print before only counting them.
+    #[arg(long, default_value_t = 100)]
+    max_errors: u64,
 }
 
 #[derive(Debug, Args)]
@@ -53,15 +65,62 @@ pub enum CliError {
         /// The cause.
         source: io::Error,
     },
+    /// Opening the input failed.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// Generation failed.
     #[error(transparent)]
     Generate(#[from] GenerateError),
 }
 
+/// How a command that ran went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything fine (exit 0).
+    Ok,
+    /// Ran, but found problems in its input (exit 1).
+    Invalid,
+}
+
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
-        Command::Registry(RegistryCommand::Generate(args)) => generate(args),
+        Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
+        Command::Registry(RegistryCommand::Check(args)) => check(args),
+    }
+}
+
+fn check(args: CheckArgs) -> Result<Outcome, CliError> {
+    let file = File::open(&args.file).map_err(|source| CliError::Open {
+        path: args.file.clone(),
+        source,
+    })?;
+    let (mut good, mut bad) = (0u64, 0u64);
+    for row in registry_csv::read_registry(io::BufReader::with_capacity(1 << 16, file)) {
+        match row {
+            Ok(_) => good += 1,
+            Err(e) => {
+                bad += 1;
+                if bad <= args.max_errors {
+                    println!("{e}");
+                }
+            }
+        }
+    }
+    if bad > args.max_errors {
+        println!("… and {} more bad rows", bad - args.max_errors);
+    }
+    println!("{good} persons read, {bad} bad rows");
+    if bad > 0 {
+        println!("fix or remove the bad rows (line numbers above) and check again");
+        Ok(Outcome::Invalid)
+    } else {
+        Ok(Outcome::Ok)
     }
 }
 

@@ -1,4 +1,4 @@
-//! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`.
+//! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`, `registry check`.
 
 mod cli;
 
@@ -9,7 +9,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Invalid) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
