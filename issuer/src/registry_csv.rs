@@ -555,7 +555,8 @@ impl PersonGenerator {
         let full_name = self.name(sex);
         // ~10 % still use the old 9-digit CMND; it was issued from age 14 and is no longer
         // issued since 2021, so only to persons born up to 2006.
-        if year <= 2006 && self.rng.gen_range(0..10) == 0 {
+        // 11.2 % of the eligible ~89.5 % (born 1930–2006 of 1930–2015) gives ~10 % overall.
+        if year <= 2006 && self.rng.gen_range(0..1000) < 112 {
             let offset = splitmix64(self.seed ^ 0xC3ED) % 1_000_000_000;
             let value = (offset + self.cmnd_count.wrapping_mul(CMND_STRIDE)) % 1_000_000_000;
             self.cmnd_count += 1;
