@@ -1,1 +1,60 @@
-//! placeholder
+//! # vaxpass-issuer
+//!
+//! The issuer side of vaxpass, Viet Nam's EU DCC / HCERT vaccination passport: clinic dose
+//! records are matched against the national population registry before anything is signed.
+//! This release holds the pure matching core; storage and the HTTP service build on it.
+//!
+//! ```
+//! use vaxpass_issuer::dates::{Date, PartialDate};
+//! use vaxpass_issuer::identity::{IdKind, IdNumber, Sex};
+//! use vaxpass_issuer::matching::{match_record, DoseIdentity, InMemoryRegistry, MatchResult, RegistryPerson};
+//!
+//! let mut registry = InMemoryRegistry::new();
+//! registry.insert(RegistryPerson {
+//!     id: IdNumber::parse_national("079185012345")?,
+//!     full_name: "Nguyễn Thị Lan".into(),
+//!     date_of_birth: Date::new(1985, 4, 12)?,
+//!     sex: Sex::Female,
+//! })?;
+//!
+//! // The clinic typed the number with spaces and knows only the birth year.
+//! let record = DoseIdentity {
+//!     id_number: "079 185 012 345".into(),
+//!     id_kind: IdKind::National,
+//!     full_name: "Nguyễn Thị Lan".into(),
+//!     date_of_birth: PartialDate::parse("1985")?,
+//!     sex: Sex::Female,
+//! };
+//! let result = match_record(&record, &registry);
+//! assert!(result.is_verified());
+//! assert_eq!(result.to_string(), "Verified against the population registry.\n\
+//!     - Date of birth: the record has only the birth year; registry date 1985-04-12 will be used");
+//! assert_eq!(result.redacted().to_string(), "VERIFIED [DOB_YEAR_ONLY]");
+//!
+//! // Typed without diacritics: a mismatch the clinic must correct.
+//! let record = DoseIdentity { full_name: "Nguyen Thi Lan".into(), ..record };
+//! let result = match_record(&record, &registry);
+//! assert!(matches!(result, MatchResult::Mismatch { .. }));
+//! assert_eq!(result.to_string(), "Does not match the population registry:\n\
+//!     - Name: differs only in diacritics (record 'Nguyen Thi Lan', registry 'Nguyễn Thị Lan'): correct the spelling");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Modules
+//! - [`identity`]: CCCD / CMND / passport numbers (Circular 07/2016/TT-BCA).
+//! - [`names`]: Vietnamese name normalisation, comparison, ICAO 9303 transliteration.
+//! - [`dates`]: full and partial birth dates.
+//! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
+//! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
+//!
+//! ## Crate features
+//! - `cli` (default): the `vaxpass-issuer` binary (`registry generate`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dates;
+pub mod identity;
+pub mod matching;
+pub mod names;
+pub mod registry_csv;

@@ -1,0 +1,143 @@
+//! Command-line definition (clap derive) and dispatch. Subcommands are added as variants of
+//! [`Command`] (`serve`, `audit`, … come with the service).
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vaxpass_issuer::registry_csv::{self, GenerateError};
+
+/// vaxpass issuer: registry-verified vaccination certificates.
+#[derive(Debug, Parser)]
+#[command(name = "vaxpass-issuer", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Population registry tools.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Write a synthetic but realistic registry CSV (id_number,full_name,date_of_birth,sex).
+    Generate(GenerateArgs),
+    /// Read a registry CSV as `registry import` will, and report bad rows by line number.
+    /// Exit code 0: all rows good; 1: some rows bad; 2: the file cannot be read.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The registry CSV.
+    file: PathBuf,
+    /// Bad rows to print before only counting them.
+    #[arg(long, default_value_t = 100)]
+    max_errors: u64,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of persons.
+    #[arg(long)]
+    count: u64,
+    /// Seed: the same seed gives the same registry.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Creating the output file failed.
+    #[error("cannot create {path}: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Opening the input failed.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Generation failed.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+}
+
+/// How a command that ran went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything fine (exit 0).
+    Ok,
+    /// Ran, but found problems in its input (exit 1).
+    Invalid,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
+        Command::Registry(RegistryCommand::Check(args)) => check(args),
+    }
+}
+
+fn check(args: CheckArgs) -> Result<Outcome, CliError> {
+    let file = File::open(&args.file).map_err(|source| CliError::Open {
+        path: args.file.clone(),
+        source,
+    })?;
+    let (mut good, mut bad) = (0u64, 0u64);
+    for row in registry_csv::read_registry(io::BufReader::with_capacity(1 << 16, file)) {
+        match row {
+            Ok(_) => good += 1,
+            Err(e) => {
+                bad += 1;
+                if bad <= args.max_errors {
+                    println!("{e}");
+                }
+            }
+        }
+    }
+    if bad > args.max_errors {
+        println!("… and {} more bad rows", bad - args.max_errors);
+    }
+    println!("{good} persons read, {bad} bad rows");
+    if bad > 0 {
+        println!("fix or remove the bad rows (line numbers above) and check again");
+        Ok(Outcome::Invalid)
+    } else {
+        Ok(Outcome::Ok)
+    }
+}
+
+fn generate(args: GenerateArgs) -> Result<(), CliError> {
+    let summary = match &args.out {
+        Some(path) => {
+            let file = File::create(path).map_err(|source| CliError::Create {
+                path: path.clone(),
+                source,
+            })?;
+            registry_csv::generate(args.count, args.seed, file)?
+        }
+        None => registry_csv::generate(args.count, args.seed, io::stdout().lock())?,
+    };
+    eprintln!(
+        "wrote {} synthetic persons ({} CCCD, {} CMND), seed {}",
+        summary.persons, summary.cccd, summary.cmnd, args.seed
+    );
+    Ok(())
+}
