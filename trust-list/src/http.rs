@@ -1,0 +1,272 @@
+//! Serving the signed list over HTTP (feature `server`): an axum [`Router`] the issuer merges
+//! into its application, and that `vaxpass-trust-list serve` runs on its own.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /trust-list` | `200`, `Content-Type: application/cose`, the signed list |
+//! | `GET /trust-list.json` | `200`, `Content-Type: application/json`, the JSON rendition (unsigned, for people) |
+//! | either, `If-None-Match` matching the current ETag (or `*`) | `304 Not Modified`, no body |
+//! | either, `?since=N` with N the current sequence | `204 No Content`: the client is current |
+//! | either, `?since=N` with another N | `200` with the full list (see below) |
+//! | `?since=` not a number | `400` |
+//! | `HEAD` | as `GET`, without a body |
+//!
+//! Every answer but 400 carries a strong `ETag` (`"` + the first 128 bits of SHA-256 of the
+//! body, hex + `"`), `Cache-Control: public, max-age=<max_age>, no-transform` and
+//! `X-Trust-List-Sequence: <sequence>`.
+//!
+//! **Delta form.** The "delta" since a sequence N is, honestly, the full current list: a list
+//! is small (about 1 KiB per DSC) and every list is signed as a whole, so a client verifies
+//! exactly one object and never has to combine pieces. `since` saves the transfer only when the
+//! client is current (`204`), like `If-None-Match` does (`304`). A client that sends a `since`
+//! higher than the server's sequence also gets the full list, so that its own verification
+//! reports the rollback loudly instead of a silent "no change".
+//!
+//! The served list can be replaced at run time ([`TrustListState::publish`]) without
+//! restarting; requests in flight finish with the list they started with.
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+use vaxpass_verifier::Timestamp;
+use vaxpass_verifier::trustlist::{
+    TrustList, TrustListPolicy, dangerous_decode_unverified, verify,
+};
+
+use crate::Error;
+
+/// The COSE media type (RFC 9052 §11.2).
+pub const COSE_CONTENT_TYPE: &str = "application/cose";
+/// Default `max-age`, seconds.
+pub const DEFAULT_MAX_AGE: u32 = 300;
+/// The sequence header.
+pub const SEQUENCE_HEADER: &str = "x-trust-list-sequence";
+
+struct Representation {
+    body: Bytes,
+    etag: HeaderValue,
+    content_type: HeaderValue,
+}
+
+impl Representation {
+    fn new(body: Vec<u8>, content_type: &'static str) -> Self {
+        let digest = Sha256::digest(&body);
+        let tag = format!("\"{}\"", hex::encode(&digest[..16]));
+        Representation {
+            body: Bytes::from(body),
+            // Hex in quotes: always a valid header value.
+            etag: HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"\"")),
+            content_type: HeaderValue::from_static(content_type),
+        }
+    }
+}
+
+struct Published {
+    list: TrustList,
+    cose: Representation,
+    json: Representation,
+    sequence_header: HeaderValue,
+}
+
+impl Published {
+    fn new(signed: Vec<u8>, list: TrustList) -> Result<Self, Error> {
+        let json = serde_json::to_vec_pretty(&list.to_json())
+            .map_err(|e| Error::Gateway(format!("JSON rendition: {e}")))?;
+        Ok(Published {
+            sequence_header: HeaderValue::from(list.sequence),
+            list,
+            cose: Representation::new(signed, COSE_CONTENT_TYPE),
+            json: Representation::new(json, "application/json"),
+        })
+    }
+}
+
+/// The list being served; cheap to clone (one shared, replaceable snapshot).
+#[derive(Clone)]
+pub struct TrustListState {
+    current: Arc<RwLock<Arc<Published>>>,
+    cache_control: HeaderValue,
+}
+
+impl std::fmt::Debug for TrustListState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustListState")
+            .field("sequence", &self.sequence())
+            .finish()
+    }
+}
+
+impl TrustListState {
+    /// Serves `signed` (a signed list this publisher made), with `max_age` seconds of caching.
+    /// The list is decoded, not verified: use [`TrustListState::verified`] for a list from
+    /// elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::List`] when the bytes are not a trust list.
+    pub fn new(signed: Vec<u8>, max_age: u32) -> Result<Self, Error> {
+        let list = dangerous_decode_unverified(&signed)?;
+        Ok(TrustListState {
+            current: Arc::new(RwLock::new(Arc::new(Published::new(signed, list)?))),
+            cache_control: HeaderValue::from_str(&format!(
+                "public, max-age={max_age}, no-transform"
+            ))
+            .unwrap_or(HeaderValue::from_static(
+                "public, max-age=300, no-transform",
+            )),
+        })
+    }
+
+    /// As [`TrustListState::new`], verifying the list against the CSCA first.
+    ///
+    /// # Errors
+    /// [`Error::List`].
+    pub fn verified(
+        signed: Vec<u8>,
+        anchor_csca_der: &[u8],
+        now: Timestamp,
+        max_age: u32,
+    ) -> Result<Self, Error> {
+        verify(
+            &signed,
+            anchor_csca_der,
+            now,
+            None,
+            &TrustListPolicy::default(),
+        )?;
+        Self::new(signed, max_age)
+    }
+
+    fn snapshot(&self) -> Arc<Published> {
+        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// Replaces the served list (a new signed list from the same publisher).
+    ///
+    /// # Errors
+    /// [`Error::List`] when the bytes are not a trust list; [`Error::List`] with
+    /// `Rollback` when its sequence is lower than the one being served.
+    pub fn publish(&self, signed: Vec<u8>) -> Result<(), Error> {
+        let list = dangerous_decode_unverified(&signed)?;
+        let current = self.sequence();
+        if list.sequence < current {
+            return Err(Error::List(
+                vaxpass_verifier::trustlist::TrustListError::Rollback {
+                    cached: current,
+                    received: list.sequence,
+                },
+            ));
+        }
+        let published = Arc::new(Published::new(signed, list)?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = published;
+        Ok(())
+    }
+
+    /// The sequence being served.
+    pub fn sequence(&self) -> u64 {
+        self.snapshot().list.sequence
+    }
+
+    /// The list being served.
+    pub fn list(&self) -> TrustList {
+        self.snapshot().list.clone()
+    }
+}
+
+/// The router: `GET /trust-list` and `GET /trust-list.json` (see the module documentation).
+/// Merge it into an application with `Router::merge`.
+pub fn router(state: TrustListState) -> Router {
+    Router::new()
+        .route("/trust-list", get(get_cose))
+        .route("/trust-list.json", get(get_json))
+        .with_state(state)
+}
+
+async fn get_cose(
+    State(s): State<TrustListState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let p = s.snapshot();
+    respond(&s, &p, &p.cose, &method, &uri, &headers)
+}
+
+async fn get_json(
+    State(s): State<TrustListState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let p = s.snapshot();
+    respond(&s, &p, &p.json, &method, &uri, &headers)
+}
+
+/// `since` from the query: `Ok(None)` when absent, `Err` when not a number.
+fn since(uri: &Uri) -> Result<Option<u64>, ()> {
+    let Some(q) = uri.query() else {
+        return Ok(None);
+    };
+    for pair in q.split('&') {
+        if let Some(v) = pair.strip_prefix("since=") {
+            return v.parse().map(Some).map_err(|_| ());
+        }
+    }
+    Ok(None)
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal ignoring `W/`.
+fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let etag = etag.as_bytes();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == etag)
+}
+
+fn respond(
+    s: &TrustListState,
+    p: &Published,
+    r: &Representation,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let Ok(since) = since(uri) else {
+        let mut resp = Response::new(Body::from("since must be a sequence number\n"));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        return resp;
+    };
+    let status = if if_none_match(headers, &r.etag) {
+        StatusCode::NOT_MODIFIED
+    } else if since == Some(p.list.sequence) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let body = if status == StatusCode::OK && method != Method::HEAD {
+        Body::from(r.body.clone())
+    } else {
+        Body::empty()
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, r.etag.clone());
+    h.insert(header::CACHE_CONTROL, s.cache_control.clone());
+    h.insert(SEQUENCE_HEADER, p.sequence_header.clone());
+    if status == StatusCode::OK {
+        h.insert(header::CONTENT_TYPE, r.content_type.clone());
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.body.len()));
+    }
+    resp
+}
