@@ -277,6 +277,9 @@ pub enum TrustListError {
     /// The signer certificate is not issued by the pinned anchor.
     #[error("trust-list signer is not issued by the pinned CSCA: {0}")]
     SignerNotChained(ChainError),
+    /// The signer certificate (or the anchor) is outside its validity period.
+    #[error("trust-list signer certificate: {0}")]
+    SignerNotValid(ChainError),
     /// Expired beyond the grace period.
     #[error(
         "trust list expired at {expires_at}, {} ago, beyond the grace period of {}",
@@ -346,7 +349,9 @@ impl TrustListError {
             Self::KidMismatch | Self::SignerCertificate(_) | Self::Signature(_) => {
                 "TRUST_LIST_SIGNATURE"
             }
-            Self::Anchor(_) | Self::SignerNotChained(_) => "TRUST_LIST_CHAIN",
+            Self::Anchor(_) | Self::SignerNotChained(_) | Self::SignerNotValid(_) => {
+                "TRUST_LIST_CHAIN"
+            }
             Self::Expired { .. } | Self::NotYetValid { .. } => "TRUST_LIST_EXPIRED",
             Self::Rollback { .. } | Self::SequenceReused { .. } => "TRUST_LIST_ROLLBACK",
             Self::Entry { .. } => "TRUST_LIST_ENTRY",
@@ -788,7 +793,7 @@ pub fn verify_with_backend(
         .map_err(TrustListError::SignerNotChained)?;
     signer
         .check_valid_at("trust-list signer", now)
-        .map_err(TrustListError::SignerNotChained)?;
+        .map_err(TrustListError::SignerNotValid)?;
     if signer.is_ca {
         return Err(TrustListError::SignerCertificate(
             "the signer certificate is a CA certificate".into(),

@@ -2,6 +2,7 @@
 
 mod cli;
 mod input;
+mod trust_list;
 
 use clap::Parser as _;
 use cli::{Cli, Command, Format};
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
             waivers,
             format,
         } => run_conformance(&dir, waivers.as_deref(), format),
+        Command::TrustList(cmd) => trust_list::run(cmd),
         Command::Check { .. } | Command::Decode { .. } => {
             eprintln!("error: not available yet");
             EXIT_ERROR
