@@ -29,7 +29,7 @@
 //!
 //! Import ([`import`]) checks each entry and reports every rejected one with its reason (never
 //! dropped silently): the type, the base64, the thumbprint and kid, that the certificate is a
-//! usable DSC (not a CA), and that it chains to one of the configured CSCAs of its country.
+//! usable certificate, and that it chains to one of the configured CSCAs of its country.
 //! With no CSCA configured for a country, entries are rejected unless the policy is
 //! [`ImportPolicy::dangerous_unanchored`], which imports them flagged as
 //! [`EntryAnchor::DangerousUnanchored`]. DSC expiry is not a reason to reject (verifiers check
@@ -328,11 +328,11 @@ fn import_one(g: &GatewayEntry, policy: &ImportPolicy) -> Result<(Entry, [u8; 32
             actual: kid,
         });
     }
-    let parsed =
-        ParsedCertificate::parse(&der, "DSC").map_err(|e| Rejection::Certificate(e.to_string()))?;
-    if parsed.is_ca {
-        return Err(Rejection::Certificate("it is a CA certificate".into()));
-    }
+    // A DSC with basicConstraints cA=TRUE is odd but occurs in the public data (ES 5xx, LV):
+    // the trust list trusts the listed key for HCERT signatures only, never as an issuer, so
+    // the flag gives it no power here and the entry is kept (rejecting it would leave those
+    // countries' certificates unverifiable).
+    ParsedCertificate::parse(&der, "DSC").map_err(|e| Rejection::Certificate(e.to_string()))?;
     let country = g.country.trim().to_ascii_uppercase();
     let anchor = match policy.cscas.get(&country) {
         Some(cscas) if !cscas.is_empty() => {

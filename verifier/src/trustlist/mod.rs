@@ -230,7 +230,7 @@ pub enum EntryError {
     /// The DSC does not chain to its anchor.
     #[error("DSC does not chain to its CSCA: {0}")]
     Chain(#[from] ChainError),
-    /// The DSC is a CA certificate.
+    /// A national DSC is a CA certificate.
     #[error("the DSC is a CA certificate")]
     IsCa,
 }
@@ -870,7 +870,9 @@ pub fn verify_with_backend(
         check_entry_fields(entry, &ts).map_err(wrap)?;
         let dsc =
             ParsedCertificate::parse(&entry.certificate_der, "DSC").map_err(|e| wrap(e.into()))?;
-        if dsc.is_ca {
+        // Our own DSCs are never CAs; imported ones may be (see the gateway import): the list
+        // trusts the key for HCERT signatures only, never as an issuer.
+        if dsc.is_ca && entry.anchor == EntryAnchor::National {
             return Err(wrap(EntryError::IsCa));
         }
         match &entry.anchor {
