@@ -43,7 +43,7 @@ pub enum CacheError {
         /// The file.
         path: PathBuf,
         /// Why.
-        error: TrustListError,
+        error: Box<TrustListError>,
     },
 }
 
@@ -111,7 +111,7 @@ impl Cache {
         )
         .map_err(|error| CacheError::Invalid {
             path: self.list_path(),
-            error,
+            error: Box::new(error),
         })
     }
 
