@@ -270,3 +270,37 @@ fn respond(
     }
     resp
 }
+
+/// Re-signs with `publisher` every `every` (use at most a quarter of the list lifetime) and
+/// serves the result. A failure is reported on stderr and the current list stays served; the
+/// next attempt comes at the next tick. Returns the task (abort it to stop).
+pub fn spawn_refresh(
+    state: TrustListState,
+    publisher: Arc<crate::publish::Publisher>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate: the caller just published
+        loop {
+            tick.tick().await;
+            let p = Arc::clone(&publisher);
+            let signed = tokio::task::spawn_blocking(move || p.publish(Timestamp::now())).await;
+            match signed {
+                Ok(Ok((list, bytes))) => match state.publish(bytes) {
+                    Ok(()) => eprintln!(
+                        "trust list re-signed: sequence {}, expires {}",
+                        list.sequence, list.expires_at
+                    ),
+                    Err(e) => eprintln!("trust list re-signed but not served: {e}"),
+                },
+                Ok(Err(e)) => eprintln!(
+                    "re-signing the trust list failed: {e}; still serving sequence {}",
+                    state.sequence()
+                ),
+                Err(e) => eprintln!("re-signing task failed: {e}"),
+            }
+        }
+    })
+}

@@ -187,3 +187,70 @@ pub fn build_and_sign(
     let signed = sign(&list, signer)?;
     Ok((list, signed))
 }
+
+/// A long-running publisher: re-reads the key directory and signs a fresh national list (plus
+/// `extra` imported entries) on each [`Publisher::publish`]. Lists expire (48 h by default), so a
+/// service that serves one must re-sign well before that: see `http::spawn_refresh`.
+pub struct Publisher {
+    dir: PathBuf,
+    signer: Box<dyn Signer>,
+    sequence: SequenceFile,
+    opts: BuildOptions,
+    extra: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("dir", &self.dir)
+            .field("signer", &self.signer)
+            .field("extra", &self.extra.len())
+            .finish()
+    }
+}
+
+impl Publisher {
+    /// Opens the key directory's trust-list signer; the sequence lives in `trust-list.seq` there.
+    ///
+    /// # Errors
+    /// As [`open_trust_list_signer`].
+    pub fn open(dir: &Path, secrets: &Secrets, opts: BuildOptions) -> Result<Self, Error> {
+        let manifest = Manifest::load(&dir.join(vaxpass_keys::manifest::MANIFEST_FILE))?;
+        let signer = open_trust_list_signer(&manifest, dir, secrets)?;
+        Ok(Publisher {
+            dir: dir.to_path_buf(),
+            signer,
+            sequence: SequenceFile::in_dir(dir),
+            opts,
+            extra: Vec::new(),
+        })
+    }
+
+    /// Also publish these (imported) entries.
+    pub fn with_extra(mut self, extra: Vec<Entry>) -> Self {
+        self.extra = extra;
+        self
+    }
+
+    /// Builds and signs the next list at `now` (the manifest is re-read: rotations show up).
+    ///
+    /// # Errors
+    /// As [`build_and_sign`].
+    pub fn publish(&self, now: Timestamp) -> Result<(TrustList, Vec<u8>), Error> {
+        let manifest = Manifest::load(&self.dir.join(vaxpass_keys::manifest::MANIFEST_FILE))?;
+        build_and_sign(
+            &manifest,
+            &self.dir,
+            self.extra.clone(),
+            &self.sequence,
+            now,
+            &self.opts,
+            &*self.signer,
+        )
+    }
+
+    /// The list lifetime.
+    pub fn lifetime(&self) -> i64 {
+        self.opts.lifetime
+    }
+}

@@ -118,12 +118,26 @@ pub enum Command {
         #[command(flatten)]
         secrets: SecretArgs,
     },
-    /// Serve a signed list over HTTP (GET /trust-list, /trust-list.json); the file is
-    /// re-read when it changes.
+    /// Serve a signed list over HTTP (GET /trust-list, /trust-list.json): either a file
+    /// (re-read when it changes; re-sign it with `sign` from cron) or, with --keys, a list this
+    /// process builds from the key directory and re-signs every --resign-hours.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["list", "keys"])))]
     Serve {
         /// The signed list.
         #[arg(long, value_name = "FILE")]
-        list: PathBuf,
+        list: Option<PathBuf>,
+        /// Build, sign and periodically re-sign from this key directory instead.
+        #[arg(long, value_name = "DIR")]
+        keys: Option<PathBuf>,
+        /// With --keys: hours between re-signings (keep it well under the lifetime).
+        #[arg(long, default_value_t = 12)]
+        resign_hours: u64,
+        /// With --keys: hours from issue to expiry.
+        #[arg(long, default_value_t = 48)]
+        lifetime_hours: i64,
+        /// Key secrets (with --keys).
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Verify the list (and every reloaded one) against this CSCA.
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,

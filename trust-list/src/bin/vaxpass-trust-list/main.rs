@@ -17,6 +17,14 @@ use vaxpass_trust_list::{Error, TrustList, TrustListPolicy};
 use vaxpass_verifier::Timestamp;
 use vaxpass_verifier::trustlist::{self, EntryAnchor, dangerous_decode_unverified};
 
+/// `println!` that does not panic when stdout is closed (`| head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 const EXIT_OK: u8 = 0;
 const EXIT_REFUSED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
@@ -92,10 +100,25 @@ fn main() -> ExitCode {
         } => export(&keys, &list, &out, &secrets),
         Command::Serve {
             list,
+            keys,
+            resign_hours,
+            lifetime_hours,
+            secrets,
             anchor,
             listen,
             max_age,
-        } => serve(&list, anchor.as_deref(), listen, max_age),
+        } => match (list, keys) {
+            (Some(list), _) => serve(&list, anchor.as_deref(), listen, max_age),
+            (None, Some(keys)) => serve_keys(
+                &keys,
+                resign_hours,
+                lifetime_hours,
+                &secrets,
+                listen,
+                max_age,
+            ),
+            (None, None) => Err(Failure::from("give --list FILE or --keys DIR")),
+        },
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
@@ -197,7 +220,7 @@ fn build(
         signer_certificate_der: signer_cert,
     };
     write(out, &list.to_cbor())?;
-    println!(
+    out!(
         "built {}: {total} entries ({national} national); UNSIGNED — review with `show`, then `sign`",
         out.display()
     );
@@ -240,7 +263,7 @@ fn sign(
         let text = serde_json::to_vec_pretty(&list.to_json())?;
         write(json, &text)?;
     }
-    println!(
+    out!(
         "signed {}: sequence {sequence}, {} entries, expires {}",
         out.display(),
         list.entries.len(),
@@ -276,10 +299,10 @@ fn show(
         ),
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list.to_json())?),
+        Format::Json => out!("{}", serde_json::to_string_pretty(&list.to_json())?),
         Format::Human => {
-            println!("{}: {status}", file.display());
-            println!(
+            out!("{}: {status}", file.display());
+            out!(
                 "issuer {} sequence {} issued {} expires {} signer kid {}",
                 list.issuer_country,
                 list.sequence,
@@ -293,7 +316,7 @@ fn show(
                 } else {
                     ""
                 };
-                println!(
+                out!(
                     "  {} {} {} .. {} types: {} anchor: {}{flag}",
                     e.kid,
                     e.country,
@@ -303,7 +326,7 @@ fn show(
                     e.anchor.name()
                 );
             }
-            println!(
+            out!(
                 "{} entries, {} unanchored",
                 list.entries.len(),
                 list.unanchored_count()
@@ -324,7 +347,7 @@ fn export(
     let signer = publish::open_trust_list_signer(&manifest, keys, &secrets(secret_args)?)?;
     let entries = gateway::export(&list, &*signer)?;
     write(out, &serde_json::to_vec_pretty(&entries)?)?;
-    println!(
+    out!(
         "exported {} national DSCs to {}",
         entries.len(),
         out.display()
@@ -369,6 +392,56 @@ fn serve(
             .with_graceful_shutdown(shutdown())
             .await?;
         watcher.abort();
+        Ok(())
+    })
+}
+
+fn serve_keys(
+    keys: &Path,
+    resign_hours: u64,
+    lifetime_hours: i64,
+    secret_args: &SecretArgs,
+    listen: std::net::SocketAddr,
+    max_age: u32,
+) -> Result<(), Failure> {
+    let opts = BuildOptions {
+        lifetime: lifetime_hours.saturating_mul(3600),
+    };
+    if resign_hours == 0
+        || i64::try_from(resign_hours.saturating_mul(3600)).unwrap_or(i64::MAX) * 2 > opts.lifetime
+    {
+        return Err(Failure::from(
+            "--resign-hours must be positive and at most half of --lifetime-hours",
+        ));
+    }
+    let publisher = std::sync::Arc::new(publish::Publisher::open(
+        keys,
+        &secrets(secret_args)?,
+        opts,
+    )?);
+    let (list, signed) = publisher.publish(Timestamp::now())?;
+    let state = TrustListState::new(signed, max_age)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure::from(format!("listening on {listen}: {e}")))?;
+        eprintln!(
+            "serving the list of {} (sequence {}, re-signed every {resign_hours} h) on http://{listen}/trust-list and /trust-list.json",
+            keys.display(),
+            list.sequence
+        );
+        let refresher = vaxpass_trust_list::http::spawn_refresh(
+            state.clone(),
+            publisher,
+            Duration::from_secs(resign_hours * 3600),
+        );
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown())
+            .await?;
+        refresher.abort();
         Ok(())
     })
 }
