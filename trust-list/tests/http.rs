@@ -189,3 +189,43 @@ async fn etag_304_since_and_json() {
     assert!(state.publish(signed(&f, 2)).is_err());
     assert_eq!(state.sequence(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_re_signs_before_expiry() {
+    use std::sync::Arc;
+    use vaxpass_keys::dev::{DevOptions, dev_init};
+    use vaxpass_keys::manifest::Secrets;
+    use vaxpass_trust_list::publish::Publisher;
+    let tmp = tempfile::tempdir().unwrap();
+    let start = Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 60);
+    dev_init(tmp.path(), &DevOptions::new(start)).unwrap();
+    let publisher =
+        Publisher::open(tmp.path(), &Secrets::default(), BuildOptions::default()).unwrap();
+    let (list, signed) = publisher.publish(Timestamp::now()).unwrap();
+    assert_eq!(list.sequence, 1);
+    let state = TrustListState::new(signed, 60).unwrap();
+    let task = vaxpass_trust_list::http::spawn_refresh(
+        state.clone(),
+        Arc::new(publisher),
+        std::time::Duration::from_millis(50),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.sequence() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(state.sequence() >= 3, "sequence {}", state.sequence());
+    // Every re-signed list verifies against the key directory's CSCA.
+    let csca = vaxpass_keys::storage::read_certificate(&tmp.path().join("csca.pem"))
+        .unwrap()
+        .0;
+    let (_, _, body) = get(&router(state), "/trust-list", &[]).await;
+    verify(
+        &body,
+        &csca,
+        Timestamp::now(),
+        None,
+        &TrustListPolicy::default(),
+    )
+    .unwrap();
+}
