@@ -591,3 +591,51 @@ fn cache_round_trip_is_atomic_and_verified() {
             .is_err()
     );
 }
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn fixture() -> &'static (Pki, Vec<u8>) {
+        static F: OnceLock<(Pki, Vec<u8>)> = OnceLock::new();
+        F.get_or_init(|| {
+            let p = pki();
+            let signed = sign(&p, &list(&p, 1));
+            (p, signed)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Arbitrary edits of a genuine list (overwrite, cut, insert) never panic and are never
+        /// accepted with other content.
+        #[test]
+        fn mutated_lists_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..6)
+        ) {
+            let (p, signed) = fixture();
+            let mut bytes = signed.clone();
+            for (pos, byte, kind) in edits {
+                if bytes.is_empty() { break; }
+                let i = pos % bytes.len();
+                match kind {
+                    0 => bytes[i] = byte,
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            if let Ok(v) = check(p, &bytes, T0) {
+                prop_assert_eq!(v.list(), &list(p, 1));
+            }
+            let _ = dangerous_decode_unverified(&bytes);
+        }
+
+        /// Random bytes never panic.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let (p, _) = fixture();
+            prop_assert!(check(p, &bytes, T0).is_err());
+        }
+    }
+}
