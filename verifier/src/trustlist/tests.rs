@@ -43,8 +43,25 @@ fn ext(oid: &str, critical: bool, value: Vec<u8>) -> Extension {
 
 /// A certificate for `subject_key` signed (ecdsa-with-SHA256) by `issuer_key`.
 fn cert(spec: &CertSpec<'_>, subject_key: &SigningKey, issuer_key: &SigningKey) -> Vec<u8> {
-    use der::Decode;
     let spki = subject_key.verifying_key().to_public_key_der().unwrap();
+    let alg = AlgorithmIdentifierOwned {
+        oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+        parameters: None,
+    };
+    cert_with(spec, spki.as_bytes(), alg, |tbs| {
+        let sig: p256::ecdsa::DerSignature = p256::ecdsa::signature::Signer::sign(issuer_key, tbs);
+        sig.as_bytes().to_vec()
+    })
+}
+
+/// A certificate over `spki_der` whose signature (`alg`) is made by `sign` over the TBS DER.
+fn cert_with(
+    spec: &CertSpec<'_>,
+    spki_der: &[u8],
+    alg: AlgorithmIdentifierOwned,
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    use der::Decode;
     let utc = |t: i64| {
         Time::UtcTime(
             UtcTime::from_unix_duration(std::time::Duration::from_secs(t as u64)).unwrap(),
@@ -66,10 +83,6 @@ fn cert(spec: &CertSpec<'_>, subject_key: &SigningKey, issuer_key: &SigningKey) 
         );
         extensions.push(ext("2.5.29.37", false, eku.to_der().unwrap()));
     }
-    let alg = AlgorithmIdentifierOwned {
-        oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
-        parameters: None,
-    };
     let serial: [u8; 8] = rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes();
     let tbs = TbsCertificate {
         version: Version::V3,
@@ -81,17 +94,16 @@ fn cert(spec: &CertSpec<'_>, subject_key: &SigningKey, issuer_key: &SigningKey) 
             not_after: utc(spec.to),
         },
         subject: Name::from_str(spec.subject).unwrap(),
-        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(spki.as_bytes()).unwrap(),
+        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(spki_der).unwrap(),
         issuer_unique_id: None,
         subject_unique_id: None,
         extensions: Some(extensions),
     };
-    let sig: p256::ecdsa::DerSignature =
-        p256::ecdsa::signature::Signer::sign(issuer_key, &tbs.to_der().unwrap());
+    let signature = sign(&tbs.to_der().unwrap());
     Certificate {
         tbs_certificate: tbs,
         signature_algorithm: alg,
-        signature: BitString::from_bytes(sig.as_bytes()).unwrap(),
+        signature: BitString::from_bytes(&signature).unwrap(),
     }
     .to_der()
     .unwrap()
@@ -638,4 +650,91 @@ mod no_panic {
             prop_assert!(check(p, &bytes, T0).is_err());
         }
     }
+}
+
+#[test]
+fn rsa_csca_pkcs1_and_pss_chains() {
+    use rsa::pkcs8::EncodePublicKey as _;
+    use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
+    let rsa_key = crate::testutil::rsa_key();
+    let rsa_spki = rsa_key.to_public_key().to_public_key_der().unwrap();
+    const RSA_DN: &str = "C=VN,O=test,CN=VN RSA CSCA";
+    let pkcs1 = AlgorithmIdentifierOwned {
+        oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+        parameters: Some(der::asn1::Null.into()),
+    };
+    let sign_pkcs1 = |tbs: &[u8]| {
+        rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key.clone())
+            .sign(tbs)
+            .to_vec()
+    };
+    let csca = cert_with(
+        &CertSpec {
+            subject: RSA_DN,
+            issuer: RSA_DN,
+            ca: true,
+            eku: None,
+            from: T0 - DAY,
+            to: T0 + 3650 * DAY,
+        },
+        rsa_spki.as_bytes(),
+        pkcs1.clone(),
+        sign_pkcs1,
+    );
+    let signer_key = key();
+    let signer_spki = signer_key.verifying_key().to_public_key_der().unwrap();
+    let spec = |cn| CertSpec {
+        subject: cn,
+        issuer: RSA_DN,
+        ca: false,
+        eku: None,
+        from: T0 - DAY,
+        to: T0 + 365 * DAY,
+    };
+    let signer = cert_with(
+        &spec("C=VN,O=test,CN=Signer"),
+        signer_spki.as_bytes(),
+        pkcs1,
+        sign_pkcs1,
+    );
+    // A DSC signed with RSASSA-PSS (SHA-256, salt 32), parameters per RFC 4055.
+    let params = rsa::pkcs1::RsaPssParams::new::<sha2::Sha256>(32);
+    let pss = AlgorithmIdentifierOwned {
+        oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10"),
+        parameters: Some(der::Any::encode_from(&params).unwrap()),
+    };
+    let dsc_key = key();
+    let dsc_spki = dsc_key.verifying_key().to_public_key_der().unwrap();
+    let dsc = cert_with(
+        &spec("C=VN,O=test,CN=PSS DSC"),
+        dsc_spki.as_bytes(),
+        pss,
+        |tbs| {
+            rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(rsa_key.clone(), 32)
+                .sign_with_rng(&mut rand_core::OsRng, tbs)
+                .to_vec()
+        },
+    );
+    x509::check_chain(&dsc, &csca).unwrap();
+    x509::check_chain(&signer, &csca).unwrap();
+    let l = TrustList {
+        issuer_country: "VN".into(),
+        sequence: 1,
+        issued_at: ts(T0),
+        expires_at: ts(T0 + DAY),
+        entries: vec![Entry::from_certificate(&dsc, None, EntryAnchor::National).unwrap()],
+        signer_certificate_der: signer.clone(),
+    };
+    let signed = sign_with(&l, &signer, &signer_key);
+    verify(&signed, &csca, ts(T0), None, &TrustListPolicy::default()).unwrap();
+    // A PSS certificate checked against another RSA key fails.
+    let other = pki();
+    assert!(x509::check_chain(&dsc, &other.csca).is_err());
+    let mut bad = dsc.clone();
+    let n = bad.len();
+    bad[n - 5] ^= 1;
+    assert!(matches!(
+        x509::check_chain(&bad, &csca),
+        Err(ChainError::BadSignature { .. })
+    ));
 }
