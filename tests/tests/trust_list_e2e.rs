@@ -93,8 +93,13 @@ fn keys_to_list_to_http_to_cache_to_offline_check() {
     let cache = Cache::new(tmp.path().join("cache"));
     let opts = SyncOptions::default();
     match sync(&url, &anchor, &cache, now, &opts).unwrap() {
-        SyncOutcome::Updated { previous, list } => {
+        SyncOutcome::Updated {
+            previous,
+            delta,
+            list,
+        } => {
             assert_eq!(previous, None);
+            assert!(!delta);
             assert_eq!(list.list().sequence, 1);
         }
         other => panic!("expected an update, got {other:?}"),
@@ -145,8 +150,13 @@ fn keys_to_list_to_http_to_cache_to_offline_check() {
     .unwrap();
     state.publish(signed2.clone()).unwrap();
     match sync(&url, &anchor, &cache, now, &opts).unwrap() {
-        SyncOutcome::Updated { previous, list } => {
+        SyncOutcome::Updated {
+            previous,
+            delta,
+            list,
+        } => {
             assert_eq!(previous, Some(1));
+            assert!(delta, "list 2 came as a delta against the cached list 1");
             assert_eq!(list.list().sequence, 2);
         }
         other => panic!("expected an update, got {other:?}"),

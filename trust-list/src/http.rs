@@ -7,7 +7,8 @@
 //! | `GET /trust-list.json` | `200`, `Content-Type: application/json`, the JSON rendition (unsigned, for people) |
 //! | either, `If-None-Match` matching the current ETag (or `*`) | `304 Not Modified`, no body |
 //! | either, `?since=N` with N the current sequence | `204 No Content`: the client is current |
-//! | either, `?since=N` with another N | `200` with the full list (see below) |
+//! | `/trust-list?since=N` with another N, `Accept` the delta type | `200`, the delta from list N when N is recent (see below), else the full list |
+//! | either, `?since=N` with another N | `200` with the full list |
 //! | `?since=` not a number | `400` |
 //! | `HEAD` | as `GET`, without a body |
 //!
@@ -15,12 +16,16 @@
 //! body, hex + `"`), `Cache-Control: public, max-age=<max_age>, no-transform` and
 //! `X-Trust-List-Sequence: <sequence>`.
 //!
-//! **Delta form.** The "delta" since a sequence N is, honestly, the full current list: a list
-//! is small (about 1 KiB per DSC) and every list is signed as a whole, so a client verifies
-//! exactly one object and never has to combine pieces. `since` saves the transfer only when the
-//! client is current (`204`), like `If-None-Match` does (`304`). A client that sends a `since`
-//! higher than the server's sequence also gets the full list, so that its own verification
-//! reports the rollback loudly instead of a silent "no change".
+//! **Delta form.** With `?since=N` and `Accept: application/vnd.vaxpass.trust-list-delta+cbor`,
+//! a client holding list N (one of the last [`DELTA_HISTORY`] published) gets `200` with a delta
+//! ([`vaxpass_verifier::trustlist::delta`]): unchanged entries are sent as indexes into list N,
+//! new ones in full, plus the new list's metadata, protected header and signature. Applying it
+//! rebuilds the new signed list byte for byte, which the client verifies as usual; the delta
+//! itself needs no trust. Otherwise (no `Accept`, base too old, or a list the delta cannot
+//! reproduce) the full list is the answer. `since` = the current sequence answers `204`. A
+//! client whose `since` is higher than the server's sequence gets the full list, so that its
+//! own verification reports the rollback loudly instead of a silent "no change". Answers carry
+//! `Vary: Accept`.
 //!
 //! The served list can be replaced at run time ([`TrustListState::publish`]) without
 //! restarting; requests in flight finish with the list they started with.
@@ -35,6 +40,7 @@ use axum::response::Response;
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use vaxpass_verifier::Timestamp;
+use vaxpass_verifier::trustlist::delta::{DELTA_CONTENT_TYPE, make_delta};
 use vaxpass_verifier::trustlist::{
     TrustList, TrustListPolicy, dangerous_decode_unverified, verify,
 };
@@ -67,23 +73,45 @@ impl Representation {
     }
 }
 
+/// How many earlier lists a delta can be computed against.
+pub const DELTA_HISTORY: usize = 8;
+
 struct Published {
     list: TrustList,
     cose: Representation,
     json: Representation,
     sequence_header: HeaderValue,
+    /// Earlier signed lists (oldest first), for deltas of later lists.
+    history: Vec<(u64, Bytes)>,
+    /// Deltas from earlier sequences to this list.
+    deltas: Vec<(u64, Representation)>,
 }
 
 impl Published {
-    fn new(signed: Vec<u8>, list: TrustList) -> Result<Self, Error> {
+    fn new(signed: Vec<u8>, list: TrustList, history: Vec<(u64, Bytes)>) -> Result<Self, Error> {
         let json = serde_json::to_vec_pretty(&list.to_json())
             .map_err(|e| Error::Gateway(format!("JSON rendition: {e}")))?;
+        let mut deltas = Vec::new();
+        for (seq, base) in &history {
+            if let Ok(Some(d)) = make_delta(base, &signed) {
+                deltas.push((*seq, Representation::new(d, DELTA_CONTENT_TYPE)));
+            }
+        }
         Ok(Published {
             sequence_header: HeaderValue::from(list.sequence),
             list,
             cose: Representation::new(signed, COSE_CONTENT_TYPE),
             json: Representation::new(json, "application/json"),
+            history,
+            deltas,
         })
+    }
+
+    fn delta_from(&self, since: u64) -> Option<&Representation> {
+        self.deltas
+            .iter()
+            .find(|(s, _)| *s == since)
+            .map(|(_, r)| r)
     }
 }
 
@@ -112,7 +140,11 @@ impl TrustListState {
     pub fn new(signed: Vec<u8>, max_age: u32) -> Result<Self, Error> {
         let list = dangerous_decode_unverified(&signed)?;
         Ok(TrustListState {
-            current: Arc::new(RwLock::new(Arc::new(Published::new(signed, list)?))),
+            current: Arc::new(RwLock::new(Arc::new(Published::new(
+                signed,
+                list,
+                Vec::new(),
+            )?))),
             cache_control: HeaderValue::from_str(&format!(
                 "public, max-age={max_age}, no-transform"
             ))
@@ -163,7 +195,13 @@ impl TrustListState {
                 },
             ));
         }
-        let published = Arc::new(Published::new(signed, list)?);
+        let previous = self.snapshot();
+        let mut history = previous.history.clone();
+        history.push((previous.list.sequence, previous.cose.body.clone()));
+        if history.len() > DELTA_HISTORY {
+            history.remove(0);
+        }
+        let published = Arc::new(Published::new(signed, list, history)?);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = published;
         Ok(())
     }
@@ -246,6 +284,18 @@ fn respond(
         *resp.status_mut() = StatusCode::BAD_REQUEST;
         return resp;
     };
+    // A client that accepts deltas and holds a recent list gets the delta instead.
+    let wants_delta = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(DELTA_CONTENT_TYPE));
+    let r = match since {
+        Some(n) if wants_delta && n != p.list.sequence && r.content_type == COSE_CONTENT_TYPE => {
+            p.delta_from(n).unwrap_or(r)
+        }
+        _ => r,
+    };
     let status = if if_none_match(headers, &r.etag) {
         StatusCode::NOT_MODIFIED
     } else if since == Some(p.list.sequence) {
@@ -264,6 +314,7 @@ fn respond(
     h.insert(header::ETAG, r.etag.clone());
     h.insert(header::CACHE_CONTROL, s.cache_control.clone());
     h.insert(SEQUENCE_HEADER, p.sequence_header.clone());
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
     if status == StatusCode::OK {
         h.insert(header::CONTENT_TYPE, r.content_type.clone());
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.body.len()));

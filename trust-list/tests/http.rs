@@ -188,6 +188,34 @@ async fn etag_304_since_and_json() {
     assert_eq!(h["x-trust-list-sequence"], "4");
     assert!(state.publish(signed(&f, 2)).is_err());
     assert_eq!(state.sequence(), 4);
+
+    // A client holding list 3 that accepts deltas gets one; it rebuilds list 4 exactly.
+    let accept = (
+        "accept",
+        vaxpass_verifier::trustlist::delta::DELTA_CONTENT_TYPE,
+    );
+    let (status, h, delta) = get(&app, "/trust-list?since=3", &[accept]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        h[header::CONTENT_TYPE],
+        vaxpass_verifier::trustlist::delta::DELTA_CONTENT_TYPE
+    );
+    assert_eq!(h[header::VARY], "accept");
+    let (_, _, full) = get(&app, "/trust-list", &[]).await;
+    assert!(
+        delta.len() < full.len(),
+        "{} >= {}",
+        delta.len(),
+        full.len()
+    );
+    let rebuilt = vaxpass_verifier::trustlist::delta::apply_delta(&list, &delta).unwrap();
+    assert_eq!(rebuilt, full);
+    // Without the Accept, or from an unknown base: the full list.
+    let (_, h, body) = get(&app, "/trust-list?since=3", &[]).await;
+    assert_eq!(h[header::CONTENT_TYPE], "application/cose");
+    assert_eq!(body, full);
+    let (_, h, _) = get(&app, "/trust-list?since=1", &[accept]).await;
+    assert_eq!(h[header::CONTENT_TYPE], "application/cose");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,7 @@
 //! verifier must never trust it.
 
 pub mod cache;
+pub mod delta;
 pub mod json;
 #[cfg(feature = "trust-list-sync")]
 pub mod sync;
@@ -390,6 +391,33 @@ fn write_ts(w: &mut Writer, t: Timestamp) {
     w.int(t.unix_seconds());
 }
 
+/// One `entry` (see the CDDL).
+fn write_entry(w: &mut Writer, e: &Entry) {
+    let foreign = matches!(e.anchor, EntryAnchor::Foreign { .. });
+    w.map(if foreign { 8 } else { 7 });
+    w.int(1).bytes(e.kid.as_bytes());
+    w.int(2).text(&e.country);
+    w.int(3).bytes(&e.certificate_der);
+    w.int(4);
+    if e.key_usage.is_restricted() {
+        let types = e.key_usage.types();
+        w.array(types.len());
+        for t in types {
+            w.text(t.key());
+        }
+    } else {
+        w.null();
+    }
+    w.int(5);
+    write_ts(w, e.not_before);
+    w.int(6);
+    write_ts(w, e.not_after);
+    w.int(7).value(&Value::Unsigned(e.anchor.code()));
+    if let EntryAnchor::Foreign { csca_der } = &e.anchor {
+        w.int(8).bytes(csca_der);
+    }
+}
+
 impl TrustList {
     /// The payload CBOR (see the module documentation).
     pub fn to_cbor(&self) -> Vec<u8> {
@@ -405,29 +433,7 @@ impl TrustList {
         w.int(6).bytes(&self.signer_certificate_der);
         w.int(7).array(self.entries.len());
         for e in &self.entries {
-            let foreign = matches!(e.anchor, EntryAnchor::Foreign { .. });
-            w.map(if foreign { 8 } else { 7 });
-            w.int(1).bytes(e.kid.as_bytes());
-            w.int(2).text(&e.country);
-            w.int(3).bytes(&e.certificate_der);
-            w.int(4);
-            if e.key_usage.is_restricted() {
-                let types = e.key_usage.types();
-                w.array(types.len());
-                for t in types {
-                    w.text(t.key());
-                }
-            } else {
-                w.null();
-            }
-            w.int(5);
-            write_ts(&mut w, e.not_before);
-            w.int(6);
-            write_ts(&mut w, e.not_after);
-            w.int(7).value(&Value::Unsigned(e.anchor.code()));
-            if let EntryAnchor::Foreign { csca_der } = &e.anchor {
-                w.int(8).bytes(csca_der);
-            }
+            write_entry(&mut w, e);
         }
         w.into_bytes()
     }

@@ -3,11 +3,14 @@
 //!
 //! [`sync`]:
 //! 1. reads the cached list's state (sequence, content hash) and entity tag;
-//! 2. `GET url?since=<cached sequence>` with `If-None-Match: <cached ETag>`;
+//! 2. `GET url?since=<cached sequence>` with `If-None-Match: <cached ETag>` and
+//!    `Accept: application/vnd.vaxpass.trust-list-delta+cbor, application/cose`;
 //! 3. `304 Not Modified` / `204 No Content`: the cache is current; it is re-verified and kept;
 //! 4. `200`: the body (at most [`TrustListPolicy::max_input`] bytes) is verified against the
 //!    pinned anchor and the cached state (rollback refused); only then is the cache replaced,
-//!    atomically;
+//!    atomically. A delta answer is first applied to the cached list
+//!    ([`super::delta::apply_delta`]) and the rebuilt list verified the same way; a delta that
+//!    does not fit is replaced by a full download;
 //! 5. any failure leaves the previous cache untouched, and the error says why.
 
 use std::time::Duration;
@@ -44,6 +47,8 @@ pub enum SyncOutcome {
     Updated {
         /// The previously cached sequence.
         previous: Option<u64>,
+        /// Whether it came as a delta against the cached list.
+        delta: bool,
         /// The new list.
         list: Box<VerifiedTrustList>,
     },
@@ -122,18 +127,15 @@ pub fn sync(
         .http_status_as_error(false)
         .build()
         .into();
-    let mut req = agent.get(&request_url);
-    if let Some(tag) = &etag {
-        req = req.header("If-None-Match", tag);
-    }
-    let http = |e: ureq::Error| SyncError::Http {
-        url: request_url.clone(),
-        reason: e.to_string(),
-    };
-    let mut resp = req.call().map_err(http)?;
-    let status = resp.status().as_u16();
-    match status {
-        304 | 204 if cached.is_some() => {
+    let fetched = fetch(
+        &agent,
+        &request_url,
+        etag.as_deref(),
+        cached.is_some(),
+        opts,
+    )?;
+    let (body, new_etag, is_delta) = match fetched {
+        Fetched::NotModified if cached.is_some() => {
             let list = cache
                 .load(anchor_csca_der, now, &opts.policy)
                 .map_err(SyncError::NotModifiedButCache)?;
@@ -141,19 +143,102 @@ pub fn sync(
                 list: Box::new(list),
             });
         }
+        Fetched::NotModified => {
+            return Err(SyncError::Status {
+                url: request_url,
+                status: 304,
+            });
+        }
+        Fetched::Body { body, etag, delta } => (body, etag, delta),
+    };
+    let (signed, new_etag) = if is_delta {
+        let rebuilt = cache
+            .read_list()?
+            .ok_or_else(|| SyncError::Http {
+                url: request_url.clone(),
+                reason: "a delta came but no list is cached".into(),
+            })
+            .and_then(|base| Ok(super::delta::apply_delta(&base, &body)?));
+        match rebuilt {
+            // The ETag of a delta answer is not the full list's: none is kept.
+            Ok(bytes) => (bytes, None),
+            Err(_) => {
+                // A delta that does not fit the cached list: fetch the full list instead.
+                match fetch(&agent, url, None, false, opts)? {
+                    Fetched::Body { body, etag, .. } => (body, etag),
+                    Fetched::NotModified => {
+                        return Err(SyncError::Status {
+                            url: url.to_owned(),
+                            status: 304,
+                        });
+                    }
+                }
+            }
+        }
+    } else {
+        (body, new_etag)
+    };
+    let list = verify(&signed, anchor_csca_der, now, cached.as_ref(), &opts.policy)?;
+    cache.store(&signed, new_etag.as_deref())?;
+    Ok(SyncOutcome::Updated {
+        previous: cached.map(|c| c.sequence),
+        delta: is_delta,
+        list: Box::new(list),
+    })
+}
+
+enum Fetched {
+    NotModified,
+    Body {
+        body: Vec<u8>,
+        etag: Option<String>,
+        delta: bool,
+    },
+}
+
+/// One GET: `If-None-Match` when an ETag is given, delta accepted when `accept_delta`.
+fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    etag: Option<&str>,
+    accept_delta: bool,
+    opts: &SyncOptions,
+) -> Result<Fetched, SyncError> {
+    let mut req = agent.get(url);
+    if let Some(tag) = etag {
+        req = req.header("If-None-Match", tag);
+    }
+    if accept_delta {
+        req = req.header(
+            "Accept",
+            &format!("{}, application/cose", super::delta::DELTA_CONTENT_TYPE),
+        );
+    }
+    let http = |e: ureq::Error| SyncError::Http {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut resp = req.call().map_err(http)?;
+    let status = resp.status().as_u16();
+    match status {
+        304 | 204 => return Ok(Fetched::NotModified),
         200 => {}
         _ => {
             return Err(SyncError::Status {
-                url: request_url,
+                url: url.to_owned(),
                 status,
             });
         }
     }
-    let new_etag = resp
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let etag = header("etag");
+    let delta =
+        header("content-type").is_some_and(|t| t.starts_with(super::delta::DELTA_CONTENT_TYPE));
     let limit = u64::try_from(opts.policy.max_input).unwrap_or(u64::MAX);
     let body = resp
         .body_mut()
@@ -161,10 +246,5 @@ pub fn sync(
         .limit(limit.saturating_add(1))
         .read_to_vec()
         .map_err(http)?;
-    let list = verify(&body, anchor_csca_der, now, cached.as_ref(), &opts.policy)?;
-    cache.store(&body, new_etag.as_deref())?;
-    Ok(SyncOutcome::Updated {
-        previous: cached.map(|c| c.sequence),
-        list: Box::new(list),
-    })
+    Ok(Fetched::Body { body, etag, delta })
 }

@@ -738,3 +738,75 @@ fn rsa_csca_pkcs1_and_pss_chains() {
         Err(ChainError::BadSignature { .. })
     ));
 }
+
+#[test]
+fn delta_rebuilds_the_signed_list_exactly() {
+    let p = pki();
+    let mut l1 = list(&p, 1);
+    let extra = cert(
+        &CertSpec {
+            subject: "C=VN,O=test,CN=VN DSC 2",
+            issuer: CSCA_DN,
+            ca: false,
+            eku: None,
+            from: T0 - DAY,
+            to: T0 + 365 * DAY,
+        },
+        &key(),
+        &p.csca_key,
+    );
+    l1.entries
+        .push(Entry::from_certificate(&extra, None, EntryAnchor::National).unwrap());
+    let s1 = sign(&p, &l1);
+    // List 2: first entry removed, a new one added, the second kept.
+    let new_dsc = cert(
+        &CertSpec {
+            subject: "C=VN,O=test,CN=VN DSC 3",
+            issuer: CSCA_DN,
+            ca: false,
+            eku: Some(&["1.3.6.1.4.1.1847.2021.1.1"]),
+            from: T0 - DAY,
+            to: T0 + 365 * DAY,
+        },
+        &key(),
+        &p.csca_key,
+    );
+    let mut l2 = l1.clone();
+    l2.sequence = 2;
+    l2.entries.remove(0);
+    l2.entries
+        .push(Entry::from_certificate(&new_dsc, None, EntryAnchor::National).unwrap());
+    let s2 = sign(&p, &l2);
+    let d = delta::make_delta(&s1, &s2).unwrap().unwrap();
+    assert!(
+        d.len() < s2.len() - extra.len() + 64,
+        "kept entry sent by index"
+    );
+    let rebuilt = delta::apply_delta(&s1, &d).unwrap();
+    assert_eq!(rebuilt, s2);
+    let state = check(&p, &s1, T0).unwrap().cache_state();
+    let v = verify(
+        &rebuilt,
+        &p.csca,
+        ts(T0),
+        Some(&state),
+        &TrustListPolicy::default(),
+    )
+    .unwrap();
+    assert_eq!(v.list(), &l2);
+    // Against another base: refused.
+    assert!(delta::apply_delta(&s2, &d).is_err());
+    // A delta with a forged entry rebuilds a list whose signature fails.
+    let forged = delta::make_delta(&s1, &sign(&p, &l1)).unwrap().unwrap();
+    let mut bad = forged.clone();
+    let pos = bad.len() - 1;
+    assert_eq!(bad[pos], 0x01, "last op: keep base entry 1");
+    bad[pos] = 0x00; // now: keep base entry 0 twice
+    let rebuilt = delta::apply_delta(&s1, &bad).unwrap();
+    assert!(check(&p, &rebuilt, T0).is_err());
+    // Index out of range and junk: errors, not panics.
+    bad[pos] = 0x17;
+    assert!(delta::apply_delta(&s1, &bad).is_err());
+    assert!(delta::apply_delta(&s1, b"\xa0").is_err());
+    assert!(delta::apply_delta(b"junk", &forged).is_err());
+}

@@ -232,7 +232,7 @@ pub fn load_trust_store(args: &TrustListArgs, now: Timestamp) -> Result<LoadedTr
 #[derive(Debug, Serialize)]
 struct SyncReport {
     url: String,
-    /// `updated`, `not-modified` or `failed`.
+    /// `updated`, `updated-by-delta`, `not-modified` or `failed`.
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_sequence: Option<u64>,
@@ -328,8 +328,10 @@ fn run_sync(
         Ok(outcome) => {
             report.list = Some(TrustListReport::new(&source, outcome.list()));
             match outcome {
-                SyncOutcome::Updated { previous, .. } => {
-                    report.outcome = "updated";
+                SyncOutcome::Updated {
+                    previous, delta, ..
+                } => {
+                    report.outcome = if delta { "updated-by-delta" } else { "updated" };
                     report.previous_sequence = previous;
                 }
                 SyncOutcome::NotModified { .. } => report.outcome = "not-modified",
@@ -361,7 +363,7 @@ fn run_sync(
         Format::Json => println!("{}", json(&report)),
         Format::Human => match (&report.list, &report.error) {
             (Some(list), _) => {
-                let what = if report.outcome == "updated" {
+                let what = if report.outcome.starts_with("updated") {
                     match report.previous_sequence {
                         Some(p) => format!("updated (sequence {p} -> {})", list.sequence),
                         None => "downloaded".to_owned(),
