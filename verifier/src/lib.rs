@@ -61,6 +61,7 @@ pub mod rules;
 pub mod schema;
 pub mod time;
 pub mod trust;
+pub mod trustlist;
 pub mod valuesets;
 pub mod verify;
 pub mod zlib;

@@ -59,6 +59,9 @@ pub enum Command {
         /// The certificate, as for `check`.
         input: String,
     },
+    /// Download, verify and cache the signed trust list; show the cached list's state.
+    #[command(subcommand)]
+    TrustList(crate::trust_list::TrustListCommand),
     /// Run every test case of a folder in the dgc-testdata layout (**/2DCode/raw/*.json).
     Conformance {
         /// The folder.

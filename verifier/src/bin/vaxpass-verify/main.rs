@@ -4,6 +4,7 @@ mod cli;
 mod human;
 mod input;
 mod report;
+mod trust_list;
 
 use clap::Parser as _;
 use cli::{Cli, Command, Format, RulesCommand};
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::TrustList(cmd) => trust_list::run(cmd),
         Command::Decode { format, input } => run_decode(&input, format),
         Command::Rules { command } => run_rules(&command),
     };
