@@ -8,8 +8,9 @@
 //! the library and the test says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_keys::{CertificateType, KeyAlgorithm};
@@ -39,35 +40,21 @@ fn payload(group: &str) -> Dcc {
     .unwrap()
 }
 
-fn verify_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?; // target/<profile>/deps/<test> -> target/<profile>
-    let bin = dir.join(format!("vaxpass-verify{}", std::env::consts::EXE_SUFFIX));
-    bin.is_file().then_some(bin)
-}
-
 /// Runs `vaxpass-verify check --dsc <dsc> --at <t> --format json @<file>`; returns the JSON
 /// report, or `None` when the binary is not built.
 fn cli_check(dir: &Path, dsc: &Path, hc1: &str, t: Timestamp) -> Option<serde_json::Value> {
-    let bin = verify_binary()?;
     let input = dir.join("hc1.txt");
     std::fs::write(&input, hc1).unwrap();
-    let out = Command::new(bin)
-        .args(["check", "--dsc"])
-        .arg(dsc)
-        .args(["--at", &t.to_string(), "--format", "json"])
-        .arg(format!("@{}", input.display()))
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
-    let valid = report["valid"].as_bool().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(if valid { 0 } else { 1 }),
-        "{report}"
-    );
-    Some(report)
+    let at = t.to_string();
+    let input = format!("@{}", input.display());
+    common::verify_json(&[
+        "check".as_ref(),
+        "--dsc".as_ref(),
+        dsc.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        input.as_ref(),
+    ])
 }
 
 fn round_trip(dsc_algorithm: KeyAlgorithm, expected_alg: &str) {

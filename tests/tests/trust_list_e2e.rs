@@ -5,11 +5,13 @@
 //! cache is kept; an unchanged list answers 304.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
-use vaxpass_keys::{CertType, Signer};
+use vaxpass_keys::{CertificateType, Signer};
 use vaxpass_trust_list::http::{TrustListState, router};
 use vaxpass_trust_list::publish::{self, BuildOptions, SequenceFile};
 use vaxpass_verifier::encode::{IssueClaims, encode_hc1};
@@ -109,7 +111,7 @@ fn keys_to_list_to_http_to_cache_to_offline_check() {
 
     // Offline: a certificate signed by the current DSC verifies from the cache alone.
     let dsc = manifest
-        .current_signer(&keys, CertType::Vaccination, now, &secrets)
+        .current_signer(&keys, CertificateType::Vaccination, now, &secrets)
         .unwrap();
     let hc1 = hcert(&*dsc, now);
     let check_offline = |cache: &Cache| {
@@ -122,6 +124,32 @@ fn keys_to_list_to_http_to_cache_to_offline_check() {
         signed.check(&store, at).map(|_| verified.list().sequence)
     };
     assert_eq!(check_offline(&cache).unwrap(), 1);
+    // The same through the command line, from the cache, with the list in the verdict.
+    let cli = |cache: &Cache| {
+        let input = tmp.path().join("hc1.txt");
+        std::fs::write(&input, &hc1).unwrap();
+        let at = Timestamp::from_unix_seconds(now.unix_seconds() + 60).to_string();
+        let input = format!("@{}", input.display());
+        let csca = keys.join("csca.pem");
+        common::verify_json(&[
+            "check".as_ref(),
+            "--cache".as_ref(),
+            cache.dir().as_os_str(),
+            "--anchor".as_ref(),
+            csca.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+            input.as_ref(),
+        ])
+    };
+    match cli(&cache) {
+        Some(report) => {
+            assert_eq!(report["valid"], true, "{report}");
+            assert_eq!(report["trust_list"]["sequence"], 1, "{report}");
+            assert_eq!(report["trust_list"]["stale"], false, "{report}");
+        }
+        None => eprintln!("NOTE: vaxpass-verify is not built next to this test; CLI step skipped"),
+    }
 
     // Unchanged: 304 via the cached ETag (and since=1); the cache is re-verified.
     assert!(matches!(
@@ -238,6 +266,9 @@ fn keys_to_list_to_http_to_cache_to_offline_check() {
     );
     let outcome = sync(&url, &anchor, &cache, now, &opts).unwrap();
     assert!(outcome.list().freshness().is_stale());
+    if let Some(report) = cli(&cache) {
+        assert_eq!(report["trust_list"]["stale"], true, "{report}");
+    }
 
     // A server that is down: an HTTP error, cache kept.
     let err = sync("http://127.0.0.1:9/trust-list", &anchor, &cache, now, &opts).unwrap_err();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use vaxpass_keys::cert::{self, VerifiedCsr};
 use vaxpass_keys::profile::{CscaProfile, DistinguishedName, DscProfile, TrustListSignerProfile};
-use vaxpass_keys::{CertType, KeyAlgorithm, PrivateKey, Signer, SoftwareSigner};
+use vaxpass_keys::{CertificateType, KeyAlgorithm, PrivateKey, Signer, SoftwareSigner};
 use vaxpass_trust_list::gateway::{self, GatewayEntry, ImportPolicy, Rejection};
 use vaxpass_trust_list::publish::{self, BuildOptions};
 use vaxpass_trust_list::{Entry, EntryAnchor};
@@ -59,7 +59,7 @@ impl Country {
             &self.csca,
             &self.csca_key,
             &VerifiedCsr::verify(&csr).unwrap(),
-            &DscProfile::new(&CertType::ALL, NOW),
+            &DscProfile::new(&CertificateType::ALL, NOW),
         )
         .unwrap();
         SoftwareSigner::new(&key, der).unwrap()

@@ -8,7 +8,7 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use vaxpass_keys::cert::{self, VerifiedCsr};
 use vaxpass_keys::profile::{CscaProfile, DistinguishedName, DscProfile, TrustListSignerProfile};
-use vaxpass_keys::{CertType, KeyAlgorithm, PrivateKey, SoftwareSigner};
+use vaxpass_keys::{CertificateType, KeyAlgorithm, PrivateKey, SoftwareSigner};
 use vaxpass_trust_list::http::{TrustListState, router};
 use vaxpass_trust_list::publish::{self, BuildOptions};
 use vaxpass_trust_list::{Entry, EntryAnchor};
@@ -33,7 +33,7 @@ fn fixture() -> Fixture {
         &csca,
         &csca_key,
         &csr,
-        &DscProfile::new(&CertType::ALL, NOW),
+        &DscProfile::new(&CertificateType::ALL, NOW),
     )
     .unwrap();
     let tls_key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();

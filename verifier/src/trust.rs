@@ -292,6 +292,13 @@ impl TrustStore {
             .push(Arc::new(signer));
     }
 
+    /// Moves every signer of `other` into this store (signers sharing a kid are all kept).
+    pub fn merge(&mut self, other: TrustStore) {
+        for (kid, signers) in other.by_kid {
+            self.by_kid.entry(kid).or_default().extend(signers);
+        }
+    }
+
     /// Adds a DER certificate.
     ///
     /// # Errors

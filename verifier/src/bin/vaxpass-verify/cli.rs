@@ -30,9 +30,12 @@ pub enum Command {
     /// with `--rules` the validity rules of the country of arrival.
     Check {
         /// Trusted signer certificates (DSC), PEM or DER: a file (one or many certificates) or a
-        /// folder of such files. May be repeated.
-        #[arg(long = "dsc", value_name = "FILE|DIR", required = true)]
+        /// folder of such files. May be repeated. Needed unless a trust list is given.
+        #[arg(long = "dsc", value_name = "FILE|DIR")]
         dsc: Vec<PathBuf>,
+        /// Signers from a signed trust list, checked against its pinned CSCA.
+        #[command(flatten)]
+        trust: crate::trust_list::TrustListArgs,
         /// Check as of this instant (RFC 3339, e.g. 2021-06-01T12:00:00Z) instead of now.
         #[arg(long, value_name = "RFC3339")]
         at: Option<String>,

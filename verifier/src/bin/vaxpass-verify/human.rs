@@ -307,6 +307,9 @@ pub fn check(r: &CheckReport) -> String {
         }
     }
     line(&mut out, "Checked at", &r.checked_at);
+    if let Some(list) = &r.trust_list {
+        line(&mut out, "Trust list", &list.human());
+    }
     out
 }
 

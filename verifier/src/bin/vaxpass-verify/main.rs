@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         } => run_conformance(&dir, waivers.as_deref(), format),
         Command::Check {
             dsc,
+            trust,
             at,
             format,
             rules,
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
             input,
         } => {
             let rules = rules.zip(country);
-            match prepare_check(&dsc, at.as_deref(), rules) {
+            match prepare_check(&dsc, &trust, at.as_deref(), rules) {
                 Ok(setup) => run_check(&setup, &input, format),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -61,12 +62,15 @@ struct CheckSetup {
     store: TrustStore,
     at: Timestamp,
     rules: Option<(RuleSet, String)>,
+    /// The trust list the signers came from, when one was given.
+    trust_list: Option<trust_list::TrustListReport>,
 }
 
 /// Reads the options of `check`; every error is a usage or I/O error (exit status 2), with
 /// what to do.
 fn prepare_check(
     dsc: &[PathBuf],
+    trust: &trust_list::TrustListArgs,
     at: Option<&str>,
     rules: Option<(PathBuf, String)>,
 ) -> Result<CheckSetup, String> {
@@ -90,9 +94,26 @@ fn prepare_check(
             )
         })?;
     }
+    if trust.anchor.is_some() && !trust.is_given() {
+        return Err("--anchor goes with --trust-list FILE or --cache DIR".into());
+    }
+    if dsc.is_empty() && !trust.is_given() {
+        return Err(
+            "no trusted signers: give --dsc FILE|DIR, or --trust-list FILE / --cache DIR with \
+             --anchor CSCA.pem"
+                .into(),
+        );
+    }
+    let mut trust_list = None;
+    if trust.is_given() {
+        let loaded = trust_list::load_trust_store(trust, at)?;
+        store.merge(loaded.store);
+        trust_list = Some(loaded.report);
+    }
     if store.is_empty() {
         return Err(
-            "no signer certificate found in the --dsc folders; put .pem/.crt/.cer/.der files there"
+            "no signer certificate found in the --dsc folders or the trust list; put \
+             .pem/.crt/.cer/.der files there"
                 .into(),
         );
     }
@@ -117,7 +138,12 @@ fn prepare_check(
             Some((set, country))
         }
     };
-    Ok(CheckSetup { store, at, rules })
+    Ok(CheckSetup {
+        store,
+        at,
+        rules,
+        trust_list,
+    })
 }
 
 fn failure(e: &vaxpass_verifier::Error) -> Failure {
@@ -152,7 +178,7 @@ fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
                 message,
             };
             emit(
-                &CheckReport::undecoded(f, setup.at, country),
+                &CheckReport::undecoded(f, setup.at, country, setup.trust_list.clone()),
                 format,
                 human::check,
             );
@@ -180,7 +206,14 @@ fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
     let country = setup.rules.as_ref().map(|(_, cc)| cc.as_str());
     let signed = match vaxpass_verifier::decode(text, &Limits::default()) {
         Ok(signed) => signed,
-        Err(e) => return Ok(CheckReport::undecoded(failure(&e), setup.at, country)),
+        Err(e) => {
+            return Ok(CheckReport::undecoded(
+                failure(&e),
+                setup.at,
+                country,
+                setup.trust_list.clone(),
+            ));
+        }
     };
     // The signer is shown whenever its key verified the signature, even if a later check
     // (times, key usage, content) failed.
@@ -194,6 +227,7 @@ fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
         rules_country: country.map(str::to_owned),
         rules: country.map(|_| Vec::new()),
         checked_at: setup.at.to_string(),
+        trust_list: setup.trust_list.clone(),
     };
     let verified = match signed.clone().verify(&setup.store, setup.at) {
         Ok(verified) => verified,

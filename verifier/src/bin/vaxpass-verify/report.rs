@@ -182,11 +182,20 @@ pub struct CheckReport {
     pub rules: Option<Vec<RuleLine>>,
     /// The validation time, RFC 3339.
     pub checked_at: String,
+    /// The trust list the signers came from: sequence, age, and whether it is stale (only
+    /// with `--trust-list` or `--cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_list: Option<crate::trust_list::TrustListReport>,
 }
 
 impl CheckReport {
     /// A report of a certificate that failed before anything was decoded.
-    pub fn undecoded(failure: Failure, checked_at: Timestamp, rules_country: Option<&str>) -> Self {
+    pub fn undecoded(
+        failure: Failure,
+        checked_at: Timestamp,
+        rules_country: Option<&str>,
+        trust_list: Option<crate::trust_list::TrustListReport>,
+    ) -> Self {
         CheckReport {
             valid: false,
             failure: Some(failure),
@@ -196,6 +205,7 @@ impl CheckReport {
             rules_country: rules_country.map(str::to_owned),
             rules: rules_country.map(|_| Vec::new()),
             checked_at: checked_at.to_string(),
+            trust_list,
         }
     }
 }

@@ -87,7 +87,6 @@ pub struct TrustListArgs {
 
 impl TrustListArgs {
     /// Whether a list source was given.
-    #[allow(dead_code, reason = "used by `check` once wired")]
     pub fn is_given(&self) -> bool {
         self.trust_list.is_some() || self.cache.is_some()
     }
@@ -161,7 +160,6 @@ impl TrustListReport {
 #[derive(Debug)]
 pub struct LoadedTrustList {
     /// The signers.
-    #[allow(dead_code, reason = "used by `check` once wired")]
     pub store: TrustStore,
     /// For the verdict.
     pub report: TrustListReport,
