@@ -116,7 +116,7 @@ pub fn apply_delta(base_signed: &[u8], delta: &[u8]) -> Result<Vec<u8>, TrustLis
     if m.uint(1)? != DELTA_VERSION {
         return Err(fmt_err("delta: unsupported version"));
     }
-    if m.uint(2)? != base.sequence || m.bytes(3)? != Sha256::digest(base_cose.payload).as_slice() {
+    if m.uint(2)? != base.sequence || m.bytes(3)? != &Sha256::digest(base_cose.payload)[..] {
         return Err(fmt_err("delta: made for another base list"));
     }
     let ops = m
