@@ -579,7 +579,6 @@ mod tests {
         // 200 MiB of zeros compress to ~200 KiB; allow the long text to reach the inflater.
         let bomb = crate::testutil::zlib_bomb(200);
         let text = format!("HC1:{}", base45::encode(&bomb));
-        let start = std::time::Instant::now();
         let mut v =
             Verifier::with_limits(TrustStore::new(), Limits::default().with_max_input(1 << 21));
         let err = v.decode(&text).unwrap_err();
@@ -588,7 +587,7 @@ mod tests {
             err.to_string(),
             "inflated data exceeds the limit of 65536 bytes"
         );
-        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // (How fast: the `bounds/` benchmarks in benches/verify.rs.)
         // The same text under default limits is refused before any work.
         let err = Verifier::new(TrustStore::new()).decode(&text).unwrap_err();
         assert_eq!(err.code(), "INPUT_TOO_LARGE");

@@ -360,24 +360,3 @@ proptest! {
         }
     }
 }
-
-#[test]
-fn cost_of_the_vn_rules_per_certificate() {
-    let set = vn_rules();
-    let payload = vaccination("EU/1/20/1528", 2, 2, "2021-09-11");
-    let external = External {
-        validation_clock: ts("2021-10-01T09:30:00Z"),
-        country_code: "VN".into(),
-        exp: Some(ts("2022-09-01T00:00:00Z")),
-        iat: Some(ts("2021-09-01T00:00:00Z")),
-    };
-    let value_sets = json!({});
-    let n = 2000u32;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let reports = set.check(&payload, "VN", &external, &value_sets);
-        assert_eq!(reports.len(), 5);
-    }
-    let per = start.elapsed() / n;
-    println!("VN rules (selection + 5 rules) per vaccination certificate: {per:?}");
-}
