@@ -2,6 +2,7 @@
 //! timing assertions in tests. The tests assert the refusals and the memory caps.
 //!
 //! `cargo bench -p vaxpass-verifier --bench bounds`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
