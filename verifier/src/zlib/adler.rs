@@ -6,23 +6,42 @@ const BASE: u32 = 65_521;
 /// (255·n·(n+1)/2 + (n+1)·(BASE−1) ≤ 2^32−1).
 const NMAX: usize = 5552;
 
+/// Bytes per lane group: 16 running sums side by side, which the compiler vectorises.
+const LANES: usize = 16;
+
 /// Adler-32 of `data`, starting from 1.
 pub(super) fn adler32(data: &[u8]) -> u32 {
     let (mut a, mut b) = (1u32, 0u32);
+    // NMAX is a multiple of 16 (347 groups).
     for chunk in data.chunks(NMAX) {
-        // 16 bytes x0..x15 at once: a += Σ xi, b += 16·a + Σ (16−i)·xi, the same sums as one
-        // byte at a time.
-        let mut blocks = chunk.chunks_exact(16);
-        for block in &mut blocks {
-            let (mut sum, mut weighted) = (0u32, 0u32);
-            for (i, &x) in block.iter().enumerate() {
-                sum += u32::from(x);
-                weighted += (16 - i as u32) * u32::from(x);
+        // For groups m = 0..k of 16 bytes x[m][j], one byte at a time would give
+        //   a' = a + Σ x[m][j],   b' = b + 16k·a + Σ ((k−m)·16 − j)·x[m][j].
+        // Per lane j: sums[j] = Σ_m x[m][j] and prefix[j] = Σ_m (k−m)·x[m][j] (the running
+        // sums added up after each group).
+        let mut groups = chunk.chunks_exact(LANES);
+        let k = groups.len() as u64;
+        let mut sums = [0u32; LANES];
+        let mut prefix = [0u32; LANES];
+        for group in &mut groups {
+            for ((s, p), &x) in sums.iter_mut().zip(prefix.iter_mut()).zip(group) {
+                *s += u32::from(x);
+                *p += *s;
             }
-            b += 16 * a + weighted;
-            a += sum;
         }
-        for &x in blocks.remainder() {
+        let total: u64 = sums.iter().map(|&s| u64::from(s)).sum();
+        let weighted: u64 = prefix.iter().map(|&p| u64::from(p)).sum::<u64>() * LANES as u64;
+        let offsets: u64 = sums
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| j as u64 * u64::from(s))
+            .sum();
+        let b64 = u64::from(b) + k * LANES as u64 * u64::from(a) + weighted - offsets;
+        let a64 = u64::from(a) + total;
+        (a, b) = (
+            (a64 % u64::from(BASE)) as u32,
+            (b64 % u64::from(BASE)) as u32,
+        );
+        for &x in groups.remainder() {
             a += u32::from(x);
             b += a;
         }

@@ -187,10 +187,12 @@ impl<const SIZE: usize, const N: usize> Table<SIZE, N> {
         for len in 1..15 {
             next[len + 1] = next[len] + count[len];
         }
-        for (sym, &len) in lengths.iter().enumerate() {
+        for (&len, &meta) in lengths.iter().zip(meta) {
             if len != 0 {
                 let slot = &mut next[usize::from(len & 15)];
-                self.sorted[usize::from(*slot)] = meta[sym];
+                if let Some(to) = self.sorted.get_mut(usize::from(*slot)) {
+                    *to = meta;
+                }
                 *slot += 1;
             }
         }
@@ -228,7 +230,7 @@ impl<const SIZE: usize, const N: usize> Table<SIZE, N> {
 
     /// The entry for the code at the start of `bits` (LSB first), with its length set; `None`
     /// when `bits` starts with no code (possible only for the incomplete codes allowed).
-    #[inline(always)]
+    #[cfg(test)]
     pub(super) fn lookup(&self, bits: u64) -> Option<u32> {
         let e = self.fast[bits as usize & (SIZE - 1)];
         if e & LEN_MASK != 0 {

@@ -162,18 +162,6 @@ impl<'a> Bits<'a> {
         Ok(at)
     }
 
-    /// Decodes one symbol of `table` (the caller has refilled to at least 15 bits).
-    #[inline(always)]
-    fn decode<const S: usize, const N: usize>(&mut self, table: &Table<S, N>) -> Result<u32, Fail> {
-        match table.lookup(self.buf) {
-            Some(e) => {
-                self.consume(e & LEN_MASK);
-                Ok(e)
-            }
-            None => Err(self.no_code()),
-        }
-    }
-
     /// The bits match no code (incomplete codes only): as in zlib and miniz, the unused pattern
     /// counts as one bit, so a stream that ends there is truncated rather than corrupt.
     #[cold]
@@ -307,33 +295,72 @@ fn dynamic_tables(tables: &mut Tables, bits: &mut Bits<'_>) -> Result<(), Fail> 
     }
     let total = hlit + hdist;
     let lengths = &mut tables.lengths[..total];
+    let codelen = &tables.codelen;
+    // The reader's state in locals, as in `codes`.
+    let input = bits.input;
+    let (mut buf, mut n, mut pos) = (bits.buf, bits.n, bits.pos);
+    macro_rules! state {
+        () => {
+            Bits { input, pos, buf, n }
+        };
+    }
+    macro_rules! take {
+        ($len:expr) => {{
+            let len = $len;
+            let v = (buf & ((1u64 << len) - 1)) as usize;
+            buf >>= len;
+            n -= len;
+            v
+        }};
+    }
     let mut i = 0;
     while i < total {
-        if bits.n < 14 {
-            bits.refill()?;
+        // A code (≤ 7 bits) and its extra bits (≤ 7).
+        if n < 14 {
+            if let Some(chunk) = input.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
+                buf |= u64::from_le_bytes(*chunk) << n;
+                pos += ((63 - n) >> 3) as usize;
+                n |= 56;
+            } else {
+                let b = state!().refilled_slowly()?;
+                (buf, n, pos) = (b.buf, b.n, b.pos);
+            }
         }
-        let sym = value(bits.decode(&tables.codelen)?) as u8;
+        let mut e = codelen.entry(buf);
+        if e & LEN_MASK == 0 {
+            e = match codelen.lookup_slow(buf) {
+                Some(e) => e,
+                None => return Err(state!().no_code()),
+            };
+        }
+        let len = e & LEN_MASK;
+        buf >>= len;
+        n -= len;
+        let sym = value(e) as u8;
         if sym < 16 {
-            lengths[i] = sym;
+            if let Some(slot) = lengths.get_mut(i) {
+                *slot = sym;
+            }
             i += 1;
             continue;
         }
         let (fill, repeat) = match sym {
             16 => {
                 let Some(&prev) = i.checked_sub(1).and_then(|p| lengths.get(p)) else {
-                    return Err(bits.fail(Fail::Corrupt));
+                    return Err(state!().fail(Fail::Corrupt));
                 };
-                (prev, 3 + bits.take(2) as usize)
+                (prev, 3 + take!(2))
             }
-            17 => (0, 3 + bits.take(3) as usize),
-            _ => (0, 11 + bits.take(7) as usize),
+            17 => (0, 3 + take!(3)),
+            _ => (0, 11 + take!(7)),
         };
         let Some(run) = lengths.get_mut(i..i + repeat) else {
-            return Err(bits.fail(Fail::Corrupt));
+            return Err(state!().fail(Fail::Corrupt));
         };
         run.fill(fill);
         i += repeat;
     }
+    *bits = state!();
     let (lit_lengths, dist_lengths) = tables.lengths[..total].split_at(hlit);
     let built = tables
         .lit
