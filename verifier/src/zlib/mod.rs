@@ -41,7 +41,7 @@ pub enum ZlibError {
     },
 }
 
-/// A reusable inflater: keeps its Huffman tables (about 6 KiB) and output buffer between
+/// A reusable inflater: keeps its Huffman tables (about 7 KiB) and output buffer between
 /// calls, so the hot path allocates nothing after the first use.
 pub struct Inflater {
     tables: Box<inflate::Tables>,
