@@ -6,6 +6,7 @@
 //! - `bare/<cert>/<backend>`: only the signature verify of the same Sig_structure with the same
 //!   backend (the baseline of the goal "full check ≤ 1.15× bare ECDSA verify");
 //! - `stage/<cert>/…`: each decode/check stage on its own;
+//! - `inflate/<cert>/{miniz_oxide,vaxpass}`: the previous inflater beside ours, same bytes;
 //! - `rules/…` (feature `rules`): all applicable VN rules on one payload, beside the bare
 //!   ES256 verify so that the ratio comes from one run.
 //!
@@ -212,6 +213,7 @@ fn stages(c: &mut Criterion, case: &Case, signed: &SignedHcert) {
                 .map(<[u8]>::len)
         })
     });
+    inflate_against_miniz_oxide(c, name, &compressed, limits.max_inflated);
     let cose = signed.cose_bytes().to_vec();
     c.bench_function(&format!("stage/{name}/cose+cwt"), |b| {
         b.iter(|| SignedHcert::from_cose(black_box(&cose).clone(), &limits).map(|s| s.kid()))
@@ -230,6 +232,37 @@ fn stages(c: &mut Criterion, case: &Case, signed: &SignedHcert) {
     c.bench_function(&format!("stage/{name}/to_be_signed"), |b| {
         b.iter(|| black_box(signed).to_be_signed().len())
     });
+}
+
+/// `inflate/<cert>/{miniz_oxide,vaxpass}`: the previous inflater (miniz_oxide's `decompress`
+/// with a reused state into the same capped buffer, as `Inflater` did up to commit 13007d4)
+/// beside ours, on the same bytes in the same run.
+fn inflate_against_miniz_oxide(c: &mut Criterion, name: &str, compressed: &[u8], limit: usize) {
+    use miniz_oxide::inflate::TINFLStatus;
+    use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+    let mut state = Box::<DecompressorOxide>::default();
+    let mut buf = vec![0u8; limit + 1];
+    let mut miniz = |input: &[u8]| -> Option<usize> {
+        state.init();
+        let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+            | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+            | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32;
+        let (status, read, written) = decompress(&mut state, input, &mut buf, 0, flags);
+        (status == TINFLStatus::Done && read == input.len() && written <= limit).then_some(written)
+    };
+    let mut inflater = Inflater::new();
+    let expected = inflater.inflate(compressed, limit).unwrap().len();
+    assert_eq!(miniz(compressed), Some(expected));
+    let mut group = c.benchmark_group(format!("inflate/{name}"));
+    group.bench_function("miniz_oxide", |b| b.iter(|| miniz(black_box(compressed))));
+    group.bench_function("vaxpass", |b| {
+        b.iter(|| {
+            inflater
+                .inflate(black_box(compressed), limit)
+                .map(<[u8]>::len)
+        })
+    });
+    group.finish();
 }
 
 #[cfg(feature = "rules")]

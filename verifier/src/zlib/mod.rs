@@ -3,9 +3,16 @@
 //! HCERT compresses the COSE_Sign1 with zlib (HCERT spec §3.4). The inflater writes into a
 //! fixed buffer of `limit` bytes and stops as soon as that is full, so a decompression bomb
 //! costs at most `limit` bytes of memory and the time to produce them.
+//!
+//! Inflate is our own (RFC 1950/1951, safe code): the streams are a few hundred bytes, for
+//! which building miniz_oxide's 1,024-entry tables for every table of every dynamic block
+//! cost more than decoding. Deflate (issuing) stays on miniz_oxide.
 
-use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+mod adler;
+#[cfg(test)]
+mod differential;
+mod huffman;
+mod inflate;
 
 /// Why compressed data was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,10 +41,10 @@ pub enum ZlibError {
     },
 }
 
-/// A reusable inflater: keeps its decompressor state (about 11 KiB) and output buffer between
+/// A reusable inflater: keeps its Huffman tables (about 7 KiB) and output buffer between
 /// calls, so the hot path allocates nothing after the first use.
 pub struct Inflater {
-    state: Box<DecompressorOxide>,
+    tables: Box<inflate::Tables>,
     buf: Vec<u8>,
 }
 
@@ -59,7 +66,7 @@ impl Inflater {
     /// A new inflater (the output buffer is allocated on first use).
     pub fn new() -> Self {
         Inflater {
-            state: Box::default(),
+            tables: Box::new(inflate::Tables::new()),
             buf: Vec::new(),
         }
     }
@@ -72,37 +79,14 @@ impl Inflater {
     /// [`ZlibError::Truncated`] or [`ZlibError::TrailingBytes`] for anything but exactly one
     /// well-formed zlib stream (header, blocks, Adler-32).
     pub fn inflate(&mut self, input: &[u8], limit: usize) -> Result<&[u8], ZlibError> {
-        // One byte beyond the limit lets us tell "exactly limit" from "more than limit".
+        // The buffer keeps one byte beyond the limit, as it always has (memory: `limit + 1`);
+        // the inflater itself writes only the first `limit`.
         let cap = limit.saturating_add(1);
         if self.buf.len() < cap {
             self.buf.resize(cap, 0);
         }
-        self.state.init();
-        let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
-            | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
-            | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32;
-        let out = &mut self.buf[..cap];
-        let (status, read, written) = decompress(&mut self.state, input, out, 0, flags);
-        match status {
-            TINFLStatus::Done if written > limit => Err(ZlibError::TooLarge { limit }),
-            TINFLStatus::Done if read < input.len() => Err(ZlibError::TrailingBytes {
-                count: input.len() - read,
-            }),
-            TINFLStatus::Done => Ok(&self.buf[..written]),
-            TINFLStatus::HasMoreOutput => Err(ZlibError::TooLarge { limit }),
-            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-                Err(ZlibError::Truncated)
-            }
-            TINFLStatus::Adler32Mismatch => Err(ZlibError::Corrupt {
-                reason: "Adler-32 checksum mismatch",
-            }),
-            TINFLStatus::BadParam => Err(ZlibError::Corrupt {
-                reason: "bad parameter",
-            }),
-            _ => Err(ZlibError::Corrupt {
-                reason: "bad zlib header or deflate block",
-            }),
-        }
+        let written = inflate::inflate(&mut self.tables, input, &mut self.buf[..limit])?;
+        Ok(&self.buf[..written])
     }
 }
 
