@@ -42,20 +42,15 @@ pub enum DateError {
     NotFull,
 }
 
-/// Whether `year` is a leap year in the Gregorian calendar.
+/// Whether `year` is a leap year in the Gregorian calendar (the verifier's calendar).
 pub fn is_leap_year(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    vaxpass_verifier::time::is_leap_year(i64::from(year))
 }
 
-/// Days in `month` (1–12) of `year`; 0 for an invalid month.
+/// Days in `month` (1–12) of `year`; 0 for an invalid month (the verifier's calendar).
 pub fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
+    // At most 31: the narrowing cannot truncate.
+    vaxpass_verifier::time::days_in_month(i64::from(year), u32::from(month)) as u8
 }
 
 fn check_year(year: u16) -> Result<u16, DateError> {
