@@ -46,6 +46,7 @@
 //! - [`dates`]: full and partial birth dates.
 //! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
+//! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`registry generate`).
@@ -58,3 +59,4 @@ pub mod identity;
 pub mod matching;
 pub mod names;
 pub mod registry_csv;
+pub mod storage;
