@@ -638,6 +638,21 @@ impl Storage {
             if buf.is_empty() {
                 break;
             }
+            // One statement may not touch a row twice (PostgreSQL refuses): within a batch,
+            // the last row for an ID number wins, as it would across batches.
+            let mut seen = std::collections::HashMap::with_capacity(buf.len());
+            let mut duplicates = false;
+            for (i, p) in buf.iter().enumerate() {
+                duplicates |= seen.insert(p.id.clone(), i).is_some();
+            }
+            if duplicates {
+                let mut i = 0;
+                buf.retain(|p| {
+                    let keep = seen.get(&p.id) == Some(&i);
+                    i += 1;
+                    keep
+                });
+            }
             let sql = if buf.len() == batch {
                 full_sql.get_or_insert_with(|| upsert_sql(batch)).clone()
             } else {
