@@ -19,7 +19,7 @@ use vaxpass_issuer::matching::{
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{
     Actor, AuditBroken, AuditBrokenReason, Backend, DoseRecord, NewCertificate, NewDoseRecord,
-    Page, RecordStatus, Role, Storage, StorageError, Vaccination, token_hash,
+    Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, Vaccination, token_hash,
 };
 
 const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
@@ -251,6 +251,19 @@ both_backends! {
             count(&raw, &format!("SELECT COUNT(*) FROM {table}")).await;
         }
         assert_eq!(count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+        match (db.backend, s.sqlite_settings().await.unwrap()) {
+            (Backend::Sqlite, Some(settings)) => assert_eq!(
+                settings,
+                SqliteSettings {
+                    journal_mode: "wal".into(),
+                    synchronous: 2,
+                    foreign_keys: true,
+                    busy_timeout_ms: 10_000,
+                }
+            ),
+            (Backend::Postgres, None) => {}
+            other => panic!("{other:?}"),
+        }
         raw.close().await;
         s.close().await;
     }
@@ -609,6 +622,45 @@ both_backends! {
         assert_eq!(count(&raw, "SELECT COUNT(*) FROM certificates").await, 10);
         raw.close().await;
         s.audit_verify().await.unwrap();
+        s.close().await;
+    }
+
+    fn pipeline_figures(db) {
+        // Not a timing assertion: prints what one writer achieves (debug build), each record
+        // through three durable transactions (insert, verification, confirm + issue).
+        let s = db.open().await;
+        let n = 300usize;
+        let people = persons(n as u64);
+        s.import_registry(people.clone(), 1_000, &system()).await.unwrap();
+        let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
+        let start = Instant::now();
+        for (i, p) in people.iter().enumerate() {
+            let (id, _) = s
+                .insert_dose_record(&dose_for(clinic, p, 1), &format!("f{i}"), &system())
+                .await
+                .unwrap();
+            let verified = MatchResult::Verified { person: p.clone(), notes: vec![] };
+            s.set_verification(id, &verified, &system()).await.unwrap();
+            s.confirm_and_issue(id, &system(), cert(&format!("URN:UVCI:01:VN:F{i}")))
+                .await
+                .unwrap();
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        println!(
+            "submit+verify+confirm ({:?}, one writer, debug build): {n} records in {elapsed:.2} s = {:.0} records/s",
+            db.backend,
+            n as f64 / elapsed
+        );
+        let start = Instant::now();
+        let report = s.audit_verify().await.unwrap();
+        println!(
+            "audit verify ({:?}): {} entries in {:.3} s",
+            db.backend,
+            report.entries,
+            start.elapsed().as_secs_f64()
+        );
+        // registry.import, clinic.create, then create, verify, confirm, issue per record.
+        assert_eq!(report.entries, 2 + 4 * n as u64);
         s.close().await;
     }
 

@@ -433,6 +433,19 @@ pub struct ImportSummary {
     pub batches: u64,
 }
 
+/// What [`Storage::sqlite_settings`] reads back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    /// 2 = `FULL`.
+    pub synchronous: i64,
+    /// Foreign keys enforced.
+    pub foreign_keys: bool,
+    /// Busy timeout in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The issuer's database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
@@ -606,6 +619,36 @@ impl Storage {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// SQLite: the settings in force on a pooled connection (`None` on PostgreSQL), to check
+    /// the durability choices described in the module documentation.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn sqlite_settings(&self) -> Result<Option<SqliteSettings>, StorageError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Some(SqliteSettings {
+            journal_mode,
+            synchronous,
+            foreign_keys: foreign_keys == 1,
+            busy_timeout_ms,
+        }))
     }
 
     // ----- registry -----
