@@ -10,8 +10,9 @@
 //! ## Durability and concurrency
 //! - SQLite: WAL journal, `synchronous=FULL` (the WAL is synced at every commit, so a record is
 //!   on disk when [`Storage::insert_dose_record`] returns), foreign keys on, a 10 s busy
-//!   timeout, and every writing transaction opens with `BEGIN IMMEDIATE` (writers queue on the
-//!   lock instead of failing with `SQLITE_BUSY` when upgrading a read).
+//!   timeout. Writers of one process queue on an async mutex, then every writing transaction
+//!   opens with `BEGIN IMMEDIATE` (no `SQLITE_BUSY` when upgrading a read lock; other processes
+//!   wait on the busy timeout). Readers run beside the writer (WAL).
 //! - PostgreSQL: the default `synchronous_commit=on`. [`Storage::confirm_and_issue`] first
 //!   locks the dose record's row, so concurrent confirmations of one record run one after the
 //!   other and the second sees the first one's certificate.
@@ -33,6 +34,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
@@ -446,6 +448,35 @@ pub struct SqliteSettings {
     pub busy_timeout_ms: i64,
 }
 
+/// A writing transaction and, on SQLite, the in-process writer lock it holds until it ends.
+struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The issuer's database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
@@ -454,6 +485,8 @@ pub struct Storage {
     pool: AnyPool,
     backend: Backend,
     clock: Clock,
+    /// SQLite only: one writer at a time inside this process (see `begin_write`).
+    write_lock: Arc<Mutex<()>>,
 }
 
 impl fmt::Debug for Storage {
@@ -588,6 +621,7 @@ impl Storage {
             pool,
             backend,
             clock: Arc::new(system_clock),
+            write_lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -612,12 +646,23 @@ impl Storage {
         (self.clock)()
     }
 
-    /// A writing transaction. SQLite: `BEGIN IMMEDIATE` takes the write lock up front (waiting
-    /// up to the busy timeout), so no transaction fails later when upgrading a read lock.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StorageError> {
+    /// A writing transaction. SQLite: writers first queue on an in-process async mutex (FIFO,
+    /// no busy-handler polling), then `BEGIN IMMEDIATE` takes the database's write lock up
+    /// front (waiting up to the busy timeout for other processes), so no transaction fails
+    /// later when upgrading a read lock. PostgreSQL: a plain `BEGIN` (row locks do the rest).
+    async fn begin_write(&self) -> Result<WriteTx, StorageError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _guard: Some(guard),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            },
         })
     }
 
@@ -709,7 +754,7 @@ impl Storage {
                     .bind(p.date_of_birth.to_string())
                     .bind(p.sex.code());
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx).await?;
             summary.rows += buf.len() as u64;
             summary.batches += 1;
         }
@@ -780,7 +825,7 @@ impl Storage {
         .bind(name)
         .bind(i64::from(province))
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         audit::append(
             &mut tx,
@@ -821,7 +866,7 @@ impl Storage {
         .bind(role.as_str())
         .bind(token_hash(secret.expose()))
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| {
             if is_fk_violation(&e) {
@@ -913,7 +958,7 @@ impl Storage {
         .bind(i64::from(v.series_total))
         .bind(v.date.to_string())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(|e| {
             if is_fk_violation(&e) {
@@ -947,7 +992,7 @@ impl Storage {
         )
         .bind(record.clinic_id)
         .bind(idempotency_key)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         tx.rollback().await?;
         let existing_id: i64 = row.try_get("id")?;
@@ -1003,13 +1048,13 @@ impl Storage {
         .bind(person)
         .bind(now)
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if updated.is_none() {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
             return Err(match exists {
                 Some(_) => StorageError::AlreadyIssued { id },
@@ -1045,6 +1090,9 @@ impl Storage {
     ///   is UNIQUE in the database), the record marked issued, and the audit entries
     ///   `dose_record.confirm` and `certificate.issue` appended, all in one transaction.
     ///
+    /// `issue` runs while the record is locked (on SQLite: while the write lock is held), so it
+    /// should only build and sign, never wait on the network.
+    ///
     /// # Errors
     /// [`StorageError::NotFound`], [`StorageError::NotVerified`], [`StorageError::Issue`],
     /// [`StorageError::DuplicateUvci`], [`StorageError::Database`].
@@ -1065,7 +1113,7 @@ impl Storage {
             "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 RETURNING status",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(status) = status else {
             return Err(StorageError::NotFound {
@@ -1079,7 +1127,7 @@ impl Storage {
                 "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
             ))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .ok_or(corrupt("issued record without certificate"))?;
             tx.rollback().await?;
@@ -1095,7 +1143,7 @@ impl Storage {
             "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
         ))
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let record = record_from_row(&row)?;
         let new = issue(&record).map_err(|e| StorageError::Issue(Box::new(e)))?;
@@ -1111,7 +1159,7 @@ impl Storage {
         .bind(new.iat)
         .bind(new.exp)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
@@ -1122,7 +1170,7 @@ impl Storage {
         sqlx::query("UPDATE dose_records SET status = 'issued', updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         audit::append(
             &mut tx,
