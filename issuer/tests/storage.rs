@@ -130,6 +130,13 @@ impl TestDb {
     }
 }
 
+/// For printed figures.
+const BUILD: &str = if cfg!(debug_assertions) {
+    "debug build"
+} else {
+    "release build"
+};
+
 /// Runs the body once on SQLite and once on PostgreSQL (if configured).
 macro_rules! both_backends {
     ($(fn $name:ident($db:ident) $body:block)*) => {$(
@@ -278,7 +285,7 @@ both_backends! {
         assert_eq!(summary.rows, n);
         assert_eq!(summary.batches, 100);
         println!(
-            "registry import ({:?}): {n} rows in {:.2} s = {:.0} rows/s (debug build)",
+            "registry import ({:?}, {BUILD}): {n} rows in {:.2} s = {:.0} rows/s",
             db.backend,
             elapsed.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64()
@@ -626,7 +633,7 @@ both_backends! {
     }
 
     fn pipeline_figures(db) {
-        // Not a timing assertion: prints what one writer achieves (debug build), each record
+        // Not a timing assertion: prints what one writer achieves, each record
         // through three durable transactions (insert, verification, confirm + issue).
         let s = db.open().await;
         let n = 300usize;
@@ -647,7 +654,7 @@ both_backends! {
         }
         let elapsed = start.elapsed().as_secs_f64();
         println!(
-            "submit+verify+confirm ({:?}, one writer, debug build): {n} records in {elapsed:.2} s = {:.0} records/s",
+            "submit+verify+confirm ({:?}, one writer, {BUILD}): {n} records in {elapsed:.2} s = {:.0} records/s",
             db.backend,
             n as f64 / elapsed
         );

@@ -7,6 +7,74 @@
 //! lives per backend under `issuer/migrations/{sqlite,postgres}/`, embedded and run by
 //! [`Storage::open`].
 //!
+//! ```
+//! use vaxpass_issuer::dates::{Date, PartialDate};
+//! use vaxpass_issuer::matching::{match_record, DoseIdentity, InMemoryRegistry};
+//! use vaxpass_issuer::registry_csv::generate_persons;
+//! use vaxpass_issuer::storage::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let url = format!("sqlite://{}?mode=rwc", dir.path().join("issuer.db").display());
+//! let storage = Storage::open(&url).await?; // creates the file, runs the migrations
+//! let admin = Actor::System("setup".into());
+//!
+//! let people: Vec<_> = generate_persons(1_000, 1).collect();
+//! storage.import_registry(people.iter().cloned(), 500, &admin).await?;
+//! let clinic = storage.create_clinic("Trạm Y tế Phường 1", 79, &admin).await?;
+//! let (token, _) = storage.create_staff_token(clinic, Role::Staff, &admin).await?;
+//! let staff = storage.authenticate(token.expose()).await?.ok_or("unknown token")?;
+//! let actor = Actor::Staff(staff.token_id);
+//!
+//! // A clinic submits a record (retries with the same key return the same id) …
+//! let p = &people[0];
+//! let record = NewDoseRecord {
+//!     clinic_id: staff.clinic_id,
+//!     identity: DoseIdentity {
+//!         id_number: p.id.to_string(),
+//!         id_kind: p.id.kind(),
+//!         full_name: p.full_name.clone(),
+//!         date_of_birth: PartialDate::from(p.date_of_birth),
+//!         sex: p.sex,
+//!     },
+//!     vaccination: Vaccination {
+//!         product: "EU/1/20/1528".into(),
+//!         manufacturer: "ORG-100030215".into(),
+//!         dose_number: 2,
+//!         series_total: 2,
+//!         date: Date::parse("2021-09-01")?,
+//!     },
+//! };
+//! let (id, created) = storage.insert_dose_record(&record, "request-1", &actor).await?;
+//! assert!(created);
+//!
+//! // … it is matched against the registry …
+//! let mut registry = InMemoryRegistry::new();
+//! registry.insert(storage.find_person(&p.id).await?.ok_or("not registered")?)?;
+//! let result = match_record(&record.identity, &registry);
+//! storage.set_verification(id, &result, &Actor::System("matcher".into())).await?;
+//!
+//! // … and confirmed: `issue` builds and signs the certificate, stored once.
+//! let issued = storage
+//!     .confirm_and_issue(id, &actor, |r| {
+//!         let person = r.registry_person.as_ref().ok_or(std::fmt::Error)?;
+//!         Ok::<_, std::fmt::Error>(NewCertificate {
+//!             uvci: "URN:UVCI:01:VN:EXAMPLE1".into(),
+//!             hc1: "HC1:…".into(),
+//!             payload: format!("{{\"dob\":\"{}\"}}", person.date_of_birth),
+//!             kid: "AAAAAAAAAAA=".into(),
+//!             iat: 1_700_000_000,
+//!             exp: 1_731_536_000,
+//!         })
+//!     })
+//!     .await?;
+//! assert!(issued.newly_issued);
+//! assert_eq!(storage.audit_verify().await?.entries, 7);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Durability and concurrency
 //! - SQLite: WAL journal, `synchronous=FULL` (the WAL is synced at every commit, so a record is
 //!   on disk when [`Storage::insert_dose_record`] returns), foreign keys on, a 10 s busy
