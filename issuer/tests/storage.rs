@@ -99,14 +99,9 @@ impl TestDb {
         AnyPool::connect(&self.url).await.unwrap()
     }
 
-    async fn cleanup(self) {
-        if let Some((server, name)) = &self.pg {
-            let admin = AnyPool::connect(server).await.unwrap();
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await
-                .unwrap();
-            admin.close().await;
+    async fn cleanup(mut self) {
+        if let Some((server, name)) = self.pg.take() {
+            drop_database(&server, &name).await;
         }
     }
 
@@ -136,6 +131,33 @@ const BUILD: &str = if cfg!(debug_assertions) {
 } else {
     "release build"
 };
+
+async fn drop_database(server: &str, name: &str) {
+    let admin = AnyPool::connect(server).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+impl Drop for TestDb {
+    /// A failed test drops its PostgreSQL database too (on a thread of its own: the test's
+    /// runtime may be unwinding).
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_database(&server, &name));
+                }
+            })
+            .join();
+        }
+    }
+}
 
 /// Runs the body once on SQLite and once on PostgreSQL (if configured).
 macro_rules! both_backends {
