@@ -726,3 +726,73 @@ fn database_url_rewriting() {
         "postgres://h:5432/x"
     );
 }
+
+/// `kill -9` of a process that is writing: every record it had been told was stored (printed
+/// `ack <id>` after `insert_dose_record` returned) is there when the file is opened again.
+mod kill9 {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const CHILD_ENV: &str = "VAXPASS_TEST_KILL9_CHILD_URL";
+
+    /// The writer, run as a child process of `sqlite_acknowledged_records_survive`; without
+    /// its variable (a normal test run) it does nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn child() {
+        let Ok(url) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let s = Storage::open(&url).await.unwrap();
+        let people = persons(50);
+        let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
+        for i in 0u64.. {
+            let p = &people[(i % 50) as usize];
+            let (id, created) = s
+                .insert_dose_record(&dose_for(clinic, p, 1), &format!("kill9-{i}"), &system())
+                .await
+                .unwrap();
+            assert!(created);
+            println!("ack {id}");
+        }
+    }
+
+    #[test]
+    fn sqlite_acknowledged_records_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["kill9::child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            if let Some(id) = line.unwrap().strip_prefix("ack ") {
+                acked.push(id.parse::<i64>().unwrap());
+                if acked.len() == 200 {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL: no destructor, no orderly close
+        child.wait().unwrap();
+        assert_eq!(acked.len(), 200);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let s = Storage::open(&url).await.unwrap();
+            for id in &acked {
+                assert!(
+                    s.get_dose_record(*id).await.unwrap().is_some(),
+                    "record {id} lost"
+                );
+            }
+            // The audit chain is intact too (entries were written with their records).
+            s.audit_verify().await.unwrap();
+            s.close().await;
+        });
+    }
+}
