@@ -693,6 +693,29 @@ both_backends! {
         s.close().await;
     }
 
+    fn concurrent_retries_of_one_submission_store_one_record(db) {
+        let s = db.open().await;
+        let people = persons(1);
+        let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
+        let rec = dose_for(clinic, &people[0], 1);
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, rec) = (s.clone(), rec.clone());
+                tokio::spawn(async move { s.insert_dose_record(&rec, "retry", &system()).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap().unwrap());
+        }
+        assert!(results.iter().all(|&(id, _)| id == results[0].0));
+        assert_eq!(results.iter().filter(|&&(_, created)| created).count(), 1);
+        let raw = db.raw().await;
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM dose_records").await, 1);
+        raw.close().await;
+        s.close().await;
+    }
+
     fn acknowledged_record_survives_reopening(db) {
         let s = db.open().await;
         let people = persons(1);
