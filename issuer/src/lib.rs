@@ -2,7 +2,8 @@
 //!
 //! The issuer side of vaxpass, Viet Nam's EU DCC / HCERT vaccination passport: clinic dose
 //! records are matched against the national population registry before anything is signed.
-//! This release holds the pure matching core; storage and the HTTP service build on it.
+//! This release holds the pure matching core and the storage layer ([`storage`]: SQLite or
+//! PostgreSQL, hash-chained audit log); the HTTP service builds on them.
 //!
 //! ```
 //! use vaxpass_issuer::dates::{Date, PartialDate};
@@ -46,9 +47,10 @@
 //! - [`dates`]: full and partial birth dates.
 //! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
+//! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //!
 //! ## Crate features
-//! - `cli` (default): the `vaxpass-issuer` binary (`registry generate`).
+//! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -58,3 +60,4 @@ pub mod identity;
 pub mod matching;
 pub mod names;
 pub mod registry_csv;
+pub mod storage;

@@ -1,5 +1,5 @@
 //! Command-line definition (clap derive) and dispatch. Subcommands are added as variants of
-//! [`Command`] (`serve`, `audit`, … come with the service).
+//! [`Command`] (`serve`, … come with the service).
 
 use std::fs::File;
 use std::io;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use vaxpass_issuer::registry_csv::{self, GenerateError};
+use vaxpass_issuer::storage::{Storage, StorageError};
 
 /// vaxpass issuer: registry-verified vaccination certificates.
 #[derive(Debug, Parser)]
@@ -21,6 +22,23 @@ enum Command {
     /// Population registry tools.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain: every entry's hash, every link, no entry removed.
+    /// Exit code 0: intact; 1: broken (the first bad entry is named); 2: cannot read.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditVerifyArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://…` (pending migrations are applied).
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +94,12 @@ pub enum CliError {
     /// Generation failed.
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
 }
 
 /// How a command that ran went.
@@ -92,7 +116,38 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
         Command::Registry(RegistryCommand::Check(args)) => check(args),
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
     }
+}
+
+fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let storage = Storage::open(&args.database).await?;
+        let result = storage.audit_verify().await;
+        storage.close().await;
+        match result {
+            Ok(report) => {
+                println!(
+                    "audit log intact: {} entries, last hash {}",
+                    report.entries, report.head_hash
+                );
+                Ok(Outcome::Ok)
+            }
+            Err(StorageError::AuditBroken(broken)) => {
+                println!("{broken}");
+                println!(
+                    "the log was changed outside the issuer: keep this database as evidence, \
+                     restore from a backup and compare"
+                );
+                Ok(Outcome::Invalid)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
 }
 
 fn check(args: CheckArgs) -> Result<Outcome, CliError> {

@@ -1,4 +1,5 @@
-//! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`, `registry check`.
+//! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`, `registry check`,
+//! `audit verify`.
 
 mod cli;
 

@@ -1,0 +1,309 @@
+//! The hash-chained, append-only audit log.
+//!
+//! Entry `n` stores `prev_hash` (the hash of entry `n - 1`, 32 zero bytes for the first) and
+//! `hash = SHA-256(prev_hash || canonical(entry))`, where `canonical` is
+//! `"vaxpass-audit-v1" || seq (i64 BE) || at (i64 BE) || len-prefixed actor, action, subject,
+//! details` (each length a u64 BE). Every field takes part, so an edited entry no longer matches
+//! its hash; a removed entry leaves a gap in `seq` (or, at the end, disagrees with the one-row
+//! `audit_head`); a reordered entry breaks the `prev_hash` links.
+
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+use super::StorageError;
+
+/// The hash before the first entry.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The outcome of a successful [`super::Storage::audit_verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Number of entries checked.
+    pub entries: u64,
+    /// Hash of the last entry (hex), to be compared with an earlier, externally kept copy.
+    pub head_hash: String,
+}
+
+/// Why the chain does not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditBrokenReason {
+    /// The entry's content does not give its stored hash: it was edited.
+    HashMismatch,
+    /// The entry's `prev_hash` is not the previous entry's hash: entries were reordered or
+    /// replaced.
+    ChainLink,
+    /// The entry with this `seq` is missing (removed).
+    Missing,
+    /// The last entry's hash is not the one the head row recorded: it was rewritten.
+    Head,
+}
+
+/// The audit chain is broken at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log is broken at entry {seq}: {reason}")]
+pub struct AuditBroken {
+    /// The first entry found wrong (for [`AuditBrokenReason::Missing`], the missing one).
+    pub seq: i64,
+    /// What is wrong.
+    pub reason: AuditBrokenReason,
+}
+
+impl std::fmt::Display for AuditBrokenReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuditBrokenReason::HashMismatch => "its content does not match its hash (edited)",
+            AuditBrokenReason::ChainLink => {
+                "it does not link to the previous entry (reordered or replaced)"
+            }
+            AuditBrokenReason::Missing => "the entry is missing (removed)",
+            AuditBrokenReason::Head => "the last entry is not the recorded head (rewritten)",
+        })
+    }
+}
+
+/// One entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who: `staff:<token id>`, `system:<component>`.
+    pub actor: String,
+    /// What, e.g. `dose_record.create`.
+    pub action: String,
+    /// On what, e.g. `dose_record:17`.
+    pub subject: String,
+    /// JSON details; never personal data.
+    pub details: String,
+    /// Hash of the previous entry (hex).
+    pub prev_hash: String,
+    /// This entry's hash (hex).
+    pub hash: String,
+}
+
+/// An entry to append.
+pub(crate) struct NewEntry {
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+/// The chained hash of an entry.
+pub(crate) fn entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> String {
+    let mut h = Sha256::new();
+    // A malformed stored prev_hash simply yields another hash: verification then fails.
+    h.update(hex::decode(prev_hash).unwrap_or_else(|_| prev_hash.as_bytes().to_vec()));
+    h.update(b"vaxpass-audit-v1");
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    for field in [actor, action, subject, details] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends entries inside the caller's transaction. Locks the head row first: appends are
+/// serialised on both backends, and the head always names the last entry.
+pub(crate) async fn append(
+    tx: &mut Transaction<'static, Any>,
+    at: i64,
+    entries: Vec<NewEntry>,
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    // UPDATE ... RETURNING takes the row lock (PostgreSQL) / the write lock (SQLite).
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await?;
+    let last: i64 = row.try_get("seq")?;
+    let mut prev: String = row.try_get("hash")?;
+    let mut seq = last - n;
+    for e in entries {
+        seq += 1;
+        let details = e.details.to_string();
+        let hash = entry_hash(&prev, seq, at, &e.actor, e.action, &e.subject, &details);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&e.actor)
+        .bind(e.action)
+        .bind(&e.subject)
+        .bind(&details)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Checks entries in `seq` order, carrying the state between pages.
+pub(crate) struct Verifier {
+    pub expected_seq: i64,
+    pub prev_hash: String,
+    pub entries: u64,
+}
+
+impl Verifier {
+    pub fn new() -> Self {
+        Verifier {
+            expected_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+            entries: 0,
+        }
+    }
+
+    pub fn check(&mut self, e: &AuditEntry) -> Result<(), AuditBroken> {
+        if e.seq != self.expected_seq {
+            return Err(AuditBroken {
+                seq: self.expected_seq,
+                reason: AuditBrokenReason::Missing,
+            });
+        }
+        let computed = entry_hash(
+            &e.prev_hash,
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.details,
+        );
+        if computed != e.hash {
+            return Err(AuditBroken {
+                seq: e.seq,
+                reason: AuditBrokenReason::HashMismatch,
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            return Err(AuditBroken {
+                seq: e.seq,
+                reason: AuditBrokenReason::ChainLink,
+            });
+        }
+        self.prev_hash.clone_from(&e.hash);
+        self.expected_seq += 1;
+        self.entries += 1;
+        Ok(())
+    }
+
+    pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<AuditReport, AuditBroken> {
+        let last = self.expected_seq - 1;
+        if head_seq > last {
+            // Entries after `last` were removed.
+            return Err(AuditBroken {
+                seq: self.expected_seq,
+                reason: AuditBrokenReason::Missing,
+            });
+        }
+        if head_seq != last || head_hash != self.prev_hash {
+            return Err(AuditBroken {
+                seq: last,
+                reason: AuditBrokenReason::Head,
+            });
+        }
+        Ok(AuditReport {
+            entries: self.entries,
+            head_hash: self.prev_hash,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: i64, prev: &str) -> AuditEntry {
+        let hash = entry_hash(prev, seq, 10, "system:test", "x.y", "x:1", "{}");
+        AuditEntry {
+            seq,
+            at: 10,
+            actor: "system:test".into(),
+            action: "x.y".into(),
+            subject: "x:1".into(),
+            details: "{}".into(),
+            prev_hash: prev.into(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn chain_verifies_and_detects_edits() {
+        let a = entry(1, GENESIS);
+        let b = entry(2, &a.hash);
+        let mut v = Verifier::new();
+        assert_eq!(v.check(&a), Ok(()));
+        assert_eq!(v.check(&b), Ok(()));
+        let report = v.finish(2, &b.hash);
+        assert_eq!(report.map(|r| r.entries), Ok(2));
+
+        let mut edited = b.clone();
+        edited.subject = "x:2".into();
+        let mut v = Verifier::new();
+        assert_eq!(v.check(&a), Ok(()));
+        assert_eq!(
+            v.check(&edited),
+            Err(AuditBroken {
+                seq: 2,
+                reason: AuditBrokenReason::HashMismatch
+            })
+        );
+    }
+
+    #[test]
+    fn field_boundaries_matter() {
+        // Moving a character from one field to the next changes the hash.
+        assert_ne!(
+            entry_hash(GENESIS, 1, 1, "ab", "c", "", ""),
+            entry_hash(GENESIS, 1, 1, "a", "bc", "", "")
+        );
+    }
+
+    #[test]
+    fn display_has_no_data() {
+        let e = AuditBroken {
+            seq: 7,
+            reason: AuditBrokenReason::Missing,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the audit log is broken at entry 7: the entry is missing (removed)"
+        );
+    }
+}

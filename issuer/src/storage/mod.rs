@@ -1,0 +1,1413 @@
+//! The issuer's storage: registry persons, clinics and staff tokens, dose records with their
+//! verification results, issued certificates and the hash-chained audit log.
+//!
+//! One [`Storage`] type serves both backends through `sqlx::Any`: SQLite (embedded, the
+//! default; `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written
+//! once with `$n` placeholders, which both drivers accept; the schema differs only in types and
+//! lives per backend under `issuer/migrations/{sqlite,postgres}/`, embedded and run by
+//! [`Storage::open`].
+//!
+//! ```
+//! use vaxpass_issuer::dates::{Date, PartialDate};
+//! use vaxpass_issuer::matching::{match_record, DoseIdentity, InMemoryRegistry};
+//! use vaxpass_issuer::registry_csv::generate_persons;
+//! use vaxpass_issuer::storage::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let url = format!("sqlite://{}?mode=rwc", dir.path().join("issuer.db").display());
+//! let storage = Storage::open(&url).await?; // creates the file, runs the migrations
+//! let admin = Actor::System("setup".into());
+//!
+//! let people: Vec<_> = generate_persons(1_000, 1).collect();
+//! storage.import_registry(people.iter().cloned(), 500, &admin).await?;
+//! let clinic = storage.create_clinic("Trạm Y tế Phường 1", 79, &admin).await?;
+//! let (token, _) = storage.create_staff_token(clinic, Role::Staff, &admin).await?;
+//! let staff = storage.authenticate(token.expose()).await?.ok_or("unknown token")?;
+//! let actor = Actor::Staff(staff.token_id);
+//!
+//! // A clinic submits a record (retries with the same key return the same id) …
+//! let p = &people[0];
+//! let record = NewDoseRecord {
+//!     clinic_id: staff.clinic_id,
+//!     identity: DoseIdentity {
+//!         id_number: p.id.to_string(),
+//!         id_kind: p.id.kind(),
+//!         full_name: p.full_name.clone(),
+//!         date_of_birth: PartialDate::from(p.date_of_birth),
+//!         sex: p.sex,
+//!     },
+//!     vaccination: Vaccination {
+//!         product: "EU/1/20/1528".into(),
+//!         manufacturer: "ORG-100030215".into(),
+//!         dose_number: 2,
+//!         series_total: 2,
+//!         date: Date::parse("2021-09-01")?,
+//!     },
+//! };
+//! let (id, created) = storage.insert_dose_record(&record, "request-1", &actor).await?;
+//! assert!(created);
+//!
+//! // … it is matched against the registry …
+//! let mut registry = InMemoryRegistry::new();
+//! registry.insert(storage.find_person(&p.id).await?.ok_or("not registered")?)?;
+//! let result = match_record(&record.identity, &registry);
+//! storage.set_verification(id, &result, &Actor::System("matcher".into())).await?;
+//!
+//! // … and confirmed: `issue` builds and signs the certificate, stored once.
+//! let issued = storage
+//!     .confirm_and_issue(id, &actor, |r| {
+//!         let person = r.registry_person.as_ref().ok_or(std::fmt::Error)?;
+//!         Ok::<_, std::fmt::Error>(NewCertificate {
+//!             uvci: "URN:UVCI:01:VN:EXAMPLE1".into(),
+//!             hc1: "HC1:…".into(),
+//!             payload: format!("{{\"dob\":\"{}\"}}", person.date_of_birth),
+//!             kid: "AAAAAAAAAAA=".into(),
+//!             iat: 1_700_000_000,
+//!             exp: 1_731_536_000,
+//!         })
+//!     })
+//!     .await?;
+//! assert!(issued.newly_issued);
+//! assert_eq!(storage.audit_verify().await?.entries, 7);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Durability and concurrency
+//! - SQLite: WAL journal, `synchronous=FULL` (the WAL is synced at every commit, so a record is
+//!   on disk when [`Storage::insert_dose_record`] returns), foreign keys on, a 10 s busy
+//!   timeout. Writers of one process queue on an async mutex, then every writing transaction
+//!   opens with `BEGIN IMMEDIATE` (no `SQLITE_BUSY` when upgrading a read lock; other processes
+//!   wait on the busy timeout). Readers run beside the writer (WAL).
+//! - PostgreSQL: the default `synchronous_commit=on`. [`Storage::confirm_and_issue`] first
+//!   locks the dose record's row, so concurrent confirmations of one record run one after the
+//!   other and the second sees the first one's certificate.
+//! - The audit log is appended in the same transaction as the change it records; appenders lock
+//!   the one-row `audit_head` (always the last statement of a transaction), which serialises
+//!   them and keeps the chain linear.
+//!
+//! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
+
+mod audit;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::dates::{Date, PartialDate};
+use crate::identity::{IdKind, IdNumber, Sex};
+use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
+
+pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Largest registry batch: 4 values per row stay far below both backends' bind limits.
+pub const MAX_IMPORT_BATCH: usize = 5_000;
+
+/// Why a storage operation failed. The texts carry no personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL: expected sqlite://… or postgres://…")]
+    UnsupportedUrl,
+    /// The database failed or refused a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No such row.
+    #[error("{what} {id} does not exist")]
+    NotFound {
+        /// `dose record`, `clinic`.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The clinic named by a record or token does not exist.
+    #[error("clinic {0} does not exist")]
+    UnknownClinic(i64),
+    /// Only a verified record can be confirmed.
+    #[error(
+        "dose record {id} cannot be confirmed: its status is '{status}', only a record verified against the population registry can be"
+    )]
+    NotVerified {
+        /// The record.
+        id: i64,
+        /// Its status.
+        status: RecordStatus,
+    },
+    /// The record was already confirmed and its certificate issued: it can no longer change.
+    #[error("dose record {id} already has a certificate and can no longer be changed")]
+    AlreadyIssued {
+        /// The record.
+        id: i64,
+    },
+    /// The idempotency key was used before by this clinic for a different record.
+    #[error(
+        "the idempotency key was already used by this clinic for a different record (record {existing_id})"
+    )]
+    IdempotencyConflict {
+        /// The record stored under that key.
+        existing_id: i64,
+    },
+    /// A certificate with this UVCI exists already (the database's UNIQUE constraint).
+    #[error("a certificate with this UVCI already exists")]
+    DuplicateUvci,
+    /// The issuing callback of [`Storage::confirm_and_issue`] failed; nothing was stored.
+    #[error("issuing the certificate failed: {0}")]
+    Issue(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An import batch size of 0 or above [`MAX_IMPORT_BATCH`].
+    #[error("import batch size must be between 1 and {MAX_IMPORT_BATCH}")]
+    BatchSize,
+    /// A stored value could not be read back (a column edited outside the application).
+    #[error("stored {what} is malformed")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+    },
+    /// The audit log does not verify.
+    #[error(transparent)]
+    AuditBroken(#[from] AuditBroken),
+}
+
+/// Which database a [`Storage`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names.
+    ///
+    /// # Errors
+    /// [`StorageError::UnsupportedUrl`].
+    pub fn from_url(url: &str) -> Result<Backend, StorageError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl)
+        }
+    }
+}
+
+/// Who did something, as written in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A clinic staff member or admin, by token id.
+    Staff(i64),
+    /// A component of the service (`matcher`, `cli`, …).
+    System(Cow<'static, str>),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Staff(id) => write!(f, "staff:{id}"),
+            Actor::System(name) => write!(f, "system:{name}"),
+        }
+    }
+}
+
+/// A staff token's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Acts on its own clinic's records.
+    Staff,
+    /// Manages clinics.
+    Admin,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An authenticated token holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Staff {
+    /// The token's id (the audit actor).
+    pub token_id: i64,
+    /// The clinic it belongs to.
+    pub clinic_id: i64,
+    /// Its role.
+    pub role: Role,
+}
+
+/// A freshly created token's plaintext: shown once, never stored. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSecret(String);
+
+impl TokenSecret {
+    /// The token to hand to the staff member (`vxp_` and 64 hex digits).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSecret(..)")
+    }
+}
+
+/// The hex SHA-256 under which a token is stored.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The vaccination part of a dose record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Vaccination {
+    /// Vaccine medicinal product (value set `vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
+    pub product: String,
+    /// Marketing authorisation holder (e.g. `ORG-100030215`).
+    pub manufacturer: String,
+    /// Dose number in the series.
+    pub dose_number: u32,
+    /// Doses in the series.
+    pub series_total: u32,
+    /// Date of vaccination.
+    pub date: Date,
+}
+
+/// A dose record as a clinic submits it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewDoseRecord {
+    /// The submitting clinic.
+    pub clinic_id: i64,
+    /// The identity as typed.
+    pub identity: DoseIdentity,
+    /// The dose.
+    pub vaccination: Vaccination,
+}
+
+impl fmt::Debug for NewDoseRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewDoseRecord")
+            .field("clinic_id", &self.clinic_id)
+            .field("identity", &self.identity)
+            .field("vaccination", &self.vaccination)
+            .finish()
+    }
+}
+
+/// Where a dose record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordStatus {
+    /// Stored, not yet matched against the registry.
+    Received,
+    /// Matches the registry: may be confirmed.
+    Verified,
+    /// The ID number is registered but fields differ.
+    Mismatch,
+    /// No registry person under the ID number.
+    NotFound,
+    /// A foreign passport: verified by hand, outside the registry.
+    ManualReview,
+    /// Confirmed by clinic staff (transient: [`Storage::confirm_and_issue`] confirms and issues
+    /// in one transaction).
+    Confirmed,
+    /// The certificate is issued.
+    Issued,
+}
+
+impl RecordStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Received => "received",
+            RecordStatus::Verified => "verified",
+            RecordStatus::Mismatch => "mismatch",
+            RecordStatus::NotFound => "not_found",
+            RecordStatus::ManualReview => "manual_review",
+            RecordStatus::Confirmed => "confirmed",
+            RecordStatus::Issued => "issued",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RecordStatus> {
+        Some(match s {
+            "received" => RecordStatus::Received,
+            "verified" => RecordStatus::Verified,
+            "mismatch" => RecordStatus::Mismatch,
+            "not_found" => RecordStatus::NotFound,
+            "manual_review" => RecordStatus::ManualReview,
+            "confirmed" => RecordStatus::Confirmed,
+            "issued" => RecordStatus::Issued,
+            _ => return None,
+        })
+    }
+
+    fn of(result: &MatchResult) -> RecordStatus {
+        match result {
+            MatchResult::Verified { .. } => RecordStatus::Verified,
+            MatchResult::Mismatch { .. } => RecordStatus::Mismatch,
+            MatchResult::NotFound { .. } => RecordStatus::NotFound,
+            MatchResult::ForeignPassport { .. } => RecordStatus::ManualReview,
+        }
+    }
+}
+
+impl fmt::Display for RecordStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored dose record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DoseRecord {
+    /// Its id.
+    pub id: i64,
+    /// The clinic that submitted it.
+    pub clinic_id: i64,
+    /// The identity as submitted.
+    pub identity: DoseIdentity,
+    /// The dose.
+    pub vaccination: Vaccination,
+    /// Where it stands.
+    pub status: RecordStatus,
+    /// The matching outcome code (`VERIFIED`, `MISMATCH`, …), once matched.
+    pub outcome: Option<String>,
+    /// The [`crate::matching::MatchReport`] as JSON, once matched (may quote personal data).
+    pub match_report: Option<String>,
+    /// The registry's canonical identity (verified records): what the certificate carries.
+    pub registry_person: Option<RegistryPerson>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for DoseRecord {
+    /// Redacted: no name, ID number, birth date or match report.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoseRecord")
+            .field("id", &self.id)
+            .field("clinic_id", &self.clinic_id)
+            .field("identity", &self.identity)
+            .field("vaccination", &self.vaccination)
+            .field("status", &self.status)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate to store, built by the caller of [`Storage::confirm_and_issue`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// `URN:UVCI:01:VN:…`, unique.
+    pub uvci: String,
+    /// The `HC1:` string.
+    pub hc1: String,
+    /// The HCERT payload as JSON.
+    pub payload: String,
+    /// The signer's key id (base64).
+    pub kid: String,
+    /// CWT issued-at, Unix seconds.
+    pub iat: i64,
+    /// CWT expiry, Unix seconds.
+    pub exp: i64,
+}
+
+impl fmt::Debug for NewCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewCertificate")
+            .field("uvci", &self.uvci)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored certificate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// `URN:UVCI:01:VN:…`.
+    pub uvci: String,
+    /// The dose record it certifies (one certificate per record).
+    pub dose_record_id: i64,
+    /// The `HC1:` string.
+    pub hc1: String,
+    /// The HCERT payload as JSON.
+    pub payload: String,
+    /// The signer's key id (base64).
+    pub kid: String,
+    /// CWT issued-at, Unix seconds.
+    pub iat: i64,
+    /// CWT expiry, Unix seconds.
+    pub exp: i64,
+    /// When it was stored, Unix seconds.
+    pub issued_at: i64,
+}
+
+impl fmt::Debug for Certificate {
+    /// Redacted: the payload and HC1 string (personal data) are left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("uvci", &self.uvci)
+            .field("dose_record_id", &self.dose_record_id)
+            .field("kid", &self.kid)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Storage::confirm_and_issue`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The record's certificate.
+    pub certificate: Certificate,
+    /// `false` when the record had been issued before and the stored certificate is returned.
+    pub newly_issued: bool,
+}
+
+/// A page of a clinic's records, in id order: keyset pagination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Records with an id above this one (`None`: from the start).
+    pub after_id: Option<i64>,
+    /// At most this many (capped at 1,000).
+    pub limit: u32,
+}
+
+/// What [`Storage::import_registry`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportSummary {
+    /// Rows inserted or updated.
+    pub rows: u64,
+    /// Batches (statements) sent.
+    pub batches: u64,
+}
+
+/// What [`Storage::sqlite_settings`] reads back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    /// 2 = `FULL`.
+    pub synchronous: i64,
+    /// Foreign keys enforced.
+    pub foreign_keys: bool,
+    /// Busy timeout in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// A writing transaction and, on SQLite, the in-process writer lock it holds until it ends.
+struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The issuer's database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Storage {
+    pool: AnyPool,
+    backend: Backend,
+    clock: Clock,
+    /// SQLite only: one writer at a time inside this process (see `begin_write`).
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+const RECORD_COLUMNS: &str = "id, clinic_id, id_number, id_kind, full_name, date_of_birth, sex, \
+    product, manufacturer, dose_number, series_total, vaccination_date, status, outcome, \
+    match_report, registry_person, created_at, updated_at";
+
+const CERT_COLUMNS: &str = "uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at";
+
+fn corrupt(what: &'static str) -> StorageError {
+    StorageError::Corrupt { what }
+}
+
+fn id_kind_str(kind: IdKind) -> &'static str {
+    match kind {
+        IdKind::National => "national",
+        IdKind::ForeignPassport => "foreign_passport",
+    }
+}
+
+fn record_from_row(row: &AnyRow) -> Result<DoseRecord, StorageError> {
+    let id_kind = match row.try_get::<String, _>("id_kind")?.as_str() {
+        "national" => IdKind::National,
+        "foreign_passport" => IdKind::ForeignPassport,
+        _ => return Err(corrupt("document kind")),
+    };
+    let sex = Sex::parse(&row.try_get::<String, _>("sex")?).ok_or(corrupt("sex"))?;
+    let dob = PartialDate::parse(&row.try_get::<String, _>("date_of_birth")?)
+        .map_err(|_| corrupt("birth date"))?;
+    let date = Date::parse(&row.try_get::<String, _>("vaccination_date")?)
+        .map_err(|_| corrupt("vaccination date"))?;
+    let status = RecordStatus::parse(&row.try_get::<String, _>("status")?)
+        .ok_or(corrupt("record status"))?;
+    let registry_person = match row.try_get::<Option<String>, _>("registry_person")? {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
+        None => None,
+    };
+    let count = |col: &'static str| -> Result<u32, StorageError> {
+        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col))
+    };
+    Ok(DoseRecord {
+        id: row.try_get("id")?,
+        clinic_id: row.try_get("clinic_id")?,
+        identity: DoseIdentity {
+            id_number: row.try_get("id_number")?,
+            id_kind,
+            full_name: row.try_get("full_name")?,
+            date_of_birth: dob,
+            sex,
+        },
+        vaccination: Vaccination {
+            product: row.try_get("product")?,
+            manufacturer: row.try_get("manufacturer")?,
+            dose_number: count("dose_number")?,
+            series_total: count("series_total")?,
+            date,
+        },
+        status,
+        outcome: row.try_get("outcome")?,
+        match_report: row.try_get("match_report")?,
+        registry_person,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn cert_from_row(row: &AnyRow) -> Result<Certificate, StorageError> {
+    Ok(Certificate {
+        uvci: row.try_get("uvci")?,
+        dose_record_id: row.try_get("dose_record_id")?,
+        hc1: row.try_get("hc1")?,
+        payload: row.try_get("payload")?,
+        kid: row.try_get("kid")?,
+        iat: row.try_get("iat")?,
+        exp: row.try_get("exp")?,
+        issued_at: row.try_get("issued_at")?,
+    })
+}
+
+fn is_fk_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+impl Storage {
+    /// Opens (creating a SQLite file if the URL says `mode=rwc`) and migrates the database.
+    ///
+    /// # Errors
+    /// [`StorageError::UnsupportedUrl`], [`StorageError::Database`] (cannot connect),
+    /// [`StorageError::Migrate`].
+    pub async fn open(url: &str) -> Result<Storage, StorageError> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL: readers never block the writer; FULL: the WAL is synced at
+                            // every commit, so an acknowledged record survives a power cut.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(10).connect(url).await?,
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Storage {
+            pool,
+            backend,
+            clock: Arc::new(system_clock),
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Replaces the clock (Unix seconds) used for timestamps.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Storage {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for those in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A writing transaction. SQLite: writers first queue on an in-process async mutex (FIFO,
+    /// no busy-handler polling), then `BEGIN IMMEDIATE` takes the database's write lock up
+    /// front (waiting up to the busy timeout for other processes), so no transaction fails
+    /// later when upgrading a read lock. PostgreSQL: a plain `BEGIN` (row locks do the rest).
+    async fn begin_write(&self) -> Result<WriteTx, StorageError> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _guard: Some(guard),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            },
+        })
+    }
+
+    /// SQLite: the settings in force on a pooled connection (`None` on PostgreSQL), to check
+    /// the durability choices described in the module documentation.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn sqlite_settings(&self) -> Result<Option<SqliteSettings>, StorageError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Some(SqliteSettings {
+            journal_mode,
+            synchronous,
+            foreign_keys: foreign_keys == 1,
+            busy_timeout_ms,
+        }))
+    }
+
+    // ----- registry -----
+
+    /// Inserts or updates registry persons in batches of `batch` rows, all in one transaction
+    /// (all or nothing), with one audit entry.
+    ///
+    /// # Errors
+    /// [`StorageError::BatchSize`], [`StorageError::Database`].
+    pub async fn import_registry<I>(
+        &self,
+        persons: I,
+        batch: usize,
+        actor: &Actor,
+    ) -> Result<ImportSummary, StorageError>
+    where
+        I: IntoIterator<Item = RegistryPerson>,
+    {
+        if batch == 0 || batch > MAX_IMPORT_BATCH {
+            return Err(StorageError::BatchSize);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut summary = ImportSummary::default();
+        let mut full_sql = None;
+        let mut buf: Vec<RegistryPerson> = Vec::with_capacity(batch);
+        let mut persons = persons.into_iter();
+        loop {
+            buf.clear();
+            buf.extend(persons.by_ref().take(batch));
+            if buf.is_empty() {
+                break;
+            }
+            // One statement may not touch a row twice (PostgreSQL refuses): within a batch,
+            // the last row for an ID number wins, as it would across batches.
+            let mut seen = std::collections::HashMap::with_capacity(buf.len());
+            let mut duplicates = false;
+            for (i, p) in buf.iter().enumerate() {
+                duplicates |= seen.insert(p.id.clone(), i).is_some();
+            }
+            if duplicates {
+                let mut i = 0;
+                buf.retain(|p| {
+                    let keep = seen.get(&p.id) == Some(&i);
+                    i += 1;
+                    keep
+                });
+            }
+            let sql = if buf.len() == batch {
+                full_sql.get_or_insert_with(|| upsert_sql(batch)).clone()
+            } else {
+                upsert_sql(buf.len())
+            };
+            let mut q = sqlx::query(&sql);
+            for p in &buf {
+                q = q
+                    .bind(p.id.to_string())
+                    .bind(p.full_name.clone())
+                    .bind(p.date_of_birth.to_string())
+                    .bind(p.sex.code());
+            }
+            q.execute(&mut **tx).await?;
+            summary.rows += buf.len() as u64;
+            summary.batches += 1;
+        }
+        audit::append(
+            &mut tx,
+            self.now(),
+            vec![audit::NewEntry {
+                actor: actor.to_string(),
+                action: "registry.import",
+                subject: "registry".into(),
+                details: serde_json::json!({ "rows": summary.rows }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// The registry person with this ID number.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn find_person(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, StorageError> {
+        let row = sqlx::query(
+            "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(RegistryPerson {
+            id: id.clone(),
+            full_name: row.try_get("full_name")?,
+            date_of_birth: Date::parse(&row.try_get::<String, _>("date_of_birth")?)
+                .map_err(|_| corrupt("registry birth date"))?,
+            sex: Sex::parse(&row.try_get::<String, _>("sex")?).ok_or(corrupt("registry sex"))?,
+        }))
+    }
+
+    /// Number of registry persons.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn registry_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registry_persons")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    // ----- clinics and tokens -----
+
+    /// Creates a clinic and returns its id.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn create_clinic(
+        &self,
+        name: &str,
+        province: u16,
+        actor: &Actor,
+    ) -> Result<i64, StorageError> {
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO clinics (name, province, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(i64::from(province))
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            vec![audit::NewEntry {
+                actor: actor.to_string(),
+                action: "clinic.create",
+                subject: format!("clinic:{id}"),
+                details: serde_json::json!({ "province": province }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Creates a staff token for a clinic: 32 random bytes, returned once as plaintext; only
+    /// its SHA-256 is stored. Returns the plaintext and the token's id.
+    ///
+    /// # Errors
+    /// [`StorageError::UnknownClinic`], [`StorageError::Database`].
+    pub async fn create_staff_token(
+        &self,
+        clinic_id: i64,
+        role: Role,
+        actor: &Actor,
+    ) -> Result<(TokenSecret, i64), StorageError> {
+        let mut raw = [0u8; 32];
+        OsRng.fill_bytes(&mut raw);
+        let secret = TokenSecret(format!("vxp_{}", hex::encode(raw)));
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(clinic_id)
+        .bind(role.as_str())
+        .bind(token_hash(secret.expose()))
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                StorageError::UnknownClinic(clinic_id)
+            } else {
+                e.into()
+            }
+        })?;
+        audit::append(
+            &mut tx,
+            now,
+            vec![audit::NewEntry {
+                actor: actor.to_string(),
+                action: "staff_token.create",
+                subject: format!("staff_token:{id}"),
+                details: serde_json::json!({ "clinic": clinic_id, "role": role.as_str() }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((secret, id))
+    }
+
+    /// The holder of a token, if the token is known and not revoked.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Staff>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, clinic_id, role FROM staff_tokens \
+             WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role = match row.try_get::<String, _>("role")?.as_str() {
+            "staff" => Role::Staff,
+            "admin" => Role::Admin,
+            _ => return Err(corrupt("token role")),
+        };
+        Ok(Some(Staff {
+            token_id: row.try_get("id")?,
+            clinic_id: row.try_get("clinic_id")?,
+            role,
+        }))
+    }
+
+    // ----- dose records -----
+
+    /// Stores a dose record under the clinic's idempotency key and returns its id and whether
+    /// it was created now (`false`: the same record was stored before under this key). The
+    /// record is committed (on SQLite: synced to disk) when this returns.
+    ///
+    /// # Errors
+    /// [`StorageError::IdempotencyConflict`] (the key was used for a different record),
+    /// [`StorageError::UnknownClinic`], [`StorageError::Database`].
+    pub async fn insert_dose_record(
+        &self,
+        record: &NewDoseRecord,
+        idempotency_key: &str,
+        actor: &Actor,
+    ) -> Result<(i64, bool), StorageError> {
+        let request_hash = hex::encode(Sha256::digest(
+            serde_json::to_vec(record).map_err(|_| corrupt("dose record"))?,
+        ));
+        let now = self.now();
+        let id_ = &record.identity;
+        let v = &record.vaccination;
+        let mut tx = self.begin_write().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
+             id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
+             series_total, vaccination_date, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14) \
+             ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(record.clinic_id)
+        .bind(idempotency_key)
+        .bind(&request_hash)
+        .bind(&id_.id_number)
+        .bind(id_kind_str(id_.id_kind))
+        .bind(&id_.full_name)
+        .bind(id_.date_of_birth.to_string())
+        .bind(id_.sex.code())
+        .bind(&v.product)
+        .bind(&v.manufacturer)
+        .bind(i64::from(v.dose_number))
+        .bind(i64::from(v.series_total))
+        .bind(v.date.to_string())
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                StorageError::UnknownClinic(record.clinic_id)
+            } else {
+                e.into()
+            }
+        })?;
+        if let Some(id) = inserted {
+            audit::append(
+                &mut tx,
+                now,
+                vec![audit::NewEntry {
+                    actor: actor.to_string(),
+                    action: "dose_record.create",
+                    subject: format!("dose_record:{id}"),
+                    details: serde_json::json!({
+                        "clinic": record.clinic_id,
+                        "dose": v.dose_number,
+                        "series": v.series_total,
+                    }),
+                }],
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok((id, true));
+        }
+        let row = sqlx::query(
+            "SELECT id, request_hash FROM dose_records \
+             WHERE clinic_id = $1 AND idempotency_key = $2",
+        )
+        .bind(record.clinic_id)
+        .bind(idempotency_key)
+        .fetch_one(&mut **tx)
+        .await?;
+        tx.rollback().await?;
+        let existing_id: i64 = row.try_get("id")?;
+        if row.try_get::<String, _>("request_hash")? != request_hash {
+            return Err(StorageError::IdempotencyConflict { existing_id });
+        }
+        Ok((existing_id, false))
+    }
+
+    /// A dose record by id.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn get_dose_record(&self, id: i64) -> Result<Option<DoseRecord>, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Stores the registry matching outcome of a record (again if re-matched), unless it is
+    /// already confirmed or issued.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`], [`StorageError::AlreadyIssued`], [`StorageError::Database`].
+    pub async fn set_verification(
+        &self,
+        id: i64,
+        result: &MatchResult,
+        actor: &Actor,
+    ) -> Result<RecordStatus, StorageError> {
+        let status = RecordStatus::of(result);
+        let report = serde_json::to_string(&result.report()).map_err(|_| corrupt("report"))?;
+        let person = match result {
+            MatchResult::Verified { person, .. } => {
+                Some(serde_json::to_string(person).map_err(|_| corrupt("registry person"))?)
+            }
+            _ => None,
+        };
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let updated: Option<i64> = sqlx::query_scalar(
+            "UPDATE dose_records SET status = $1, outcome = $2, match_report = $3, \
+             registry_person = $4, updated_at = $5 \
+             WHERE id = $6 AND status NOT IN ('confirmed', 'issued') RETURNING clinic_id",
+        )
+        .bind(status.as_str())
+        .bind(result.code())
+        .bind(report)
+        .bind(person)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if updated.is_none() {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            return Err(match exists {
+                Some(_) => StorageError::AlreadyIssued { id },
+                None => StorageError::NotFound {
+                    what: "dose record",
+                    id,
+                },
+            });
+        }
+        audit::append(
+            &mut tx,
+            now,
+            vec![audit::NewEntry {
+                actor: actor.to_string(),
+                action: "dose_record.verify",
+                subject: format!("dose_record:{id}"),
+                // Codes only (`redacted`): no personal data.
+                details: serde_json::json!({ "result": result.redacted().to_string() }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Confirms a verified record and stores its certificate, atomically:
+    /// - the record's row is locked first, so concurrent calls for one record run one after
+    ///   the other;
+    /// - a record already issued returns its stored certificate (`newly_issued: false`) and
+    ///   `issue` is not called;
+    /// - a record not verified is refused ([`StorageError::NotVerified`]);
+    /// - otherwise `issue` builds the certificate (sign it there), which is inserted (the UVCI
+    ///   is UNIQUE in the database), the record marked issued, and the audit entries
+    ///   `dose_record.confirm` and `certificate.issue` appended, all in one transaction.
+    ///
+    /// `issue` runs while the record is locked (on SQLite: while the write lock is held), so it
+    /// should only build and sign, never wait on the network.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`], [`StorageError::NotVerified`], [`StorageError::Issue`],
+    /// [`StorageError::DuplicateUvci`], [`StorageError::Database`].
+    pub async fn confirm_and_issue<F, E>(
+        &self,
+        id: i64,
+        actor: &Actor,
+        issue: F,
+    ) -> Result<Issued, StorageError>
+    where
+        F: FnOnce(&DoseRecord) -> Result<NewCertificate, E>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        // Lock the row (PostgreSQL: row lock until commit; SQLite: already holds the write lock).
+        let status: Option<String> = sqlx::query_scalar(
+            "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 RETURNING status",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(status) = status else {
+            return Err(StorageError::NotFound {
+                what: "dose record",
+                id,
+            });
+        };
+        let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
+        if status == RecordStatus::Issued {
+            let row = sqlx::query(&format!(
+                "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(corrupt("issued record without certificate"))?;
+            tx.rollback().await?;
+            return Ok(Issued {
+                certificate: cert_from_row(&row)?,
+                newly_issued: false,
+            });
+        }
+        if status != RecordStatus::Verified {
+            return Err(StorageError::NotVerified { id, status });
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let record = record_from_row(&row)?;
+        let new = issue(&record).map_err(|e| StorageError::Issue(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&new.uvci)
+        .bind(id)
+        .bind(&new.hc1)
+        .bind(&new.payload)
+        .bind(&new.kid)
+        .bind(new.iat)
+        .bind(new.exp)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
+                StorageError::DuplicateUvci
+            }
+            _ => e.into(),
+        })?;
+        sqlx::query("UPDATE dose_records SET status = 'issued', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            vec![
+                audit::NewEntry {
+                    actor: actor.to_string(),
+                    action: "dose_record.confirm",
+                    subject: format!("dose_record:{id}"),
+                    details: serde_json::json!({ "clinic": record.clinic_id }),
+                },
+                audit::NewEntry {
+                    actor: actor.to_string(),
+                    action: "certificate.issue",
+                    subject: format!("certificate:{}", new.uvci),
+                    details: serde_json::json!({
+                        "dose_record": id,
+                        "kid": new.kid,
+                        "iat": new.iat,
+                        "exp": new.exp,
+                    }),
+                },
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Issued {
+            certificate: Certificate {
+                uvci: new.uvci,
+                dose_record_id: id,
+                hc1: new.hc1,
+                payload: new.payload,
+                kid: new.kid,
+                iat: new.iat,
+                exp: new.exp,
+                issued_at: now,
+            },
+            newly_issued: true,
+        })
+    }
+
+    /// The certificate with this UVCI.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn get_certificate(&self, uvci: &str) -> Result<Option<Certificate>, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1"
+        ))
+        .bind(uvci)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(cert_from_row).transpose()
+    }
+
+    /// The certificate of a dose record.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn certificate_for_record(
+        &self,
+        dose_record_id: i64,
+    ) -> Result<Option<Certificate>, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
+        ))
+        .bind(dose_record_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(cert_from_row).transpose()
+    }
+
+    /// A page of a clinic's records in id order.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn records_for_clinic(
+        &self,
+        clinic_id: i64,
+        page: Page,
+    ) -> Result<Vec<DoseRecord>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE clinic_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(clinic_id)
+        .bind(page.after_id.unwrap_or(0))
+        .bind(i64::from(page.limit.min(1_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    // ----- audit -----
+
+    /// Audit entries with `seq > after`, at most `limit` (capped at 1,000).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn audit_entries(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.min(1_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(audit::entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Verifies the whole audit chain: every entry's hash, every link, no gap in `seq`, and
+    /// the last entry against the head row.
+    ///
+    /// # Errors
+    /// [`StorageError::AuditBroken`] with the first bad `seq` and why;
+    /// [`StorageError::Database`].
+    pub async fn audit_verify(&self) -> Result<AuditReport, StorageError> {
+        // The head first: entries up to its seq were committed with it.
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let head_seq: i64 = head.try_get("seq")?;
+        let head_hash: String = head.try_get("hash")?;
+        let mut verifier = audit::Verifier::new();
+        let mut after = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
+            )
+            .bind(after)
+            .bind(head_seq)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let entry = audit::entry_from_row(row)?;
+                verifier.check(&entry)?;
+                after = entry.seq;
+            }
+        }
+        Ok(verifier.finish(head_seq, &head_hash)?)
+    }
+}
+
+/// `INSERT … VALUES ($1,$2,$3,$4), … ON CONFLICT DO UPDATE` for `rows` persons.
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(80 + rows * 24);
+    sql.push_str("INSERT INTO registry_persons (id_number, full_name, date_of_birth, sex) VALUES ");
+    for i in 0..rows {
+        let b = i * 4;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
+    }
+    sql.push_str(
+        " ON CONFLICT (id_number) DO UPDATE SET full_name = excluded.full_name, \
+         date_of_birth = excluded.date_of_birth, sex = excluded.sex",
+    );
+    sql
+}
