@@ -48,6 +48,7 @@
 //! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
+//! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
@@ -55,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod dates;
 pub mod identity;
 pub mod matching;

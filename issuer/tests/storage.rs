@@ -193,6 +193,7 @@ fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
             sex: p.sex,
         },
         vaccination: Vaccination {
+            prophylaxis: "1119349007".into(),
             product: "EU/1/20/1528".into(),
             manufacturer: "ORG-100030215".into(),
             dose_number: dose,

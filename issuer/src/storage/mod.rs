@@ -39,6 +39,7 @@
 //!         sex: p.sex,
 //!     },
 //!     vaccination: Vaccination {
+//!         prophylaxis: "1119349007".into(),
 //!         product: "EU/1/20/1528".into(),
 //!         manufacturer: "ORG-100030215".into(),
 //!         dose_number: 2,
@@ -281,6 +282,8 @@ pub fn token_hash(token: &str) -> String {
 /// The vaccination part of a dose record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Vaccination {
+    /// Vaccine or prophylaxis (DCC `vp`, value set `sct-vaccines-covid-19`, e.g. `1119349007`).
+    pub prophylaxis: String,
     /// Vaccine medicinal product (value set `vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
     pub product: String,
     /// Marketing authorisation holder (e.g. `ORG-100030215`).
@@ -572,7 +575,7 @@ fn system_clock() -> i64 {
 }
 
 const RECORD_COLUMNS: &str = "id, clinic_id, id_number, id_kind, full_name, date_of_birth, sex, \
-    product, manufacturer, dose_number, series_total, vaccination_date, status, outcome, \
+    prophylaxis, product, manufacturer, dose_number, series_total, vaccination_date, status, outcome, \
     match_report, registry_person, created_at, updated_at";
 
 const CERT_COLUMNS: &str = "uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at";
@@ -619,6 +622,7 @@ fn record_from_row(row: &AnyRow) -> Result<DoseRecord, StorageError> {
             sex,
         },
         vaccination: Vaccination {
+            prophylaxis: row.try_get("prophylaxis")?,
             product: row.try_get("product")?,
             manufacturer: row.try_get("manufacturer")?,
             dose_number: count("dose_number")?,
@@ -698,6 +702,15 @@ impl Storage {
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Storage {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Checks that the database answers (`SELECT 1`): the service's readiness probe.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The backend.
@@ -1008,8 +1021,9 @@ impl Storage {
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
              id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
-             series_total, vaccination_date, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14) \
+             series_total, vaccination_date, status, created_at, updated_at, prophylaxis) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14, \
+             $15) \
              ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(record.clinic_id)
@@ -1026,6 +1040,7 @@ impl Storage {
         .bind(i64::from(v.series_total))
         .bind(v.date.to_string())
         .bind(now)
+        .bind(&v.prophylaxis)
         .fetch_optional(&mut **tx)
         .await
         .map_err(|e| {

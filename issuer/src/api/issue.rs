@@ -1,0 +1,224 @@
+//! Building, signing and self-verifying a vaccination certificate for a verified record.
+//!
+//! ## UVCI format
+//! `URN:UVCI:01:VN:<opaque>#<check>` (eHealth Network UVCI guidelines, option 3 without an
+//! issuing-entity part):
+//! - `01`: UVCI schema version; `VN`: the issuing country (from [`super::Config::country`]);
+//! - `<opaque>`: 128 random bits (OS randomness) as 26 characters of RFC 4648 base32
+//!   (`A`–`Z`, `2`–`7`, unpadded): unique without coordination, and it reveals nothing;
+//! - `<check>`: a Luhn mod N check character (N = 36, alphabet `0`–`9` then `A`–`Z`) over the
+//!   alphanumeric characters of everything before `#` (`:` separators skipped), so a typed UVCI
+//!   with one wrong character or two adjacent characters swapped is detected.
+//!
+//! The whole identifier is 43 characters (the DCC schema allows 80); the database's UNIQUE
+//! constraint is the final guard against a collision.
+
+use rand_core::{OsRng, RngCore};
+use vaxpass_verifier::encode::{IssueClaims, encode_dcc};
+use vaxpass_verifier::model::{Entries, Name, Vaccination as VEntry};
+use vaxpass_verifier::{Dcc, Timestamp, Verifier};
+
+use super::AppState;
+use crate::names::DccName;
+use crate::storage::{DoseRecord, NewCertificate};
+
+/// SNOMED CT 840539006: COVID-19 (DCC `tg`).
+pub const TARGET_COVID_19: &str = "840539006";
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const LUHN36: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// Why a certificate could not be issued. The texts carry no personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// A verified record without the registry's identity (should not happen).
+    #[error("the verified record carries no registry identity")]
+    NoRegistryPerson,
+    /// The registry's name cannot be written as a DCC name.
+    #[error("the registry name cannot be written as a DCC name")]
+    Name,
+    /// The record has no vaccine or prophylaxis code (stored before the column existed).
+    #[error("the record has no vaccine or prophylaxis code (vp); resubmit it")]
+    NoProphylaxis,
+    /// The signer certificate has expired or is not yet valid.
+    #[error("the document signer certificate is not valid now")]
+    SignerNotValid,
+    /// The signer failed.
+    #[error(transparent)]
+    Sign(#[from] vaxpass_keys::SignError),
+    /// The certificate just signed does not verify: it is not stored.
+    #[error("self-verification of the signed certificate failed: {0}")]
+    SelfVerify(String),
+}
+
+/// A new UVCI (see the module documentation).
+pub fn new_uvci(country: &str) -> String {
+    let mut raw = [0u8; 16];
+    OsRng.fill_bytes(&mut raw);
+    let mut opaque = String::with_capacity(26);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in raw {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            opaque.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        opaque.push(char::from(BASE32[((acc << (5 - bits)) & 31) as usize]));
+    }
+    let body = format!("URN:UVCI:01:{country}:{opaque}");
+    let check = luhn36_check(&body);
+    format!("{body}#{check}")
+}
+
+/// The Luhn mod 36 check character over the alphanumeric characters of `s` (others skipped).
+pub fn luhn36_check(s: &str) -> char {
+    const N: usize = 36;
+    let mut factor = 2;
+    let mut sum = 0;
+    for c in s.bytes().rev() {
+        let Some(code) = LUHN36.iter().position(|&a| a == c.to_ascii_uppercase()) else {
+            continue;
+        };
+        let addend = factor * code;
+        sum += addend / N + addend % N;
+        factor = if factor == 2 { 1 } else { 2 };
+    }
+    char::from(LUHN36[(N - sum % N) % N])
+}
+
+/// Whether `uvci` ends in its correct Luhn mod 36 check character.
+pub fn uvci_check_ok(uvci: &str) -> bool {
+    match uvci.rsplit_once('#') {
+        Some((body, check)) => check.len() == 1 && check.starts_with(luhn36_check(body)),
+        None => false,
+    }
+}
+
+/// Builds the DCC payload of a verified record (schema 1.3.0): the registry's canonical name
+/// and birth date, one `v` entry for the record's dose.
+///
+/// # Errors
+/// [`IssueError::NoRegistryPerson`], [`IssueError::Name`], [`IssueError::NoProphylaxis`].
+pub fn build_dcc(state: &AppState, record: &DoseRecord, uvci: &str) -> Result<Dcc, IssueError> {
+    let person = record
+        .registry_person
+        .as_ref()
+        .ok_or(IssueError::NoRegistryPerson)?;
+    let name = DccName::from_full_name(&person.full_name).ok_or(IssueError::Name)?;
+    let v = &record.vaccination;
+    if v.prophylaxis.is_empty() {
+        return Err(IssueError::NoProphylaxis);
+    }
+    Ok(Dcc {
+        ver: "1.3.0".to_owned(),
+        nam: Name {
+            family_name: Some(name.family),
+            family_name_std: Some(name.family_t),
+            given_name: name.given,
+            given_name_std: name.given_t,
+        },
+        dob: person.date_of_birth.to_string(),
+        entries: Entries::Vaccination(vec![VEntry {
+            tg: TARGET_COVID_19.to_owned(),
+            vp: v.prophylaxis.clone(),
+            mp: v.product.clone(),
+            ma: v.manufacturer.clone(),
+            dn: v.dose_number,
+            sd: v.series_total,
+            dt: v.date.to_string(),
+            co: state.config.country.clone(),
+            is: state.config.issuer_text.clone(),
+            ci: uvci.to_owned(),
+        }]),
+    })
+}
+
+/// Builds, signs and verifies the certificate of a verified record at `now` (Unix seconds).
+///
+/// `exp` is `now + validity_days`, cut to the DSC's notAfter.
+///
+/// # Errors
+/// [`IssueError`].
+pub fn issue(
+    state: &AppState,
+    record: &DoseRecord,
+    now: i64,
+) -> Result<NewCertificate, IssueError> {
+    let iat = Timestamp::from_unix_seconds(now);
+    if iat > state.dsc_not_after {
+        return Err(IssueError::SignerNotValid);
+    }
+    let exp = Timestamp::from_unix_seconds(
+        now.saturating_add(state.config.validity_days.saturating_mul(86_400)),
+    )
+    .min(state.dsc_not_after);
+    let uvci = new_uvci(&state.config.country);
+    let dcc = build_dcc(state, record, &uvci)?;
+    let claims = IssueClaims {
+        iss: Some(&state.config.country),
+        iat,
+        exp,
+    };
+    let signer = &state.signer;
+    let kid = signer.kid();
+    let hc1 = encode_dcc(&dcc, &claims, signer.algorithm(), &kid, |tbs| {
+        signer.sign(tbs)
+    })?;
+    // Verify our own output with the verifier crate before anything is stored or returned.
+    let mut verifier = Verifier::new(state.self_check.clone());
+    let verified = verifier
+        .verify(&hc1, iat)
+        .map_err(|e| IssueError::SelfVerify(e.code().to_owned()))?;
+    let round_trip = verified
+        .dcc()
+        .map_err(|_| IssueError::SelfVerify("MODEL".to_owned()))?;
+    if round_trip != dcc {
+        return Err(IssueError::SelfVerify("PAYLOAD_CHANGED".to_owned()));
+    }
+    let payload = serde_json::to_string(&dcc)
+        .map_err(|_| IssueError::SelfVerify("PAYLOAD_JSON".to_owned()))?;
+    Ok(NewCertificate {
+        uvci,
+        hc1,
+        payload,
+        kid: kid.to_base64(),
+        iat: iat.unix_seconds(),
+        exp: exp.unix_seconds(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uvci_shape_and_check() {
+        let u = new_uvci("VN");
+        assert_eq!(u.len(), 43, "{u}");
+        assert!(u.starts_with("URN:UVCI:01:VN:"));
+        assert!(
+            u.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || b":#".contains(&c))
+        );
+        assert!(uvci_check_ok(&u));
+        // One changed character is detected.
+        let mut bytes = u.clone().into_bytes();
+        bytes[20] = if bytes[20] == b'A' { b'B' } else { b'A' };
+        assert!(!uvci_check_ok(
+            &String::from_utf8(bytes).unwrap_or_default()
+        ));
+        assert_ne!(new_uvci("VN"), u);
+    }
+
+    #[test]
+    fn luhn36_known_value() {
+        // Sum over "1": factor 2 -> 2; check = (36 - 2) % 36 = 34 -> 'Y'.
+        assert_eq!(luhn36_check("1"), 'Y');
+        assert_eq!(luhn36_check(""), '0');
+    }
+}

@@ -1,0 +1,251 @@
+//! `POST /dose-records` and `POST /dose-records/{id}/confirm`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, Auth, issue};
+use crate::dates::{Date, PartialDate};
+use crate::identity::{IdKind, IdNumber, Sex};
+use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
+use crate::storage::{Actor, NewDoseRecord, RecordStatus, Vaccination};
+
+/// This module's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dose-records", post(submit))
+        .route("/dose-records/{id}/confirm", post(confirm))
+}
+
+/// The vaccine of a submitted dose (DCC codes).
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaccineIn {
+    /// Medicinal product (`vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
+    pub mp: String,
+    /// Marketing authorisation holder (`vaccines-covid-19-auth-holders`).
+    pub ma: String,
+    /// Vaccine or prophylaxis (`sct-vaccines-covid-19`, e.g. `1119349007`).
+    pub vp: String,
+}
+
+/// The body of `POST /dose-records`.
+#[derive(Clone, Deserialize)]
+pub struct SubmitRequest {
+    /// ID number as typed.
+    pub id_number: String,
+    /// `national` (default) or `foreign_passport`.
+    #[serde(default)]
+    pub id_kind: IdKind,
+    /// Full name, family name first.
+    pub full_name: String,
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub date_of_birth: String,
+    /// `M`/`F`, `male`/`female`.
+    pub sex: String,
+    /// The vaccine.
+    pub vaccine: VaccineIn,
+    /// Dose number.
+    pub dose_number: u32,
+    /// Doses in the series.
+    pub series_total: u32,
+    /// Date of vaccination, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// The answer of `POST /dose-records`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitResponse {
+    /// The record's id.
+    pub id: i64,
+    /// Its status (`verified`, `mismatch`, `not_found`, `manual_review`, `issued`, …).
+    pub status: String,
+    /// The matching report.
+    pub outcome: serde_json::Value,
+}
+
+/// The answer of `POST /dose-records/{id}/confirm` (and of a certificate lookup).
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateResponse {
+    /// The UVCI.
+    pub uvci: String,
+    /// The `HC1:` string.
+    pub hc1: String,
+    /// The HCERT payload.
+    pub payload: serde_json::Value,
+    /// CWT issued-at, Unix seconds.
+    pub iat: i64,
+    /// CWT expiry, Unix seconds.
+    pub exp: i64,
+}
+
+impl CertificateResponse {
+    pub(crate) fn of(c: crate::storage::Certificate) -> Result<Self, ApiError> {
+        let payload = serde_json::from_str(&c.payload)
+            .map_err(|_| ApiError::Issue("stored payload is not JSON".to_owned()))?;
+        Ok(CertificateResponse {
+            uvci: c.uvci,
+            hc1: c.hc1,
+            payload,
+            iat: c.iat,
+            exp: c.exp,
+        })
+    }
+}
+
+fn invalid(msg: &str) -> ApiError {
+    ApiError::InvalidRequest(msg.to_owned())
+}
+
+/// The registry as far as one lookup needs it: the person found under the record's number.
+struct Found(Option<RegistryPerson>);
+
+impl Registry for Found {
+    fn find(&self, id: &IdNumber) -> Option<RegistryPerson> {
+        self.0.as_ref().filter(|p| &p.id == id).cloned()
+    }
+}
+
+fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
+    let date_of_birth = PartialDate::parse(&req.date_of_birth)
+        .map_err(|_| invalid("date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY"))?;
+    let sex = Sex::parse(&req.sex).ok_or_else(|| invalid("sex must be M or F"))?;
+    let date = Date::parse(&req.date).map_err(|_| invalid("date must be YYYY-MM-DD"))?;
+    if req.full_name.trim().is_empty() || req.id_number.trim().is_empty() {
+        return Err(invalid("full_name and id_number are required"));
+    }
+    if req.dose_number == 0 || req.series_total == 0 {
+        return Err(invalid("dose_number and series_total must be at least 1"));
+    }
+    let code_ok = |s: &str| !s.is_empty() && s.len() <= 80 && !s.contains(char::is_whitespace);
+    if !(code_ok(&req.vaccine.mp) && code_ok(&req.vaccine.ma) && code_ok(&req.vaccine.vp)) {
+        return Err(invalid(
+            "vaccine.mp, vaccine.ma and vaccine.vp must be value-set codes",
+        ));
+    }
+    Ok(NewDoseRecord {
+        clinic_id,
+        identity: DoseIdentity {
+            id_number: req.id_number,
+            id_kind: req.id_kind,
+            full_name: req.full_name,
+            date_of_birth,
+            sex,
+        },
+        vaccination: Vaccination {
+            prophylaxis: req.vaccine.vp,
+            product: req.vaccine.mp,
+            manufacturer: req.vaccine.ma,
+            dose_number: req.dose_number,
+            series_total: req.series_total,
+            date,
+        },
+    })
+}
+
+/// `POST /dose-records`: stores the record (clinic from the token; `Idempotency-Key` makes
+/// retries safe), matches it against the registry and stores the outcome. 201 for a new
+/// record; 200 with the stored outcome for a retry with the same key and body.
+async fn submit(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+    headers: HeaderMap,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    // The rejection text may quote the body: not echoed.
+    let Json(req) = body.map_err(|_| invalid("the body must be a JSON dose record"))?;
+    let record = parse_request(req, staff.clinic_id)?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| invalid("Idempotency-Key must be 1 to 200 visible characters"))?;
+            k.to_owned()
+        }
+        None => {
+            let mut raw = [0u8; 16];
+            OsRng.fill_bytes(&mut raw);
+            format!("auto-{}", hex::encode(raw))
+        }
+    };
+    let actor = Actor::Staff(staff.token_id);
+    let (id, created) = state
+        .storage
+        .insert_dose_record(&record, &key, &actor)
+        .await?;
+    if !created {
+        let stored = state
+            .storage
+            .get_dose_record(id)
+            .await?
+            .ok_or(ApiError::NotFound("dose record"))?;
+        if stored.status != RecordStatus::Received {
+            let outcome = stored
+                .match_report
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or(serde_json::Value::Null);
+            return Ok((
+                StatusCode::OK,
+                Json(SubmitResponse {
+                    id,
+                    status: stored.status.to_string(),
+                    outcome,
+                }),
+            ));
+        }
+    }
+    let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
+        Ok(IdNumber::Passport(_)) | Err(_) => None,
+        Ok(number) => state.storage.find_person(&number).await?,
+    };
+    let result = match_record(&record.identity, &Found(person));
+    let status = state
+        .storage
+        .set_verification(id, &result, &Actor::System("matcher".into()))
+        .await?;
+    let outcome = serde_json::to_value(result.report())
+        .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(SubmitResponse {
+            id,
+            status: status.to_string(),
+            outcome,
+        }),
+    ))
+}
+
+/// `POST /dose-records/{id}/confirm`: only the record's clinic; only a verified record (409
+/// `NOT_VERIFIED`); idempotent (a second confirmation returns the same certificate).
+async fn confirm(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<CertificateResponse>, ApiError> {
+    let record = state
+        .storage
+        .get_dose_record(id)
+        .await?
+        .ok_or(ApiError::NotFound("dose record"))?;
+    if record.clinic_id != staff.clinic_id {
+        return Err(ApiError::Forbidden);
+    }
+    let now = state.now();
+    let issued = state
+        .storage
+        .confirm_and_issue(id, &Actor::Staff(staff.token_id), |r| {
+            issue::issue(&state, r, now)
+        })
+        .await?;
+    Ok(Json(CertificateResponse::of(issued.certificate)?))
+}
