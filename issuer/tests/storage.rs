@@ -272,7 +272,7 @@ both_backends! {
                       "certificates", "audit_log", "audit_head"] {
             count(&raw, &format!("SELECT COUNT(*) FROM {table}")).await;
         }
-        assert_eq!(count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
         match (db.backend, s.sqlite_settings().await.unwrap()) {
             (Backend::Sqlite, Some(settings)) => assert_eq!(
                 settings,
