@@ -41,6 +41,15 @@ struct Env {
 }
 
 async fn env_with(url: String, db_dir: Option<tempfile::TempDir>) -> Env {
+    env_full(url, db_dir, |s| s, NOW).await
+}
+
+async fn env_full(
+    url: String,
+    db_dir: Option<tempfile::TempDir>,
+    wrap: impl FnOnce(Arc<dyn Signer>) -> Arc<dyn Signer>,
+    now: i64,
+) -> Env {
     let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
     let persons: Vec<RegistryPerson> = generate_persons(300, 7).collect();
     storage
@@ -79,9 +88,10 @@ async fn env_with(url: String, db_dir: Option<tempfile::TempDir>) -> Env {
             )
             .unwrap(),
     );
+    let signer = wrap(signer);
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())
         .unwrap()
-        .with_clock(|| NOW);
+        .with_clock(move || now);
     Env {
         app: app(state),
         storage,
@@ -95,13 +105,39 @@ async fn env_with(url: String, db_dir: Option<tempfile::TempDir>) -> Env {
     }
 }
 
-async fn env() -> Env {
+fn sqlite_url() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("issuer.db").display()
     );
+    (url, dir)
+}
+
+async fn env() -> Env {
+    let (url, dir) = sqlite_url();
     env_with(url, Some(dir)).await
+}
+
+/// Signs with the real key, then spoils the signature: the self-check must catch it.
+#[derive(Debug)]
+struct SpoilingSigner(Arc<dyn Signer>);
+
+impl Signer for SpoilingSigner {
+    fn algorithm(&self) -> vaxpass_verifier::Algorithm {
+        self.0.algorithm()
+    }
+    fn kid(&self) -> vaxpass_verifier::Kid {
+        self.0.kid()
+    }
+    fn certificate_der(&self) -> &[u8] {
+        self.0.certificate_der()
+    }
+    fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, vaxpass_keys::SignError> {
+        let mut sig = self.0.sign(tbs)?;
+        sig[10] ^= 0x55;
+        Ok(sig)
+    }
 }
 
 impl Env {
@@ -446,4 +482,67 @@ async fn health_and_readiness() {
     let (status, body) = env.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["code"], "NOT_READY");
+}
+
+#[tokio::test]
+async fn failed_self_verification_is_500_and_stores_nothing() {
+    let (url, dir) = sqlite_url();
+    let env = env_full(
+        url,
+        Some(dir),
+        |s| Arc::new(SpoilingSigner(s)) as Arc<dyn Signer>,
+        NOW,
+    )
+    .await;
+    let (_, body) = env.submit(record_for(env.person())).await;
+    let id = body["id"].as_i64().unwrap();
+    let (status, err) = env.confirm(id, &env.token).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(err["code"], "ISSUE_FAILED");
+    // No internals in the answer.
+    assert!(
+        !err["message"].as_str().unwrap().contains("SIGNATURE"),
+        "{err}"
+    );
+    assert!(
+        env.storage
+            .certificate_for_record(id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let record = env.storage.get_dose_record(id).await.unwrap().unwrap();
+    assert_eq!(record.status.as_str(), "verified");
+}
+
+#[tokio::test]
+async fn expiry_never_passes_the_dsc_not_after() {
+    // Find the DSC's notAfter with a first environment, then run 10 days before it.
+    let probe = env().await;
+    let not_after = vaxpass_verifier::TrustedSigner::from_der(probe.signer.certificate_der())
+        .unwrap()
+        .not_after()
+        .unix_seconds();
+    let now = not_after - 10 * 86_400;
+    let (url, dir) = sqlite_url();
+    let env = env_full(url, Some(dir), |s| s, now).await;
+    let (_, body) = env.submit(record_for(env.person())).await;
+    let (status, cert) = env.confirm(body["id"].as_i64().unwrap(), &env.token).await;
+    assert_eq!(status, StatusCode::OK, "{cert}");
+    assert_eq!(cert["iat"], now);
+    assert_eq!(cert["exp"], not_after);
+}
+
+#[tokio::test]
+async fn unknown_vaccine_code_is_422() {
+    let env = env().await;
+    let mut record = record_for(env.person());
+    record["vaccine"]["mp"] = json!("EU/1/99/0000");
+    let (status, err) = env.submit(record).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["code"], "UNKNOWN_VACCINE_CODE");
+    assert_eq!(
+        err["message"],
+        "vaccine.mp is not a code of the value set vaccines-covid-19-names"
+    );
 }

@@ -1,8 +1,8 @@
 //! Building, signing and self-verifying a vaccination certificate for a verified record.
 //!
 //! ## UVCI format
-//! `URN:UVCI:01:VN:<opaque>#<check>` (eHealth Network UVCI guidelines, option 3 without an
-//! issuing-entity part):
+//! `URN:UVCI:01:VN:<opaque>#<check>` (eHealth Network UVCI guidelines: version, country,
+//! an opaque unique string, a check character):
 //! - `01`: UVCI schema version; `VN`: the issuing country (from [`super::Config::country`]);
 //! - `<opaque>`: 128 random bits (OS randomness) as 26 characters of RFC 4648 base32
 //!   (`A`–`Z`, `2`–`7`, unpadded): unique without coordination, and it reveals nothing;

@@ -160,6 +160,14 @@ pub enum ApiError {
     /// The request is malformed (the message never quotes submitted values).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A vaccine code is not in its value set.
+    #[error("{field} is not a code of the value set {set}")]
+    UnknownCode {
+        /// The request field (`vaccine.mp`, …).
+        field: &'static str,
+        /// The value set id.
+        set: &'static str,
+    },
     /// The record is not verified against the registry.
     #[error(
         "the dose record's status is '{0}': only a record verified against the population registry can be confirmed"
@@ -198,7 +206,9 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidRequest(_) | ApiError::UnknownCode { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::NotVerified(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Issue(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,6 +222,7 @@ impl ApiError {
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::InvalidRequest(_) => "INVALID_REQUEST",
+            ApiError::UnknownCode { .. } => "UNKNOWN_VACCINE_CODE",
             ApiError::NotVerified(_) => "NOT_VERIFIED",
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ApiError::NotReady(_) => "NOT_READY",

@@ -8,6 +8,8 @@ use axum::{Json, Router};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use vaxpass_verifier::valuesets::{ValueSets, ids};
+
 use super::{ApiError, AppState, Auth, issue};
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
@@ -109,6 +111,22 @@ impl Registry for Found {
     }
 }
 
+/// The vaccine codes must be in the embedded eHealth Network value sets (inactive codes are
+/// accepted, as the verifier accepts them).
+fn check_codes(v: &VaccineIn) -> Result<(), ApiError> {
+    let sets = ValueSets::shared().map_err(|e| ApiError::Issue(format!("value sets: {e}")))?;
+    for (field, set, code) in [
+        ("vaccine.vp", ids::VACCINE_PROPHYLAXIS, &v.vp),
+        ("vaccine.mp", ids::VACCINE_MEDICINAL_PRODUCT, &v.mp),
+        ("vaccine.ma", ids::VACCINE_MAH_MANF, &v.ma),
+    ] {
+        if !sets.get(set).is_some_and(|s| s.contains(code)) {
+            return Err(ApiError::UnknownCode { field, set });
+        }
+    }
+    Ok(())
+}
+
 fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
     let date_of_birth = PartialDate::parse(&req.date_of_birth)
         .map_err(|_| invalid("date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY"))?;
@@ -120,12 +138,7 @@ fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, Ap
     if req.dose_number == 0 || req.series_total == 0 {
         return Err(invalid("dose_number and series_total must be at least 1"));
     }
-    let code_ok = |s: &str| !s.is_empty() && s.len() <= 80 && !s.contains(char::is_whitespace);
-    if !(code_ok(&req.vaccine.mp) && code_ok(&req.vaccine.ma) && code_ok(&req.vaccine.vp)) {
-        return Err(invalid(
-            "vaccine.mp, vaccine.ma and vaccine.vp must be value-set codes",
-        ));
-    }
+    check_codes(&req.vaccine)?;
     Ok(NewDoseRecord {
         clinic_id,
         identity: DoseIdentity {
