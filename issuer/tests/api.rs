@@ -301,9 +301,17 @@ async fn submit_confirm_verify_postgres() {
         .execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .unwrap();
-    let url = match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("VAXPASS_TEST_POSTGRES_URL needs a database path"),
+    // Replace the database name, keeping any `?query`.
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let url = match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..path]),
+        None => format!("{}/{name}", &base[..path]),
     };
     let env = env_with(url, None).await;
     full_flow(&env).await;
@@ -545,4 +553,30 @@ async fn unknown_vaccine_code_is_422() {
         err["message"],
         "vaccine.mp is not a code of the value set vaccines-covid-19-names"
     );
+}
+
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive_and_bad_ids_are_404() {
+    let env = env().await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/dose-records")
+        .header("authorization", format!("bearer {}", env.token))
+        .header("content-type", "application/json")
+        .body(Body::from(record_for(env.person()).to_string()))
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (status, err) = env
+        .call(
+            "POST",
+            "/api/v1/dose-records/abc/confirm",
+            Some(&env.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["code"], "NOT_FOUND");
+    let (status, _) = env.confirm(999_999, &env.token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -1,6 +1,6 @@
 //! `POST /dose-records` and `POST /dose-records/{id}/confirm`.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -243,8 +243,11 @@ async fn submit(
 async fn confirm(
     State(state): State<AppState>,
     Auth(staff): Auth,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<CertificateResponse>, ApiError> {
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::NotFound("dose record"));
+    };
     let record = state
         .storage
         .get_dose_record(id)
