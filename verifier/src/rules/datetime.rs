@@ -7,6 +7,7 @@
 //! does not survive: a date-time prints as `YYYY-MM-DDThh:mm:ss.sssZ`, as JavaScript's
 //! `Date.prototype.toISOString` does.
 
+use crate::time::{civil_from_days, days_from_civil, days_in_month};
 use std::fmt;
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -116,10 +117,10 @@ impl DateTime {
         let ms = match b.len() {
             4 => days_from_civil(year(b)?, 12, 31) * MS_PER_DAY,
             7 if b[4] == b'-' => {
-                let (y, m) = (year(b)?, num(&b[5..7])?);
-                if !(1..=12).contains(&m) {
-                    return None;
-                }
+                let y = year(b)?;
+                let m = u32::try_from(num(&b[5..7])?)
+                    .ok()
+                    .filter(|m| (1..=12).contains(m))?;
                 days_from_civil(y, m, days_in_month(y, m)) * MS_PER_DAY
             }
             10 => date_only(b)?,
@@ -189,7 +190,8 @@ fn date_only(b: &[u8]) -> Option<i64> {
         return None;
     }
     let (y, m, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
-    if !(1..=12).contains(&m) || d < 1 || d > i64::from(days_in_month(y, m)) {
+    let m = u32::try_from(m).ok().filter(|m| (1..=12).contains(m))?;
+    if d < 1 || d > i64::from(days_in_month(y, m)) {
         return None;
     }
     Some(days_from_civil(y, m, d as u32) * MS_PER_DAY)
@@ -225,50 +227,6 @@ fn num(b: &[u8]) -> Option<i64> {
     b.iter().try_fold(0i64, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
     })
-}
-
-fn is_leap_year(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> u32 {
-    match m {
-        2 if is_leap_year(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (month 1–12; day may exceed the month).
-fn days_from_civil(y: i64, m: impl Into<i64>, d: impl Into<i64>) -> i64 {
-    let (m, d) = (m.into(), d.into());
-    // Count years from March, so that the leap day is the last day of the counted year.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (m + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let d = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let m = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
-    (year_of_era + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
