@@ -10,7 +10,6 @@ use der::asn1::{BitString, OctetString, SetOfVec};
 use der::{Decode, Encode};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
-use signature::Verifier as _;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{
@@ -30,10 +29,7 @@ use const_oid::db::rfc5280::{
 use vaxpass_verifier::{Algorithm, Kid, Timestamp};
 
 use crate::Error;
-use crate::key::{
-    CertificateSigningKey, KeyAlgorithm, OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, PublicKey,
-    x509_signature_algorithm,
-};
+use crate::key::{CertificateSigningKey, KeyAlgorithm, PublicKey, x509_signature_algorithm};
 use crate::profile::{
     CertificateType, CscaProfile, DscProfile, TrustListSignerProfile, Validity, name_country,
 };
@@ -266,8 +262,8 @@ pub fn create_csr(
         .map_err(|e| CertError::Encoding(e.to_string()))?)
 }
 
-/// Verifies an X.509 signature (certificate or CSR) made with `ecdsa-with-SHA256` or
-/// `sha256WithRSAEncryption` by `public`.
+/// Verifies an X.509 signature (certificate or CSR) made by `public`, through the verifier's
+/// X.509 signature check (`ecdsa-with-SHA256`, `sha256WithRSAEncryption`, RSASSA-PSS/SHA-256).
 ///
 /// # Errors
 /// [`CertError::SignatureAlgorithm`], [`CertError::BadSignature`].
@@ -278,25 +274,22 @@ pub fn verify_x509_signature(
     message: &[u8],
     signature: &BitString,
 ) -> Result<(), CertError> {
+    use vaxpass_verifier::trustlist::x509::{X509SignatureError, verify_signature};
     let bad = CertError::BadSignature { what };
     let sig = signature.as_bytes().ok_or(bad.clone())?;
-    match public {
-        PublicKey::EcP256(k) if algorithm.oid == OID_ECDSA_WITH_SHA256 => {
-            let vk = p256::ecdsa::VerifyingKey::from(k);
-            let sig = p256::ecdsa::DerSignature::from_bytes(sig).map_err(|_| bad.clone())?;
-            vk.verify(message, &sig).map_err(|_| bad)
-        }
-        PublicKey::Rsa(k) if algorithm.oid == OID_SHA256_WITH_RSA => {
-            let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
-            let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| bad.clone())?;
-            vk.verify(message, &sig).map_err(|_| bad)
-        }
-        _ => Err(CertError::SignatureAlgorithm {
+    let spki = public
+        .to_spki()
+        .map_err(|e| CertError::Encoding(e.to_string()))?
+        .to_der()
+        .map_err(|e| CertError::Encoding(e.to_string()))?;
+    verify_signature(&spki, algorithm, message, sig).map_err(|e| match e {
+        X509SignatureError::Invalid => bad,
+        _ => CertError::SignatureAlgorithm {
             what,
             oid: algorithm.oid.to_string(),
             key: public.algorithm(),
-        }),
-    }
+        },
+    })
 }
 
 /// A certificate request whose self-signature has been checked.

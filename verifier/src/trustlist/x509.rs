@@ -225,47 +225,85 @@ impl ParsedCertificate {
                 ca: ca.subject(),
             });
         }
-        let bad = || ChainError::BadSignature { ca: ca.subject() };
-        let sig = self.cert.signature.as_bytes().ok_or_else(bad)?;
-        let alg = &self.cert.signature_algorithm;
+        let sig = self
+            .cert
+            .signature
+            .as_bytes()
+            .ok_or_else(|| ChainError::BadSignature { ca: ca.subject() })?;
         let spki = ca.spki_der()?;
-        let key_err = |e: &dyn std::fmt::Display| ChainError::CaKey(e.to_string());
-        if alg.oid == OID_ECDSA_SHA256 {
-            let vk = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).map_err(|_| {
-                ChainError::UnsupportedAlgorithm(format!(
-                    "ecdsa-with-SHA256 under a non-P-256 CA key ({})",
-                    ca.cert
-                        .tbs_certificate
-                        .subject_public_key_info
-                        .algorithm
-                        .oid
-                ))
-            })?;
-            let sig = p256::ecdsa::DerSignature::from_bytes(sig).map_err(|_| bad())?;
-            return vk.verify(&self.tbs_der, &sig).map_err(|_| bad());
-        }
-        if alg.oid == OID_RSA_SHA256 || alg.oid == OID_RSA_PSS {
-            let key = rsa::RsaPublicKey::from_public_key_der(&spki).map_err(|e| key_err(&e))?;
-            if rsa::traits::PublicKeyParts::size(&key) < 256 {
-                return Err(ChainError::CaKey("RSA key below 2048 bits".into()));
+        verify_signature(&spki, &self.cert.signature_algorithm, &self.tbs_der, sig).map_err(|e| {
+            match e {
+                X509SignatureError::UnsupportedAlgorithm(a) => ChainError::UnsupportedAlgorithm(a),
+                X509SignatureError::Key(k) => ChainError::CaKey(k),
+                X509SignatureError::Invalid => ChainError::BadSignature { ca: ca.subject() },
             }
-            if alg.oid == OID_RSA_SHA256 {
-                let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
-                let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| bad())?;
-                return vk.verify(&self.tbs_der, &sig).map_err(|_| bad());
-            }
-            let salt_len = pss_salt_len(alg)?;
-            let vk = rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key, salt_len);
-            let sig = rsa::pss::Signature::try_from(sig).map_err(|_| bad())?;
-            return vk.verify(&self.tbs_der, &sig).map_err(|_| bad());
-        }
-        Err(ChainError::UnsupportedAlgorithm(alg.oid.to_string()))
+        })
     }
 }
 
+/// Why an X.509 signature (of a certificate or a PKCS#10 request) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum X509SignatureError {
+    /// The signature algorithm, or its pairing with the key, is not supported.
+    #[error("unsupported signature algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    /// The signer's public key is unusable (malformed, or RSA below 2048 bits).
+    #[error("signer public key: {0}")]
+    Key(String),
+    /// The signature does not verify.
+    #[error("the signature does not verify")]
+    Invalid,
+}
+
+/// Verifies an X.509 signature over `message` (the DER `tbsCertificate` or
+/// `CertificationRequestInfo`) under the key `spki_der`: ecdsa-with-SHA256 on P-256,
+/// sha256WithRSAEncryption, or RSASSA-PSS with SHA-256 (RSA keys of at least 2048 bits).
+/// The one X.509 signature check of the workspace (the keys crate calls it for CSRs and chains).
+///
+/// # Errors
+/// [`X509SignatureError`].
+pub fn verify_signature(
+    spki_der: &[u8],
+    alg: &spki::AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), X509SignatureError> {
+    let bad = || X509SignatureError::Invalid;
+    if alg.oid == OID_ECDSA_SHA256 {
+        let vk = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der).map_err(|_| {
+            X509SignatureError::UnsupportedAlgorithm(
+                "ecdsa-with-SHA256 under a key that is not P-256".into(),
+            )
+        })?;
+        let sig = p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| bad())?;
+        return vk.verify(message, &sig).map_err(|_| bad());
+    }
+    if alg.oid == OID_RSA_SHA256 || alg.oid == OID_RSA_PSS {
+        let key = rsa::RsaPublicKey::from_public_key_der(spki_der)
+            .map_err(|e| X509SignatureError::Key(e.to_string()))?;
+        if rsa::traits::PublicKeyParts::size(&key) < 256 {
+            return Err(X509SignatureError::Key("RSA key below 2048 bits".into()));
+        }
+        if alg.oid == OID_RSA_SHA256 {
+            let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
+            let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| bad())?;
+            return vk.verify(message, &sig).map_err(|_| bad());
+        }
+        let salt_len = pss_salt_len(alg)?;
+        let vk = rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key, salt_len);
+        let sig = rsa::pss::Signature::try_from(signature).map_err(|_| bad())?;
+        return vk.verify(message, &sig).map_err(|_| bad());
+    }
+    Err(X509SignatureError::UnsupportedAlgorithm(
+        alg.oid.to_string(),
+    ))
+}
+
 /// The salt length of RSASSA-PSS parameters, requiring SHA-256 (RFC 4055 §3.1).
-fn pss_salt_len(alg: &spki::AlgorithmIdentifierOwned) -> Result<usize, ChainError> {
-    let unsupported = |why: &str| ChainError::UnsupportedAlgorithm(format!("RSASSA-PSS {why}"));
+fn pss_salt_len(alg: &spki::AlgorithmIdentifierOwned) -> Result<usize, X509SignatureError> {
+    let unsupported =
+        |why: &str| X509SignatureError::UnsupportedAlgorithm(format!("RSASSA-PSS {why}"));
     let params = alg
         .parameters
         .as_ref()
