@@ -61,5 +61,6 @@ pub mod dates;
 pub mod identity;
 pub mod matching;
 pub mod names;
+pub mod ratelimit;
 pub mod registry_csv;
 pub mod storage;

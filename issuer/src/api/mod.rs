@@ -7,8 +7,12 @@
 //! - `POST /api/v1/dose-records/{id}/confirm`: confirm a verified record and issue its
 //!   certificate ([`records`], [`issue`]).
 //! - `GET /api/v1/certificates/{uvci}`: a stored certificate ([`certificates`]).
+//! - `POST /api/v1/dose-records:bulk`: many dose records, NDJSON or CSV ([`bulk`]).
+//! - `POST /api/v1/lookup`: the public portal: a person's latest certificate by their details,
+//!   rate limited, no token ([`lookup`]).
 //!
-//! Every `/api/v1` route needs `Authorization: Bearer <staff token>` (401 `UNAUTHENTICATED`).
+//! Every other `/api/v1` route needs `Authorization: Bearer <staff token>` (401
+//! `UNAUTHENTICATED`).
 //! Nothing personal is logged: only 5xx errors are, with their code and a text free of
 //! personal data.
 
@@ -25,8 +29,10 @@ use vaxpass_verifier::{Timestamp, TrustStore};
 
 use crate::storage::{RecordStatus, Staff, Storage, StorageError};
 
+pub mod bulk;
 pub mod certificates;
 pub mod issue;
+pub mod lookup;
 pub mod records;
 
 /// Unix seconds "now"; replaceable in tests.
@@ -69,6 +75,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The clock.
     pub clock: Clock,
+    /// The lookup portal's rate limits ([`lookup`]).
+    pub lookup_limiter: crate::ratelimit::LookupLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +110,7 @@ impl AppState {
             dsc_not_after,
             config: Arc::new(config),
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
+            lookup_limiter: crate::ratelimit::LookupLimiter::default(),
         })
     }
 
@@ -109,6 +118,13 @@ impl AppState {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> AppState {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces the lookup portal's rate limits (default: [`crate::ratelimit::LookupLimits::default`]).
+    #[must_use]
+    pub fn with_lookup_limits(mut self, limits: crate::ratelimit::LookupLimits) -> AppState {
+        self.lookup_limiter = crate::ratelimit::LookupLimiter::new(limits);
         self
     }
 
@@ -126,7 +142,9 @@ pub fn app(state: AppState) -> Router {
             "/api/v1",
             Router::new()
                 .merge(records::router())
-                .merge(certificates::router()),
+                .merge(certificates::router())
+                .merge(lookup::router())
+                .merge(bulk::router()),
         )
         .with_state(state)
 }

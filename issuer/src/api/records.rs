@@ -14,7 +14,7 @@ use super::{ApiError, AppState, Auth, issue};
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
-use crate::storage::{Actor, NewDoseRecord, RecordStatus, Vaccination};
+use crate::storage::{Actor, NewDoseRecord, RecordStatus, Staff, Vaccination};
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
@@ -127,7 +127,7 @@ fn check_codes(v: &VaccineIn) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
+pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
     let date_of_birth = PartialDate::parse(&req.date_of_birth)
         .map_err(|_| invalid("date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY"))?;
     let sex = Sex::parse(&req.sex).ok_or_else(|| invalid("sex must be M or F"))?;
@@ -186,10 +186,31 @@ async fn submit(
             format!("auto-{}", hex::encode(raw))
         }
     };
+    let (response, created) = submit_one(&state, staff, &record, &key).await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(response),
+    ))
+}
+
+/// Stores one parsed record under `key` (the clinic's idempotency key), matches it against
+/// the registry and stores the outcome: the core of `POST /dose-records`, shared with the
+/// bulk upload. Returns the answer and whether the record is new (`false`: a retry with the
+/// same key and content). Everything it stores is committed when it returns.
+pub(crate) async fn submit_one(
+    state: &AppState,
+    staff: Staff,
+    record: &NewDoseRecord,
+    key: &str,
+) -> Result<(SubmitResponse, bool), ApiError> {
     let actor = Actor::Staff(staff.token_id);
     let (id, created) = state
         .storage
-        .insert_dose_record(&record, &key, &actor)
+        .insert_dose_record(record, key, &actor)
         .await?;
     if !created {
         let stored = state
@@ -204,12 +225,12 @@ async fn submit(
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or(serde_json::Value::Null);
             return Ok((
-                StatusCode::OK,
-                Json(SubmitResponse {
+                SubmitResponse {
                     id,
                     status: stored.status.to_string(),
                     outcome,
-                }),
+                },
+                false,
             ));
         }
     }
@@ -225,16 +246,12 @@ async fn submit(
     let outcome = serde_json::to_value(result.report())
         .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
     Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(SubmitResponse {
+        SubmitResponse {
             id,
             status: status.to_string(),
             outcome,
-        }),
+        },
+        created,
     ))
 }
 

@@ -1,0 +1,196 @@
+//! `POST /lookup`: the public portal for people without a smartphone app.
+//!
+//! A person gives their full name, date of birth, sex, ID number and the date of their latest
+//! dose, and gets the certificate of that latest dose back only if every detail matches what
+//! the certificate carries (the registry's identity stored with the record). No bearer token.
+//!
+//! - **One answer for every miss.** An unknown ID number, a number that does not parse, a
+//!   wrong name (diacritics must match; case, spacing and Unicode form need not), a wrong
+//!   birth date, sex or dose date, an unparseable date, a person without a certificate: all
+//!   get the same `404 {"code":"NOT_FOUND","message":"no certificate matches these details"}`
+//!   with the same headers. Each runs the same single database query (a number that does not
+//!   parse is looked up under a key that matches nothing) and every field is compared before
+//!   the verdict, so the work does not depend on which detail was wrong.
+//! - **Throttled.** Every attempt counts against the client address and against the ID
+//!   number ([`crate::ratelimit`]), before anything is looked up, whether it would match or
+//!   not: `429 RATE_LIMITED` with `Retry-After` (seconds) says nothing about the person.
+//! - A body that is not JSON of the right shape is `422 INVALID_REQUEST`, as elsewhere: it
+//!   reveals nothing about anyone.
+//! - Responses carry `Cache-Control: no-store`.
+//!
+//! The client address comes from [`ConnectInfo<SocketAddr>`]: the server must be run with
+//! `app(state).into_make_service_with_connect_info::<SocketAddr>()`. Without it (in-process
+//! tests with `oneshot`) every request shares one client bucket ([`ClientKey::Unknown`]).
+//! With [`crate::ratelimit::LookupLimits::trust_forwarded_for`] the last `X-Forwarded-For`
+//! entry is used instead (only behind a proxy that appends it).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::records::CertificateResponse;
+use super::{ApiError, AppState};
+use crate::dates::Date;
+use crate::identity::{IdNumber, Sex};
+use crate::names::{self, NameComparison};
+use crate::ratelimit::{ClientKey, Limited};
+use crate::storage::lookup::LatestCertificate;
+
+/// This module's routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/lookup", post(lookup))
+}
+
+/// The body of `POST /lookup`.
+#[derive(Clone, Deserialize)]
+pub struct LookupRequest {
+    /// Full name, family name first, with diacritics.
+    pub full_name: String,
+    /// `YYYY-MM-DD` (or another full-date form [`Date::parse`] reads).
+    pub date_of_birth: String,
+    /// `M`/`F`, `male`/`female`, `nam`/`nữ`.
+    pub sex: String,
+    /// CCCD or CMND number (spaces, dots and dashes are fine).
+    pub id_number: String,
+    /// The date of the latest dose, `YYYY-MM-DD` (or another full-date form [`Date::parse`]
+    /// reads).
+    pub last_dose_date: String,
+}
+
+impl std::fmt::Debug for LookupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupRequest(..)")
+    }
+}
+
+/// The message of every miss.
+pub const NO_MATCH_MESSAGE: &str = "no certificate matches these details";
+
+/// The client's rate-limit key (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub ClientKey);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.lookup_limiter.limits().trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|last| last.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = forwarded {
+                return Ok(Client(ClientKey::of(ip)));
+            }
+        }
+        Ok(Client(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(ClientKey::Unknown, |ConnectInfo(addr)| {
+                    ClientKey::of(addr.ip())
+                }),
+        ))
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The one answer to every miss.
+fn no_match() -> Response {
+    no_store(
+        (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "code": "NOT_FOUND", "message": NO_MATCH_MESSAGE })),
+        )
+            .into_response(),
+    )
+}
+
+fn rate_limited(limited: Limited) -> Response {
+    let mut response = no_store(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(serde_json::json!({
+                "code": "RATE_LIMITED",
+                "message": "too many lookups: try again later",
+            })),
+        )
+            .into_response(),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_secs),
+    );
+    response
+}
+
+/// Whether the details match the certificate's person and latest dose. Every field is
+/// compared, whichever fails.
+fn matches(req: &LookupRequest, found: &LatestCertificate) -> bool {
+    let Some(person) = found.record.registry_person.as_ref() else {
+        return false;
+    };
+    let name = matches!(
+        names::compare(&req.full_name, &person.full_name),
+        NameComparison::Exact | NameComparison::Equivalent | NameComparison::ToneMarkPlacement
+    );
+    let dob = Date::parse(req.date_of_birth.trim()).is_ok_and(|d| d == person.date_of_birth);
+    let sex = Sex::parse(&req.sex) == Some(person.sex);
+    let dose =
+        Date::parse(req.last_dose_date.trim()).is_ok_and(|d| d == found.record.vaccination.date);
+    // Non-short-circuiting: all four comparisons always run.
+    name & dob & sex & dose
+}
+
+/// `POST /lookup` (see the module documentation).
+async fn lookup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    body: Result<Json<LookupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    // The rejection text may quote the body: not echoed.
+    let Json(req) = body.map_err(|_| {
+        ApiError::InvalidRequest("the body must be a JSON lookup request".to_owned())
+    })?;
+    // The canonical number when it parses; otherwise a key that no registry ID has (the
+    // serde form of a national ID is digits only) for the same query.
+    let (limit_key, query_key) = match IdNumber::parse_national(&req.id_number) {
+        Ok(id) => {
+            let key = String::from(id);
+            (key.clone(), key)
+        }
+        Err(_) => (format!("invalid:{}", req.id_number.trim()), "-".to_owned()),
+    };
+    let id_key = state.lookup_limiter.id_key(&limit_key);
+    drop(limit_key);
+    if let Err(limited) = state.lookup_limiter.check(client, &id_key, state.now()) {
+        return Ok(rate_limited(limited));
+    }
+    let found = state.storage.latest_certificate_by_key(&query_key).await?;
+    match found {
+        Some(found) if matches(&req, &found) => Ok(no_store(
+            Json(CertificateResponse::of(found.certificate)?).into_response(),
+        )),
+        _ => Ok(no_match()),
+    }
+}

@@ -1,0 +1,75 @@
+//! The lookup portal's query: a person's latest issued certificate, by the registry's
+//! canonical ID number (migration 0004 indexes it).
+
+use super::{
+    Backend, CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
+    cert_from_row, record_from_row,
+};
+use crate::identity::IdNumber;
+
+/// A person's latest dose with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestCertificate {
+    /// The dose record (its `registry_person` is what the certificate carries).
+    pub record: DoseRecord,
+    /// Its certificate.
+    pub certificate: Certificate,
+}
+
+impl Storage {
+    /// The certificate of the latest issued dose of the registry person with this ID number:
+    /// the latest vaccination date, then the highest dose number (then the newest record).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn latest_certificate_of(
+        &self,
+        id: &IdNumber,
+    ) -> Result<Option<LatestCertificate>, StorageError> {
+        self.latest_certificate_by_key(&String::from(id.clone()))
+            .await
+    }
+
+    /// As [`Storage::latest_certificate_of`], by the ID's serde form (the `id` field of the
+    /// stored `registry_person` JSON). Any string is accepted: the portal runs the same
+    /// query for a number that does not parse, with a key that matches nothing.
+    pub(crate) async fn latest_certificate_by_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<LatestCertificate>, StorageError> {
+        // The expressions are those of the 0004 indexes, word for word.
+        let person_id = match self.backend {
+            Backend::Sqlite => "json_extract(d.registry_person, '$.id')",
+            Backend::Postgres => "((d.registry_person::jsonb) ->> 'id')",
+        };
+        let record_columns = RECORD_COLUMNS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cert_columns = CERT_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {record_columns}, {cert_columns} FROM dose_records d \
+             JOIN certificates c ON c.dose_record_id = d.id \
+             WHERE d.registry_person IS NOT NULL AND {person_id} = $1 AND d.status = 'issued' \
+             ORDER BY d.vaccination_date DESC, d.dose_number DESC, d.id DESC LIMIT 1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = record_from_row(&row)?;
+        // The two tables share no column name, so both readers work on the joined row.
+        let certificate = cert_from_row(&row)?;
+        Ok(Some(LatestCertificate {
+            record,
+            certificate,
+        }))
+    }
+}
