@@ -1,0 +1,474 @@
+//! Bulk upload (`POST /api/v1/dose-records:bulk`), driven in-process with
+//! `tower::ServiceExt::oneshot` on real SQLite files (and PostgreSQL when
+//! `VAXPASS_TEST_POSTGRES_URL` is set, a database per test).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Executor};
+use tower::ServiceExt;
+use vaxpass_issuer::api::{AppState, Config, app};
+use vaxpass_issuer::identity::Sex;
+use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::names::strip_diacritics;
+use vaxpass_issuer::ratelimit::LookupLimits;
+use vaxpass_issuer::registry_csv::generate_persons;
+use vaxpass_issuer::storage::{Actor, Page, Role, Storage};
+use vaxpass_keys::dev::{DevOptions, dev_init};
+use vaxpass_keys::manifest::{Manifest, Secrets};
+use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_verifier::Timestamp;
+
+const PKI_START: i64 = 1_780_000_000;
+const NOW: i64 = PKI_START + 86_400;
+const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
+
+struct Env {
+    app: Router,
+    storage: Storage,
+    _signer: Arc<dyn Signer>,
+    persons: Vec<RegistryPerson>,
+    token: String,
+    _clock: Arc<AtomicI64>,
+    _keys: tempfile::TempDir,
+    _db: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server URL and the database to drop.
+    pg: Option<(String, String)>,
+}
+
+/// Raw answer: status, headers without `date`, body bytes.
+type Raw = (StatusCode, HeaderMap, Bytes);
+
+async fn env_at(
+    url: String,
+    db: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+    limits: LookupLimits,
+) -> Env {
+    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
+    let persons: Vec<RegistryPerson> = generate_persons(300, 11).collect();
+    let admin = Actor::System("test".into());
+    storage
+        .import_registry(persons.iter().cloned(), 100, &admin)
+        .await
+        .unwrap();
+    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
+    let (token, _) = storage
+        .create_staff_token(clinic, Role::Staff, &admin)
+        .await
+        .unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let init = dev_init(
+        keys.path(),
+        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
+    )
+    .unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    let signer: Arc<dyn Signer> = Arc::from(
+        manifest
+            .current_signer(
+                keys.path(),
+                CertificateType::Vaccination,
+                Timestamp::from_unix_seconds(NOW),
+                &Secrets::default(),
+            )
+            .unwrap(),
+    );
+    let clock = Arc::new(AtomicI64::new(NOW));
+    let c = clock.clone();
+    let state = AppState::new(storage.clone(), signer.clone(), Config::default())
+        .unwrap()
+        .with_clock(move || c.load(Ordering::SeqCst))
+        .with_lookup_limits(limits);
+    Env {
+        app: app(state),
+        storage,
+        _signer: signer,
+        persons,
+        token: token.expose().to_owned(),
+        _clock: clock,
+        _keys: keys,
+        _db: db,
+        pg,
+    }
+}
+
+async fn sqlite_env(limits: LookupLimits) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("issuer.db").display()
+    );
+    env_at(url, Some(dir), None, limits).await
+}
+
+/// `url` with its database name replaced (keeping any `?query`).
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    match query {
+        Some(q) => format!("{}/{db}?{q}", &base[..path]),
+        None => format!("{}/{db}", &base[..path]),
+    }
+}
+
+async fn postgres_env(limits: LookupLimits) -> Option<Env> {
+    let Ok(server) = std::env::var(PG_ENV) else {
+        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
+    let admin = AnyPool::connect(&server).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = with_database(&server, &name);
+    Some(env_at(url, None, Some((server, name)), limits).await)
+}
+
+impl Env {
+    async fn drop_db(self) {
+        self.storage.close().await;
+        if let Some((server, name)) = &self.pg {
+            let admin = AnyPool::connect(server).await.unwrap();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Raw {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let mut headers = resp.headers().clone();
+        headers.remove("date");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes)
+    }
+
+    /// Uploads `body` as `content_type`, with an optional upload key.
+    async fn upload(
+        &self,
+        content_type: &str,
+        key: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::post("/api/v1/dose-records:bulk")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", content_type);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let (status, _, bytes) = self.send(req.body(body).unwrap()).await;
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn stored(&self) -> usize {
+        self.storage
+            .records_for_clinic(
+                1,
+                Page {
+                    after_id: None,
+                    limit: 1_000,
+                },
+            )
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// CCCD holders whose names carry diacritics.
+    fn people(&self) -> Vec<&RegistryPerson> {
+        self.persons
+            .iter()
+            .filter(|p| p.id.as_cccd().is_some() && strip_diacritics(&p.full_name) != p.full_name)
+            .collect()
+    }
+}
+
+fn record(p: &RegistryPerson) -> Value {
+    json!({
+        "id_number": p.id.to_string(),
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.to_string(),
+        "sex": if p.sex == Sex::Male { "M" } else { "F" },
+        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
+        "dose_number": 1,
+        "series_total": 2,
+        "date": "2026-04-01",
+    })
+}
+
+fn results(body: &Value) -> &Vec<Value> {
+    body["results"].as_array().unwrap()
+}
+
+async fn ndjson_mixed(env: &Env) {
+    let people = env.people();
+    let (a, b, c) = (people[0], people[1], people[2]);
+    let mut wrong_name = record(b);
+    wrong_name["full_name"] = json!(strip_diacritics(&b.full_name));
+    let mut bad_code = record(c);
+    bad_code["vaccine"]["mp"] = json!("NOT-A-VACCINE");
+    let mut bad_date = record(c);
+    bad_date["date"] = json!("yesterday");
+    let mut wrong_type = record(c);
+    wrong_type["dose_number"] = json!("Nguyễn");
+    let mut missing = record(c);
+    missing.as_object_mut().unwrap().remove("sex");
+    let lines = [
+        record(a).to_string(),               // 1 verified
+        wrong_name.to_string(),              // 2 mismatch
+        String::new(),                       // 3 blank: skipped
+        "{\"id_number\": \"0791".to_owned(), // 4 not JSON
+        missing.to_string(),                 // 5 lacks sex
+        bad_code.to_string(),                // 6 unknown vaccine
+        bad_date.to_string(),                // 7 bad date
+        wrong_type.to_string(),              // 8 wrong type
+        record(c).to_string() + "\r",        // 9 verified (CRLF)
+    ];
+    let body = lines.join("\n");
+    let (status, out) = env
+        .upload(
+            "application/x-ndjson",
+            Some("upload-1"),
+            Body::from(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let r = results(&out);
+    let lines_seen: Vec<u64> = r.iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines_seen, [1, 2, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(r[0]["status"], "verified");
+    assert_eq!(r[1]["status"], "mismatch");
+    assert_eq!(r[1]["outcome"]["outcome"], "MISMATCH");
+    assert_eq!(r[2]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(r[3]["error"]["message"], "the line lacks the field sex");
+    assert_eq!(r[4]["error"]["code"], "UNKNOWN_VACCINE_CODE");
+    assert_eq!(r[5]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(r[6]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(r[7]["status"], "verified");
+    assert_eq!(
+        out["totals"],
+        json!({"lines": 8, "stored": 3, "failed": 5, "verified": 2, "mismatch": 1,
+               "not_found": 0, "manual_review": 0, "issued": 0})
+    );
+    // No submitted value is echoed in the errors.
+    let errors: String = r
+        .iter()
+        .filter(|x| x.get("error").is_some())
+        .map(Value::to_string)
+        .collect();
+    for secret in ["Nguy", "yesterday", "NOT-A-VACCINE", "0791"] {
+        assert!(!errors.contains(secret), "{errors}");
+    }
+    assert_eq!(env.stored().await, 3);
+    let ids: Vec<Value> = r.iter().map(|x| x["id"].clone()).collect();
+
+    // The same upload again (after a crash or a lost answer): the same ids, nothing twice.
+    let (status, again) = env
+        .upload("application/x-ndjson", Some("upload-1"), Body::from(body))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids_again: Vec<Value> = results(&again).iter().map(|x| x["id"].clone()).collect();
+    assert_eq!(ids_again, ids);
+    assert_eq!(results(&again)[0]["status"], "verified");
+    assert_eq!(env.stored().await, 3);
+
+    // A line changed under the same key is a conflict for that line only.
+    let mut changed = lines.to_vec();
+    changed[0] = record(b).to_string();
+    let (status, conflict) = env
+        .upload(
+            "application/x-ndjson",
+            Some("upload-1"),
+            Body::from(changed.join("\n")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        results(&conflict)[0]["error"]["code"],
+        "IDEMPOTENCY_CONFLICT"
+    );
+    assert_eq!(results(&conflict)[7]["id"], ids[7]);
+    assert_eq!(env.stored().await, 3);
+
+    // Another key stores the record again.
+    let (_, other) = env
+        .upload(
+            "application/x-ndjson",
+            Some("upload-2"),
+            Body::from(record(a).to_string()),
+        )
+        .await;
+    assert_ne!(results(&other)[0]["id"], ids[0]);
+    assert_eq!(env.stored().await, 4);
+}
+
+#[tokio::test]
+async fn ndjson_mixed_sqlite() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    ndjson_mixed(&env).await;
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn ndjson_mixed_postgres() {
+    let Some(env) = postgres_env(LookupLimits::default()).await else {
+        return;
+    };
+    ndjson_mixed(&env).await;
+    env.drop_db().await;
+}
+
+fn csv_field(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn csv_row(p: &RegistryPerson, dose: &str) -> String {
+    format!(
+        "{},{},{},{},EU/1/20/1528,ORG-100030215,1119349007,{dose},2,2026-04-01",
+        csv_field(&p.full_name),
+        p.id,
+        p.date_of_birth,
+        if p.sex == Sex::Male { "M" } else { "F" },
+    )
+}
+
+#[tokio::test]
+async fn csv_mixed() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    let people = env.people();
+    // Columns in another order than the JSON; id_kind left out (national).
+    let header = "full_name,id_number,date_of_birth,sex,vaccine_mp,vaccine_ma,vaccine_vp,\
+                  dose_number,series_total,date";
+    let csv = [
+        header.to_owned(),                                // 1
+        csv_row(people[0], "1"),                          // 2 verified
+        csv_row(people[1], "one"),                        // 3 bad number
+        "a,b,c".to_owned(),                               // 4 wrong field count
+        format!("x\"y{}", &csv_row(people[2], "1")[1..]), // 5 stray quote
+        String::new(),                                    // 6 blank
+        csv_row(people[2], "1"),                          // 7 verified
+        // 8-9: a quoted field spanning two lines (a name with a line break: a mismatch).
+        format!(
+            "\"{}\n{}",
+            people[3].full_name,
+            &csv_row(people[3], "1")[1..]
+        ),
+    ]
+    .join("\r\n");
+    let (status, out) = env
+        .upload(
+            "text/csv; charset=utf-8",
+            Some("csv-1"),
+            Body::from(csv.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let r = results(&out);
+    let lines_seen: Vec<u64> = r.iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines_seen, [2, 3, 4, 5, 7, 8], "{out}");
+    assert_eq!(r[0]["status"], "verified");
+    assert_eq!(r[1]["error"]["message"], "dose_number must be a number");
+    assert_eq!(
+        r[2]["error"]["message"],
+        "the row has 3 fields, the header 10"
+    );
+    assert_eq!(r[3]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(r[4]["status"], "verified");
+    assert_eq!(r[5]["status"], "mismatch", "{out}");
+    assert_eq!(out["totals"]["stored"], 3);
+    assert_eq!(out["totals"]["failed"], 3);
+    assert_eq!(env.stored().await, 3);
+
+    // Re-sent: the same results, ids included.
+    let (_, again) = env.upload("text/csv", Some("csv-1"), Body::from(csv)).await;
+    assert_eq!(again["results"], out["results"]);
+    assert_eq!(env.stored().await, 3);
+
+    // A header with an unknown or a missing column refuses the whole upload.
+    let (status, err) = env
+        .upload("text/csv", None, Body::from("full_name,nickname\n"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["code"], "INVALID_REQUEST");
+    let (status, _) = env
+        .upload("text/csv", None, Body::from("full_name,id_number\n"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn limits_and_refusals() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    let line = record(env.people()[0]).to_string();
+    // A declared length beyond the limit is refused before anything is read.
+    let req = Request::post("/api/v1/dose-records:bulk")
+        .header("authorization", format!("Bearer {}", env.token))
+        .header("content-type", "application/x-ndjson")
+        .header("content-length", (64u64 << 20) + 1)
+        .body(Body::from(line.clone()))
+        .unwrap();
+    let (status, headers, body) = env.send(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(env.stored().await, 0);
+
+    // A body without a declared length that grows beyond the limit: cut there, JSON 413.
+    let mut big = line.into_bytes();
+    big.push(b'\n');
+    big.resize((64usize << 20) + 1, b'x');
+    let (status, out) = env
+        .upload("application/x-ndjson", Some("big"), Body::from(big))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(out["code"], "PAYLOAD_TOO_LARGE");
+
+    // A line beyond the line limit is a line error; the others go on.
+    let long = format!("{}\n{}\n", "y".repeat(100_000), record(env.people()[1]));
+    let (status, out) = env
+        .upload("application/x-ndjson", None, Body::from(long))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(results(&out)[0]["line"], 1);
+    assert_eq!(results(&out)[0]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(results(&out)[1]["line"], 2);
+    assert_eq!(results(&out)[1]["status"], "verified");
+
+    // No token; wrong content type; an empty upload.
+    let req = Request::post("/api/v1/dose-records:bulk")
+        .header("content-type", "application/x-ndjson")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(env.send(req).await.0, StatusCode::UNAUTHORIZED);
+    let (status, err) = env.upload("application/json", None, Body::from("[]")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["code"], "INVALID_REQUEST");
+    let (status, out) = env
+        .upload("application/x-ndjson", None, Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(out["totals"]["lines"], 0);
+    env.drop_db().await;
+}
