@@ -472,3 +472,176 @@ async fn limits_and_refusals() {
     assert_eq!(out["totals"]["lines"], 0);
     env.drop_db().await;
 }
+
+const CHILD_DB: &str = "VAXPASS_BULK_CHILD_DB";
+
+/// The server half of [`kill9_loses_no_acknowledged_record`]: serves the API over TCP on the
+/// database named by `VAXPASS_BULK_CHILD_DB`, prints `PORT <n>` and runs until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the server half of kill9_loses_no_acknowledged_record, which starts it"]
+async fn kill9_child_server() {
+    let url = std::env::var(CHILD_DB).expect("started by kill9_loses_no_acknowledged_record");
+    let storage = Storage::open(&url).await.unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let init = dev_init(
+        keys.path(),
+        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
+    )
+    .unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    let signer: Arc<dyn Signer> = Arc::from(
+        manifest
+            .current_signer(
+                keys.path(),
+                CertificateType::Vaccination,
+                Timestamp::from_unix_seconds(NOW),
+                &Secrets::default(),
+            )
+            .unwrap(),
+    );
+    let state = AppState::new(storage, signer, Config::default())
+        .unwrap()
+        .with_clock(|| NOW);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("PORT {}", listener.local_addr().unwrap().port());
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+    .unwrap();
+}
+
+struct Child(std::process::Child, u16);
+
+impl Child {
+    fn start(url: &str) -> Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "kill9_child_server", "--nocapture"])
+            .env(CHILD_DB, url)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let port = out
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("PORT ").map(|p| p.parse::<u16>().unwrap()))
+            .expect("the child server prints its port");
+        Child(child, port)
+    }
+
+    /// SIGKILL (`kill -9`), then reap.
+    fn kill9(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Child {
+    /// Also when a test fails: no server is left running.
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes the request head and `body[..send]` over TCP; returns the stream.
+fn send_partial(
+    port: u16,
+    token: &str,
+    key: &str,
+    body: &[u8],
+    send: usize,
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /api/v1/dose-records:bulk HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\n\
+         Idempotency-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body[..send]).unwrap();
+    s
+}
+
+/// A whole upload; the answer's JSON once the server has written it.
+fn upload_tcp(port: u16, token: &str, key: &str, body: &[u8]) -> Value {
+    use std::io::Read;
+    let mut s = send_partial(port, token, key, body, body.len());
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (_, json) = text.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(json).unwrap()
+}
+
+/// `kill -9` of a real server process (this test binary, re-run as the server) in the middle
+/// of a bulk upload: every id an earlier upload's answer listed is in the database afterwards,
+/// the audit chain verifies, and re-sending the interrupted upload with its key completes it
+/// without duplicates.
+#[tokio::test]
+async fn kill9_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("issuer.db").display()
+    );
+    let env = env_at(url.clone(), None, None, LookupLimits::default()).await;
+    let people: Vec<RegistryPerson> = env.people().into_iter().cloned().collect();
+    let upload = |from: usize, n: usize| -> Vec<u8> {
+        people[from..from + n]
+            .iter()
+            .map(|p| record(p).to_string() + "\n")
+            .collect::<String>()
+            .into_bytes()
+    };
+    let child = Child::start(&url);
+    // Three acknowledged uploads.
+    let mut acknowledged: Vec<i64> = Vec::new();
+    for (i, from) in [0usize, 20, 40].into_iter().enumerate() {
+        let out = upload_tcp(child.1, &env.token, &format!("ack-{i}"), &upload(from, 20));
+        assert_eq!(out["totals"]["stored"], 20, "{out}");
+        acknowledged.extend(results(&out).iter().map(|r| r["id"].as_i64().unwrap()));
+    }
+    // A fourth, killed mid-way: half its body sent, some of its records committed, no answer.
+    let interrupted = upload(60, 40);
+    let half = interrupted.len() / 2;
+    let _stream = send_partial(child.1, &env.token, "cut", &interrupted, half);
+    let before = env.stored().await;
+    for _ in 0..600 {
+        if env.stored().await > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill9();
+    assert!(
+        env.stored().await > before,
+        "the server was killed while it stored the interrupted upload"
+    );
+
+    // Every acknowledged record survived, and the audit chain is whole.
+    let storage = Storage::open(&url).await.unwrap();
+    for id in &acknowledged {
+        let r = storage.get_dose_record(*id).await.unwrap();
+        assert_eq!(
+            r.map(|r| r.status.to_string()).as_deref(),
+            Some("verified"),
+            "record {id}"
+        );
+    }
+    storage.audit_verify().await.unwrap();
+    // Re-sent with its key after a restart: completed, nothing twice.
+    let child = Child::start(&url);
+    let out = upload_tcp(child.1, &env.token, "cut", &interrupted);
+    assert_eq!(out["totals"]["stored"], 40, "{out}");
+    child.kill9();
+    assert_eq!(env.stored().await, 100);
+    storage.close().await;
+    env.drop_db().await;
+}
