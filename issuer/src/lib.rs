@@ -49,6 +49,7 @@
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
+//! - [`ratelimit`]: token buckets for the public lookup portal.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).

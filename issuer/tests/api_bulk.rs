@@ -439,11 +439,26 @@ async fn limits_and_refusals() {
     let mut big = line.into_bytes();
     big.push(b'\n');
     big.resize((64usize << 20) + 1, b'x');
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(1 << 20).map(|c| Ok(c.to_vec())).collect();
     let (status, out) = env
-        .upload("application/x-ndjson", Some("big"), Body::from(big))
+        .upload(
+            "application/x-ndjson",
+            Some("big"),
+            Body::from_stream(chunked(chunks)),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(out["code"], "PAYLOAD_TOO_LARGE");
+    // The line before the cut was stored, and the message says so.
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("records processed before the cut: 1 "),
+        "{out}"
+    );
+    assert_eq!(env.stored().await, 1);
 
     // A line beyond the line limit is a line error; the others go on.
     let long = format!("{}\n{}\n", "y".repeat(100_000), record(env.people()[1]));
@@ -451,10 +466,38 @@ async fn limits_and_refusals() {
         .upload("application/x-ndjson", None, Body::from(long))
         .await;
     assert_eq!(status, StatusCode::OK, "{out}");
-    assert_eq!(results(&out)[0]["line"], 1);
-    assert_eq!(results(&out)[0]["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(
+        results(&out)[0],
+        json!({"line": 1, "error": {"code": "INVALID_REQUEST",
+               "message": "the line is longer than 65536 bytes"}})
+    );
     assert_eq!(results(&out)[1]["line"], 2);
     assert_eq!(results(&out)[1]["status"], "verified");
+    // The same, with the long line streamed in many small chunks between good lines.
+    let mut text = format!("{}\n", record(env.people()[2]));
+    text.push_str(&"z".repeat(200_000));
+    text.push_str(&format!("\n{}", record(env.people()[3])));
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = text
+        .into_bytes()
+        .chunks(1_000)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let (status, out) = env
+        .upload(
+            "application/x-ndjson",
+            None,
+            Body::from_stream(chunked(chunks)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let lines: Vec<(Value, bool)> = results(&out)
+        .iter()
+        .map(|r| (r["line"].clone(), r.get("error").is_some()))
+        .collect();
+    assert_eq!(
+        lines,
+        [(json!(1), false), (json!(2), true), (json!(3), false)]
+    );
 
     // No token; wrong content type; an empty upload.
     let req = Request::post("/api/v1/dose-records:bulk")
@@ -644,4 +687,21 @@ async fn kill9_loses_no_acknowledged_record() {
     assert_eq!(env.stored().await, 100);
     storage.close().await;
     env.drop_db().await;
+}
+
+/// A stream over ready chunks: a request body that arrives in many frames.
+fn chunked(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    struct Chunks(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
+    impl futures_core::Stream for Chunks {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Chunks(chunks.into_iter())
 }

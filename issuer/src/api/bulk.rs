@@ -494,54 +494,55 @@ async fn bulk(
                 ));
             }
         };
-        let mut lines: Vec<Vec<u8>> = Vec::new();
+        // Complete lines of this chunk; `None` for a line longer than MAX_LINE_BYTES.
+        let mut lines: Vec<Option<Vec<u8>>> = Vec::new();
         if let Some(chunk) = chunk {
             received = received.saturating_add(chunk.len() as u64);
             if received > MAX_BULK_BYTES {
                 cut = Some(format!(
-                    "the upload is larger than {MAX_BULK_BYTES} bytes: the {records} records \
-                     before the cut were processed (re-send them with the same Idempotency-Key \
-                     to get their results); split the upload"
+                    "the upload is larger than {MAX_BULK_BYTES} bytes; records processed before \
+                     the cut: {records} (re-send them with the same Idempotency-Key to get their \
+                     results); split the upload"
                 ));
                 break;
             }
             let mut rest: &[u8] = &chunk;
             while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-                if discarding {
+                if discarding || buf.len() + pos > MAX_LINE_BYTES {
                     discarding = false;
-                    line_no += 1;
-                    results.push(line_error(
-                        line_no,
-                        "INVALID_REQUEST",
-                        format!("the line is longer than {MAX_LINE_BYTES} bytes"),
-                    ));
+                    buf.clear();
+                    lines.push(None);
                 } else {
                     buf.extend_from_slice(&rest[..pos]);
-                    lines.push(std::mem::take(&mut buf));
+                    lines.push(Some(std::mem::take(&mut buf)));
                 }
                 rest = &rest[pos + 1..];
             }
             if !discarding {
-                buf.extend_from_slice(rest);
-                if buf.len() > MAX_LINE_BYTES {
+                if buf.len() + rest.len() > MAX_LINE_BYTES {
                     buf = Vec::new();
                     discarding = true;
+                } else {
+                    buf.extend_from_slice(rest);
                 }
             }
-        } else {
-            if discarding {
-                line_no += 1;
+        } else if discarding {
+            lines.push(None);
+        } else if !buf.is_empty() {
+            lines.push(Some(std::mem::take(&mut buf)));
+        }
+        for raw in lines {
+            line_no += 1;
+            let Some(raw) = raw else {
+                // A CSV record the long line belonged to is abandoned with it.
+                upload.pending = None;
                 results.push(line_error(
                     line_no,
                     "INVALID_REQUEST",
                     format!("the line is longer than {MAX_LINE_BYTES} bytes"),
                 ));
-            } else if !buf.is_empty() {
-                lines.push(std::mem::take(&mut buf));
-            }
-        }
-        for raw in lines {
-            line_no += 1;
+                continue;
+            };
             let raw = raw.strip_suffix(b"\r").unwrap_or(&raw);
             let parsed = match std::str::from_utf8(raw) {
                 Ok(text) => upload.line(line_no, text)?,
