@@ -69,6 +69,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The clock.
     pub clock: Clock,
+    /// The population registry records are matched against (default: the local table).
+    pub registry: Arc<crate::registry::RegistrySource>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for AppState {
             .field("storage", &self.storage)
             .field("signer", &self.signer)
             .field("config", &self.config)
+            .field("registry", &self.registry)
             .finish_non_exhaustive()
     }
 }
@@ -96,12 +99,13 @@ impl AppState {
         let mut store = TrustStore::new();
         store.add(trusted);
         Ok(AppState {
-            storage,
+            storage: storage.clone(),
             signer,
             self_check: Arc::new(store),
             dsc_not_after,
             config: Arc::new(config),
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
+            registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
         })
     }
 
@@ -109,6 +113,13 @@ impl AppState {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> AppState {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces the population registry (e.g. the remote registry service).
+    #[must_use]
+    pub fn with_registry(mut self, registry: crate::registry::RegistrySource) -> AppState {
+        self.registry = Arc::new(registry);
         self
     }
 

@@ -14,6 +14,7 @@ use super::{ApiError, AppState, Auth, issue};
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
+use crate::registry::PersonRegistry;
 use crate::storage::{Actor, NewDoseRecord, RecordStatus, Vaccination};
 
 /// This module's routes.
@@ -215,7 +216,19 @@ async fn submit(
     }
     let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
         Ok(IdNumber::Passport(_)) | Err(_) => None,
-        Ok(number) => state.storage.find_person(&number).await?,
+        Ok(number) => match state.registry.lookup(&number).await {
+            Ok(person) => person,
+            Err(e) => {
+                // Registry unavailable: the record stays stored, `received`, for a later match.
+                let (status, outcome) = crate::registry::defer_match(&state, id, e).await?;
+                let body = SubmitResponse {
+                    id,
+                    status,
+                    outcome,
+                };
+                return Ok((StatusCode::ACCEPTED, Json(body)));
+            }
+        },
     };
     let result = match_record(&record.identity, &Found(person));
     let status = state

@@ -92,6 +92,7 @@
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
 mod audit;
+mod rematch;
 
 use std::borrow::Cow;
 use std::fmt;
