@@ -542,7 +542,6 @@ async fn an_untrusted_server_certificate_is_refused() {
     let err = registry.lookup(&id()).await.unwrap_err();
     assert!(matches!(err, RegistryError::Tls(_)), "{err:?}");
     assert!(err.to_string().contains("certificate"), "{err}");
-    eprintln!("untrusted CA: {err}");
     assert_eq!(server.hits(), 0);
 
     // Without a CA file the Mozilla roots are used: the test CA is not among them.
@@ -575,8 +574,12 @@ async fn mutual_tls() {
         .lookup(&id())
         .await
         .unwrap_err();
-    assert!(matches!(err, RegistryError::Tls(_)), "{err:?}");
-    eprintln!("no client certificate: {err}");
+    // TLS 1.3: the client may finish its side of the handshake before the server refuses
+    // it, so the refusal shows as an alert (TLS) or as a closed connection (transport).
+    assert!(
+        matches!(err, RegistryError::Tls(_) | RegistryError::Transport(_)),
+        "{err:?}"
+    );
     assert_eq!(server.hits(), 0);
 
     let client = leaf(

@@ -356,8 +356,10 @@ pub enum BreakerStatus {
 }
 
 /// Leave to send one request; report its result with [`Permit::success`] or
-/// [`Permit::failure`]. A permit dropped unreported (the lookup was cancelled) counts as a
-/// failure, so a cancelled probe cannot leave the circuit half-open forever.
+/// [`Permit::failure`]. A probe permit dropped unreported (the lookup was cancelled) counts as
+/// a failed probe, so a cancelled probe cannot leave the circuit half-open forever; any other
+/// permit dropped unreported changes nothing (a cancelled lookup says nothing about the
+/// registry).
 #[derive(Debug)]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
@@ -447,10 +449,18 @@ impl Permit<'_> {
     }
 }
 
+impl Permit<'_> {
+    /// The request was not sent after all: a normal permit changes nothing; a probe slot is
+    /// released as a failed probe (the circuit stays open).
+    fn unsent(self) {
+        drop(self);
+    }
+}
+
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.reported {
-            self.breaker.record(false, self.probe, self.clock_now);
+        if !self.reported && self.probe {
+            self.breaker.record(false, true, self.clock_now);
         }
     }
 }
@@ -839,7 +849,7 @@ impl PersonRegistry for RemoteRegistry {
             let remaining = deadline.saturating_duration_since(now());
             if remaining.is_zero() {
                 // Not sent: neither a success nor a failure of the service.
-                permit.success_unsent();
+                permit.unsent();
                 return Err(RegistryError::Timeout);
             }
             let timeout = inner.config.attempt_timeout.min(remaining);
@@ -873,17 +883,6 @@ impl PersonRegistry for RemoteRegistry {
             }
             last = Some(error);
             tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-impl Permit<'_> {
-    /// The request was not sent after all: the breaker's state is restored unchanged (a probe
-    /// slot is released as a failure would, keeping the circuit open).
-    fn success_unsent(mut self) {
-        self.reported = true;
-        if self.probe {
-            self.breaker.record(false, true, self.clock_now);
         }
     }
 }
@@ -950,6 +949,10 @@ mod tests {
         assert_eq!(b.status(later), BreakerStatus::Open);
         let later = later + Duration::from_secs(30);
         b.try_acquire(later).unwrap().success();
+        assert_eq!(b.status(later), BreakerStatus::Closed);
+        // A cancelled ordinary request counts for nothing.
+        drop(b.try_acquire(later).unwrap());
+        drop(b.try_acquire(later).unwrap());
         assert_eq!(b.status(later), BreakerStatus::Closed);
         // A success resets the count.
         b.try_acquire(later).unwrap().failure(later);
