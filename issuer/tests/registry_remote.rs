@@ -17,11 +17,13 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
+use rand_core::{OsRng, RngCore};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::{Value, json};
+use sqlx::{AnyPool, Executor};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -642,8 +644,17 @@ async fn api(registry: RemoteRegistry, persons: Vec<RegistryPerson>) -> Api {
         "sqlite://{}?mode=rwc",
         db.path().join("issuer.db").display()
     );
+    api_on(&url, db, registry, persons).await
+}
+
+async fn api_on(
+    url: &str,
+    db: tempfile::TempDir,
+    registry: RemoteRegistry,
+    persons: Vec<RegistryPerson>,
+) -> Api {
     // The local table stays empty: every match must come from the remote registry.
-    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
+    let storage = Storage::open(url).await.unwrap().with_clock(|| NOW);
     let admin = Actor::System("test".into());
     let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
     let (token, _) = storage
@@ -740,6 +751,43 @@ async fn submit_is_verified_by_the_remote_registry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_down_stores_the_record_and_rematch_matches_it_later() {
+    registry_down_then_rematch(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_down_stores_the_record_and_rematch_matches_it_later_postgres() {
+    let Ok(server) = std::env::var("VAXPASS_TEST_POSTGRES_URL") else {
+        println!("skipped: VAXPASS_TEST_POSTGRES_URL not set");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
+    let admin = AnyPool::connect(&server).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    // Replace the database name, keeping any `?query`.
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let url = match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..path]),
+        None => format!("{}/{name}", &base[..path]),
+    };
+    registry_down_then_rematch(Some(&url)).await;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
+/// On SQLite (a temporary file) or on the PostgreSQL database at `url`.
+async fn registry_down_then_rematch(url: Option<&str>) {
     let pki = Pki::new();
     let persons: Vec<RegistryPerson> = generate_persons(50, 4)
         .filter(|p| p.id.as_cccd().is_some())
@@ -749,7 +797,11 @@ async fn registry_down_stores_the_record_and_rematch_matches_it_later() {
     c.max_attempts = 2;
     // Kept closed here (5 failures below): the breaker has its own test.
     c.breaker_failures = 100;
-    let env = api(RemoteRegistry::new(c).unwrap(), persons).await;
+    let registry = RemoteRegistry::new(c).unwrap();
+    let env = match url {
+        None => api(registry, persons).await,
+        Some(url) => api_on(url, tempfile::tempdir().unwrap(), registry, persons).await,
+    };
 
     let p = env.persons[0].clone();
     let (status, body) = env.submit(record_for(&p), "k1").await;
@@ -802,6 +854,9 @@ async fn registry_down_stores_the_record_and_rematch_matches_it_later() {
     let (status, body) = env.submit(record_for(&p), "k1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "verified");
+    // The audit chain holds.
+    env.storage.audit_verify().await.unwrap();
+    env.storage.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
