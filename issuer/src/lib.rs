@@ -46,6 +46,8 @@
 //! - [`names`]: Vietnamese name normalisation, comparison, ICAO 9303 transliteration.
 //! - [`dates`]: full and partial birth dates.
 //! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
+//! - [`registry`]: the registry sources (local table, remote HTTPS service) behind
+//!   [`registry::PersonRegistry`], and re-matching of records stored while it was unavailable.
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
@@ -63,5 +65,6 @@ pub mod identity;
 pub mod matching;
 pub mod names;
 pub mod ratelimit;
+pub mod registry;
 pub mod registry_csv;
 pub mod storage;

@@ -77,6 +77,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The lookup portal's rate limits ([`lookup`]).
     pub lookup_limiter: crate::ratelimit::LookupLimiter,
+    /// The population registry records are matched against (default: the local table).
+    pub registry: Arc<crate::registry::RegistrySource>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,6 +87,7 @@ impl std::fmt::Debug for AppState {
             .field("storage", &self.storage)
             .field("signer", &self.signer)
             .field("config", &self.config)
+            .field("registry", &self.registry)
             .finish_non_exhaustive()
     }
 }
@@ -104,13 +107,14 @@ impl AppState {
         let mut store = TrustStore::new();
         store.add(trusted);
         Ok(AppState {
-            storage,
+            storage: storage.clone(),
             signer,
             self_check: Arc::new(store),
             dsc_not_after,
             config: Arc::new(config),
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
             lookup_limiter: crate::ratelimit::LookupLimiter::default(),
+            registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
         })
     }
 
@@ -125,6 +129,13 @@ impl AppState {
     #[must_use]
     pub fn with_lookup_limits(mut self, limits: crate::ratelimit::LookupLimits) -> AppState {
         self.lookup_limiter = crate::ratelimit::LookupLimiter::new(limits);
+        self
+    }
+
+    /// Replaces the population registry (e.g. the remote registry service).
+    #[must_use]
+    pub fn with_registry(mut self, registry: crate::registry::RegistrySource) -> AppState {
+        self.registry = Arc::new(registry);
         self
     }
 

@@ -14,6 +14,7 @@ use super::{ApiError, AppState, Auth, issue};
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
+use crate::registry::PersonRegistry;
 use crate::storage::{Actor, NewDoseRecord, RecordStatus, Staff, Vaccination};
 
 /// This module's routes.
@@ -186,27 +187,21 @@ async fn submit(
             format!("auto-{}", hex::encode(raw))
         }
     };
-    let (response, created) = submit_one(&state, staff, &record, &key).await?;
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(response),
-    ))
+    let (response, status) = submit_one(&state, staff, &record, &key).await?;
+    Ok((status, Json(response)))
 }
 
 /// Stores one parsed record under `key` (the clinic's idempotency key), matches it against
 /// the registry and stores the outcome: the core of `POST /dose-records`, shared with the
-/// bulk upload. Returns the answer and whether the record is new (`false`: a retry with the
-/// same key and content). Everything it stores is committed when it returns.
+/// bulk upload. Returns the answer and its status: 201 for a new record, 200 for a retry with
+/// the same key and content, 202 when the registry could not be asked (the record is stored,
+/// `received`, and re-matched later). Everything it stores is committed when it returns.
 pub(crate) async fn submit_one(
     state: &AppState,
     staff: Staff,
     record: &NewDoseRecord,
     key: &str,
-) -> Result<(SubmitResponse, bool), ApiError> {
+) -> Result<(SubmitResponse, StatusCode), ApiError> {
     let actor = Actor::Staff(staff.token_id);
     let (id, created) = state
         .storage
@@ -230,13 +225,25 @@ pub(crate) async fn submit_one(
                     status: stored.status.to_string(),
                     outcome,
                 },
-                false,
+                StatusCode::OK,
             ));
         }
     }
     let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
         Ok(IdNumber::Passport(_)) | Err(_) => None,
-        Ok(number) => state.storage.find_person(&number).await?,
+        Ok(number) => match state.registry.lookup(&number).await {
+            Ok(person) => person,
+            Err(e) => {
+                // Registry unavailable: the record stays stored, `received`, for a later match.
+                let (status, outcome) = crate::registry::defer_match(state, id, e).await?;
+                let body = SubmitResponse {
+                    id,
+                    status,
+                    outcome,
+                };
+                return Ok((body, StatusCode::ACCEPTED));
+            }
+        },
     };
     let result = match_record(&record.identity, &Found(person));
     let status = state
@@ -251,7 +258,11 @@ pub(crate) async fn submit_one(
             status: status.to_string(),
             outcome,
         },
-        created,
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
     ))
 }
 

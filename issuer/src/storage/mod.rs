@@ -93,6 +93,7 @@
 
 mod audit;
 pub mod lookup;
+mod rematch;
 
 use std::borrow::Cow;
 use std::fmt;
