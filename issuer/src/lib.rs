@@ -50,9 +50,11 @@
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
 //! - [`ratelimit`]: token buckets for the public lookup portal.
+//! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.
 //!
 //! ## Crate features
-//! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
+//! - `cli` (default): the `vaxpass-issuer` binary (`serve`, `registry generate|check|import`,
+//!   `audit verify`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -64,4 +66,5 @@ pub mod matching;
 pub mod names;
 pub mod ratelimit;
 pub mod registry_csv;
+pub mod server;
 pub mod storage;
