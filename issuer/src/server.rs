@@ -280,18 +280,6 @@ impl Server {
         let every = Duration::from_secs(u64::try_from(publisher.lifetime() / 4).unwrap_or(3600))
             .max(Duration::from_secs(60));
 
-        let storage = Storage::open(&config.database_url()).await?;
-        let state = match AppState::new(storage.clone(), signer, config.issuing.clone()) {
-            Ok(state) => state,
-            Err(e) => {
-                storage.close().await;
-                return Err(ServeError::Dsc(e));
-            }
-        };
-        let router = api::app(state)
-            .merge(vaxpass_trust_list::http::router(trust_list.clone()))
-            .layer(middleware::from_fn(log_request));
-
         let tls = match &config.tls {
             Some(files) => Some(TlsAcceptor::from(Arc::new(tls_config(files)?))),
             None => None,
@@ -314,6 +302,19 @@ impl Server {
             }),
             None => Bound::Plain(tcp),
         };
+
+        // Last, so that nothing above leaves an open database behind when it fails.
+        let storage = Storage::open(&config.database_url()).await?;
+        let state = match AppState::new(storage.clone(), signer, config.issuing.clone()) {
+            Ok(state) => state,
+            Err(e) => {
+                storage.close().await;
+                return Err(ServeError::Dsc(e));
+            }
+        };
+        let router = api::app(state)
+            .merge(vaxpass_trust_list::http::router(trust_list.clone()))
+            .layer(middleware::from_fn(log_request));
         let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);
         tracing::info!(
             addr = %local_addr,
