@@ -400,16 +400,21 @@ impl Server {
         let served = async move {
             match listener {
                 Bound::Plain(l) => {
-                    axum::serve(l, router.into_make_service_with_connect_info::<SocketAddr>())
-                        .with_graceful_shutdown(signal)
-                        .await
+                    axum::serve(
+                        l,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .await
                 }
-                Bound::Tls(l) => axum::serve(
-                    l.tap_io(|_| {}),
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(signal)
-                .await,
+                Bound::Tls(l) => {
+                    axum::serve(
+                        l.tap_io(|_| {}),
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .await
+                }
             }
         };
         let deadline = async {
