@@ -52,9 +52,11 @@
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
 //! - [`ratelimit`]: token buckets for the public lookup portal.
+//! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.
 //!
 //! ## Crate features
-//! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
+//! - `cli` (default): the `vaxpass-issuer` binary (`serve`, `registry generate|check|import`,
+//!   `audit verify`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -67,4 +69,5 @@ pub mod names;
 pub mod ratelimit;
 pub mod registry;
 pub mod registry_csv;
+pub mod server;
 pub mod storage;

@@ -10,6 +10,8 @@
 //! - `POST /api/v1/dose-records:bulk`: many dose records, NDJSON or CSV ([`bulk`]).
 //! - `POST /api/v1/lookup`: the public portal: a person's latest certificate by their details,
 //!   rate limited, no token ([`lookup`]).
+//! - `POST /api/v1/admin/clinics`, `POST /api/v1/admin/clinics/{id}/tokens`: clinics and
+//!   their tokens, admin tokens only ([`admin`]).
 //!
 //! Every other `/api/v1` route needs `Authorization: Bearer <staff token>` (401
 //! `UNAUTHENTICATED`).
@@ -29,6 +31,7 @@ use vaxpass_verifier::{Timestamp, TrustStore};
 
 use crate::storage::{RecordStatus, Staff, Storage, StorageError};
 
+pub mod admin;
 pub mod bulk;
 pub mod certificates;
 pub mod issue;
@@ -155,7 +158,8 @@ pub fn app(state: AppState) -> Router {
                 .merge(records::router())
                 .merge(certificates::router())
                 .merge(lookup::router())
-                .merge(bulk::router()),
+                .merge(bulk::router())
+                .merge(admin::router()),
         )
         .with_state(state)
 }

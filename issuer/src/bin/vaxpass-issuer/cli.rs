@@ -1,5 +1,6 @@
 //! Command-line definition (clap derive) and dispatch. Subcommands are added as variants of
-//! [`Command`] (`serve`, … come with the service).
+//! [`Command`] with one dispatch line in [`run`]; larger commands live in modules of their own
+//! (`serve`, `import`) that define their arguments.
 
 use std::fs::File;
 use std::io;
@@ -19,6 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the issuing service (HTTPS, or plain HTTP for local development), with the trust
+    /// list at /trust-list. `--demo`: set up a data directory with DEVELOPMENT keys, a
+    /// synthetic registry, a clinic and tokens, then serve on 127.0.0.1.
+    Serve(crate::serve::ServeArgs),
     /// Population registry tools.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -48,6 +53,10 @@ enum RegistryCommand {
     /// Read a registry CSV as `registry import` will, and report bad rows by line number.
     /// Exit code 0: all rows good; 1: some rows bad; 2: the file cannot be read.
     Check(CheckArgs),
+    /// Import a registry CSV into the database (streaming; inserts or updates by ID number).
+    /// Bad rows are reported by line number and skipped; the good ones are imported.
+    /// Exit code 0: all rows imported; 1: some rows bad; 2: nothing imported (I/O, database).
+    Import(crate::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +109,15 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
+    /// The service could not start or failed.
+    #[error(transparent)]
+    Serve(#[from] vaxpass_issuer::server::ServeError),
+    /// Usage or setup error of `serve`, with what to do.
+    #[error("{0}")]
+    Usage(String),
+    /// The development keys could not be made.
+    #[error("creating DEVELOPMENT keys: {0}")]
+    DevKeys(vaxpass_keys::Error),
 }
 
 /// How a command that ran went.
@@ -114,6 +132,8 @@ pub enum Outcome {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
+        Command::Serve(args) => crate::serve::run(args),
+        Command::Registry(RegistryCommand::Import(args)) => crate::import::run(args),
         Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
         Command::Registry(RegistryCommand::Check(args)) => check(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),

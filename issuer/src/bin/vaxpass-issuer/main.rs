@@ -1,7 +1,9 @@
-//! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`, `registry check`,
-//! `audit verify`.
+//! `vaxpass-issuer`: the issuer's command line: `serve` (`--demo`), `registry generate`,
+//! `registry check`, `registry import`, `audit verify`.
 
 mod cli;
+mod import;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,356 @@
+//! `serve` and `serve --demo`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use vaxpass_issuer::api;
+use vaxpass_issuer::registry_csv;
+use vaxpass_issuer::server::{Server, ServerConfig, TlsFiles, shutdown_signal};
+use vaxpass_issuer::storage::{Actor, Role, Storage, StorageError};
+use vaxpass_keys::dev::{DevOptions, dev_init};
+use vaxpass_keys::manifest::MANIFEST_FILE;
+use vaxpass_verifier::Timestamp;
+
+use crate::cli::{CliError, Outcome};
+use crate::import::import_csv;
+
+/// Persons in the demo's synthetic registry.
+const DEMO_PERSONS: u64 = 10_000;
+/// The demo registry's seed (the same registry on every machine).
+const DEMO_SEED: u64 = 1;
+/// Where the demo keeps its clinic's id.
+const DEMO_CLINIC_FILE: &str = "demo-clinic-id";
+/// The passphrase variable used when `--passphrase-env` is not given but it is set.
+const DEFAULT_PASSPHRASE_ENV: &str = "VAXPASS_KEY_PASSPHRASE";
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, env = "VAXPASS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory: the SQLite database (`issuer.db`) and the key directory (`keys/`) unless
+    /// --database / --keys say otherwise.
+    #[arg(long, env = "VAXPASS_DATA_DIR", default_value = "vaxpass-data")]
+    data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH?mode=rwc` or `postgres://…` (default: `issuer.db` in the
+    /// data directory). Migrations are applied at start.
+    #[arg(long, env = "DATABASE_URL")]
+    database: Option<String>,
+    /// TLS certificate chain (PEM, leaf first).
+    #[arg(long, env = "VAXPASS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM, unencrypted PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, env = "VAXPASS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP without TLS: local development only. Needed without --tls-cert, except
+    /// for --demo on a loopback address.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_plain_http: bool,
+    /// The key directory (holding keys.toml, see vaxpass-keys) or its keys.toml
+    /// (default: `keys/` in the data directory).
+    #[arg(long, env = "VAXPASS_KEYS")]
+    keys: Option<PathBuf>,
+    /// Name of the environment variable holding the passphrase of encrypted key files
+    /// (default: VAXPASS_KEY_PASSPHRASE when set; unencrypted keys need none).
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    /// The certificates' issuer (DCC `is`).
+    #[arg(
+        long,
+        env = "VAXPASS_ISSUER_TEXT",
+        default_value = "Ministry of Health of Viet Nam"
+    )]
+    issuer: String,
+    /// Certificate validity in days (never beyond the DSC's notAfter).
+    #[arg(long, env = "VAXPASS_VALIDITY_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    validity_days: i64,
+    /// Seconds requests in flight get to finish after SIGTERM / Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+    /// Demo: create the data directory with DEVELOPMENT keys, a synthetic registry of
+    /// 10,000 persons (seed 1), a clinic and fresh tokens (printed), then serve. Re-running
+    /// reuses the directory.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// `serve`.
+pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
+    init_logging();
+    let plain = args.tls_cert.is_none();
+    if plain && !args.insecure_plain_http && !(args.demo && args.listen.ip().is_loopback()) {
+        return Err(CliError::Usage(format!(
+            "no TLS for {}: pass --tls-cert and --tls-key (PEM), or --insecure-plain-http for local development",
+            args.listen
+        )));
+    }
+    let mut config = ServerConfig::new(args.listen, args.data_dir.clone());
+    config.database_url = args.database.clone();
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    config.keys = args.keys.clone();
+    config.passphrase_env = args.passphrase_env.clone().or_else(|| {
+        std::env::var_os(DEFAULT_PASSPHRASE_ENV).map(|_| DEFAULT_PASSPHRASE_ENV.to_owned())
+    });
+    config.issuing = api::Config {
+        issuer_text: args.issuer.clone(),
+        validity_days: args.validity_days,
+        ..api::Config::default()
+    };
+    config.drain_timeout = Duration::from_secs(args.drain_timeout);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let demo = if args.demo {
+            Some(prepare_demo(&config).await?)
+        } else {
+            None
+        };
+        let server = Server::start(config.clone()).await?;
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", server.local_addr());
+        println!("listening on {base}");
+        if let Some(demo) = &demo {
+            print_demo(demo, &config, &base);
+        }
+        let _ = io::stdout().flush();
+        server.serve(shutdown_signal()).await?;
+        Ok(Outcome::Ok)
+    })
+}
+
+/// Logs to standard error; the level from `VAXPASS_LOG` (`error` … `trace`, default `info`).
+fn init_logging() {
+    let level = std::env::var("VAXPASS_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
+/// What the demo set up, for the instructions it prints.
+struct Demo {
+    keys_dir: PathBuf,
+    clinic_id: i64,
+    staff_token: String,
+    admin_token: String,
+    example: Option<vaxpass_issuer::matching::RegistryPerson>,
+}
+
+/// Makes the data directory ready: DEVELOPMENT keys, the synthetic registry (imported once),
+/// the demo clinic and fresh tokens.
+async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
+    let data = &config.data_dir;
+    std::fs::create_dir_all(data).map_err(|source| CliError::Create {
+        path: data.clone(),
+        source,
+    })?;
+    let keys_dir = config.keys_dir();
+    if keys_dir.join(MANIFEST_FILE).exists() {
+        println!("reusing the keys in {}", keys_dir.display());
+    } else {
+        // A minute back, so that a clock a little behind still sees the DSC as valid.
+        let start = Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 60);
+        let init = dev_init(&keys_dir, &DevOptions::new(start)).map_err(CliError::DevKeys)?;
+        println!("created DEVELOPMENT keys in {}:", keys_dir.display());
+        println!(
+            "  CSCA {}, DSC {} (kid {}), trust-list signer (kid {})",
+            init.csca_certificate.display(),
+            init.dsc_certificate.display(),
+            init.dsc_kid.to_base64(),
+            init.trust_list_signer_kid.to_base64()
+        );
+        println!(
+            "  DEVELOPMENT KEYS, NOT FOR PRODUCTION: the keys are unencrypted and the CSCA key sits next to them"
+        );
+    }
+
+    let csv = data.join("registry.csv");
+    if !csv.exists() {
+        let partial = data.join("registry.csv.partial");
+        let file = File::create(&partial).map_err(|source| CliError::Create {
+            path: partial.clone(),
+            source,
+        })?;
+        let summary = registry_csv::generate(DEMO_PERSONS, DEMO_SEED, file)?;
+        std::fs::rename(&partial, &csv).map_err(|source| CliError::Create {
+            path: csv.clone(),
+            source,
+        })?;
+        println!(
+            "generated a synthetic registry of {} persons (seed {DEMO_SEED}): {}",
+            summary.persons,
+            csv.display()
+        );
+    }
+
+    let storage = Storage::open(&config.database_url()).await?;
+    let result = demo_database(&storage, data, &csv).await;
+    storage.close().await;
+    let (clinic_id, staff_token, admin_token) = result?;
+    let example = first_person(&csv);
+    Ok(Demo {
+        keys_dir,
+        clinic_id,
+        staff_token,
+        admin_token,
+        example,
+    })
+}
+
+async fn demo_database(
+    storage: &Storage,
+    data: &Path,
+    csv: &Path,
+) -> Result<(i64, String, String), CliError> {
+    let actor = Actor::System("demo".into());
+    let count = storage.registry_count().await?;
+    if count == 0 {
+        let report = import_csv(storage, csv, 10, &actor).await?;
+        println!(
+            "imported {} registry persons into the database ({} bad rows)",
+            report.imported, report.bad
+        );
+    } else {
+        println!("the database already holds {count} registry persons: not imported again");
+    }
+    let id_file = data.join(DEMO_CLINIC_FILE);
+    let saved = std::fs::read_to_string(&id_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let mut clinic = match saved {
+        Some(id) => id,
+        None => new_demo_clinic(storage, &id_file, &actor).await?,
+    };
+    let staff = match storage
+        .create_staff_token(clinic, Role::Staff, &actor)
+        .await
+    {
+        Ok((secret, _)) => secret,
+        // Another database than the one the saved id came from.
+        Err(StorageError::UnknownClinic(_)) => {
+            clinic = new_demo_clinic(storage, &id_file, &actor).await?;
+            storage
+                .create_staff_token(clinic, Role::Staff, &actor)
+                .await?
+                .0
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (admin, _) = storage
+        .create_staff_token(clinic, Role::Admin, &actor)
+        .await?;
+    Ok((clinic, staff.expose().to_owned(), admin.expose().to_owned()))
+}
+
+async fn new_demo_clinic(
+    storage: &Storage,
+    id_file: &Path,
+    actor: &Actor,
+) -> Result<i64, CliError> {
+    let id = storage
+        .create_clinic("Demo clinic (DEVELOPMENT)", 79, actor)
+        .await?;
+    std::fs::write(id_file, format!("{id}\n")).map_err(|source| CliError::Create {
+        path: id_file.to_path_buf(),
+        source,
+    })?;
+    Ok(id)
+}
+
+/// The first person with a 12-digit CCCD in the registry CSV (synthetic: fine to print).
+fn first_person(csv: &Path) -> Option<vaxpass_issuer::matching::RegistryPerson> {
+    let file = File::open(csv).ok()?;
+    registry_csv::read_registry(BufReader::new(file))
+        .filter_map(Result::ok)
+        .find(|p| matches!(p.id, vaxpass_issuer::identity::IdNumber::Cccd(_)))
+}
+
+/// `'text'` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn print_demo(demo: &Demo, config: &ServerConfig, base: &str) {
+    let k = if base.starts_with("https") { "-k " } else { "" };
+    println!();
+    println!("== vaxpass issuer demo (DEVELOPMENT keys, synthetic registry) ==");
+    println!("data directory: {}", config.data_dir.display());
+    println!("database:       {}", config.database_url());
+    println!(
+        "clinic {} with fresh tokens (shown once: only their SHA-256 is stored; re-run --demo for new ones):",
+        demo.clinic_id
+    );
+    println!("export VAXPASS_TOKEN={}", demo.staff_token);
+    println!("export VAXPASS_ADMIN_TOKEN={}", demo.admin_token);
+    let Some(p) = &demo.example else {
+        println!("(the registry CSV has no CCCD holder to show an example with)");
+        return;
+    };
+    // Thirty days ago: recent enough for the VN validity rules (at most 365 days, at least 14).
+    let thirty_days_ago =
+        Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string();
+    let date = thirty_days_ago.get(..10).unwrap_or("2021-09-01");
+    let body = serde_json::json!({
+        "id_number": p.id.to_string(),
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.to_string(),
+        "sex": p.sex.code(),
+        "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
+        "dose_number": 2,
+        "series_total": 2,
+        "date": date,
+    });
+    println!();
+    println!(
+        "a person of the synthetic registry: {} {}, born {}, sex {}",
+        p.id,
+        p.full_name,
+        p.date_of_birth,
+        p.sex.code()
+    );
+    println!();
+    println!("# 1. submit a dose record (matched against the registry: status \"verified\"):");
+    println!(
+        "curl -s {k}-X POST {base}/api/v1/dose-records -H \"Authorization: Bearer $VAXPASS_TOKEN\" \\\n    -H 'Content-Type: application/json' -d {}",
+        shell_quote(&body.to_string())
+    );
+    println!(
+        "# 2. confirm it (RECORD_ID: the \"id\" of the answer); the answer holds the certificate:"
+    );
+    println!(
+        "curl -s {k}-X POST {base}/api/v1/dose-records/RECORD_ID/confirm -H \"Authorization: Bearer $VAXPASS_TOKEN\""
+    );
+    println!("# 3. fetch the certificate again (UVCI: the \"uvci\" of the answer):");
+    println!(
+        "curl -s {k}{base}/api/v1/certificates/UVCI -H \"Authorization: Bearer $VAXPASS_TOKEN\""
+    );
+    println!(
+        "# 4. download the signed trust list and verify the certificate offline against the CSCA\n#    (add --rules schemas/rules --country VN for Viet Nam's validity rules):"
+    );
+    println!("curl -s {k}-o trust-list.cose {base}/trust-list");
+    println!(
+        "cargo run -p vaxpass-verifier --features cli -- check --trust-list trust-list.cose \\\n    --anchor {} 'HC1:…'",
+        demo.keys_dir.join("csca.pem").display()
+    );
+    println!();
+    println!("stop with Ctrl-C");
+}

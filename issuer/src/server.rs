@@ -1,0 +1,611 @@
+//! Running the issuer as a service: storage, the current DSC, the signed trust list, HTTP or
+//! HTTPS, graceful shutdown.
+//!
+//! [`Server::start`] opens the database (migrating it), loads the current document signer
+//! (DSC) from the key directory, builds and signs a trust list of the publishable DSCs with the
+//! trust-list signer (re-signed every quarter of its lifetime), verifies that list against the
+//! CSCA, mounts it at `/trust-list` (and `/trust-list.json`) next to [`crate::api::app`], and
+//! binds the listener. [`Server::serve`] answers requests until the shutdown future completes,
+//! then stops accepting, lets requests in flight finish (at most [`ServerConfig::drain_timeout`])
+//! and closes the database. [`run`] is both in one call.
+//!
+//! TLS (rustls on AWS-LC, TLS 1.2 and 1.3, HTTP/1.1): a PEM certificate chain (leaf first) and
+//! a PEM private key (PKCS#8, SEC1 or PKCS#1, unencrypted). Handshakes run in their own tasks
+//! (at most [`MAX_PENDING_HANDSHAKES`] at once, each within [`HANDSHAKE_TIMEOUT`]), so a slow
+//! client never holds up the others. Without TLS the server says loudly that plain HTTP is for
+//! local development only.
+//!
+//! Every request is logged (tracing, `INFO`) with its method, the route template (never the
+//! concrete path), the status and the duration: nothing personal.
+//!
+//! ```no_run
+//! use vaxpass_issuer::server::{ServerConfig, run, shutdown_signal};
+//!
+//! # async fn f() -> Result<(), vaxpass_issuer::server::ServeError> {
+//! let config = ServerConfig::new("127.0.0.1:8080".parse().unwrap(), "vaxpass-data".into());
+//! run(config, shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
+use vaxpass_keys::storage::Passphrase;
+use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_trust_list::http::{DEFAULT_MAX_AGE, TrustListState, spawn_refresh};
+use vaxpass_trust_list::publish::{BuildOptions, Publisher};
+use vaxpass_verifier::Timestamp;
+
+use crate::api::{self, AppState};
+use crate::storage::{Storage, StorageError};
+
+/// A TLS handshake not finished within this is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many TLS handshakes at once; further connections are closed at once.
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
+/// Default time requests in flight get to finish after the shutdown signal.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time closing the database may take after the drain.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The server's TLS certificate chain and key (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// The leaf's private key (unencrypted PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+}
+
+/// Everything [`Server::start`] needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:0`: any free port, see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// The data directory: default home of the database (`issuer.db`) and the key directory
+    /// (`keys/`).
+    pub data_dir: PathBuf,
+    /// Database URL; `None`: `sqlite://<data_dir>/issuer.db?mode=rwc`.
+    pub database_url: Option<String>,
+    /// TLS; `None`: plain HTTP (local development only).
+    pub tls: Option<TlsFiles>,
+    /// The key directory (holding `keys.toml`) or its `keys.toml`; `None`: `<data_dir>/keys`.
+    pub keys: Option<PathBuf>,
+    /// Environment variable holding the passphrase of encrypted key files; `None`: the keys
+    /// are not encrypted.
+    pub passphrase_env: Option<String>,
+    /// Issuing settings (DCC `is`, country, validity days).
+    pub issuing: api::Config,
+    /// Time requests in flight get to finish after the shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults: SQLite and keys in `data_dir`, plain HTTP, [`api::Config::default`],
+    /// [`DEFAULT_DRAIN_TIMEOUT`].
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen,
+            data_dir,
+            database_url: None,
+            tls: None,
+            keys: None,
+            passphrase_env: None,
+            issuing: api::Config::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => default_database_url(&self.data_dir),
+        }
+    }
+
+    /// The key directory in effect (a path to a `keys.toml` file names its directory).
+    pub fn keys_dir(&self) -> PathBuf {
+        match &self.keys {
+            Some(p) if p.is_file() => p
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Some(p) => p.clone(),
+            None => self.data_dir.join("keys"),
+        }
+    }
+}
+
+/// `sqlite://<data_dir>/issuer.db?mode=rwc`.
+pub fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("issuer.db").display())
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    /// The key directory or a key could not be used.
+    #[error("keys in {dir}: {error}")]
+    Keys {
+        /// The key directory.
+        dir: PathBuf,
+        /// Why.
+        error: vaxpass_keys::Error,
+    },
+    /// The manifest names no key file of this name.
+    #[error(
+        "{path}: the trust-list publisher reads the manifest as {MANIFEST_FILE} in the key directory; rename it or pass the directory"
+    )]
+    ManifestName {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The passphrase variable is unset or empty.
+    #[error("key passphrase: {0}")]
+    Passphrase(vaxpass_keys::storage::StorageError),
+    /// The signer's certificate is not a usable DSC.
+    #[error("the current DSC certificate cannot be used: {0}")]
+    Dsc(vaxpass_verifier::trust::CertificateError),
+    /// Building, signing or checking the trust list failed.
+    #[error("trust list: {0}")]
+    TrustList(vaxpass_trust_list::Error),
+    /// The signed trust list does not list the DSC the service signs with.
+    #[error(
+        "the signed trust list does not contain the current DSC (kid {kid}): verifiers would refuse every certificate; check the manifest's DSC states"
+    )]
+    DscNotListed {
+        /// The DSC's kid.
+        kid: String,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Serve(io::Error),
+}
+
+/// A started server: database open, keys loaded, trust list signed, listener bound.
+pub struct Server {
+    listener: Bound,
+    router: Router,
+    storage: Storage,
+    refresh: JoinHandle<()>,
+    local_addr: SocketAddr,
+    drain_timeout: Duration,
+    development_keys: bool,
+    trust_list_sequence: u64,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.is_tls())
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Bound {
+    Plain(TcpListener),
+    Tls(TlsListener),
+}
+
+impl Server {
+    /// Opens the database, loads the keys, signs the trust list and binds the listener.
+    ///
+    /// # Errors
+    /// [`ServeError`]: each variant names what to fix.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServeError> {
+        if let Some(p) = &config.keys {
+            if p.is_file() && p.file_name().is_none_or(|n| n != MANIFEST_FILE) {
+                return Err(ServeError::ManifestName { path: p.clone() });
+            }
+        }
+        let keys_dir = config.keys_dir();
+        let keys_err = |error| ServeError::Keys {
+            dir: keys_dir.clone(),
+            error,
+        };
+        let secrets = Secrets {
+            passphrase: match &config.passphrase_env {
+                Some(var) => Some(Passphrase::from_env(var).map_err(ServeError::Passphrase)?),
+                None => None,
+            },
+            pin: None,
+        };
+        let now = Timestamp::now();
+        let manifest = Manifest::load(&keys_dir.join(MANIFEST_FILE)).map_err(keys_err)?;
+        if manifest.development {
+            tracing::warn!(
+                keys = %keys_dir.display(),
+                "DEVELOPMENT keys (vaxpass-keys dev-init): certificates signed with them are not trusted by anyone else; never use them in production"
+            );
+        }
+        let signer: Arc<dyn Signer> = Arc::from(
+            manifest
+                .current_signer(&keys_dir, CertificateType::Vaccination, now, &secrets)
+                .map_err(keys_err)?,
+        );
+        let dsc_kid = signer.kid().to_base64();
+
+        // The trust list of the publishable DSCs, signed now and every quarter lifetime; checked
+        // against the CSCA as a verifier will check it.
+        let publisher = Publisher::open(&keys_dir, &secrets, BuildOptions::default())
+            .map_err(ServeError::TrustList)?;
+        let (list, signed) = publisher.publish(now).map_err(ServeError::TrustList)?;
+        if !list.entries.iter().any(|e| e.kid.to_base64() == dsc_kid) {
+            return Err(ServeError::DscNotListed { kid: dsc_kid });
+        }
+        let csca_path = keys_dir.join(&manifest.csca.certificate);
+        let (csca_der, _) =
+            vaxpass_keys::storage::read_certificate(&csca_path).map_err(|e| keys_err(e.into()))?;
+        let trust_list = TrustListState::verified(signed, &csca_der, now, DEFAULT_MAX_AGE)
+            .map_err(ServeError::TrustList)?;
+        let every = Duration::from_secs(u64::try_from(publisher.lifetime() / 4).unwrap_or(3600))
+            .max(Duration::from_secs(60));
+
+        let tls = match &config.tls {
+            Some(files) => Some(TlsAcceptor::from(Arc::new(tls_config(files)?))),
+            None => None,
+        };
+        let tcp = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = tcp.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let listener = match tls {
+            Some(acceptor) => Bound::Tls(TlsListener {
+                tcp,
+                acceptor,
+                handshakes: JoinSet::new(),
+            }),
+            None => Bound::Plain(tcp),
+        };
+
+        // Last, so that nothing above leaves an open database behind when it fails.
+        let storage = Storage::open(&config.database_url()).await?;
+        let state = match AppState::new(storage.clone(), signer, config.issuing.clone()) {
+            Ok(state) => state,
+            Err(e) => {
+                storage.close().await;
+                return Err(ServeError::Dsc(e));
+            }
+        };
+        let router = api::app(state)
+            .merge(vaxpass_trust_list::http::router(trust_list.clone()))
+            .layer(middleware::from_fn(log_request));
+        let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);
+        tracing::info!(
+            addr = %local_addr,
+            tls = matches!(listener, Bound::Tls(_)),
+            backend = ?storage.backend(),
+            dsc = %dsc_kid,
+            trust_list_sequence = list.sequence,
+            "issuer started"
+        );
+        if matches!(listener, Bound::Plain(_)) {
+            tracing::warn!("plain HTTP: local development only (use --tls-cert and --tls-key)");
+        }
+        Ok(Server {
+            listener,
+            router,
+            storage,
+            refresh,
+            local_addr,
+            drain_timeout: config.drain_timeout,
+            development_keys: manifest.development,
+            trust_list_sequence: list.sequence,
+        })
+    }
+
+    /// The bound address (the real port when the configuration said `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.listener, Bound::Tls(_))
+    }
+
+    /// Whether the key directory holds development keys.
+    pub fn development_keys(&self) -> bool {
+        self.development_keys
+    }
+
+    /// The sequence number of the trust list signed at start.
+    pub fn trust_list_sequence(&self) -> u64 {
+        self.trust_list_sequence
+    }
+
+    /// The database (for setup done by the caller before serving, such as the demo's).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Serves until `shutdown` completes; then accepts nothing new, lets requests in flight
+    /// finish (at most the drain timeout) and closes the database.
+    ///
+    /// # Errors
+    /// [`ServeError::Serve`].
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Server {
+            listener,
+            router,
+            storage,
+            refresh,
+            drain_timeout,
+            ..
+        } = self;
+        let draining = Arc::new(Notify::new());
+        let signal = {
+            let draining = Arc::clone(&draining);
+            async move {
+                shutdown.await;
+                tracing::info!(
+                    timeout_s = drain_timeout.as_secs(),
+                    "shutting down: no new connections, requests in flight finish"
+                );
+                // Stores a permit if nobody waits yet.
+                draining.notify_one();
+            }
+        };
+        // The client address reaches handlers as `ConnectInfo<SocketAddr>` (the lookup
+        // portal's per-address rate limit). axum provides that for `TcpListener` and for a
+        // tapped listener, hence the no-op `tap_io` around the TLS one.
+        let served = async move {
+            match listener {
+                Bound::Plain(l) => {
+                    axum::serve(
+                        l,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .await
+                }
+                Bound::Tls(l) => {
+                    axum::serve(
+                        l.tap_io(|_| {}),
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .await
+                }
+            }
+        };
+        let deadline = async {
+            draining.notified().await;
+            tokio::time::sleep(drain_timeout).await;
+        };
+        let result = tokio::select! {
+            r = served => r.map_err(ServeError::Serve),
+            () = deadline => {
+                tracing::warn!("drain timeout: requests still in flight are abandoned");
+                Ok(())
+            }
+        };
+        refresh.abort();
+        if tokio::time::timeout(CLOSE_TIMEOUT, storage.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use after the drain; closing anyway");
+        }
+        tracing::info!("issuer stopped");
+        result
+    }
+}
+
+/// [`Server::start`] then [`Server::serve`].
+///
+/// # Errors
+/// As those.
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    Server::start(config).await?.serve(shutdown).await
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM. If the handlers cannot be installed it
+/// never completes (and logs why): the process then stops only by being killed.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The rustls server configuration for a PEM chain and key: TLS 1.3 and 1.2, AWS-LC, ALPN
+/// `http/1.1`.
+///
+/// # Errors
+/// [`ServeError::Tls`] naming the file and the reason.
+pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeError> {
+    let tls_err = |path: &Path, reason: String| ServeError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.certificate)
+        .and_then(Iterator::collect)
+        .map_err(|e| tls_err(&files.certificate, pem_reason(&e)))?;
+    if chain.is_empty() {
+        return Err(tls_err(
+            &files.certificate,
+            "no CERTIFICATE block: expected the PEM certificate chain, leaf first".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        tls_err(
+            &files.key,
+            format!(
+                "{}; expected an unencrypted PEM private key (PKCS#8, SEC1 or PKCS#1)",
+                pem_reason(&e)
+            ),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls_err(&files.certificate, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            tls_err(
+                &files.key,
+                format!("{e} (does the key belong to the first certificate?)"),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => "no PEM block of the expected kind".into(),
+        other => format!("not valid PEM ({other:?})"),
+    }
+}
+
+/// A TCP listener whose connections come out TLS-terminated. Handshakes run in tasks of their
+/// own; the listener (and every unfinished handshake) is dropped when the server stops
+/// accepting.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        if self.handshakes.len() >= MAX_PENDING_HANDSHAKES {
+                            tracing::warn!("too many TLS handshakes in progress; connection closed");
+                            continue;
+                        }
+                        let acceptor = self.acceptor.clone();
+                        self.handshakes.spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => Some((tls, peer)),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, "TLS handshake failed");
+                                    None
+                                }
+                                Err(_) => {
+                                    tracing::debug!("TLS handshake timed out");
+                                    None
+                                }
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, as axum's own listener
+                        // does, instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Ok(Some(conn)) = done {
+                        return conn;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// One log line per request: method, route template, status, duration. The concrete path may
+/// hold an identifier, the body personal data: neither is logged.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        route = route.as_deref().unwrap_or("(no route)"),
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
