@@ -247,6 +247,13 @@ async fn writer(
 
 /// Runs the jobs in one transaction, each inside a savepoint, commits once, then answers.
 async fn run_group(mut tx: Transaction<'static, Any>, batch: &mut Vec<Job>) {
+    if batch.len() == 1 {
+        // Alone in its group: its transaction is its savepoint.
+        if let Some(job) = batch.pop() {
+            job.run_alone(tx).await;
+        }
+        return;
+    }
     let mut delivers = Vec::with_capacity(batch.len());
     let mut broken: Option<Arc<sqlx::Error>> = None;
     let mut jobs = batch.drain(..);
