@@ -339,6 +339,70 @@ async fn failing_write_inside_a_group(db: &TestDb) {
     s.close().await;
 }
 
+/// The submit's two writes in one: stored with its outcome, a retry returns what is stored.
+async fn insert_and_verify_in_one_write(db: &TestDb) {
+    let s = Storage::open(&db.url).await.unwrap();
+    let people: Vec<RegistryPerson> = generate_persons(3, 9).collect();
+    let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
+    let matcher = Actor::System("matcher".into());
+    let record = dose_for(clinic, &people[0], 1);
+    let verified = MatchResult::Verified {
+        person: people[0].clone(),
+        notes: vec![],
+    };
+    let (id, created, status) = s
+        .insert_and_verify(&record, "k1", &system(), &verified, &matcher)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(status, RecordStatus::Verified);
+    let stored = s.get_dose_record(id).await.unwrap().unwrap();
+    assert_eq!(stored.registry_person.as_ref(), Some(&people[0]));
+    assert_eq!(stored.outcome.as_deref(), Some("VERIFIED"));
+    // A retry: same id, the stored status, nothing written.
+    assert_eq!(
+        s.insert_and_verify(&record, "k1", &system(), &verified, &matcher)
+            .await
+            .unwrap(),
+        (id, false, RecordStatus::Verified)
+    );
+    // Another record under the key: refused, nothing stored.
+    let other = dose_for(clinic, &people[1], 1);
+    assert!(matches!(
+        s.insert_and_verify(&other, "k1", &system(), &verified, &matcher)
+            .await,
+        Err(StorageError::IdempotencyConflict { existing_id }) if existing_id == id
+    ));
+    let issued = s
+        .confirm_and_issue(id, &system(), cert("URN:UVCI:01:VN:IV1".into()))
+        .await
+        .unwrap();
+    assert!(issued.newly_issued);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM dose_records").await, 1);
+    // clinic.create, dose_record.create, .verify, .confirm, certificate.issue
+    assert_eq!(s.audit_verify().await.unwrap().entries, 5);
+    s.close().await;
+}
+
+mod insert_and_verify {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = TestDb::sqlite();
+        insert_and_verify_in_one_write(&db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        insert_and_verify_in_one_write(&db).await;
+        db.cleanup().await;
+    }
+}
+
 mod pipeline {
     use super::*;
 
