@@ -1202,11 +1202,11 @@ impl Storage {
         .await
     }
 
-    /// [`Storage::insert_dose_record`] and [`Storage::set_verification`] in one transaction:
-    /// a new record is stored with its matching outcome (`verify` computes it from the
-    /// record). A record stored before under the key (`created == false`) is returned as it
-    /// is, without calling `verify`. Returns the id, whether it was created now, and the stored
-    /// status.
+    /// [`Storage::insert_dose_record`] and [`Storage::set_verification`] in one write: a new
+    /// record is stored with its matching outcome `result` (audited as by `actor` and
+    /// `matcher`), so a submission costs one commit. A record stored before under the key
+    /// (`created == false`) is left as it is and `result` ignored. Returns the id, whether it
+    /// was created now, and the stored status.
     ///
     /// # Errors
     /// As [`Storage::insert_dose_record`].
