@@ -285,11 +285,28 @@ async fn confirm(
         return Err(ApiError::Forbidden);
     }
     let now = state.now();
+    // Signing and self-verifying are CPU work: on the blocking pool, outside any database
+    // transaction, so the async workers keep serving requests meanwhile.
+    let signing_state = state.clone();
     let issued = state
         .storage
-        .confirm_and_issue(id, &Actor::Staff(staff.token_id), |r| {
-            issue::issue(&state, r, now)
+        .confirm_and_issue_with(id, &Actor::Staff(staff.token_id), move |r| async move {
+            tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
+                .await
+                .map_err(|_| SignError::Task)?
+                .map_err(SignError::Issue)
         })
         .await?;
     Ok(Json(CertificateResponse::of(issued.certificate)?))
+}
+
+/// Why the signing task of a confirmation failed.
+#[derive(Debug, thiserror::Error)]
+enum SignError {
+    /// Building, signing or self-verifying failed.
+    #[error(transparent)]
+    Issue(issue::IssueError),
+    /// The blocking task did not complete (it panicked or the runtime is shutting down).
+    #[error("the signing task did not complete")]
+    Task,
 }

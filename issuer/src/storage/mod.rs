@@ -82,21 +82,35 @@
 //!   timeout. Writers of one process queue on an async mutex, then every writing transaction
 //!   opens with `BEGIN IMMEDIATE` (no `SQLITE_BUSY` when upgrading a read lock; other processes
 //!   wait on the busy timeout). Readers run beside the writer (WAL).
-//! - PostgreSQL: the default `synchronous_commit=on`. [`Storage::confirm_and_issue`] first
-//!   locks the dose record's row, so concurrent confirmations of one record run one after the
-//!   other and the second sees the first one's certificate.
+//! - Group commit ([`CommitMode::Grouped`], the default on SQLite): the record writes
+//!   (clinics, tokens, dose records, verifications, certificates) go to one writer task, which
+//!   runs those waiting at that moment in one transaction, each inside a `SAVEPOINT` (a failing
+//!   write is rolled back alone and gets its own error), and commits them with one sync. Every
+//!   caller is answered after that commit, so durability is that of one transaction per write,
+//!   at a fraction of the syncs. [`CommitMode::PerOperation`] gives one transaction per write.
+//! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
+//!   The write transaction of [`Storage::confirm_and_issue`] first locks the dose record's
+//!   row and re-checks its status.
+//! - Signing happens outside any transaction: [`Storage::confirm_and_issue`] reads the record,
+//!   lets the caller sign, then stores the certificate only if the record is still verified
+//!   and unchanged (an already issued record keeps its certificate; the fresh one is dropped).
+//!   Confirmations of one record within a process take turns, so it is signed once.
 //! - The audit log is appended in the same transaction as the change it records; appenders lock
-//!   the one-row `audit_head` (always the last statement of a transaction), which serialises
-//!   them and keeps the chain linear.
+//!   the one-row `audit_head`, which serialises them and keeps the chain linear (inside a
+//!   group, in the order the writes run; a write rolled back to its savepoint takes its
+//!   entries with it).
 //!
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
 mod audit;
+mod group;
 pub mod lookup;
 mod rematch;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +126,7 @@ use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
+pub use group::GroupStats;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -185,6 +200,44 @@ pub enum StorageError {
     /// The audit log does not verify.
     #[error(transparent)]
     AuditBroken(#[from] AuditBroken),
+    /// The transaction holding this write (with a group of others, see [`CommitMode`]) could
+    /// not be committed: none of its writes is stored.
+    #[error("database error while committing: {0}")]
+    Commit(#[source] Arc<sqlx::Error>),
+    /// The record changed (it was matched again) while its certificate was being signed; the
+    /// certificate was dropped unstored. Confirming again signs the record as it is now.
+    #[error("dose record {id} changed while its certificate was being signed; confirm it again")]
+    Changed {
+        /// The record.
+        id: i64,
+    },
+}
+
+/// How [`Storage`] commits its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Every write is a transaction of its own, committed (on SQLite: the WAL synced) before
+    /// the next writer of this process starts.
+    PerOperation,
+    /// Group commit: one writer task gathers the writes waiting at that moment (at most
+    /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
+    /// sync; every caller is answered after that commit. The default on SQLite.
+    Grouped {
+        /// The most writes in one transaction.
+        max_batch: usize,
+    },
+}
+
+impl CommitMode {
+    /// The default of a backend: [`CommitMode::Grouped`] (256 writes at most) on SQLite,
+    /// [`CommitMode::PerOperation`] on PostgreSQL (which already shares its WAL flushes
+    /// between concurrent commits).
+    pub fn default_for(backend: Backend) -> CommitMode {
+        match backend {
+            Backend::Sqlite => CommitMode::Grouped { max_batch: 256 },
+            Backend::Postgres => CommitMode::PerOperation,
+        }
+    }
 }
 
 /// Which database a [`Storage`] talks to.
@@ -532,6 +585,8 @@ impl WriteTx {
         self.tx.commit().await
     }
 
+    // Kept for writers outside the group (none abandons a transaction today).
+    #[allow(dead_code)]
     async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
     }
@@ -552,6 +607,50 @@ impl std::ops::DerefMut for WriteTx {
 
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// One async lock per key, created on demand and removed when nobody holds or waits for it.
+#[derive(Default)]
+struct KeyedLocks {
+    locks: std::sync::Mutex<HashMap<i64, Arc<Mutex<()>>>>,
+}
+
+/// Holds a [`KeyedLocks`] key; releases (and forgets an unused lock) on drop.
+struct KeyGuard<'a> {
+    owner: &'a KeyedLocks,
+    key: i64,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl KeyedLocks {
+    async fn lock(&self, key: i64) -> KeyGuard<'_> {
+        let lock = match self.locks.lock() {
+            Ok(mut map) => map.entry(key).or_default().clone(),
+            // A poisoned map (a panic elsewhere): a private lock still serialises nothing,
+            // and the database's re-check keeps the outcome right.
+            Err(_) => Arc::new(Mutex::new(())),
+        };
+        KeyGuard {
+            owner: self,
+            key,
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        self.guard = None;
+        if let Ok(mut map) = self.owner.locks.lock() {
+            // Only the map holds it now: nobody waits for this key.
+            if map
+                .get(&self.key)
+                .is_some_and(|l| Arc::strong_count(l) == 1)
+            {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The issuer's database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct Storage {
@@ -560,12 +659,17 @@ pub struct Storage {
     clock: Clock,
     /// SQLite only: one writer at a time inside this process (see `begin_write`).
     write_lock: Arc<Mutex<()>>,
+    /// The group-commit writer ([`CommitMode::Grouped`]).
+    group: Option<group::Group>,
+    /// Confirmations in progress in this process, by record: one signs, the others wait.
+    confirming: Arc<KeyedLocks>,
 }
 
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Storage")
             .field("backend", &self.backend)
+            .field("group_commit", &self.group.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -658,12 +762,23 @@ fn is_fk_violation(e: &sqlx::Error) -> bool {
 }
 
 impl Storage {
-    /// Opens (creating a SQLite file if the URL says `mode=rwc`) and migrates the database.
+    /// Opens (creating a SQLite file if the URL says `mode=rwc`) and migrates the database,
+    /// with the backend's default [`CommitMode`]. Call it inside a Tokio runtime, which runs
+    /// the group-commit writer.
     ///
     /// # Errors
     /// [`StorageError::UnsupportedUrl`], [`StorageError::Database`] (cannot connect),
     /// [`StorageError::Migrate`].
     pub async fn open(url: &str) -> Result<Storage, StorageError> {
+        let backend = Backend::from_url(url)?;
+        Storage::open_with(url, CommitMode::default_for(backend)).await
+    }
+
+    /// [`Storage::open`] with a chosen [`CommitMode`].
+    ///
+    /// # Errors
+    /// As [`Storage::open`].
+    pub async fn open_with(url: &str, mode: CommitMode) -> Result<Storage, StorageError> {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
@@ -691,11 +806,23 @@ impl Storage {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        let write_lock = Arc::new(Mutex::new(()));
+        let group = match mode {
+            CommitMode::PerOperation => None,
+            CommitMode::Grouped { max_batch } => Some(group::Group::start(
+                pool.clone(),
+                backend,
+                write_lock.clone(),
+                max_batch,
+            )),
+        };
         Ok(Storage {
             pool,
             backend,
             clock: Arc::new(system_clock),
-            write_lock: Arc::new(Mutex::new(())),
+            write_lock,
+            group,
+            confirming: Arc::default(),
         })
     }
 
@@ -747,6 +874,41 @@ impl Storage {
                 _guard: None,
             },
         })
+    }
+
+    /// The group-commit writer's counters (`None` with [`CommitMode::PerOperation`]):
+    /// `writes / groups` is the number of writes one sync acknowledged on average.
+    pub fn group_stats(&self) -> Option<GroupStats> {
+        self.group.as_ref().map(group::Group::stats)
+    }
+
+    /// Runs a write operation: with [`CommitMode::Grouped`] in the writer's current group
+    /// (inside a savepoint), else in a transaction of its own. Returns after the commit.
+    async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(
+                &'t mut Transaction<'static, Any>,
+            ) -> group::BoxFuture<'t, Result<T, StorageError>>
+            + Send
+            + 'static,
+    {
+        let (job, answer) = group::typed(op);
+        let job = match &self.group {
+            Some(group) => group.send(job).err(),
+            None => Some(job),
+        };
+        if let Some(job) = job {
+            // Per operation, or the writer is gone (its runtime ended): a transaction alone.
+            let tx = self.begin_write().await?;
+            let WriteTx { tx, _guard } = tx;
+            job.run_alone(tx).await;
+        }
+        answer.await.map_err(|_| {
+            StorageError::Commit(Arc::new(sqlx::Error::Protocol(
+                "the writer ended before answering".to_owned(),
+            )))
+        })?
     }
 
     /// SQLite: the settings in force on a pooled connection (`None` on PostgreSQL), to check
@@ -901,28 +1063,34 @@ impl Storage {
         actor: &Actor,
     ) -> Result<i64, StorageError> {
         let now = self.now();
-        let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO clinics (name, province, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(name)
-        .bind(i64::from(province))
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await?;
-        audit::append(
-            &mut tx,
-            now,
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "clinic.create",
-                subject: format!("clinic:{id}"),
-                details: serde_json::json!({ "province": province }),
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        let name = name.to_owned();
+        let actor = actor.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO clinics (name, province, created_at) VALUES ($1, $2, $3) \
+                     RETURNING id",
+                )
+                .bind(name)
+                .bind(i64::from(province))
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+                audit::append(
+                    tx,
+                    now,
+                    vec![audit::NewEntry {
+                        actor,
+                        action: "clinic.create",
+                        subject: format!("clinic:{id}"),
+                        details: serde_json::json!({ "province": province }),
+                    }],
+                )
+                .await?;
+                Ok(id)
+            })
+        })
+        .await
     }
 
     /// Creates a staff token for a clinic: 32 random bytes, returned once as plaintext; only
@@ -940,36 +1108,46 @@ impl Storage {
         OsRng.fill_bytes(&mut raw);
         let secret = TokenSecret(format!("vxp_{}", hex::encode(raw)));
         let now = self.now();
-        let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(clinic_id)
-        .bind(role.as_str())
-        .bind(token_hash(secret.expose()))
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| {
-            if is_fk_violation(&e) {
-                StorageError::UnknownClinic(clinic_id)
-            } else {
-                e.into()
-            }
-        })?;
-        audit::append(
-            &mut tx,
-            now,
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "staff_token.create",
-                subject: format!("staff_token:{id}"),
-                details: serde_json::json!({ "clinic": clinic_id, "role": role.as_str() }),
-            }],
-        )
-        .await?;
-        tx.commit().await?;
+        let hash = token_hash(secret.expose());
+        let actor = actor.to_string();
+        let id = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(clinic_id)
+                    .bind(role.as_str())
+                    .bind(hash)
+                    .bind(now)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(|e| {
+                        if is_fk_violation(&e) {
+                            StorageError::UnknownClinic(clinic_id)
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                    audit::append(
+                        tx,
+                        now,
+                        vec![audit::NewEntry {
+                            actor,
+                            action: "staff_token.create",
+                            subject: format!("staff_token:{id}"),
+                            details: serde_json::json!({
+                                "clinic": clinic_id,
+                                "role": role.as_str(),
+                            }),
+                        }],
+                    )
+                    .await?;
+                    Ok(id)
+                })
+            })
+            .await?;
         Ok((secret, id))
     }
 
@@ -1013,78 +1191,60 @@ impl Storage {
         idempotency_key: &str,
         actor: &Actor,
     ) -> Result<(i64, bool), StorageError> {
-        let request_hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(record).map_err(|_| corrupt("dose record"))?,
-        ));
+        let request_hash = request_hash(record)?;
         let now = self.now();
-        let id_ = &record.identity;
-        let v = &record.vaccination;
-        let mut tx = self.begin_write().await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
-             id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
-             series_total, vaccination_date, status, created_at, updated_at, prophylaxis) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14, \
-             $15) \
-             ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(record.clinic_id)
-        .bind(idempotency_key)
-        .bind(&request_hash)
-        .bind(&id_.id_number)
-        .bind(id_kind_str(id_.id_kind))
-        .bind(&id_.full_name)
-        .bind(id_.date_of_birth.to_string())
-        .bind(id_.sex.code())
-        .bind(&v.product)
-        .bind(&v.manufacturer)
-        .bind(i64::from(v.dose_number))
-        .bind(i64::from(v.series_total))
-        .bind(v.date.to_string())
-        .bind(now)
-        .bind(&v.prophylaxis)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| {
-            if is_fk_violation(&e) {
-                StorageError::UnknownClinic(record.clinic_id)
-            } else {
-                e.into()
-            }
-        })?;
-        if let Some(id) = inserted {
-            audit::append(
-                &mut tx,
-                now,
-                vec![audit::NewEntry {
-                    actor: actor.to_string(),
-                    action: "dose_record.create",
-                    subject: format!("dose_record:{id}"),
-                    details: serde_json::json!({
-                        "clinic": record.clinic_id,
-                        "dose": v.dose_number,
-                        "series": v.series_total,
-                    }),
-                }],
+        let record = record.clone();
+        let key = idempotency_key.to_owned();
+        let actor = actor.to_string();
+        self.write(move |tx| {
+            Box::pin(
+                async move { insert_record_tx(tx, &record, &key, &request_hash, now, actor).await },
             )
-            .await?;
-            tx.commit().await?;
-            return Ok((id, true));
-        }
-        let row = sqlx::query(
-            "SELECT id, request_hash FROM dose_records \
-             WHERE clinic_id = $1 AND idempotency_key = $2",
-        )
-        .bind(record.clinic_id)
-        .bind(idempotency_key)
-        .fetch_one(&mut **tx)
-        .await?;
-        tx.rollback().await?;
-        let existing_id: i64 = row.try_get("id")?;
-        if row.try_get::<String, _>("request_hash")? != request_hash {
-            return Err(StorageError::IdempotencyConflict { existing_id });
-        }
-        Ok((existing_id, false))
+        })
+        .await
+    }
+
+    /// [`Storage::insert_dose_record`] and [`Storage::set_verification`] in one write: a new
+    /// record is stored with its matching outcome `result` (audited as by `actor` and
+    /// `matcher`), so a submission costs one commit. A record stored before under the key
+    /// (`created == false`) is left as it is and `result` ignored. Returns the id, whether it
+    /// was created now, and the stored status.
+    ///
+    /// # Errors
+    /// As [`Storage::insert_dose_record`].
+    pub async fn insert_and_verify(
+        &self,
+        record: &NewDoseRecord,
+        idempotency_key: &str,
+        actor: &Actor,
+        result: &MatchResult,
+        matcher: &Actor,
+    ) -> Result<(i64, bool, RecordStatus), StorageError> {
+        let request_hash = request_hash(record)?;
+        let verification = Verification::of(result)?;
+        let now = self.now();
+        let record = record.clone();
+        let key = idempotency_key.to_owned();
+        let actor = actor.to_string();
+        let matcher = matcher.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let (id, created) =
+                    insert_record_tx(tx, &record, &key, &request_hash, now, actor).await?;
+                if !created {
+                    let status: String =
+                        sqlx::query_scalar("SELECT status FROM dose_records WHERE id = $1")
+                            .bind(id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
+                    return Ok((id, false, status));
+                }
+                let status = verify_tx(tx, id, verification, now, matcher).await?;
+                Ok((id, true, status))
+            })
+        })
+        .await
     }
 
     /// A dose record by id.
@@ -1112,75 +1272,31 @@ impl Storage {
         result: &MatchResult,
         actor: &Actor,
     ) -> Result<RecordStatus, StorageError> {
-        let status = RecordStatus::of(result);
-        let report = serde_json::to_string(&result.report()).map_err(|_| corrupt("report"))?;
-        let person = match result {
-            MatchResult::Verified { person, .. } => {
-                Some(serde_json::to_string(person).map_err(|_| corrupt("registry person"))?)
-            }
-            _ => None,
-        };
+        let verification = Verification::of(result)?;
         let now = self.now();
-        let mut tx = self.begin_write().await?;
-        let updated: Option<i64> = sqlx::query_scalar(
-            "UPDATE dose_records SET status = $1, outcome = $2, match_report = $3, \
-             registry_person = $4, updated_at = $5 \
-             WHERE id = $6 AND status NOT IN ('confirmed', 'issued') RETURNING clinic_id",
-        )
-        .bind(status.as_str())
-        .bind(result.code())
-        .bind(report)
-        .bind(person)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if updated.is_none() {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            return Err(match exists {
-                Some(_) => StorageError::AlreadyIssued { id },
-                None => StorageError::NotFound {
-                    what: "dose record",
-                    id,
-                },
-            });
-        }
-        audit::append(
-            &mut tx,
-            now,
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "dose_record.verify",
-                subject: format!("dose_record:{id}"),
-                // Codes only (`redacted`): no personal data.
-                details: serde_json::json!({ "result": result.redacted().to_string() }),
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(status)
+        let actor = actor.to_string();
+        self.write(move |tx| Box::pin(verify_tx(tx, id, verification, now, actor)))
+            .await
     }
 
-    /// Confirms a verified record and stores its certificate, atomically:
-    /// - the record's row is locked first, so concurrent calls for one record run one after
-    ///   the other;
+    /// Confirms a verified record and stores its certificate:
     /// - a record already issued returns its stored certificate (`newly_issued: false`) and
     ///   `issue` is not called;
     /// - a record not verified is refused ([`StorageError::NotVerified`]);
-    /// - otherwise `issue` builds the certificate (sign it there), which is inserted (the UVCI
-    ///   is UNIQUE in the database), the record marked issued, and the audit entries
-    ///   `dose_record.confirm` and `certificate.issue` appended, all in one transaction.
+    /// - otherwise `issue` builds the certificate (sign it there) from the record as read,
+    ///   outside any transaction or lock of the database. Then, in one write transaction, the
+    ///   record is checked again: if it was issued meanwhile (by another process), the stored
+    ///   certificate is returned and the fresh one dropped unstored, so no record gets two
+    ///   UVCIs; if it was matched again, [`StorageError::Changed`]; else the certificate is
+    ///   inserted (the UVCI is UNIQUE in the database), the record marked issued, and the
+    ///   audit entries `dose_record.confirm` and `certificate.issue` appended, atomically.
     ///
-    /// `issue` runs while the record is locked (on SQLite: while the write lock is held), so it
-    /// should only build and sign, never wait on the network.
+    /// Concurrent calls for one record in this process run one after the other (`issue` is
+    /// called once); calls for different records sign in parallel.
     ///
     /// # Errors
     /// [`StorageError::NotFound`], [`StorageError::NotVerified`], [`StorageError::Issue`],
-    /// [`StorageError::DuplicateUvci`], [`StorageError::Database`].
+    /// [`StorageError::DuplicateUvci`], [`StorageError::Changed`], [`StorageError::Database`].
     pub async fn confirm_and_issue<F, E>(
         &self,
         id: i64,
@@ -1191,110 +1307,61 @@ impl Storage {
         F: FnOnce(&DoseRecord) -> Result<NewCertificate, E>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let now = self.now();
-        let mut tx = self.begin_write().await?;
-        // Lock the row (PostgreSQL: row lock until commit; SQLite: already holds the write lock).
-        let status: Option<String> = sqlx::query_scalar(
-            "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 RETURNING status",
-        )
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(status) = status else {
-            return Err(StorageError::NotFound {
+        self.confirm_and_issue_with(id, actor, |record| std::future::ready(issue(&record)))
+            .await
+    }
+
+    /// [`Storage::confirm_and_issue`] with an asynchronous `issue`, e.g. one that signs on
+    /// `tokio::task::spawn_blocking` so the async workers are not held by the signature.
+    ///
+    /// # Errors
+    /// As [`Storage::confirm_and_issue`].
+    pub async fn confirm_and_issue_with<F, Fut, E>(
+        &self,
+        id: i64,
+        actor: &Actor,
+        issue: F,
+    ) -> Result<Issued, StorageError>
+    where
+        F: FnOnce(DoseRecord) -> Fut,
+        Fut: Future<Output = Result<NewCertificate, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let _turn = self.confirming.lock(id).await;
+        let record = self
+            .get_dose_record(id)
+            .await?
+            .ok_or(StorageError::NotFound {
                 what: "dose record",
                 id,
-            });
-        };
-        let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
-        if status == RecordStatus::Issued {
-            let row = sqlx::query(&format!(
-                "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
-            ))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(corrupt("issued record without certificate"))?;
-            tx.rollback().await?;
-            return Ok(Issued {
-                certificate: cert_from_row(&row)?,
-                newly_issued: false,
-            });
-        }
-        if status != RecordStatus::Verified {
-            return Err(StorageError::NotVerified { id, status });
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-        let record = record_from_row(&row)?;
-        let new = issue(&record).map_err(|e| StorageError::Issue(Box::new(e)))?;
-        sqlx::query(
-            "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&new.uvci)
-        .bind(id)
-        .bind(&new.hc1)
-        .bind(&new.payload)
-        .bind(&new.kid)
-        .bind(new.iat)
-        .bind(new.exp)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
-                StorageError::DuplicateUvci
+            })?;
+        match record.status {
+            RecordStatus::Issued => {
+                let certificate = self
+                    .certificate_for_record(id)
+                    .await?
+                    .ok_or(corrupt("issued record without certificate"))?;
+                return Ok(Issued {
+                    certificate,
+                    newly_issued: false,
+                });
             }
-            _ => e.into(),
-        })?;
-        sqlx::query("UPDATE dose_records SET status = 'issued', updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        audit::append(
-            &mut tx,
-            now,
-            vec![
-                audit::NewEntry {
-                    actor: actor.to_string(),
-                    action: "dose_record.confirm",
-                    subject: format!("dose_record:{id}"),
-                    details: serde_json::json!({ "clinic": record.clinic_id }),
-                },
-                audit::NewEntry {
-                    actor: actor.to_string(),
-                    action: "certificate.issue",
-                    subject: format!("certificate:{}", new.uvci),
-                    details: serde_json::json!({
-                        "dose_record": id,
-                        "kid": new.kid,
-                        "iat": new.iat,
-                        "exp": new.exp,
-                    }),
-                },
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Issued {
-            certificate: Certificate {
-                uvci: new.uvci,
-                dose_record_id: id,
-                hc1: new.hc1,
-                payload: new.payload,
-                kid: new.kid,
-                iat: new.iat,
-                exp: new.exp,
-                issued_at: now,
-            },
-            newly_issued: true,
+            RecordStatus::Verified => {}
+            status => return Err(StorageError::NotVerified { id, status }),
+        }
+        let signed_for = record.registry_person.clone();
+        let clinic_id = record.clinic_id;
+        let new = issue(record)
+            .await
+            .map_err(|e| StorageError::Issue(Box::new(e)))?;
+        let now = self.now();
+        let actor = actor.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                store_certificate_tx(tx, id, clinic_id, signed_for, new, now, actor).await
+            })
         })
+        .await
     }
 
     /// The certificate with this UVCI.
@@ -1427,4 +1494,278 @@ fn upsert_sql(rows: usize) -> String {
          date_of_birth = excluded.date_of_birth, sex = excluded.sex",
     );
     sql
+}
+
+/// The hex SHA-256 of a record's content: the idempotency check compares it.
+fn request_hash(record: &NewDoseRecord) -> Result<String, StorageError> {
+    Ok(hex::encode(Sha256::digest(
+        serde_json::to_vec(record).map_err(|_| corrupt("dose record"))?,
+    )))
+}
+
+/// A matching outcome as stored by `verify_tx`.
+struct Verification {
+    status: RecordStatus,
+    code: &'static str,
+    report: String,
+    person: Option<String>,
+    /// Codes only (`MatchResult::redacted`): no personal data.
+    redacted: String,
+}
+
+impl Verification {
+    fn of(result: &MatchResult) -> Result<Verification, StorageError> {
+        Ok(Verification {
+            status: RecordStatus::of(result),
+            code: result.code(),
+            report: serde_json::to_string(&result.report()).map_err(|_| corrupt("report"))?,
+            person: match result {
+                MatchResult::Verified { person, .. } => {
+                    Some(serde_json::to_string(person).map_err(|_| corrupt("registry person"))?)
+                }
+                _ => None,
+            },
+            redacted: result.redacted().to_string(),
+        })
+    }
+}
+
+/// Inserts a record (or finds the one stored under its key) inside `tx`.
+async fn insert_record_tx(
+    tx: &mut Transaction<'static, Any>,
+    record: &NewDoseRecord,
+    idempotency_key: &str,
+    request_hash: &str,
+    now: i64,
+    actor: String,
+) -> Result<(i64, bool), StorageError> {
+    let id_ = &record.identity;
+    let v = &record.vaccination;
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
+         id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
+         series_total, vaccination_date, status, created_at, updated_at, prophylaxis) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14, \
+         $15) \
+         ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(record.clinic_id)
+    .bind(idempotency_key)
+    .bind(request_hash)
+    .bind(&id_.id_number)
+    .bind(id_kind_str(id_.id_kind))
+    .bind(&id_.full_name)
+    .bind(id_.date_of_birth.to_string())
+    .bind(id_.sex.code())
+    .bind(&v.product)
+    .bind(&v.manufacturer)
+    .bind(i64::from(v.dose_number))
+    .bind(i64::from(v.series_total))
+    .bind(v.date.to_string())
+    .bind(now)
+    .bind(&v.prophylaxis)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_fk_violation(&e) {
+            StorageError::UnknownClinic(record.clinic_id)
+        } else {
+            e.into()
+        }
+    })?;
+    if let Some(id) = inserted {
+        audit::append(
+            tx,
+            now,
+            vec![audit::NewEntry {
+                actor,
+                action: "dose_record.create",
+                subject: format!("dose_record:{id}"),
+                details: serde_json::json!({
+                    "clinic": record.clinic_id,
+                    "dose": v.dose_number,
+                    "series": v.series_total,
+                }),
+            }],
+        )
+        .await?;
+        return Ok((id, true));
+    }
+    let row = sqlx::query(
+        "SELECT id, request_hash FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
+    )
+    .bind(record.clinic_id)
+    .bind(idempotency_key)
+    .fetch_one(&mut **tx)
+    .await?;
+    let existing_id: i64 = row.try_get("id")?;
+    if row.try_get::<String, _>("request_hash")? != request_hash {
+        return Err(StorageError::IdempotencyConflict { existing_id });
+    }
+    Ok((existing_id, false))
+}
+
+/// Stores a matching outcome inside `tx`.
+async fn verify_tx(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    v: Verification,
+    now: i64,
+    actor: String,
+) -> Result<RecordStatus, StorageError> {
+    let updated: Option<i64> = sqlx::query_scalar(
+        "UPDATE dose_records SET status = $1, outcome = $2, match_report = $3, \
+         registry_person = $4, updated_at = $5 \
+         WHERE id = $6 AND status NOT IN ('confirmed', 'issued') RETURNING clinic_id",
+    )
+    .bind(v.status.as_str())
+    .bind(v.code)
+    .bind(v.report)
+    .bind(v.person)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if updated.is_none() {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        return Err(match exists {
+            Some(_) => StorageError::AlreadyIssued { id },
+            None => StorageError::NotFound {
+                what: "dose record",
+                id,
+            },
+        });
+    }
+    audit::append(
+        tx,
+        now,
+        vec![audit::NewEntry {
+            actor,
+            action: "dose_record.verify",
+            subject: format!("dose_record:{id}"),
+            details: serde_json::json!({ "result": v.redacted }),
+        }],
+    )
+    .await?;
+    Ok(v.status)
+}
+
+/// The write half of a confirmation, inside `tx`: re-checks the record, then stores the
+/// certificate signed for `signed_for`.
+async fn store_certificate_tx(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    clinic_id: i64,
+    signed_for: Option<RegistryPerson>,
+    new: NewCertificate,
+    now: i64,
+    actor: String,
+) -> Result<Issued, StorageError> {
+    // Lock the row (PostgreSQL: row lock until commit; SQLite: the write lock is held).
+    let row = sqlx::query(
+        "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 \
+         RETURNING status, registry_person",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Err(StorageError::NotFound {
+            what: "dose record",
+            id,
+        });
+    };
+    let status = RecordStatus::parse(&row.try_get::<String, _>("status")?)
+        .ok_or(corrupt("record status"))?;
+    if status == RecordStatus::Issued {
+        // Issued meanwhile (another process): theirs stands, ours was never stored.
+        let row = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(corrupt("issued record without certificate"))?;
+        return Ok(Issued {
+            certificate: cert_from_row(&row)?,
+            newly_issued: false,
+        });
+    }
+    if status != RecordStatus::Verified {
+        return Err(StorageError::NotVerified { id, status });
+    }
+    let person: Option<RegistryPerson> = match row
+        .try_get::<Option<String>, _>("registry_person")?
+    {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
+        None => None,
+    };
+    if person != signed_for {
+        return Err(StorageError::Changed { id });
+    }
+    sqlx::query(
+        "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&new.uvci)
+    .bind(id)
+    .bind(&new.hc1)
+    .bind(&new.payload)
+    .bind(&new.kid)
+    .bind(new.iat)
+    .bind(new.exp)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
+            StorageError::DuplicateUvci
+        }
+        _ => e.into(),
+    })?;
+    sqlx::query("UPDATE dose_records SET status = 'issued', updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    audit::append(
+        tx,
+        now,
+        vec![
+            audit::NewEntry {
+                actor: actor.clone(),
+                action: "dose_record.confirm",
+                subject: format!("dose_record:{id}"),
+                details: serde_json::json!({ "clinic": clinic_id }),
+            },
+            audit::NewEntry {
+                actor,
+                action: "certificate.issue",
+                subject: format!("certificate:{}", new.uvci),
+                details: serde_json::json!({
+                    "dose_record": id,
+                    "kid": new.kid,
+                    "iat": new.iat,
+                    "exp": new.exp,
+                }),
+            },
+        ],
+    )
+    .await?;
+    Ok(Issued {
+        certificate: Certificate {
+            uvci: new.uvci,
+            dose_record_id: id,
+            hc1: new.hc1,
+            payload: new.payload,
+            kid: new.kid,
+            iat: new.iat,
+            exp: new.exp,
+            issued_at: now,
+        },
+        newly_issued: true,
+    })
 }
