@@ -49,6 +49,7 @@
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
+//! - [`qr`]: QR images (PNG, SVG) of `HC1:` strings.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
@@ -61,5 +62,6 @@ pub mod dates;
 pub mod identity;
 pub mod matching;
 pub mod names;
+pub mod qr;
 pub mod registry_csv;
 pub mod storage;
