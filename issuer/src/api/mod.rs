@@ -6,7 +6,10 @@
 //! - `POST /api/v1/dose-records`: submit a dose record ([`records`]).
 //! - `POST /api/v1/dose-records/{id}/confirm`: confirm a verified record and issue its
 //!   certificate ([`records`], [`issue`]).
-//! - `GET /api/v1/certificates/{uvci}`: a stored certificate ([`certificates`]).
+//! - `GET /api/v1/certificates/{uvci}`: a stored certificate ([`certificates`]); its QR code
+//!   at `.../qr.png` and `.../qr.svg` (`?ecc=L|M|Q|H&scale=1..16`).
+//! - `GET /metrics`: Prometheus metrics, no token ([`metrics`]; firewall it).
+//! - `GET /openapi.json`: the OpenAPI 3.1 description of this API ([`OPENAPI_JSON`]).
 //!
 //! Every `/api/v1` route needs `Authorization: Bearer <staff token>` (401 `UNAUTHENTICATED`).
 //! Nothing personal is logged: only 5xx errors are, with their code and a text free of
@@ -27,6 +30,7 @@ use crate::storage::{RecordStatus, Staff, Storage, StorageError};
 
 pub mod certificates;
 pub mod issue;
+pub mod metrics;
 pub mod records;
 
 /// Unix seconds "now"; replaceable in tests.
@@ -69,6 +73,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The clock.
     pub clock: Clock,
+    /// Request and issuing counters, served at `GET /metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +108,7 @@ impl AppState {
             dsc_not_after,
             config: Arc::new(config),
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
+            metrics: Arc::new(metrics::Metrics::new()),
         })
     }
 
@@ -122,13 +129,29 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi))
         .nest(
             "/api/v1",
             Router::new()
                 .merge(records::router())
                 .merge(certificates::router()),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

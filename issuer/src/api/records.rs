@@ -222,6 +222,7 @@ async fn submit(
         .storage
         .set_verification(id, &result, &Actor::System("matcher".into()))
         .await?;
+    state.metrics.record_submitted(status);
     let outcome = serde_json::to_value(result.report())
         .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
     Ok((
@@ -262,6 +263,8 @@ async fn confirm(
         .confirm_and_issue(id, &Actor::Staff(staff.token_id), |r| {
             issue::issue(&state, r, now)
         })
-        .await?;
+        .await;
+    state.metrics.observe_confirm(&issued);
+    let issued = issued?;
     Ok(Json(CertificateResponse::of(issued.certificate)?))
 }
