@@ -53,6 +53,7 @@
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
 //! - [`ratelimit`]: token buckets for the public lookup portal.
 //! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.
+//! - [`qr`]: QR images (PNG, SVG) of `HC1:` strings.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`serve`, `registry generate|check|import`,
@@ -66,6 +67,7 @@ pub mod dates;
 pub mod identity;
 pub mod matching;
 pub mod names;
+pub mod qr;
 pub mod ratelimit;
 pub mod registry;
 pub mod registry_csv;

@@ -35,6 +35,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::metrics::LookupOutcome;
 use super::records::CertificateResponse;
 use super::{ApiError, AppState};
 use crate::dates::Date;
@@ -184,13 +185,20 @@ async fn lookup(
     let id_key = state.lookup_limiter.id_key(&limit_key);
     drop(limit_key);
     if let Err(limited) = state.lookup_limiter.check(client, &id_key, state.now()) {
+        state.metrics.lookup_attempt(LookupOutcome::RateLimited);
         return Ok(rate_limited(limited));
     }
     let found = state.storage.latest_certificate_by_key(&query_key).await?;
     match found {
-        Some(found) if matches(&req, &found) => Ok(no_store(
-            Json(CertificateResponse::of(found.certificate)?).into_response(),
-        )),
-        _ => Ok(no_match()),
+        Some(found) if matches(&req, &found) => {
+            state.metrics.lookup_attempt(LookupOutcome::Found);
+            Ok(no_store(
+                Json(CertificateResponse::of(found.certificate)?).into_response(),
+            ))
+        }
+        _ => {
+            state.metrics.lookup_attempt(LookupOutcome::NotFound);
+            Ok(no_match())
+        }
     }
 }

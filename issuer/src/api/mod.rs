@@ -12,6 +12,10 @@
 //!   rate limited, no token ([`lookup`]).
 //! - `POST /api/v1/admin/clinics`, `POST /api/v1/admin/clinics/{id}/tokens`: clinics and
 //!   their tokens, admin tokens only ([`admin`]).
+//! - `GET /api/v1/certificates/{uvci}`: a stored certificate ([`certificates`]); its QR code
+//!   at `.../qr.png` and `.../qr.svg` (`?ecc=L|M|Q|H&scale=1..16`).
+//! - `GET /metrics`: Prometheus metrics, no token ([`metrics`]; firewall it).
+//! - `GET /openapi.json`: the OpenAPI 3.1 description of this API ([`OPENAPI_JSON`]).
 //!
 //! Every other `/api/v1` route needs `Authorization: Bearer <staff token>` (401
 //! `UNAUTHENTICATED`).
@@ -36,6 +40,7 @@ pub mod bulk;
 pub mod certificates;
 pub mod issue;
 pub mod lookup;
+pub mod metrics;
 pub mod records;
 
 /// Unix seconds "now"; replaceable in tests.
@@ -82,6 +87,8 @@ pub struct AppState {
     pub lookup_limiter: crate::ratelimit::LookupLimiter,
     /// The population registry records are matched against (default: the local table).
     pub registry: Arc<crate::registry::RegistrySource>,
+    /// Request and issuing counters, served at `GET /metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -118,6 +125,7 @@ impl AppState {
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
             lookup_limiter: crate::ratelimit::LookupLimiter::default(),
             registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
+            metrics: Arc::new(metrics::Metrics::new()),
         })
     }
 
@@ -152,6 +160,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi))
         .nest(
             "/api/v1",
             Router::new()
@@ -161,7 +171,21 @@ pub fn app(state: AppState) -> Router {
                 .merge(bulk::router())
                 .merge(admin::router()),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -250,6 +250,7 @@ pub(crate) async fn submit_one(
         .storage
         .set_verification(id, &result, &Actor::System("matcher".into()))
         .await?;
+    state.metrics.record_submitted(status);
     let outcome = serde_json::to_value(result.report())
         .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
     Ok((
@@ -296,7 +297,9 @@ async fn confirm(
                 .map_err(|_| SignError::Task)?
                 .map_err(SignError::Issue)
         })
-        .await?;
+        .await;
+    state.metrics.observe_confirm(&issued);
+    let issued = issued?;
     Ok(Json(CertificateResponse::of(issued.certificate)?))
 }
 

@@ -1,0 +1,273 @@
+//! `issuer/openapi.json`: an OpenAPI 3.1 document with the required fields, every `$ref`
+//! resolving, and every route of the router documented; `GET /openapi.json` serves it.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use vaxpass_issuer::api::{AppState, Config, OPENAPI_JSON, app};
+use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::registry_csv::generate_persons;
+use vaxpass_issuer::storage::{Actor, Role, Storage};
+use vaxpass_keys::dev::{DevOptions, dev_init};
+use vaxpass_keys::manifest::{Manifest, Secrets};
+use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_verifier::Timestamp;
+
+const PKI_START: i64 = 1_780_000_000;
+const NOW: i64 = PKI_START + 86_400;
+
+// Shared set-up (as in tests/metrics.rs): not every field is used here.
+#[allow(dead_code)]
+struct Env {
+    app: Router,
+    persons: Vec<RegistryPerson>,
+    token: String,
+    _keys: tempfile::TempDir,
+    _db: tempfile::TempDir,
+}
+
+/// A fresh SQLite database with a generated registry, one clinic token, a development PKI.
+async fn env() -> Env {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        db.path().join("issuer.db").display()
+    );
+    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
+    let persons: Vec<RegistryPerson> = generate_persons(50, 13).collect();
+    let admin = Actor::System("test".into());
+    storage
+        .import_registry(persons.iter().cloned(), 100, &admin)
+        .await
+        .unwrap();
+    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
+    let (token, _) = storage
+        .create_staff_token(clinic, Role::Staff, &admin)
+        .await
+        .unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let init = dev_init(
+        keys.path(),
+        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
+    )
+    .unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    let signer: Arc<dyn Signer> = Arc::from(
+        manifest
+            .current_signer(
+                keys.path(),
+                CertificateType::Vaccination,
+                Timestamp::from_unix_seconds(NOW),
+                &Secrets::default(),
+            )
+            .unwrap(),
+    );
+    let state = AppState::new(storage, signer, Config::default())
+        .unwrap()
+        .with_clock(|| NOW);
+    Env {
+        app: app(state),
+        persons,
+        token: token.expose().to_owned(),
+        _keys: keys,
+        _db: db,
+    }
+}
+
+/// Status, content type and body of one request.
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, String, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, content_type, body)
+}
+
+/// Every route of `app()`, as (method, OpenAPI path, a concrete path to request).
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "/healthz"),
+    ("get", "/readyz", "/readyz"),
+    ("get", "/metrics", "/metrics"),
+    ("get", "/openapi.json", "/openapi.json"),
+    ("post", "/api/v1/dose-records", "/api/v1/dose-records"),
+    (
+        "post",
+        "/api/v1/dose-records/{id}/confirm",
+        "/api/v1/dose-records/1/confirm",
+    ),
+    (
+        "get",
+        "/api/v1/certificates/{uvci}",
+        "/api/v1/certificates/URN:UVCI:01:VN:X%23Y",
+    ),
+    (
+        "get",
+        "/api/v1/certificates/{uvci}/qr.png",
+        "/api/v1/certificates/URN:UVCI:01:VN:X%23Y/qr.png",
+    ),
+    (
+        "get",
+        "/api/v1/certificates/{uvci}/qr.svg",
+        "/api/v1/certificates/URN:UVCI:01:VN:X%23Y/qr.svg",
+    ),
+];
+
+/// Documented routes that other parts of the service add (documented ahead of the merge).
+const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
+    ("post", "/api/v1/dose-records:bulk"),
+    ("post", "/api/v1/lookup"),
+    ("post", "/api/v1/admin/clinics"),
+    ("post", "/api/v1/admin/clinics/{id}/tokens"),
+    ("get", "/trust-list"),
+];
+
+fn doc() -> Value {
+    serde_json::from_str(OPENAPI_JSON).unwrap()
+}
+
+/// Every `$ref` in `v` (as its JSON pointer).
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap().to_owned());
+                } else {
+                    refs(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn is_openapi_3_1_with_required_fields() {
+    let doc = doc();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
+    assert!(doc["info"]["title"].is_string());
+    assert!(doc["info"]["version"].is_string());
+    assert!(doc["paths"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for code in [
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "INVALID_REQUEST",
+        "UNKNOWN_VACCINE_CODE",
+        "NOT_VERIFIED",
+        "IDEMPOTENCY_CONFLICT",
+        "NOT_READY",
+        "ISSUE_FAILED",
+        "INTERNAL",
+        "RATE_LIMITED",
+    ] {
+        assert!(codes.contains(&code), "{code}");
+    }
+    // Every reference resolves; every operation has an id and responses.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20);
+    for r in &all {
+        let pointer = r.strip_prefix('#').unwrap();
+        assert!(doc.pointer(pointer).is_some(), "dangling {r}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["operationId"].is_string(), "{method} {path}");
+            assert!(!op["responses"].as_object().unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
+fn every_route_is_documented_and_every_documented_path_is_a_route() {
+    let doc = doc();
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path, _) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let known = ROUTES.iter().any(|(m, p, _)| m == method && p == path)
+                || DOCUMENTED_AHEAD.contains(&(method.as_str(), path.as_str()));
+            assert!(known, "{method} {path} is documented but not a route");
+        }
+    }
+}
+
+#[tokio::test]
+async fn listed_routes_exist_and_the_document_is_served() {
+    let env = env().await;
+    for (method, _, uri) in ROUTES {
+        let (status, _, body) = call(
+            &env.app,
+            &method.to_uppercase(),
+            uri,
+            Some(&env.token),
+            None,
+        )
+        .await;
+        // The router's fallback answers an empty 404 (or 405 for a wrong method); every
+        // route here answers something else, or a JSON error.
+        assert!(
+            !(status == StatusCode::NOT_FOUND && body.is_empty())
+                && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}: {status}"
+        );
+    }
+    let (status, content_type, body) = call(&env.app, "GET", "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), doc());
+    // The check above can fail: an unknown route is an empty 404.
+    let (status, _, body) = call(&env.app, "GET", "/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.is_empty());
+}
