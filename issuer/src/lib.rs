@@ -49,6 +49,7 @@
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
 //! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
+//! - [`batch`]: national-scale batch issuance (all cores, exactly once, resumable).
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`registry generate|check`, `audit verify`).
@@ -57,6 +58,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod batch;
 pub mod dates;
 pub mod identity;
 pub mod matching;

@@ -92,6 +92,7 @@
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
 mod audit;
+mod batch;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -110,6 +111,9 @@ use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
+pub use batch::{
+    Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -183,6 +187,12 @@ pub enum StorageError {
     /// The audit log does not verify.
     #[error(transparent)]
     AuditBroken(#[from] AuditBroken),
+    /// A batch commit found a record no longer confirmed or already certified: another
+    /// process issued it. Nothing of the batch was stored.
+    #[error(
+        "a record of the batch was issued by another process meanwhile; nothing of this batch was stored (run one batch process per SQLite database)"
+    )]
+    BatchConflict,
 }
 
 /// Which database a [`Storage`] talks to.

@@ -25,6 +25,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// National-scale batch issuance.
+    #[command(subcommand)]
+    Batch(crate::batch::BatchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +103,9 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
+    /// A batch command failed.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchCliError),
 }
 
 /// How a command that ran went.
@@ -117,6 +123,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
         Command::Registry(RegistryCommand::Check(args)) => check(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
+        Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `vaxpass-issuer`: the issuer's command line. Today: `registry generate`, `registry check`,
 //! `audit verify`.
 
+mod batch;
 mod cli;
 
 use std::process::ExitCode;
