@@ -356,12 +356,11 @@ async fn import_matches_stores_and_reports_rejected_lines() {
     storage.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_postgres_split_the_work() {
-    const N: u64 = 5_000;
+/// A fresh PostgreSQL database: the admin pool, its URL and its name (`None`: skipped).
+async fn pg_database() -> Option<(AnyPool, String, String)> {
     let Ok(server) = std::env::var(PG_ENV) else {
         println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return;
+        return None;
     };
     sqlx::any::install_default_drivers();
     let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
@@ -371,6 +370,49 @@ async fn two_processes_on_postgres_split_the_work() {
         .await
         .unwrap();
     let url = with_database(&server, &name);
+    Some((admin, url, name))
+}
+
+async fn drop_pg_database(admin: AnyPool, name: &str) {
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+fn pg_issue(url: &str, keys_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["batch", "issue", "--pending", "--database"])
+        .arg(url)
+        .arg("--keys")
+        .arg(keys_dir)
+        .args([
+            "--batch-size",
+            "100",
+            "--workers",
+            "1",
+            "--progress",
+            "none",
+        ])
+        .args(["--verify-every", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn issued_count(out: &std::process::Output) -> u64 {
+    let s = String::from_utf8_lossy(&out.stdout);
+    let rest = s.split("issued ").nth(1).unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_split_the_work() {
+    const N: u64 = 5_000;
+    let Some((admin, url, name)) = pg_database().await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     let signer = keys(&keys_dir);
@@ -379,36 +421,14 @@ async fn two_processes_on_postgres_split_the_work() {
         .await
         .unwrap();
 
-    let spawn = || {
-        Command::new(BIN)
-            .args(["batch", "issue", "--pending", "--database"])
-            .arg(&url)
-            .arg("--keys")
-            .arg(&keys_dir)
-            .args([
-                "--batch-size",
-                "100",
-                "--workers",
-                "1",
-                "--progress",
-                "none",
-            ])
-            .args(["--verify-every", "10"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        pg_issue(&url, &keys_dir).spawn().unwrap(),
+        pg_issue(&url, &keys_dir).spawn().unwrap(),
+    );
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success(), "{a:?}");
     assert!(b.status.success(), "{b:?}");
-    let issued = |out: &std::process::Output| -> u64 {
-        let s = String::from_utf8_lossy(&out.stdout);
-        let rest = s.split("issued ").nth(1).unwrap();
-        rest.split(' ').next().unwrap().parse().unwrap()
-    };
-    let (ia, ib) = (issued(&a), issued(&b));
+    let (ia, ib) = (issued_count(&a), issued_count(&b));
     println!("process A issued {ia}, process B issued {ib}");
     // Disjoint and complete: the two counts add up to N, and the database holds N
     // certificates for N distinct records (an overlap would have been a rejected commit).
@@ -420,11 +440,42 @@ async fn two_processes_on_postgres_split_the_work() {
     storage.audit_verify().await.unwrap();
     verify_sample(&signer, &certs, 250);
     storage.close().await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+    drop_pg_database(admin, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_process_killed_its_records_are_issued_by_the_next() {
+    const N: u64 = 3_000;
+    let Some((admin, url, name)) = pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    keys(&keys_dir);
+    let storage = Storage::open(&url).await.unwrap();
+    batch::seed(&storage, N, 9, &Actor::System("test".into()))
         .await
         .unwrap();
-    admin.close().await;
+    let mut child = pg_issue(&url, &keys_dir).spawn().unwrap();
+    while storage.certificate_count().await.unwrap() == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "ended before observed");
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after_kill = storage.certificate_count().await.unwrap();
+    assert!(after_kill < N, "the run finished before the kill");
+    // The killed process's claims (row locks) died with its connections: the next run
+    // issues every remaining record at once.
+    let out = pg_issue(&url, &keys_dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(issued_count(&out), N - after_kill);
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.records.len() as u64, N);
+    assert_eq!(certs.uvcis.len() as u64, N);
+    storage.audit_verify().await.unwrap();
+    storage.close().await;
+    drop_pg_database(admin, &name).await;
 }
 
 /// `url` with its database name replaced.

@@ -49,7 +49,6 @@ enum ProgressMode {
 }
 
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools)]
 pub struct IssueArgs {
     /// Database URL: `sqlite://PATH` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL")]
