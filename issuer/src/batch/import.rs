@@ -188,6 +188,7 @@ pub async fn import_records<R: BufRead>(
 ) -> Result<ImportReport, ImportError> {
     let sets = ValueSets::shared().map_err(|e| ImportError::ValueSets(e.to_string()))?;
     let mut report = ImportReport::default();
+    storage.tune_for_batch().await?;
     let t = Instant::now();
     let registry = load_registry(storage).await?;
     report.registry = registry.len() as u64;
@@ -293,11 +294,14 @@ pub async fn seed(
     actor: &Actor,
 ) -> Result<ImportReport, StorageError> {
     let mut report = ImportReport::default();
+    storage.tune_for_batch().await?;
     let persons: Vec<_> = generate_persons(count, seed).collect();
     report.read = persons.len() as u64;
     let t = Instant::now();
     let imported = storage
-        .import_registry(persons.iter().cloned(), 5_000, actor)
+        // 250 rows (1,000 `$n` placeholders) per statement: sqlx-sqlite binds `$n` by a
+        // linear name lookup, quadratic in the placeholders of one statement.
+        .import_registry(persons.iter().cloned(), 250, actor)
         .await?;
     report.registry = imported.rows;
     let clinic = storage

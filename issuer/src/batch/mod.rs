@@ -176,6 +176,7 @@ pub async fn issue_pending(
     if opts.verify_every == 0 {
         return Err(BatchError::Options("verify-every must be at least 1"));
     }
+    storage.tune_for_batch().await?;
     let started = Instant::now();
     let in_flight = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
     let (work_tx, work_rx) = mpsc::channel::<Job>(opts.workers);
