@@ -54,6 +54,7 @@
 //! - [`ratelimit`]: token buckets for the public lookup portal.
 //! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.
 //! - [`qr`]: QR images (PNG, SVG) of `HC1:` strings.
+//! - [`batch`]: national-scale batch issuance (all cores, exactly once, resumable).
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`serve`, `registry generate|check|import`,
@@ -63,6 +64,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod batch;
 pub mod dates;
 pub mod identity;
 pub mod matching;

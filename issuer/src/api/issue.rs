@@ -13,14 +13,18 @@
 //! The whole identifier is 43 characters (the DCC schema allows 80); the database's UNIQUE
 //! constraint is the final guard against a collision.
 
-use rand_core::{OsRng, RngCore};
-use vaxpass_verifier::encode::{IssueClaims, encode_dcc};
-use vaxpass_verifier::model::{Entries, Name, Vaccination as VEntry};
-use vaxpass_verifier::{Dcc, Timestamp, Verifier};
+use std::sync::Arc;
 
-use super::AppState;
+use rand_core::{OsRng, RngCore};
+use vaxpass_keys::Signer;
+use vaxpass_verifier::encode::{IssueClaims, encode_hc1};
+use vaxpass_verifier::model::{Entries, Name, Vaccination as VEntry};
+use vaxpass_verifier::{Dcc, Timestamp, TrustStore, Verifier};
+
+use super::{AppState, Config};
+use crate::matching::RegistryPerson;
 use crate::names::DccName;
-use crate::storage::{DoseRecord, NewCertificate};
+use crate::storage::{DoseRecord, NewCertificate, Vaccination};
 
 /// SNOMED CT 840539006: COVID-19 (DCC `tg`).
 pub const TARGET_COVID_19: &str = "840539006";
@@ -99,6 +103,219 @@ pub fn uvci_check_ok(uvci: &str) -> bool {
     }
 }
 
+/// Everything issuing needs besides the record: the signer, a trust store holding exactly its
+/// certificate (self-verification), its notAfter and the issuing settings. Cheap to clone; used
+/// by the HTTP service ([`AppState::issue_context`]) and by batch issuance
+/// ([`crate::batch`]), neither of which needs the other's state.
+#[derive(Clone)]
+pub struct IssueContext {
+    /// The current DSC's signer.
+    pub signer: Arc<dyn Signer>,
+    /// A trust store holding exactly the signer's certificate.
+    pub self_check: Arc<TrustStore>,
+    /// The signer certificate's notAfter.
+    pub dsc_not_after: Timestamp,
+    /// Issuing settings.
+    pub config: Arc<Config>,
+}
+
+impl std::fmt::Debug for IssueContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssueContext")
+            .field("signer", &self.signer)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Nanoseconds spent in each stage of [`IssueContext::issue_timed`], summed over calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTimes {
+    /// Building the payload (names, CBOR) and the UVCI.
+    pub build_ns: u64,
+    /// Inside the signer.
+    pub sign_ns: u64,
+    /// CWT, COSE, zlib, Base45 and the stored JSON payload (signing excluded).
+    pub encode_ns: u64,
+    /// Self-verification of the sampled certificates.
+    pub verify_ns: u64,
+    /// Certificates self-verified.
+    pub verified: u64,
+}
+
+impl StageTimes {
+    /// Adds another thread's times.
+    pub fn add(&mut self, o: &StageTimes) {
+        self.build_ns += o.build_ns;
+        self.sign_ns += o.sign_ns;
+        self.encode_ns += o.encode_ns;
+        self.verify_ns += o.verify_ns;
+        self.verified += o.verified;
+    }
+}
+
+fn nanos(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl IssueContext {
+    /// A context for `signer`.
+    ///
+    /// # Errors
+    /// The signer's certificate cannot be parsed as a DSC.
+    pub fn new(
+        signer: Arc<dyn Signer>,
+        config: Config,
+    ) -> Result<IssueContext, vaxpass_verifier::trust::CertificateError> {
+        let trusted = vaxpass_verifier::TrustedSigner::from_der(signer.certificate_der())?;
+        let dsc_not_after = trusted.not_after();
+        let mut store = TrustStore::new();
+        store.add(trusted);
+        Ok(IssueContext {
+            signer,
+            self_check: Arc::new(store),
+            dsc_not_after,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Builds the DCC payload for the registry's identity and one dose (see [`build_dcc`]).
+    ///
+    /// # Errors
+    /// [`IssueError::Name`], [`IssueError::NoProphylaxis`].
+    pub fn build_dcc_for(
+        &self,
+        person: &RegistryPerson,
+        v: &Vaccination,
+        uvci: &str,
+    ) -> Result<Dcc, IssueError> {
+        let name = DccName::from_full_name(&person.full_name).ok_or(IssueError::Name)?;
+        if v.prophylaxis.is_empty() {
+            return Err(IssueError::NoProphylaxis);
+        }
+        Ok(Dcc {
+            ver: "1.3.0".to_owned(),
+            nam: Name {
+                family_name: Some(name.family),
+                family_name_std: Some(name.family_t),
+                given_name: name.given,
+                given_name_std: name.given_t,
+            },
+            dob: person.date_of_birth.to_string(),
+            entries: Entries::Vaccination(vec![VEntry {
+                tg: TARGET_COVID_19.to_owned(),
+                vp: v.prophylaxis.clone(),
+                mp: v.product.clone(),
+                ma: v.manufacturer.clone(),
+                dn: v.dose_number,
+                sd: v.series_total,
+                dt: v.date.to_string(),
+                co: self.config.country.clone(),
+                is: self.config.issuer_text.clone(),
+                ci: uvci.to_owned(),
+            }]),
+        })
+    }
+
+    /// Builds, signs and always self-verifies a certificate at `now` (Unix seconds); see
+    /// [`issue`].
+    ///
+    /// # Errors
+    /// [`IssueError`].
+    pub fn issue(
+        &self,
+        person: &RegistryPerson,
+        v: &Vaccination,
+        now: i64,
+    ) -> Result<NewCertificate, IssueError> {
+        self.issue_timed(person, v, now, true, &mut StageTimes::default())
+    }
+
+    /// As [`IssueContext::issue`], self-verifying only when `self_verify` is set, and adding
+    /// the time of each stage to `times`.
+    ///
+    /// # Errors
+    /// [`IssueError`].
+    pub fn issue_timed(
+        &self,
+        person: &RegistryPerson,
+        v: &Vaccination,
+        now: i64,
+        self_verify: bool,
+        times: &mut StageTimes,
+    ) -> Result<NewCertificate, IssueError> {
+        let t0 = std::time::Instant::now();
+        let iat = Timestamp::from_unix_seconds(now);
+        if iat > self.dsc_not_after {
+            return Err(IssueError::SignerNotValid);
+        }
+        let exp = Timestamp::from_unix_seconds(
+            now.saturating_add(self.config.validity_days.saturating_mul(86_400)),
+        )
+        .min(self.dsc_not_after);
+        let uvci = new_uvci(&self.config.country);
+        let dcc = self.build_dcc_for(person, v, &uvci)?;
+        let cbor = dcc.to_cbor();
+        times.build_ns += nanos(t0);
+        let t1 = std::time::Instant::now();
+        let claims = IssueClaims {
+            iss: Some(&self.config.country),
+            iat,
+            exp,
+        };
+        let signer = &self.signer;
+        let kid = signer.kid();
+        let mut sign_ns = 0;
+        let hc1 = encode_hc1(&cbor, &claims, signer.algorithm(), &kid, |tbs| {
+            let ts = std::time::Instant::now();
+            let sig = signer.sign(tbs);
+            sign_ns = nanos(ts);
+            sig
+        })?;
+        let payload = serde_json::to_string(&dcc)
+            .map_err(|_| IssueError::SelfVerify("PAYLOAD_JSON".to_owned()))?;
+        let total = nanos(t1);
+        times.sign_ns += sign_ns;
+        times.encode_ns += total.saturating_sub(sign_ns);
+        if self_verify {
+            // Verify our own output with the verifier crate before anything is stored.
+            let t2 = std::time::Instant::now();
+            let mut verifier = Verifier::new(self.self_check.clone());
+            let verified = verifier
+                .verify(&hc1, iat)
+                .map_err(|e| IssueError::SelfVerify(e.code().to_owned()))?;
+            let round_trip = verified
+                .dcc()
+                .map_err(|_| IssueError::SelfVerify("MODEL".to_owned()))?;
+            if round_trip != dcc {
+                return Err(IssueError::SelfVerify("PAYLOAD_CHANGED".to_owned()));
+            }
+            times.verify_ns += nanos(t2);
+            times.verified += 1;
+        }
+        Ok(NewCertificate {
+            uvci,
+            hc1,
+            payload,
+            kid: kid.to_base64(),
+            iat: iat.unix_seconds(),
+            exp: exp.unix_seconds(),
+        })
+    }
+}
+
+impl AppState {
+    /// The issuing part of the state, usable without the service.
+    pub fn issue_context(&self) -> IssueContext {
+        IssueContext {
+            signer: self.signer.clone(),
+            self_check: self.self_check.clone(),
+            dsc_not_after: self.dsc_not_after,
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// Builds the DCC payload of a verified record (schema 1.3.0): the registry's canonical name
 /// and birth date, one `v` entry for the record's dose.
 ///
@@ -109,33 +326,9 @@ pub fn build_dcc(state: &AppState, record: &DoseRecord, uvci: &str) -> Result<Dc
         .registry_person
         .as_ref()
         .ok_or(IssueError::NoRegistryPerson)?;
-    let name = DccName::from_full_name(&person.full_name).ok_or(IssueError::Name)?;
-    let v = &record.vaccination;
-    if v.prophylaxis.is_empty() {
-        return Err(IssueError::NoProphylaxis);
-    }
-    Ok(Dcc {
-        ver: "1.3.0".to_owned(),
-        nam: Name {
-            family_name: Some(name.family),
-            family_name_std: Some(name.family_t),
-            given_name: name.given,
-            given_name_std: name.given_t,
-        },
-        dob: person.date_of_birth.to_string(),
-        entries: Entries::Vaccination(vec![VEntry {
-            tg: TARGET_COVID_19.to_owned(),
-            vp: v.prophylaxis.clone(),
-            mp: v.product.clone(),
-            ma: v.manufacturer.clone(),
-            dn: v.dose_number,
-            sd: v.series_total,
-            dt: v.date.to_string(),
-            co: state.config.country.clone(),
-            is: state.config.issuer_text.clone(),
-            ci: uvci.to_owned(),
-        }]),
-    })
+    state
+        .issue_context()
+        .build_dcc_for(person, &record.vaccination, uvci)
 }
 
 /// Builds, signs and verifies the certificate of a verified record at `now` (Unix seconds).
@@ -149,47 +342,13 @@ pub fn issue(
     record: &DoseRecord,
     now: i64,
 ) -> Result<NewCertificate, IssueError> {
-    let iat = Timestamp::from_unix_seconds(now);
-    if iat > state.dsc_not_after {
-        return Err(IssueError::SignerNotValid);
-    }
-    let exp = Timestamp::from_unix_seconds(
-        now.saturating_add(state.config.validity_days.saturating_mul(86_400)),
-    )
-    .min(state.dsc_not_after);
-    let uvci = new_uvci(&state.config.country);
-    let dcc = build_dcc(state, record, &uvci)?;
-    let claims = IssueClaims {
-        iss: Some(&state.config.country),
-        iat,
-        exp,
-    };
-    let signer = &state.signer;
-    let kid = signer.kid();
-    let hc1 = encode_dcc(&dcc, &claims, signer.algorithm(), &kid, |tbs| {
-        signer.sign(tbs)
-    })?;
-    // Verify our own output with the verifier crate before anything is stored or returned.
-    let mut verifier = Verifier::new(state.self_check.clone());
-    let verified = verifier
-        .verify(&hc1, iat)
-        .map_err(|e| IssueError::SelfVerify(e.code().to_owned()))?;
-    let round_trip = verified
-        .dcc()
-        .map_err(|_| IssueError::SelfVerify("MODEL".to_owned()))?;
-    if round_trip != dcc {
-        return Err(IssueError::SelfVerify("PAYLOAD_CHANGED".to_owned()));
-    }
-    let payload = serde_json::to_string(&dcc)
-        .map_err(|_| IssueError::SelfVerify("PAYLOAD_JSON".to_owned()))?;
-    Ok(NewCertificate {
-        uvci,
-        hc1,
-        payload,
-        kid: kid.to_base64(),
-        iat: iat.unix_seconds(),
-        exp: exp.unix_seconds(),
-    })
+    let person = record
+        .registry_person
+        .as_ref()
+        .ok_or(IssueError::NoRegistryPerson)?;
+    state
+        .issue_context()
+        .issue(person, &record.vaccination, now)
 }
 
 #[cfg(test)]

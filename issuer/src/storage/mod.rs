@@ -103,6 +103,7 @@
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
 mod audit;
+mod batch;
 mod group;
 pub mod lookup;
 mod rematch;
@@ -126,6 +127,9 @@ use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
+pub use batch::{
+    Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
+};
 pub use group::GroupStats;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -211,6 +215,12 @@ pub enum StorageError {
         /// The record.
         id: i64,
     },
+    /// A batch commit found a record no longer confirmed or already certified: another
+    /// process issued it. Nothing of the batch was stored.
+    #[error(
+        "a record of the batch was issued by another process meanwhile; nothing of this batch was stored (run one batch process per SQLite database)"
+    )]
+    BatchConflict,
 }
 
 /// How [`Storage`] commits its writes.

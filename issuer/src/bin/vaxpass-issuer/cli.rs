@@ -30,6 +30,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// National-scale batch issuance.
+    #[command(subcommand)]
+    Batch(crate::batch::BatchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +121,9 @@ pub enum CliError {
     /// The development keys could not be made.
     #[error("creating DEVELOPMENT keys: {0}")]
     DevKeys(vaxpass_keys::Error),
+    /// A batch command failed.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchCliError),
 }
 
 /// How a command that ran went.
@@ -137,6 +143,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
         Command::Registry(RegistryCommand::Check(args)) => check(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
+        Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
     }
 }
 

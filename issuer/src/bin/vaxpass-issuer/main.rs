@@ -1,6 +1,7 @@
 //! `vaxpass-issuer`: the issuer's command line: `serve` (`--demo`), `registry generate`,
 //! `registry check`, `registry import`, `audit verify`.
 
+mod batch;
 mod cli;
 mod import;
 mod serve;

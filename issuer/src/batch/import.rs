@@ -1,0 +1,354 @@
+//! Bringing records to `confirmed` in bulk: an NDJSON file of dose records matched against
+//! the registry ([`import_records`]), or a synthetic population for benchmarks ([`seed`]).
+
+use std::io::{BufRead, Read};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use vaxpass_verifier::valuesets::{ValueSets, ids};
+
+use crate::api::records::SubmitRequest;
+use crate::dates::{Date, PartialDate};
+use crate::identity::Sex;
+use crate::matching::{DoseIdentity, InMemoryRegistry, match_record};
+use crate::registry_csv::generate_persons;
+use crate::storage::{
+    Actor, ConfirmedRecord, InsertSummary, NewDoseRecord, Storage, StorageError, Vaccination,
+};
+
+/// Longest accepted NDJSON line (bytes).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Records stored per transaction by an import.
+const IMPORT_CHUNK: usize = 20_000;
+
+/// A line of the import file that was not stored. The message carries no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: u64,
+    /// `INVALID`, `MISMATCH`, `NOT_FOUND`, `FOREIGN_PASSPORT`.
+    pub code: &'static str,
+    /// What is wrong (codes only for matching outcomes).
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {} ({})", self.line, self.code, self.message)
+    }
+}
+
+/// What an import or a seed did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    /// Lines (or synthetic persons) read.
+    pub read: u64,
+    /// Registry persons loaded (import) or written (seed).
+    pub registry: u64,
+    /// Records stored as confirmed, and records already stored under their key.
+    pub stored: InsertSummary,
+    /// Lines not stored (first 1,000 kept; `rejected` counts all).
+    pub errors: Vec<LineError>,
+    /// Lines not stored.
+    pub rejected: u64,
+    /// Time spent matching against the registry.
+    pub matching: Duration,
+    /// Time spent writing records (and, for a seed, the registry).
+    pub writing: Duration,
+}
+
+impl ImportReport {
+    fn reject(&mut self, line: u64, code: &'static str, message: String) {
+        self.rejected += 1;
+        if self.errors.len() < 1_000 {
+            self.errors.push(LineError {
+                line,
+                code,
+                message,
+            });
+        }
+    }
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// Reading the file failed.
+    #[error("cannot read the import file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The embedded value sets do not load.
+    #[error("the vaccine value sets do not load: {0}")]
+    ValueSets(String),
+}
+
+/// One line of an import file: the API's dose record plus its clinic.
+#[derive(Deserialize)]
+struct Line {
+    clinic_id: i64,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(flatten)]
+    record: SubmitRequest,
+}
+
+fn parse_line(line: Line, sets: &ValueSets) -> Result<(NewDoseRecord, Option<String>), String> {
+    let req = line.record;
+    let date_of_birth = PartialDate::parse(&req.date_of_birth)
+        .map_err(|_| "date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY".to_owned())?;
+    let sex = Sex::parse(&req.sex).ok_or_else(|| "sex must be M or F".to_owned())?;
+    let date = Date::parse(&req.date).map_err(|_| "date must be YYYY-MM-DD".to_owned())?;
+    if req.full_name.trim().is_empty() || req.id_number.trim().is_empty() {
+        return Err("full_name and id_number are required".to_owned());
+    }
+    if req.dose_number == 0 || req.series_total == 0 {
+        return Err("dose_number and series_total must be at least 1".to_owned());
+    }
+    for (field, set, code) in [
+        ("vaccine.vp", ids::VACCINE_PROPHYLAXIS, &req.vaccine.vp),
+        (
+            "vaccine.mp",
+            ids::VACCINE_MEDICINAL_PRODUCT,
+            &req.vaccine.mp,
+        ),
+        ("vaccine.ma", ids::VACCINE_MAH_MANF, &req.vaccine.ma),
+    ] {
+        if !sets.get(set).is_some_and(|s| s.contains(code)) {
+            return Err(format!("{field} is not a code of the value set {set}"));
+        }
+    }
+    if line
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 200)
+    {
+        return Err("idempotency_key must be 1 to 200 characters".to_owned());
+    }
+    Ok((
+        NewDoseRecord {
+            clinic_id: line.clinic_id,
+            identity: DoseIdentity {
+                id_number: req.id_number,
+                id_kind: req.id_kind,
+                full_name: req.full_name,
+                date_of_birth,
+                sex,
+            },
+            vaccination: Vaccination {
+                prophylaxis: req.vaccine.vp,
+                product: req.vaccine.mp,
+                manufacturer: req.vaccine.ma,
+                dose_number: req.dose_number,
+                series_total: req.series_total,
+                date,
+            },
+        },
+        line.idempotency_key,
+    ))
+}
+
+/// Loads the whole registry table in memory.
+///
+/// # Errors
+/// [`StorageError`].
+pub async fn load_registry(storage: &Storage) -> Result<InMemoryRegistry, StorageError> {
+    let mut registry = InMemoryRegistry::with_capacity(
+        usize::try_from(storage.registry_count().await?).unwrap_or(0),
+    );
+    let mut after = String::new();
+    loop {
+        let page = storage.registry_page(&after, 50_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.to_string();
+        for p in page {
+            // The table's primary key makes duplicates impossible.
+            let _ = registry.insert(p);
+        }
+    }
+    Ok(registry)
+}
+
+/// Reads an NDJSON file of dose records (the API's `SubmitRequest` fields plus `clinic_id`
+/// and an optional `idempotency_key`), matches each against the registry (loaded in memory)
+/// and stores the verified ones as `confirmed` in transactions of 20,000; the others are
+/// reported by line number and not stored. A line without a key gets `batch-<SHA-256 of the
+/// line>`, so importing the same file again stores nothing twice.
+///
+/// # Errors
+/// [`ImportError`]; chunks stored before the error stay stored.
+pub async fn import_records<R: BufRead>(
+    storage: &Storage,
+    mut input: R,
+    actor: &Actor,
+) -> Result<ImportReport, ImportError> {
+    let sets = ValueSets::shared().map_err(|e| ImportError::ValueSets(e.to_string()))?;
+    let mut report = ImportReport::default();
+    storage.tune_for_batch().await?;
+    let t = Instant::now();
+    let registry = load_registry(storage).await?;
+    report.registry = registry.len() as u64;
+    report.matching += t.elapsed();
+    let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
+            report.read += 1;
+            report.reject(
+                line_no,
+                "INVALID",
+                format!("line longer than {MAX_LINE} bytes"),
+            );
+            // Skip the rest of the line.
+            loop {
+                buf.clear();
+                let n = (&mut input)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut buf)?;
+                if n == 0 || buf.ends_with(b"\n") {
+                    break;
+                }
+            }
+            continue;
+        }
+        let text = buf.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        report.read += 1;
+        let parsed = serde_json::from_slice::<Line>(text)
+            .map_err(|_| "not a JSON dose record with clinic_id".to_owned())
+            .and_then(|l| parse_line(l, sets));
+        let (record, key) = match parsed {
+            Ok(r) => r,
+            Err(message) => {
+                report.reject(line_no, "INVALID", message);
+                continue;
+            }
+        };
+        let t = Instant::now();
+        let result = match_record(&record.identity, &registry);
+        report.matching += t.elapsed();
+        if !result.is_verified() {
+            // Codes only: the redacted form carries no personal data.
+            report.reject(line_no, result.code(), result.redacted().to_string());
+            continue;
+        }
+        let idempotency_key =
+            key.unwrap_or_else(|| format!("batch-{}", hex::encode(Sha256::digest(text))));
+        chunk.push(ConfirmedRecord {
+            record,
+            idempotency_key,
+            result,
+        });
+        if chunk.len() >= IMPORT_CHUNK {
+            store(storage, &mut chunk, actor, &mut report).await?;
+        }
+    }
+    store(storage, &mut chunk, actor, &mut report).await?;
+    Ok(report)
+}
+
+async fn store(
+    storage: &Storage,
+    chunk: &mut Vec<ConfirmedRecord>,
+    actor: &Actor,
+    report: &mut ImportReport,
+) -> Result<(), StorageError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let t = Instant::now();
+    let s = storage.insert_confirmed_records(chunk, actor).await?;
+    report.writing += t.elapsed();
+    report.stored.inserted += s.inserted;
+    report.stored.existing += s.existing;
+    chunk.clear();
+    Ok(())
+}
+
+/// For benchmarks and tests: a synthetic registry of `count` persons (seeded, see
+/// [`generate_persons`]) written to the registry table, one clinic, and one confirmed dose
+/// record per person (Comirnaty, dose 2 of 2), each matched against the registry first.
+/// Keys are `seed-<seed>-<n>`: seeding again with the same seed stores nothing twice.
+///
+/// # Errors
+/// [`StorageError`].
+pub async fn seed(
+    storage: &Storage,
+    count: u64,
+    seed: u64,
+    actor: &Actor,
+) -> Result<ImportReport, StorageError> {
+    let mut report = ImportReport::default();
+    storage.tune_for_batch().await?;
+    let persons: Vec<_> = generate_persons(count, seed).collect();
+    report.read = persons.len() as u64;
+    let t = Instant::now();
+    let imported = storage
+        // 250 rows (1,000 `$n` placeholders) per statement: sqlx-sqlite binds `$n` by a
+        // linear name lookup, quadratic in the placeholders of one statement.
+        .import_registry(persons.iter().cloned(), 250, actor)
+        .await?;
+    report.registry = imported.rows;
+    let clinic = storage
+        .create_clinic("Batch benchmark clinic", 79, actor)
+        .await?;
+    report.writing += t.elapsed();
+    let mut registry = InMemoryRegistry::with_capacity(persons.len());
+    for p in &persons {
+        let _ = registry.insert(p.clone());
+    }
+    let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+    for (n, p) in persons.iter().enumerate() {
+        let record = NewDoseRecord {
+            clinic_id: clinic,
+            identity: DoseIdentity {
+                id_number: p.id.to_string(),
+                id_kind: p.id.kind(),
+                full_name: p.full_name.clone(),
+                date_of_birth: PartialDate::from(p.date_of_birth),
+                sex: p.sex,
+            },
+            vaccination: Vaccination {
+                prophylaxis: "1119349007".into(),
+                product: "EU/1/20/1528".into(),
+                manufacturer: "ORG-100030215".into(),
+                dose_number: 2,
+                series_total: 2,
+                date: Date::new(2021, 7 + (n % 6) as u8, 1 + (n % 28) as u8)
+                    .map_err(|_| StorageError::Corrupt { what: "seed date" })?,
+            },
+        };
+        let t = Instant::now();
+        let result = match_record(&record.identity, &registry);
+        report.matching += t.elapsed();
+        if !result.is_verified() {
+            report.reject(n as u64 + 1, result.code(), result.redacted().to_string());
+            continue;
+        }
+        chunk.push(ConfirmedRecord {
+            record,
+            idempotency_key: format!("seed-{seed}-{n}"),
+            result,
+        });
+        if chunk.len() >= IMPORT_CHUNK {
+            store(storage, &mut chunk, actor, &mut report).await?;
+        }
+    }
+    store(storage, &mut chunk, actor, &mut report).await?;
+    Ok(report)
+}

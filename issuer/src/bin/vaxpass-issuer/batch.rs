@@ -1,0 +1,575 @@
+//! `vaxpass-issuer batch …`: national-scale batch issuance (see `vaxpass_issuer::batch`).
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vaxpass_issuer::api::Config;
+use vaxpass_issuer::api::issue::IssueContext;
+use vaxpass_issuer::batch::{
+    self, BatchError, BatchOptions, BatchReport, ImportReport, Progress, import::ImportError,
+    per_second,
+};
+use vaxpass_issuer::storage::{Actor, Storage, StorageError};
+use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
+use vaxpass_keys::{CertificateType, Passphrase, Signer};
+use vaxpass_verifier::Timestamp;
+
+use crate::cli::Outcome;
+
+/// `batch` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Issue the certificates of confirmed dose records, on all cores, exactly once; safe to
+    /// interrupt and run again. Exit code 0: everything issued; 1: some records were rejected
+    /// or could not be issued (listed); 2: error.
+    Issue(IssueArgs),
+    /// FOR BENCHMARKS AND TESTS: write a synthetic registry of COUNT persons and one confirmed
+    /// dose record per person.
+    Seed(SeedArgs),
+    /// Write the issued certificates as NDJSON: {"id","uvci","dose_record_id","hc1"} per line.
+    Export(ExportArgs),
+    /// Benchmark: seed COUNT persons, issue their certificates, measure the signing-only
+    /// ceiling in the same run and print the figures.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProgressMode {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain periodic lines.
+    Lines,
+    /// Nothing until the summary.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
+    /// Key directory (its `keys.toml` names the current document signer).
+    #[arg(long, env = "VAXPASS_KEYS")]
+    keys: PathBuf,
+    /// File holding the passphrase of encrypted key files.
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// Issue every confirmed record of the database.
+    #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+    pending: bool,
+    /// Import an NDJSON file of dose records (the API's fields plus `clinic_id`), match them
+    /// against the registry, then issue every confirmed record.
+    #[arg(long)]
+    from: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Signing threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Records per batch (one transaction each).
+    #[arg(long, default_value_t = batch::DEFAULT_BATCH_SIZE)]
+    batch_size: u32,
+    /// Self-verify one certificate in N (default: all in debug builds, 1 in 1,000 in release).
+    #[arg(long, default_value_t = batch::DEFAULT_VERIFY_EVERY)]
+    verify_every: u64,
+    /// Progress display.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Database URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
+    /// Persons (and records).
+    #[arg(long)]
+    count: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Database URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Only certificates with a row id above this one (resume an export).
+    #[arg(long, default_value_t = 0)]
+    after: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Persons, records and certificates.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Working directory (keys and SQLite file); default: a new one under the temp dir,
+    /// removed afterwards.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Database URL (default: a new SQLite file in the working directory). Must be empty.
+    #[arg(long)]
+    database: Option<String>,
+    /// Signatures for the signing-only ceiling.
+    #[arg(long, default_value_t = 200_000)]
+    ceiling_count: u64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Why a batch command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchCliError {
+    /// The database failed.
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    /// The batch stopped.
+    #[error("{0}; certificates committed so far are kept: run the same command again to finish")]
+    Batch(#[from] BatchError),
+    /// The import stopped.
+    #[error("{0}; records stored so far are kept: run the same command again to finish")]
+    Import(#[from] ImportError),
+    /// The key directory could not be used.
+    #[error("cannot open the document signer in {dir}: {source}; check --keys and the passphrase")]
+    Keys {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: vaxpass_keys::Error,
+    },
+    /// The signer's certificate is not a usable DSC.
+    #[error("the document signer certificate cannot be used: {0}")]
+    Dsc(String),
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+}
+
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> BatchCliError + 'a {
+    move |source| BatchCliError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs a `batch` subcommand.
+///
+/// # Errors
+/// [`BatchCliError`].
+pub fn run(cmd: BatchCommand) -> Result<Outcome, BatchCliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(BatchCliError::Runtime)?;
+    runtime.block_on(async {
+        match cmd {
+            BatchCommand::Issue(args) => issue(args).await,
+            BatchCommand::Seed(args) => seed(args).await,
+            BatchCommand::Export(args) => export(args).await,
+            BatchCommand::Bench(args) => bench(args).await,
+        }
+    })
+}
+
+fn open_signer(
+    dir: &Path,
+    passphrase_file: Option<&Path>,
+) -> Result<Arc<dyn Signer>, BatchCliError> {
+    let keys = |source| BatchCliError::Keys {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let manifest = Manifest::load(&dir.join(MANIFEST_FILE)).map_err(keys)?;
+    let passphrase = match passphrase_file {
+        Some(p) => Some(Passphrase::from_file(p).map_err(|e| keys(e.into()))?),
+        None => None,
+    };
+    let secrets = Secrets {
+        passphrase,
+        pin: None,
+    };
+    let signer = manifest
+        .current_signer(
+            dir,
+            CertificateType::Vaccination,
+            Timestamp::now(),
+            &secrets,
+        )
+        .map_err(keys)?;
+    Ok(Arc::from(signer))
+}
+
+fn context(signer: Arc<dyn Signer>) -> Result<IssueContext, BatchCliError> {
+    IssueContext::new(signer, Config::default()).map_err(|e| BatchCliError::Dsc(e.to_string()))
+}
+
+fn options(run: &RunArgs) -> BatchOptions {
+    let mut opts = BatchOptions {
+        batch_size: run.batch_size,
+        verify_every: run.verify_every,
+        ..BatchOptions::default()
+    };
+    if let Some(w) = run.workers {
+        opts.workers = w;
+        opts.max_in_flight = (w * 2 + 1).clamp(2, 8);
+    }
+    opts
+}
+
+/// The progress display: a bar with rate and ETA on a terminal, a line every 2 s otherwise.
+struct Display {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    total: u64,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Display {
+    fn new(mode: ProgressMode, total: u64) -> Display {
+        let terminal = io::stderr().is_terminal();
+        let bar = (mode == ProgressMode::Auto && terminal).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} certificates  {per_sec}  ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Display {
+            lines: bar.is_none() && mode != ProgressMode::None,
+            bar,
+            total,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, p: Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.issued);
+        } else if self.lines && self.last_line.elapsed() >= Duration::from_secs(2) {
+            self.last_line = Instant::now();
+            let rate = per_second(p.issued, self.started.elapsed());
+            let eta = if rate > 0.0 {
+                format!("{:.0} s", self.total.saturating_sub(p.issued) as f64 / rate)
+            } else {
+                "?".to_owned()
+            };
+            eprintln!(
+                "issued {}/{} ({} failed), {rate:.0} certificates/s, ETA {eta}",
+                p.issued, self.total, p.failed
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn run_batch(
+    storage: &Storage,
+    ctx: &IssueContext,
+    run: &RunArgs,
+) -> Result<BatchReport, BatchCliError> {
+    let total = storage.confirmed_count().await?;
+    let mut display = Display::new(run.progress, total);
+    let opts = options(run);
+    let result = batch::issue_pending(storage, ctx, &opts, &mut |p| display.update(p)).await;
+    display.finish();
+    Ok(result?)
+}
+
+fn print_import(report: &ImportReport) {
+    for e in &report.errors {
+        println!("{e}");
+    }
+    if report.rejected > report.errors.len() as u64 {
+        println!(
+            "… and {} more rejected lines",
+            report.rejected - report.errors.len() as u64
+        );
+    }
+    println!(
+        "import: {} lines read, {} stored as confirmed, {} already stored, {} rejected",
+        report.read, report.stored.inserted, report.stored.existing, report.rejected
+    );
+    if report.rejected > 0 {
+        println!(
+            "rejected lines were not stored: correct them (the codes say why) and import them again"
+        );
+    }
+}
+
+fn print_batch(report: &BatchReport) {
+    for f in &report.failures {
+        println!("record {}: not issued: {}", f.record_id, f.reason);
+    }
+    println!(
+        "issued {} certificates in {} batches, {:.1} s, {:.0} certificates/s ({} workers); {} records not issued",
+        report.issued,
+        report.batches,
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.workers,
+        report.failed
+    );
+    if report.failed > 0 {
+        println!(
+            "records not issued stay confirmed: fix them (see the reasons) and run again; \
+             export the issued ones with `batch export`"
+        );
+    }
+}
+
+async fn issue(args: IssueArgs) -> Result<Outcome, BatchCliError> {
+    let signer = open_signer(&args.keys, args.passphrase_file.as_deref())?;
+    let ctx = context(signer)?;
+    let storage = Storage::open(&args.database).await?;
+    let actor = Actor::System("batch".into());
+    let mut rejected = 0;
+    if let Some(path) = &args.from {
+        let file = File::open(path).map_err(io_err("cannot open", path))?;
+        let report =
+            batch::import_records(&storage, BufReader::with_capacity(1 << 16, file), &actor)
+                .await?;
+        print_import(&report);
+        rejected = report.rejected;
+    }
+    let report = run_batch(&storage, &ctx, &args.run).await;
+    storage.close().await;
+    let report = report?;
+    print_batch(&report);
+    Ok(if report.failed > 0 || rejected > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Ok
+    })
+}
+
+async fn seed(args: SeedArgs) -> Result<Outcome, BatchCliError> {
+    let storage = Storage::open(&args.database).await?;
+    let report = batch::seed(
+        &storage,
+        args.count,
+        args.seed,
+        &Actor::System("batch-seed".into()),
+    )
+    .await;
+    storage.close().await;
+    let report = report?;
+    println!(
+        "seeded {} registry persons and {} confirmed dose records ({} already there), \
+         matching {:.0} records/s",
+        report.registry,
+        report.stored.inserted,
+        report.stored.existing,
+        per_second(report.read, report.matching)
+    );
+    Ok(Outcome::Ok)
+}
+
+async fn export(args: ExportArgs) -> Result<Outcome, BatchCliError> {
+    let storage = Storage::open(&args.database).await?;
+    let result = export_to(&storage, &args.out, args.after).await;
+    storage.close().await;
+    let n = result?;
+    println!("exported {n} certificates to {}", args.out.display());
+    Ok(Outcome::Ok)
+}
+
+async fn export_to(storage: &Storage, path: &Path, after: i64) -> Result<u64, BatchCliError> {
+    let file = File::create(path).map_err(io_err("cannot create", path))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut after = after;
+    let mut n = 0u64;
+    loop {
+        let page = storage.export_certificates(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for c in &page {
+            let line = serde_json::to_string(c).map_err(|e| BatchCliError::Io {
+                action: "cannot write",
+                path: path.to_path_buf(),
+                source: io::Error::other(e),
+            })?;
+            writeln!(out, "{line}").map_err(io_err("cannot write", path))?;
+            n += 1;
+        }
+    }
+    out.flush().map_err(io_err("cannot write", path))?;
+    out.into_inner()
+        .map_err(|e| BatchCliError::Io {
+            action: "cannot write",
+            path: path.to_path_buf(),
+            source: e.into_error(),
+        })?
+        .sync_all()
+        .map_err(io_err("cannot sync", path))?;
+    Ok(n)
+}
+
+fn us_per(ns: u64, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        ns as f64 / n as f64 / 1_000.0
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| {
+            let parts: Vec<&str> = s.split_whitespace().take(3).collect();
+            (parts.len() == 3).then(|| parts.join(" "))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+async fn bench(args: BenchArgs) -> Result<Outcome, BatchCliError> {
+    let (dir, remove) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("vaxpass-batch-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let result = bench_in(&args, &dir).await;
+    if remove {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn bench_in(args: &BenchArgs, dir: &Path) -> Result<Outcome, BatchCliError> {
+    std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+    let keys_dir = dir.join("keys");
+    let opts = vaxpass_keys::dev::DevOptions::new(Timestamp::now());
+    vaxpass_keys::dev::dev_init(&keys_dir, &opts).map_err(|source| BatchCliError::Keys {
+        dir: keys_dir.clone(),
+        source,
+    })?;
+    let signer = open_signer(&keys_dir, None)?;
+    let ctx = context(signer.clone())?;
+    let url = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
+    let storage = Storage::open(&url).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "batch bench: {} persons, {:?} backend, {} cores, load average before: {}",
+        args.count,
+        storage.backend(),
+        cores,
+        load_average()
+    );
+    let actor = Actor::System("batch-bench".into());
+    let t = Instant::now();
+    let seeded = batch::seed(&storage, args.count, 1, &actor).await?;
+    println!(
+        "seed: {} persons and {} confirmed records in {:.1} s (match {:.0} records/s on one core, \
+         {:.2} µs each)",
+        seeded.registry,
+        seeded.stored.inserted,
+        t.elapsed().as_secs_f64(),
+        per_second(seeded.read, seeded.matching),
+        us_per(
+            u64::try_from(seeded.matching.as_nanos()).unwrap_or(u64::MAX),
+            seeded.read
+        ),
+    );
+    let report = run_batch(&storage, &ctx, &args.run).await;
+    let load_after = load_average();
+    storage.close().await;
+    let report = report?;
+    let n = report.issued;
+    let s = &report.stages;
+    println!(
+        "batch issue: {} certificates in {:.2} s = {:.0} certificates/s end to end ({} workers, \
+         batch {}, self-verify 1 in {})",
+        n,
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.workers,
+        args.run.batch_size,
+        args.run.verify_every
+    );
+    println!("per stage (CPU time per certificate, summed over workers):");
+    for (name, ns, count) in [
+        ("build (payload, UVCI, CBOR)", s.build_ns, n),
+        ("sign", s.sign_ns, n),
+        ("encode (CWT, COSE, zlib, Base45, JSON)", s.encode_ns, n),
+        ("self-verify (sampled)", s.verify_ns, s.verified.max(1)),
+    ] {
+        println!("  {name:40} {:8.2} µs", us_per(ns, count));
+    }
+    let read_ns = u64::try_from(report.read.as_nanos()).unwrap_or(u64::MAX);
+    let write_ns = u64::try_from(report.write.as_nanos()).unwrap_or(u64::MAX);
+    println!(
+        "  {:40} {:8.2} µs  (reader, wall: {:.0} records/s)",
+        "read (claim)",
+        us_per(read_ns, n),
+        per_second(n, report.read)
+    );
+    println!(
+        "  {:40} {:8.2} µs  (writer, wall: {:.0} certificates/s)",
+        "write (one transaction per batch)",
+        us_per(write_ns, n),
+        per_second(n, report.write)
+    );
+    let (signed, took) = batch::signing_ceiling(&signer, report.workers, args.ceiling_count)?;
+    let ceiling = per_second(signed, took);
+    println!(
+        "signing-only ceiling: {signed} signatures in {:.2} s = {ceiling:.0} signatures/s \
+         ({} threads)",
+        took.as_secs_f64(),
+        report.workers
+    );
+    println!(
+        "end to end / signing-only = {:.2}; load average after: {load_after}",
+        if ceiling > 0.0 {
+            report.rate() / ceiling
+        } else {
+            0.0
+        }
+    );
+    Ok(if report.failed > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Ok
+    })
+}

@@ -1,0 +1,587 @@
+//! Storage for batch issuance ([`crate::batch`]): bulk insertion of confirmed dose records,
+//! claiming confirmed records, and committing a batch of certificates in one transaction.
+//!
+//! ## Exactly once
+//! A batch's certificates, the status change of its records to `issued` and one audit entry
+//! commit in ONE transaction. The status change is conditional (`status = 'confirmed'`) and
+//! must touch every record of the batch, and `certificates.dose_record_id` is UNIQUE: a record
+//! claimed twice (two processes on one SQLite file) makes the second commit fail and roll
+//! back, never issue twice. A run killed at any point leaves its uncommitted batches
+//! `confirmed`: the next run claims them again.
+//!
+//! ## Claiming
+//! - PostgreSQL: a claim is a transaction holding `SELECT … FOR UPDATE SKIP LOCKED` row locks
+//!   until its batch commits, so concurrent `batch issue` processes take disjoint records. A
+//!   killed process's connection closes, the server rolls its transactions back and the rows
+//!   are free again at once: no lease to wait for.
+//! - SQLite: one writer at a time anyway; the claim is a plain read in id order. One batch
+//!   process per SQLite file (a second one fails at its first conflicting commit).
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+use super::{
+    Actor, Backend, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
+    Vaccination, audit, corrupt, id_kind_str,
+};
+use crate::dates::Date;
+use crate::identity::{IdKind, IdNumber, Sex};
+use crate::matching::{MatchResult, RegistryPerson};
+
+/// Rows per multi-row statement: 20 values per dose record and 8 per certificate stay under
+/// SQLite's 32,766 bound variables.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// A confirmed dose record waiting for its certificate: what issuing needs, nothing more.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    /// The record's id.
+    pub id: i64,
+    /// Its clinic.
+    pub clinic_id: i64,
+    /// The registry's canonical identity (what the certificate carries).
+    pub person: RegistryPerson,
+    /// The dose.
+    pub vaccination: Vaccination,
+}
+
+impl fmt::Debug for PendingRecord {
+    /// Redacted: no personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingRecord")
+            .field("id", &self.id)
+            .field("clinic_id", &self.clinic_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a claim holds until its batch commits: on PostgreSQL the transaction with the row
+/// locks; nothing on SQLite. Dropping it releases the claim.
+pub struct ClaimLock(Option<Transaction<'static, Any>>);
+
+impl fmt::Debug for ClaimLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ClaimLock(row locks)"
+        } else {
+            "ClaimLock(none)"
+        })
+    }
+}
+
+/// Claimed records and their lock.
+#[derive(Debug)]
+pub struct Claim {
+    /// The records, in id order.
+    pub records: Vec<PendingRecord>,
+    /// Held until [`Storage::batch_commit`].
+    pub lock: ClaimLock,
+}
+
+/// A confirmed record to store (batch import): the clinic's record, its idempotency key and
+/// its (verified) matching outcome.
+#[derive(Debug, Clone)]
+pub struct ConfirmedRecord {
+    /// The record.
+    pub record: NewDoseRecord,
+    /// Unique per clinic: a second import of the same key stores nothing.
+    pub idempotency_key: String,
+    /// The registry matching outcome; must be [`MatchResult::Verified`].
+    pub result: MatchResult,
+}
+
+/// What [`Storage::insert_confirmed_records`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsertSummary {
+    /// Records stored now.
+    pub inserted: u64,
+    /// Records already stored under their idempotency key (skipped).
+    pub existing: u64,
+}
+
+/// One exported certificate (the `batch export` NDJSON line).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportedCertificate {
+    /// Row id of the certificate (export order; resume with `after`).
+    pub id: i64,
+    /// The UVCI.
+    pub uvci: String,
+    /// The dose record.
+    pub dose_record_id: i64,
+    /// The `HC1:` string.
+    pub hc1: String,
+}
+
+const PENDING_COLUMNS: &str = "id, clinic_id, prophylaxis, product, manufacturer, dose_number, \
+    series_total, vaccination_date, registry_person";
+
+fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingRecord, StorageError> {
+    let person: Option<String> = row.try_get("registry_person")?;
+    let person = serde_json::from_str(person.as_deref().ok_or(corrupt("registry person"))?)
+        .map_err(|_| corrupt("registry person"))?;
+    let count = |col: &'static str| -> Result<u32, StorageError> {
+        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col))
+    };
+    Ok(PendingRecord {
+        id: row.try_get("id")?,
+        clinic_id: row.try_get("clinic_id")?,
+        person,
+        vaccination: Vaccination {
+            prophylaxis: row.try_get("prophylaxis")?,
+            product: row.try_get("product")?,
+            manufacturer: row.try_get("manufacturer")?,
+            dose_number: count("dose_number")?,
+            series_total: count("series_total")?,
+            date: Date::parse(&row.try_get::<String, _>("vaccination_date")?)
+                .map_err(|_| corrupt("vaccination date"))?,
+        },
+    })
+}
+
+/// `INSERT INTO table (cols) VALUES (...), ...` for `rows` rows: `$n` placeholders on
+/// PostgreSQL, `?` on SQLite (sqlx-sqlite looks every `$n` up by name, a linear scan: a
+/// statement with thousands of `$n` would bind in quadratic time).
+fn multi_row_insert(
+    backend: Backend,
+    head: &str,
+    columns: usize,
+    rows: usize,
+    tail: &str,
+) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    let mut s = String::new();
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s
+}
+
+impl Storage {
+    /// Stores verified, confirmed dose records in one transaction (multi-row INSERTs), with
+    /// one audit entry (`dose_record.batch_import`: counts and id range, no personal data).
+    /// A record whose clinic already used its idempotency key is skipped (a re-run of the same
+    /// import stores nothing twice).
+    ///
+    /// # Errors
+    /// [`StorageError::NotVerified`] for a record whose result is not verified (nothing is
+    /// stored), [`StorageError::UnknownClinic`], [`StorageError::Database`].
+    pub async fn insert_confirmed_records(
+        &self,
+        records: &[ConfirmedRecord],
+        actor: &Actor,
+    ) -> Result<InsertSummary, StorageError> {
+        const COLUMNS: usize = 20;
+        let now = self.now();
+        let mut rows = Vec::with_capacity(records.len());
+        for r in records {
+            let MatchResult::Verified { person, .. } = &r.result else {
+                return Err(StorageError::NotVerified {
+                    id: 0,
+                    status: RecordStatus::of(&r.result),
+                });
+            };
+            let request_hash = hex::encode(Sha256::digest(
+                serde_json::to_vec(&r.record).map_err(|_| corrupt("dose record"))?,
+            ));
+            let report =
+                serde_json::to_string(&r.result.report()).map_err(|_| corrupt("report"))?;
+            let person = serde_json::to_string(person).map_err(|_| corrupt("registry person"))?;
+            rows.push((request_hash, report, person));
+        }
+        let mut tx = self.begin_write().await?;
+        let mut summary = InsertSummary::default();
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for (chunk, extra) in records
+            .chunks(ROWS_PER_STATEMENT)
+            .zip(rows.chunks(ROWS_PER_STATEMENT))
+        {
+            let sql = multi_row_insert(
+                self.backend,
+                "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
+                 id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
+                 series_total, vaccination_date, status, outcome, match_report, registry_person, \
+                 created_at, updated_at, prophylaxis)",
+                COLUMNS,
+                chunk.len(),
+                " ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for (r, (request_hash, report, person)) in chunk.iter().zip(extra) {
+                let id_ = &r.record.identity;
+                let v = &r.record.vaccination;
+                q = q
+                    .bind(r.record.clinic_id)
+                    .bind(r.idempotency_key.as_str())
+                    .bind(request_hash.as_str())
+                    .bind(id_.id_number.as_str())
+                    .bind(id_kind_str(id_.id_kind))
+                    .bind(id_.full_name.as_str())
+                    .bind(id_.date_of_birth.to_string())
+                    .bind(id_.sex.code())
+                    .bind(v.product.as_str())
+                    .bind(v.manufacturer.as_str())
+                    .bind(i64::from(v.dose_number))
+                    .bind(i64::from(v.series_total))
+                    .bind(v.date.to_string())
+                    .bind(RecordStatus::Confirmed.as_str())
+                    .bind(r.result.code())
+                    .bind(report.as_str())
+                    .bind(person.as_str())
+                    .bind(now)
+                    .bind(now)
+                    .bind(v.prophylaxis.as_str());
+            }
+            let ids = q.fetch_all(&mut **tx).await.map_err(|e| {
+                if super::is_fk_violation(&e) {
+                    StorageError::UnknownClinic(chunk.first().map_or(0, |r| r.record.clinic_id))
+                } else {
+                    e.into()
+                }
+            })?;
+            for id in &ids {
+                first = first.min(*id);
+                last = last.max(*id);
+            }
+            summary.inserted += ids.len() as u64;
+            summary.existing += (chunk.len() - ids.len()) as u64;
+        }
+        if summary.inserted > 0 {
+            audit::append(
+                &mut tx,
+                now,
+                vec![audit::NewEntry {
+                    actor: actor.to_string(),
+                    action: "dose_record.batch_import",
+                    subject: format!("dose_records:{first}-{last}"),
+                    details: serde_json::json!({
+                        "inserted": summary.inserted,
+                        "existing": summary.existing,
+                        "status": "confirmed",
+                    }),
+                }],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// SQLite: gives every pooled connection a 64 MiB page cache (`PRAGMA cache_size`), so
+    /// that bulk transactions (a registry import, a batch commit) do not spill pages to the
+    /// WAL while they run. No effect on PostgreSQL. Durability is unchanged.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn tune_for_batch(&self) -> Result<(), StorageError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let n = self.pool.options().get_max_connections();
+        let mut held = Vec::new();
+        for _ in 0..n {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA cache_size = -65536")
+                .execute(&mut *conn)
+                .await?;
+            held.push(conn);
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` confirmed records with an id above `after`, in id order (see the
+    /// module documentation for what a claim is on each backend).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn batch_claim(&self, after: i64, limit: u32) -> Result<Claim, StorageError> {
+        let limit = i64::from(limit.max(1));
+        match self.backend {
+            Backend::Sqlite => {
+                let rows = sqlx::query(&format!(
+                    "SELECT {PENDING_COLUMNS} FROM dose_records \
+                     WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(Claim {
+                    records: rows
+                        .iter()
+                        .map(pending_from_row)
+                        .collect::<Result<_, _>>()?,
+                    lock: ClaimLock(None),
+                })
+            }
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {PENDING_COLUMNS} FROM dose_records \
+                     WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let records: Vec<PendingRecord> = rows
+                    .iter()
+                    .map(pending_from_row)
+                    .collect::<Result<_, _>>()?;
+                if records.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(Claim {
+                        records,
+                        lock: ClaimLock(None),
+                    });
+                }
+                Ok(Claim {
+                    records,
+                    lock: ClaimLock(Some(tx)),
+                })
+            }
+        }
+    }
+
+    /// Stores a batch of certificates (`(dose record id, certificate)`) in ONE transaction:
+    /// the certificates (multi-row INSERTs), the records' status `issued` (only from
+    /// `confirmed`, every one of them), and one audit entry `certificate.batch_issue` with the
+    /// count and the record id range. All or nothing.
+    ///
+    /// # Errors
+    /// [`StorageError::BatchConflict`] (a record is no longer confirmed: another process
+    /// issued it), [`StorageError::DuplicateUvci`], [`StorageError::Database`]. Nothing is
+    /// stored then.
+    pub async fn batch_commit(
+        &self,
+        lock: ClaimLock,
+        certificates: &[(i64, NewCertificate)],
+        actor: &Actor,
+    ) -> Result<(), StorageError> {
+        if certificates.is_empty() {
+            if let Some(tx) = lock.0 {
+                tx.rollback().await?;
+            }
+            return Ok(());
+        }
+        let now = self.now();
+        let mut guard = None;
+        let mut tx = match lock.0 {
+            Some(tx) => tx,
+            None => {
+                let w = self.begin_write().await?;
+                guard = w._guard;
+                w.tx
+            }
+        };
+        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
+            let sql = multi_row_insert(
+                self.backend,
+                "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, \
+                 issued_at)",
+                8,
+                chunk.len(),
+                "",
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, c) in chunk {
+                q = q
+                    .bind(c.uvci.as_str())
+                    .bind(*id)
+                    .bind(c.hc1.as_str())
+                    .bind(c.payload.as_str())
+                    .bind(c.kid.as_str())
+                    .bind(c.iat)
+                    .bind(c.exp)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await.map_err(|e| match &e {
+                sqlx::Error::Database(d)
+                    if d.is_unique_violation() && d.message().contains("uvci") =>
+                {
+                    StorageError::DuplicateUvci
+                }
+                sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::BatchConflict,
+                _ => e.into(),
+            })?;
+            // Ids come from the database (integers): inlined, no bind limit to mind.
+            let updated = sqlx::query(&format!(
+                "UPDATE dose_records SET status = 'issued', updated_at = {now} \
+                 WHERE status = 'confirmed' AND id IN ({})",
+                id_list(chunk.iter().map(|(id, _)| *id))
+            ))
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != chunk.len() as u64 {
+                return Err(StorageError::BatchConflict);
+            }
+        }
+        let first = certificates.iter().map(|(id, _)| *id).min().unwrap_or(0);
+        let last = certificates.iter().map(|(id, _)| *id).max().unwrap_or(0);
+        let kids: std::collections::BTreeSet<&str> =
+            certificates.iter().map(|(_, c)| c.kid.as_str()).collect();
+        audit::append(
+            &mut tx,
+            now,
+            vec![audit::NewEntry {
+                actor: actor.to_string(),
+                action: "certificate.batch_issue",
+                subject: format!("dose_records:{first}-{last}"),
+                details: serde_json::json!({
+                    "count": certificates.len(),
+                    "first_record": first,
+                    "last_record": last,
+                    "kids": kids,
+                }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        drop(guard);
+        Ok(())
+    }
+
+    /// Up to `limit` (capped at 50,000) registry persons with an ID number above `after`, in
+    /// ID number order: loads the registry in memory for a batch import.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn registry_page(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<RegistryPerson>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id_number, full_name, date_of_birth, sex FROM registry_persons \
+             WHERE id_number > $1 ORDER BY id_number LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.min(50_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let number: String = row.try_get("id_number")?;
+                Ok(RegistryPerson {
+                    id: IdNumber::parse(&number, IdKind::National)
+                        .map_err(|_| corrupt("registry ID number"))?,
+                    full_name: row.try_get("full_name")?,
+                    date_of_birth: Date::parse(&row.try_get::<String, _>("date_of_birth")?)
+                        .map_err(|_| corrupt("registry birth date"))?,
+                    sex: Sex::parse(&row.try_get::<String, _>("sex")?)
+                        .ok_or(corrupt("registry sex"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of records by status `confirmed` (waiting for batch issuance).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn confirmed_count(&self) -> Result<u64, StorageError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM dose_records WHERE status = 'confirmed'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Number of stored certificates.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn certificate_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Up to `limit` (capped at 10,000) certificates with a row id above `after`, in id order:
+    /// the pages of `batch export`.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn export_certificates(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ExportedCertificate>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, uvci, dose_record_id, hc1 FROM certificates WHERE id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.min(10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ExportedCertificate {
+                    id: r.try_get("id")?,
+                    uvci: r.try_get("uvci")?,
+                    dose_record_id: r.try_get("dose_record_id")?,
+                    hc1: r.try_get("hc1")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_placeholders() {
+        assert_eq!(
+            multi_row_insert(
+                Backend::Postgres,
+                "INSERT INTO t (a, b)",
+                2,
+                2,
+                " RETURNING id"
+            ),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) RETURNING id"
+        );
+        assert_eq!(
+            multi_row_insert(Backend::Sqlite, "INSERT INTO t (a)", 1, 3, ""),
+            "INSERT INTO t (a) VALUES (?),(?),(?)"
+        );
+        assert_eq!(id_list([3, 4, 5].into_iter()), "3,4,5");
+    }
+}

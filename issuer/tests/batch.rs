@@ -1,0 +1,497 @@
+//! Batch issuance: every confirmed record issued exactly once (library and binary), resumed
+//! after `kill -9`, imports from NDJSON, and two concurrent processes on PostgreSQL (when
+//! `VAXPASS_TEST_POSTGRES_URL` is set; otherwise that test prints `SKIPPED (PostgreSQL): …`).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use rand_core::{OsRng, RngCore};
+use sqlx::{AnyPool, Executor};
+use vaxpass_issuer::api::Config;
+use vaxpass_issuer::api::issue::{IssueContext, uvci_check_ok};
+use vaxpass_issuer::batch::{self, BatchOptions};
+use vaxpass_issuer::registry_csv::generate_persons;
+use vaxpass_issuer::storage::{Actor, ExportedCertificate, Storage};
+use vaxpass_keys::dev::{DevOptions, dev_init};
+use vaxpass_keys::manifest::{Manifest, Secrets};
+use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vaxpass-issuer");
+const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
+
+fn keys(dir: &Path) -> Arc<dyn Signer> {
+    let init = dev_init(dir, &DevOptions::new(Timestamp::now())).unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    Arc::from(
+        manifest
+            .current_signer(
+                dir,
+                CertificateType::Vaccination,
+                Timestamp::now(),
+                &Secrets::default(),
+            )
+            .unwrap(),
+    )
+}
+
+fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("issuer.db").display())
+}
+
+/// Every stored certificate, with its distinct UVCIs and records.
+#[derive(Default)]
+struct CertSet {
+    all: Vec<ExportedCertificate>,
+    uvcis: HashSet<String>,
+    records: HashSet<i64>,
+}
+
+impl CertSet {
+    fn extend(&mut self, page: Vec<ExportedCertificate>) {
+        for c in page {
+            self.uvcis.insert(c.uvci.clone());
+            self.records.insert(c.dose_record_id);
+            self.all.push(c);
+        }
+    }
+}
+
+/// Every certificate in id order.
+async fn all_certificates(storage: &Storage) -> CertSet {
+    let mut set = CertSet::default();
+    let mut after = 0;
+    loop {
+        let page = storage.export_certificates(after, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        set.extend(page);
+    }
+    set
+}
+
+/// Verifies `sample` certificates with the verifier crate, as a verifier app would.
+fn verify_sample(signer: &Arc<dyn Signer>, certs: &CertSet, every: usize) {
+    let store = TrustStore::from_der_certificates([signer.certificate_der()]).unwrap();
+    let mut verifier = Verifier::new(store);
+    let mut checked = 0;
+    for c in certs.all.iter().step_by(every) {
+        let verified = verifier.verify(&c.hc1, Timestamp::now()).unwrap();
+        let dcc = verified.dcc().unwrap();
+        let vaxpass_verifier::model::Entries::Vaccination(v) = &dcc.entries else {
+            panic!("not a vaccination certificate");
+        };
+        assert_eq!(v[0].ci, c.uvci);
+        assert!(uvci_check_ok(&c.uvci));
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_every_confirmed_record_once_and_audits_it() {
+    const N: u64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = keys(&dir.path().join("keys"));
+    let storage = Storage::open(&sqlite_url(dir.path())).await.unwrap();
+    let actor = Actor::System("test".into());
+    let seeded = batch::seed(&storage, N, 7, &actor).await.unwrap();
+    assert_eq!(seeded.stored.inserted, N);
+    assert_eq!(storage.confirmed_count().await.unwrap(), N);
+
+    let ctx = IssueContext::new(signer.clone(), Config::default()).unwrap();
+    let opts = BatchOptions {
+        workers: 2,
+        batch_size: 300,
+        verify_every: 1,
+        max_in_flight: 4,
+        ..BatchOptions::default()
+    };
+    let mut progress = Vec::new();
+    let report = batch::issue_pending(&storage, &ctx, &opts, &mut |p| progress.push(p))
+        .await
+        .unwrap();
+    assert_eq!(report.issued, N);
+    assert_eq!(report.failed, 0);
+    assert_eq!(report.batches, N.div_ceil(300));
+    assert_eq!(
+        report.stages.verified, N,
+        "debug: every certificate verified"
+    );
+    assert_eq!(progress.last().map(|p| p.issued), Some(N));
+    assert!(progress.windows(2).all(|w| w[0].issued < w[1].issued));
+
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.all.len() as u64, N);
+    assert_eq!(certs.uvcis.len() as u64, N, "UVCIs unique");
+    assert_eq!(certs.records.len() as u64, N, "one certificate per record");
+    assert_eq!(storage.confirmed_count().await.unwrap(), 0);
+    verify_sample(&signer, &certs, 37);
+
+    // The audit log: intact, one batch entry per committed batch, counts adding up to N,
+    // no personal data (codes and numbers only).
+    storage.audit_verify().await.unwrap();
+    let mut issued_in_audit = 0;
+    let mut batch_entries = 0;
+    let mut after = 0;
+    loop {
+        let entries = storage.audit_entries(after, 1_000).await.unwrap();
+        let Some(last) = entries.last() else { break };
+        after = last.seq;
+        for e in entries
+            .iter()
+            .filter(|e| e.action == "certificate.batch_issue")
+        {
+            let d: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+            issued_in_audit += d["count"].as_u64().unwrap();
+            batch_entries += 1;
+            assert!(e.subject.starts_with("dose_records:"));
+            let keys: Vec<&String> = d.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["count", "first_record", "kids", "last_record"]);
+        }
+    }
+    assert_eq!(issued_in_audit, N);
+    assert_eq!(batch_entries, report.batches);
+
+    // Nothing left: a second run issues nothing and changes nothing.
+    let again = batch::issue_pending(&storage, &ctx, &opts, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.issued, 0);
+    assert_eq!(storage.certificate_count().await.unwrap(), N);
+    storage.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_resumes_and_issues_each_record_exactly_once() {
+    const N: u64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let signer = keys(&keys_dir);
+    let url = sqlite_url(dir.path());
+    // Seeded by the binary's own subcommand.
+    let out = Command::new(BIN)
+        .args([
+            "batch",
+            "seed",
+            "--count",
+            "2000",
+            "--seed",
+            "3",
+            "--database",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let storage = Storage::open(&url).await.unwrap();
+    assert_eq!(storage.confirmed_count().await.unwrap(), N);
+
+    let issue = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["batch", "issue", "--pending", "--database"])
+            .arg(&url)
+            .arg("--keys")
+            .arg(&keys_dir)
+            .args([
+                "--batch-size",
+                "50",
+                "--workers",
+                "2",
+                "--progress",
+                "lines",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut child = issue().spawn().unwrap();
+    // Wait until some, but not all, batches are committed, then SIGKILL.
+    loop {
+        let n = storage.certificate_count().await.unwrap();
+        if n > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before anything was observed"
+        );
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let after_kill = storage.certificate_count().await.unwrap();
+    assert!(after_kill > 0);
+    assert!(
+        after_kill < N,
+        "the run finished before the kill: nothing was resumed"
+    );
+    // Committed batches are whole: every certificate's record is issued, every other record
+    // still confirmed.
+    assert_eq!(storage.confirmed_count().await.unwrap(), N - after_kill);
+
+    let out = issue().output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("issued {} certificates", N - after_kill)),
+        "{stdout}"
+    );
+
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.all.len() as u64, N);
+    assert_eq!(certs.uvcis.len() as u64, N);
+    assert_eq!(certs.records.len() as u64, N);
+    assert_eq!(storage.confirmed_count().await.unwrap(), 0);
+    storage.audit_verify().await.unwrap();
+    verify_sample(&signer, &certs, 97);
+
+    // The export: N lines, the same UVCIs.
+    let export = dir.path().join("export.ndjson");
+    let out = Command::new(BIN)
+        .args(["batch", "export", "--database"])
+        .arg(&url)
+        .arg("--out")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let exported: HashSet<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["hc1"].as_str().unwrap().starts_with("HC1:"));
+            v["uvci"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(text.lines().count() as u64, N);
+    assert_eq!(exported, certs.uvcis);
+    storage.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_matches_stores_and_reports_rejected_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let signer = keys(&keys_dir);
+    let url = sqlite_url(dir.path());
+    let storage = Storage::open(&url).await.unwrap();
+    let actor = Actor::System("test".into());
+    let persons: Vec<_> = generate_persons(40, 11).collect();
+    storage
+        .import_registry(persons.iter().cloned(), 100, &actor)
+        .await
+        .unwrap();
+    let clinic = storage.create_clinic("Clinic", 79, &actor).await.unwrap();
+    let line = |p: &vaxpass_issuer::matching::RegistryPerson, name: &str| {
+        serde_json::json!({
+            "clinic_id": clinic,
+            "id_number": p.id.to_string(),
+            "full_name": name,
+            "date_of_birth": p.date_of_birth.to_string(),
+            "sex": p.sex.code(),
+            "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
+            "dose_number": 1,
+            "series_total": 2,
+            "date": "2021-08-01",
+        })
+        .to_string()
+    };
+    let mut lines: Vec<String> = persons[..30]
+        .iter()
+        .map(|p| line(p, &p.full_name))
+        .collect();
+    lines.push(line(&persons[30], "Somebody Else Entirely")); // line 31: mismatch
+    lines.push("{not json".to_owned()); // line 32
+    let mut wrong_code =
+        serde_json::from_str::<serde_json::Value>(&line(&persons[31], &persons[31].full_name))
+            .unwrap();
+    wrong_code["vaccine"]["mp"] = "NOT-A-PRODUCT".into();
+    lines.push(wrong_code.to_string()); // line 33
+    let file = dir.path().join("records.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let run = || {
+        Command::new(BIN)
+            .args(["batch", "issue", "--database"])
+            .arg(&url)
+            .arg("--keys")
+            .arg(&keys_dir)
+            .arg("--from")
+            .arg(&file)
+            .args(["--progress", "none"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("line 31: MISMATCH"), "{stdout}");
+    assert!(stdout.contains("line 32: INVALID"), "{stdout}");
+    assert!(stdout.contains("line 33: INVALID (vaccine.mp"), "{stdout}");
+    assert!(stdout.contains("30 stored as confirmed"), "{stdout}");
+    assert!(stdout.contains("issued 30 certificates"), "{stdout}");
+    // No personal data in the output: no rejected name or ID number.
+    assert!(!stdout.contains("Somebody Else"));
+    assert!(!stdout.contains(&persons[30].id.to_string()));
+    assert_eq!(storage.certificate_count().await.unwrap(), 30);
+
+    // The same file again: nothing stored or issued twice.
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("0 stored as confirmed, 30 already stored"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("issued 0 certificates"), "{stdout}");
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.records.len(), 30);
+    verify_sample(&signer, &certs, 1);
+    storage.audit_verify().await.unwrap();
+    storage.close().await;
+}
+
+/// A fresh PostgreSQL database: the admin pool, its URL and its name (`None`: skipped).
+async fn pg_database() -> Option<(AnyPool, String, String)> {
+    let Ok(server) = std::env::var(PG_ENV) else {
+        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
+    let admin = AnyPool::connect(&server).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let url = with_database(&server, &name);
+    Some((admin, url, name))
+}
+
+async fn drop_pg_database(admin: AnyPool, name: &str) {
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+fn pg_issue(url: &str, keys_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["batch", "issue", "--pending", "--database"])
+        .arg(url)
+        .arg("--keys")
+        .arg(keys_dir)
+        .args([
+            "--batch-size",
+            "100",
+            "--workers",
+            "1",
+            "--progress",
+            "none",
+        ])
+        .args(["--verify-every", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn issued_count(out: &std::process::Output) -> u64 {
+    let s = String::from_utf8_lossy(&out.stdout);
+    let rest = s.split("issued ").nth(1).unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_split_the_work() {
+    const N: u64 = 5_000;
+    let Some((admin, url, name)) = pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let signer = keys(&keys_dir);
+    let storage = Storage::open(&url).await.unwrap();
+    batch::seed(&storage, N, 5, &Actor::System("test".into()))
+        .await
+        .unwrap();
+
+    let (a, b) = (
+        pg_issue(&url, &keys_dir).spawn().unwrap(),
+        pg_issue(&url, &keys_dir).spawn().unwrap(),
+    );
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{a:?}");
+    assert!(b.status.success(), "{b:?}");
+    let (ia, ib) = (issued_count(&a), issued_count(&b));
+    println!("process A issued {ia}, process B issued {ib}");
+    // Disjoint and complete: the two counts add up to N, and the database holds N
+    // certificates for N distinct records (an overlap would have been a rejected commit).
+    assert_eq!(ia + ib, N);
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.records.len() as u64, N);
+    assert_eq!(certs.uvcis.len() as u64, N);
+    assert_eq!(storage.confirmed_count().await.unwrap(), 0);
+    storage.audit_verify().await.unwrap();
+    verify_sample(&signer, &certs, 250);
+    storage.close().await;
+    drop_pg_database(admin, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_process_killed_its_records_are_issued_by_the_next() {
+    const N: u64 = 3_000;
+    let Some((admin, url, name)) = pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    keys(&keys_dir);
+    let storage = Storage::open(&url).await.unwrap();
+    batch::seed(&storage, N, 9, &Actor::System("test".into()))
+        .await
+        .unwrap();
+    let mut child = pg_issue(&url, &keys_dir).spawn().unwrap();
+    while storage.certificate_count().await.unwrap() == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "ended before observed");
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after_kill = storage.certificate_count().await.unwrap();
+    assert!(after_kill < N, "the run finished before the kill");
+    // The killed process's claims (row locks) died with its connections: the next run
+    // issues every remaining record at once.
+    let out = pg_issue(&url, &keys_dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(issued_count(&out), N - after_kill);
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.records.len() as u64, N);
+    assert_eq!(certs.uvcis.len() as u64, N);
+    storage.audit_verify().await.unwrap();
+    storage.close().await;
+    drop_pg_database(admin, &name).await;
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{db}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
