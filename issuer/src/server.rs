@@ -54,6 +54,9 @@ use vaxpass_trust_list::publish::{BuildOptions, Publisher};
 use vaxpass_verifier::Timestamp;
 
 use crate::api::{self, AppState};
+use crate::ratelimit::LookupLimits;
+use crate::registry::RegistrySource;
+use crate::registry::remote::{RemoteRegistry, RemoteRegistryConfig};
 use crate::storage::{Storage, StorageError};
 
 /// A TLS handshake not finished within this is dropped.
@@ -95,6 +98,13 @@ pub struct ServerConfig {
     pub issuing: api::Config,
     /// Time requests in flight get to finish after the shutdown signal.
     pub drain_timeout: Duration,
+    /// The remote population-registry service; `None`: the local `registry_persons` table.
+    pub registry: Option<RemoteRegistryConfig>,
+    /// The lookup portal's rate limits.
+    pub lookup_limits: LookupLimits,
+    /// How often records left `received` (registry unavailable when they were submitted, or a
+    /// crash between storing and matching) are matched again; also once at start.
+    pub rematch_every: Duration,
 }
 
 impl ServerConfig {
@@ -110,6 +120,9 @@ impl ServerConfig {
             passphrase_env: None,
             issuing: api::Config::default(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            registry: None,
+            lookup_limits: LookupLimits::default(),
+            rematch_every: DEFAULT_REMATCH_EVERY,
         }
     }
 
@@ -197,6 +210,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(io::Error),
+    /// The remote registry configuration cannot be used.
+    #[error("remote population registry: {0}")]
+    Registry(crate::registry::remote::ConfigError),
 }
 
 /// A started server: database open, keys loaded, trust list signed, listener bound.
@@ -205,6 +221,7 @@ pub struct Server {
     router: Router,
     storage: Storage,
     refresh: JoinHandle<()>,
+    rematch: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
     development_keys: bool,
@@ -306,12 +323,23 @@ impl Server {
         // Last, so that nothing above leaves an open database behind when it fails.
         let storage = Storage::open(&config.database_url()).await?;
         let state = match AppState::new(storage.clone(), signer, config.issuing.clone()) {
-            Ok(state) => state,
+            Ok(state) => state.with_lookup_limits(config.lookup_limits.clone()),
             Err(e) => {
                 storage.close().await;
                 return Err(ServeError::Dsc(e));
             }
         };
+        let state = match &config.registry {
+            Some(remote) => match RemoteRegistry::new(remote.clone()) {
+                Ok(r) => state.with_registry(RegistrySource::Remote(r)),
+                Err(e) => {
+                    storage.close().await;
+                    return Err(ServeError::Registry(e));
+                }
+            },
+            None => state,
+        };
+        let rematch = spawn_rematch(state.clone(), config.rematch_every);
         let router = api::app(state)
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
             .layer(middleware::from_fn(log_request));
@@ -332,6 +360,7 @@ impl Server {
             router,
             storage,
             refresh,
+            rematch,
             local_addr,
             drain_timeout: config.drain_timeout,
             development_keys: manifest.development,
@@ -378,6 +407,7 @@ impl Server {
             router,
             storage,
             refresh,
+            rematch,
             drain_timeout,
             ..
         } = self;
@@ -429,6 +459,7 @@ impl Server {
             }
         };
         refresh.abort();
+        rematch.abort();
         if tokio::time::timeout(CLOSE_TIMEOUT, storage.close())
             .await
             .is_err()
@@ -438,6 +469,33 @@ impl Server {
         tracing::info!("issuer stopped");
         result
     }
+}
+
+/// Default of [`ServerConfig::rematch_every`]: a minute.
+pub const DEFAULT_REMATCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Matches records left `received` again, at once and then every `every` (see
+/// [`crate::registry::rematch_pending`]); logs counts and codes only.
+fn spawn_rematch(state: AppState, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::registry::rematch_pending(&state, 10_000).await {
+                Ok(summary) if summary.matched > 0 || summary.still_pending > 0 => {
+                    tracing::info!(
+                        matched = summary.matched,
+                        still_pending = summary.still_pending,
+                        stopped_by = summary.stopped_by.unwrap_or("-"),
+                        "re-matched records left received"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "re-matching records left received failed"),
+            }
+        }
+    })
 }
 
 /// [`Server::start`] then [`Server::serve`].

@@ -16,13 +16,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 use vaxpass_issuer::identity::IdNumber;
@@ -31,209 +27,9 @@ use vaxpass_issuer::names::strip_diacritics;
 use vaxpass_issuer::registry_csv::read_registry;
 use vaxpass_verifier::Timestamp;
 
+use common::issuer::{Issuer, binaries, path_segment};
+
 const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
-
-/// The `vaxpass-issuer` binary next to this test's executable (built by `cargo test
-/// --workspace`), as `common::vaxpass_verify` finds `vaxpass-verify`.
-fn vaxpass_issuer() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?;
-    let bin = dir.join(format!("vaxpass-issuer{}", std::env::consts::EXE_SUFFIX));
-    bin.is_file().then_some(bin)
-}
-
-fn binaries() -> Option<(PathBuf, PathBuf)> {
-    match (vaxpass_issuer(), common::vaxpass_verify()) {
-        (Some(issuer), Some(verify)) => Some((issuer, verify)),
-        _ => {
-            println!(
-                "SKIPPED: the vaxpass-issuer and vaxpass-verify binaries are not built; run \
-                 `cargo test --workspace --all-features` (or build them first)"
-            );
-            None
-        }
-    }
-}
-
-/// A running `serve --demo` child, its stdout lines and its stderr.
-struct Issuer {
-    child: Child,
-    base: String,
-    token: String,
-    admin_token: String,
-    stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Issuer {
-    fn start(bin: &Path, data: &Path, database: Option<&str>) -> Issuer {
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env_remove("DATABASE_URL")
-            .env_remove("VAXPASS_LISTEN")
-            .env_remove("VAXPASS_DATA_DIR")
-            .env_remove("VAXPASS_KEYS")
-            .env_remove("VAXPASS_TLS_CERT")
-            .env_remove("VAXPASS_TLS_KEY")
-            .env_remove("VAXPASS_KEY_PASSPHRASE")
-            .env("VAXPASS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(url) = database {
-            cmd.args(["--database", url]);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let mut pipe = child.stderr.take().unwrap();
-            let sink = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stdout = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(300)) {
-                Ok(line) => {
-                    let done = line == "stop with Ctrl-C";
-                    stdout.push(line);
-                    if done {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!(
-                        "serve --demo did not finish its setup ({e}):\n{}\n{}",
-                        stdout.join("\n"),
-                        stderr.lock().unwrap()
-                    );
-                }
-            }
-        }
-        let find = |prefix: &str| {
-            stdout
-                .iter()
-                .find_map(|l| l.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{}", stdout.join("\n")))
-                .trim()
-                .to_owned()
-        };
-        Issuer {
-            base: find("listening on "),
-            token: find("export VAXPASS_TOKEN="),
-            admin_token: find("export VAXPASS_ADMIN_TOKEN="),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn addr(&self) -> &str {
-        self.base.strip_prefix("http://").unwrap()
-    }
-
-    /// One request on a fresh connection (`Connection: close`).
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-        http(self.addr(), method, path, token, body)
-    }
-
-    /// SIGTERM, then the exit status (at most 60 s).
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        for _ in 0..600 {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the stderr reader finish
-                let log = self.stderr.lock().unwrap().clone();
-                return (exit, log);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("no exit 60 s after SIGTERM");
-    }
-}
-
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// A minimal HTTP/1.1 client over a real TCP connection.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "chunked answers are not expected: {head}"
-    );
-    Answer {
-        status,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-/// `#` and other reserved characters of a UVCI, percent-encoded for a path segment.
-fn path_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Thirty days ago, `YYYY-MM-DD`: recent enough for the VN rules.
 fn recent_date() -> String {
@@ -613,49 +409,19 @@ fn demo_service_on_postgres() {
         println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let name = format!("vaxpass_e2e_{:x}_{}", nanos, std::process::id());
-    rt.block_on(pg(&server, &format!("CREATE DATABASE {name}")));
-    let url = with_database(&server, &name);
+    common::issuer::pg_exec(&server, &format!("CREATE DATABASE {name}"));
+    let url = common::issuer::with_database(&server, &name);
     let result = std::panic::catch_unwind(|| whole_flow(Some(&url)));
-    rt.block_on(pg(
+    common::issuer::pg_exec(
         &server,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    ));
+    );
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
-}
-
-async fn pg(server: &str, sql: &str) {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(server).await.unwrap();
-    admin.execute(sql).await.unwrap();
-    admin.close().await;
-}
-
-/// `url` with its database name replaced (the query string kept).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let mut out = format!("{}/{db}", &base[..path]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }

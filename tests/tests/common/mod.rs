@@ -37,3 +37,4 @@ pub fn verify_json(args: &[&std::ffi::OsStr]) -> Option<serde_json::Value> {
     );
     Some(report)
 }
+pub mod issuer;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use vaxpass_issuer::api;
+use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
+use vaxpass_issuer::registry::RemoteRegistryConfig;
 use vaxpass_issuer::registry_csv;
 use vaxpass_issuer::server::{Server, ServerConfig, TlsFiles, shutdown_signal};
 use vaxpass_issuer::storage::{Actor, Role, Storage, StorageError};
@@ -78,6 +80,25 @@ pub struct ServeArgs {
     /// reuses the directory.
     #[arg(long)]
     demo: bool,
+    /// Lookup portal: attempts per client address per minute (after a burst of 5).
+    #[arg(long, env = "VAXPASS_LOOKUP_PER_MINUTE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    lookup_per_minute: u32,
+    /// Lookup portal: attempts per ID number per hour (after a burst of 5), whoever asks.
+    #[arg(long, env = "VAXPASS_LOOKUP_PER_ID_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    lookup_per_id_per_hour: u32,
+    /// Take the lookup client's address from the last X-Forwarded-For entry: only behind a
+    /// reverse proxy that appends it (otherwise clients choose their own rate-limit key).
+    #[arg(long, env = "VAXPASS_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// Seconds between passes that match again records left `received` (registry unavailable
+    /// when they were submitted). The remote registry itself is configured by the
+    /// `VAXPASS_REGISTRY_*` environment variables (see issuer/README.md); without
+    /// `VAXPASS_REGISTRY_URL` the local registry table is used.
+    #[arg(long, env = "VAXPASS_REMATCH_EVERY", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    rematch_every: u64,
 }
 
 /// `serve`.
@@ -109,6 +130,15 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
         ..api::Config::default()
     };
     config.drain_timeout = Duration::from_secs(args.drain_timeout);
+    config.lookup_limits = LookupLimits {
+        per_client: Rate::new(5, args.lookup_per_minute, 60),
+        per_id: Rate::new(5, args.lookup_per_id_per_hour, 3_600),
+        trust_forwarded_for: args.trust_forwarded_for,
+        ..LookupLimits::default()
+    };
+    config.rematch_every = Duration::from_secs(args.rematch_every);
+    config.registry = RemoteRegistryConfig::from_env()
+        .map_err(|e| CliError::Usage(format!("remote registry (VAXPASS_REGISTRY_*): {e}")))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
