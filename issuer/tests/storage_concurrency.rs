@@ -384,6 +384,168 @@ async fn insert_and_verify_in_one_write(db: &TestDb) {
     s.close().await;
 }
 
+/// Takes the database's write lock (SQLite) or the audit head's row lock (PostgreSQL) from
+/// another connection, so writes queue up and run as one group once it is released.
+async fn block_writes(db: &TestDb) -> (AnyPool, sqlx::pool::PoolConnection<sqlx::Any>) {
+    sqlx::any::install_default_drivers();
+    let raw = AnyPool::connect(&db.url).await.unwrap();
+    let mut blocker = raw.acquire().await.unwrap();
+    match db.backend {
+        Backend::Sqlite => blocker.execute("BEGIN IMMEDIATE").await.unwrap(),
+        Backend::Postgres => {
+            blocker.execute("BEGIN").await.unwrap();
+            blocker
+                .execute("UPDATE audit_head SET seq = seq WHERE id = 1")
+                .await
+                .unwrap()
+        }
+    };
+    (raw, blocker)
+}
+
+async fn release_when_queued(
+    s: &Storage,
+    since: u64,
+    n: usize,
+    raw: AnyPool,
+    mut blocker: sqlx::pool::PoolConnection<sqlx::Any>,
+) {
+    while s.group_stats().unwrap().submitted - since < n as u64 {
+        tokio::task::yield_now().await;
+    }
+    blocker.execute("COMMIT").await.unwrap();
+    drop(blocker);
+    raw.close().await;
+}
+
+/// Groups of writes appending two entries each (`insert_and_verify`, confirmations), with
+/// failing writes among them (rolled back to their own savepoint): the chain links across the
+/// writes and groups, and holds exactly the entries of the writes that succeeded.
+async fn multi_entry_writes_in_groups(db: &TestDb) {
+    const N: usize = 36;
+    let s = Storage::open_with(&db.url, CommitMode::Grouped { max_batch: 256 })
+        .await
+        .unwrap();
+    let people: Vec<RegistryPerson> = generate_persons(N as u64 + 1, 21).collect();
+    let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
+    let matcher = Actor::System("matcher".into());
+    let verified = |p: &RegistryPerson| MatchResult::Verified {
+        person: p.clone(),
+        notes: vec![],
+    };
+    let (taken, _, _) = s
+        .insert_and_verify(
+            &dose_for(clinic, &people[N], 1),
+            "taken",
+            &system(),
+            &verified(&people[N]),
+            &matcher,
+        )
+        .await
+        .unwrap();
+
+    // Group 1: submissions; every third one reuses the key `taken` for another record.
+    let bad = |i: usize| i % 3 == 2;
+    let since = s.group_stats().unwrap().submitted;
+    let (raw, blocker) = block_writes(db).await;
+    let mut tasks = Vec::new();
+    for (i, p) in people.iter().take(N).enumerate() {
+        let (s, matcher, result) = (s.clone(), matcher.clone(), verified(p));
+        let key = if bad(i) {
+            "taken".to_owned()
+        } else {
+            format!("m{i}")
+        };
+        let record = dose_for(clinic, p, 1);
+        tasks.push(tokio::spawn(async move {
+            s.insert_and_verify(&record, &key, &system(), &result, &matcher)
+                .await
+        }));
+    }
+    release_when_queued(&s, since, N, raw, blocker).await;
+    let mut ids = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok((id, true, RecordStatus::Verified)) if !bad(i) => ids.push(id),
+            Err(StorageError::IdempotencyConflict { existing_id }) if bad(i) => {
+                assert_eq!(existing_id, taken);
+            }
+            other => panic!("submission {i}: {other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), N - N / 3);
+
+    // Group 2: confirmations; every fourth one carries the UVCI of the one before it: one of
+    // the two is refused after its first statements ran.
+    let since = s.group_stats().unwrap().submitted;
+    let (raw, blocker) = block_writes(db).await;
+    let mut tasks = Vec::new();
+    for (j, id) in ids.iter().copied().enumerate() {
+        let s = s.clone();
+        let uvci = if j % 4 == 3 {
+            format!("URN:UVCI:01:VN:M{}", j - 1)
+        } else {
+            format!("URN:UVCI:01:VN:M{j}")
+        };
+        tasks.push(tokio::spawn(async move {
+            s.confirm_and_issue(id, &Actor::Staff(1), cert(uvci)).await
+        }));
+    }
+    release_when_queued(&s, since, ids.len(), raw, blocker).await;
+    // Of the two confirmations sharing a UVCI, whichever ran first in the group stored it.
+    let mut issued = 0u64;
+    let mut duplicates = 0u64;
+    for (j, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(i) => {
+                assert!(i.newly_issued);
+                issued += 1;
+            }
+            Err(StorageError::DuplicateUvci) if j % 4 >= 2 => {
+                let record = s.get_dose_record(ids[j]).await.unwrap().unwrap();
+                assert_eq!(record.status, RecordStatus::Verified);
+                duplicates += 1;
+            }
+            other => panic!("confirmation {j}: {other:?}"),
+        }
+    }
+    assert_eq!(duplicates, (ids.len() / 4) as u64);
+    assert_eq!(issued + duplicates, ids.len() as u64);
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM certificates").await,
+        issued as i64
+    );
+    // clinic.create; create + verify for `taken` and each stored submission; confirm + issue
+    // for each certificate.
+    let expected = 1 + 2 * (1 + ids.len() as u64) + 2 * issued;
+    let report = s.audit_verify().await.unwrap();
+    assert_eq!(report.entries, expected);
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM audit_log").await,
+        expected as i64
+    );
+    s.close().await;
+}
+
+mod multi_entry {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = TestDb::sqlite();
+        multi_entry_writes_in_groups(&db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        multi_entry_writes_in_groups(&db).await;
+        db.cleanup().await;
+    }
+}
+
 mod insert_and_verify {
     use super::*;
 

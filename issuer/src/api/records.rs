@@ -15,7 +15,7 @@ use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
 use crate::registry::PersonRegistry;
-use crate::storage::{Actor, NewDoseRecord, RecordStatus, Staff, Vaccination};
+use crate::storage::{Actor, NewDoseRecord, RecordStatus, Refused, Staff, Vaccination};
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
@@ -203,53 +203,33 @@ pub(crate) async fn submit_one(
     key: &str,
 ) -> Result<(SubmitResponse, StatusCode), ApiError> {
     let actor = Actor::Staff(staff.token_id);
-    let (id, created) = state
-        .storage
-        .insert_dose_record(record, key, &actor)
-        .await?;
-    if !created {
-        let stored = state
-            .storage
-            .get_dose_record(id)
-            .await?
-            .ok_or(ApiError::NotFound("dose record"))?;
-        if stored.status != RecordStatus::Received {
-            let outcome = stored
-                .match_report
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or(serde_json::Value::Null);
-            return Ok((
-                SubmitResponse {
-                    id,
-                    status: stored.status.to_string(),
-                    outcome,
-                },
-                StatusCode::OK,
-            ));
-        }
-    }
+    let matcher = Actor::System("matcher".into());
+    // The registry is asked first, so a new record is stored with its outcome in one write.
     let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
         Ok(IdNumber::Passport(_)) | Err(_) => None,
         Ok(number) => match state.registry.lookup(&number).await {
             Ok(person) => person,
-            Err(e) => {
-                // Registry unavailable: the record stays stored, `received`, for a later match.
-                let (status, outcome) = crate::registry::defer_match(state, id, e).await?;
-                let body = SubmitResponse {
-                    id,
-                    status,
-                    outcome,
-                };
-                return Ok((body, StatusCode::ACCEPTED));
-            }
+            Err(e) => return submit_unmatched(state, &actor, record, key, e).await,
         },
     };
     let result = match_record(&record.identity, &Found(person));
-    let status = state
+    let (id, created, status) = state
         .storage
-        .set_verification(id, &result, &Actor::System("matcher".into()))
+        .insert_and_verify(record, key, &actor, &result, &matcher)
         .await?;
+    let status = match (created, status) {
+        (true, status) => status,
+        // A retry of a record left `received` (the registry could not be asked then): this
+        // match is its first.
+        (false, RecordStatus::Received) => {
+            state
+                .storage
+                .set_verification(id, &result, &matcher)
+                .await?
+        }
+        // A retry of a record matched before: its stored outcome.
+        (false, _) => return stored_answer(state, id).await,
+    };
     state.metrics.record_submitted(status);
     let outcome = serde_json::to_value(result.report())
         .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
@@ -267,6 +247,60 @@ pub(crate) async fn submit_one(
     ))
 }
 
+/// The registry could not be asked: the record is stored (or found under its key) `received`
+/// and answered 202 for a later match, unless a retry finds it matched already (200).
+async fn submit_unmatched(
+    state: &AppState,
+    actor: &Actor,
+    record: &NewDoseRecord,
+    key: &str,
+    e: crate::registry::RegistryError,
+) -> Result<(SubmitResponse, StatusCode), ApiError> {
+    let (id, created) = state.storage.insert_dose_record(record, key, actor).await?;
+    if !created {
+        let stored = state
+            .storage
+            .get_dose_record(id)
+            .await?
+            .ok_or(ApiError::NotFound("dose record"))?;
+        if stored.status != RecordStatus::Received {
+            return stored_answer(state, id).await;
+        }
+    }
+    let (status, outcome) = crate::registry::defer_match(state, id, e).await?;
+    let body = SubmitResponse {
+        id,
+        status,
+        outcome,
+    };
+    Ok((body, StatusCode::ACCEPTED))
+}
+
+/// 200 with the stored status and matching report of a record.
+async fn stored_answer(
+    state: &AppState,
+    id: i64,
+) -> Result<(SubmitResponse, StatusCode), ApiError> {
+    let stored = state
+        .storage
+        .get_dose_record(id)
+        .await?
+        .ok_or(ApiError::NotFound("dose record"))?;
+    let outcome = stored
+        .match_report
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ok((
+        SubmitResponse {
+            id,
+            status: stored.status.to_string(),
+            outcome,
+        },
+        StatusCode::OK,
+    ))
+}
+
 /// `POST /dose-records/{id}/confirm`: only the record's clinic; only a verified record (409
 /// `NOT_VERIFIED`); idempotent (a second confirmation returns the same certificate).
 async fn confirm(
@@ -277,27 +311,37 @@ async fn confirm(
     let Ok(Path(id)) = id else {
         return Err(ApiError::NotFound("dose record"));
     };
-    let record = state
-        .storage
-        .get_dose_record(id)
-        .await?
-        .ok_or(ApiError::NotFound("dose record"))?;
-    if record.clinic_id != staff.clinic_id {
-        return Err(ApiError::Forbidden);
-    }
     let now = state.now();
     // Signing and self-verifying are CPU work: on the blocking pool, outside any database
     // transaction, so the async workers keep serving requests meanwhile.
     let signing_state = state.clone();
+    let clinic_id = staff.clinic_id;
     let issued = state
         .storage
-        .confirm_and_issue_with(id, &Actor::Staff(staff.token_id), move |r| async move {
-            tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
-                .await
-                .map_err(|_| SignError::Task)?
-                .map_err(SignError::Issue)
-        })
+        .confirm_and_issue_checked(
+            id,
+            &Actor::Staff(staff.token_id),
+            // Only the record's clinic, whatever its status (the record is read once).
+            |r| {
+                if r.clinic_id == clinic_id {
+                    Ok(())
+                } else {
+                    Err(ApiError::Forbidden)
+                }
+            },
+            move |r| async move {
+                tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
+                    .await
+                    .map_err(|_| SignError::Task)?
+                    .map_err(SignError::Issue)
+            },
+        )
         .await;
+    let issued = match issued {
+        Err(Refused::Check(e)) => return Err(e),
+        Err(Refused::Storage(e)) => Err(e),
+        Ok(issued) => Ok(issued),
+    };
     state.metrics.observe_confirm(&issued);
     let issued = issued?;
     Ok(Json(CertificateResponse::of(issued.certificate)?))

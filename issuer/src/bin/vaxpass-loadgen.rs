@@ -122,8 +122,10 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         let addr = parse_url(url)?;
         let persons = load_registry(registry)?;
         let rt = client_runtime()?;
+        let cpu = CpuClock::start();
         let mut report = rt.block_on(drive(args, addr, token.clone(), Arc::new(persons)))?;
         report.print("external service");
+        cpu.print(false);
         let unique = report.uvcis.iter().collect::<HashSet<_>>().len();
         println!(
             "  UVCIs received: {}, distinct: {unique}",
@@ -163,6 +165,67 @@ fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// CPU time used by this process and by the calling thread (the clients' runtime), from
+/// `/proc` (Linux; in clock ticks, taken as 100 a second), over warm-up and measurement.
+struct CpuClock {
+    wall: std::time::Instant,
+    process: Option<u64>,
+    thread: Option<u64>,
+}
+
+/// utime + stime of a `/proc/…/stat` file, in clock ticks.
+fn cpu_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name may hold spaces: the fields counted from after its `)`.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+impl CpuClock {
+    fn start() -> CpuClock {
+        CpuClock {
+            wall: std::time::Instant::now(),
+            process: cpu_ticks("/proc/self/stat"),
+            thread: cpu_ticks("/proc/thread-self/stat"),
+        }
+    }
+
+    /// `in_process`: the service runs on this process's other threads.
+    fn print(&self, in_process: bool) {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let (Some(p0), Some(t0), Some(p1), Some(t1)) = (
+            self.process,
+            self.thread,
+            cpu_ticks("/proc/self/stat"),
+            cpu_ticks("/proc/thread-self/stat"),
+        ) else {
+            println!("  CPU: unknown (no /proc)");
+            return;
+        };
+        let process = (p1.saturating_sub(p0)) as f64 / 100.0;
+        let client = (t1.saturating_sub(t0)) as f64 / 100.0;
+        let share = |s: f64| 100.0 * s / (wall * cores);
+        if in_process {
+            println!(
+                "  CPU over {wall:.1} s: service {:.1} s ({:.0}% of the machine), load generator \
+                 {client:.1} s ({:.0}%)",
+                process - client,
+                share(process - client),
+                share(client),
+            );
+        } else {
+            println!(
+                "  CPU over {wall:.1} s: load generator {process:.1} s ({:.0}% of the machine)",
+                share(process)
+            );
+        }
+    }
 }
 
 fn client_runtime() -> Result<tokio::runtime::Runtime, BoxError> {
@@ -242,8 +305,10 @@ fn in_process(args: &Args, mode: CommitMode, label: &str) -> Result<(Report, boo
         });
         Ok::<_, BoxError>((addr, token.expose().to_owned(), storage))
     })?;
+    let cpu = CpuClock::start();
     let mut report = client_runtime()?.block_on(drive(args, addr, token, Arc::new(persons)))?;
     report.print(label);
+    cpu.print(true);
     println!("  load average after: {}", loadavg());
     // What is stored against what the clients were given.
     let ok = server_rt.block_on(async {

@@ -114,6 +114,148 @@ pub(crate) fn entry_hash(
     hex::encode(h.finalize())
 }
 
+/// The audit head (last `seq` and hash) as this process last wrote it: lets
+/// [`append_cached`] skip reading the head. Only a hint: every use is checked against the
+/// database inside the writing transaction.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache(std::sync::Mutex<Option<(i64, String)>>);
+
+impl HeadCache {
+    fn get(&self) -> Option<(i64, String)> {
+        self.0.lock().ok().and_then(|h| h.clone())
+    }
+
+    fn set(&self, head: (i64, String)) {
+        if let Ok(mut h) = self.0.lock() {
+            *h = Some(head);
+        }
+    }
+}
+
+/// [`append`] in two statements instead of three when `cache` holds the head: the head row
+/// is moved to the new end only if it still is what the cache says (`UPDATE … WHERE seq = …
+/// AND hash = …`, which also takes the lock), then the entries are inserted. If the head
+/// moved (another writer or process appended, or a write that updated the cache was rolled
+/// back), nothing was changed and the head is read as in [`append`]. The chain is thus always
+/// built on the head the database holds in this transaction.
+pub(crate) async fn append_cached(
+    tx: &mut Transaction<'static, Any>,
+    at: i64,
+    entries: Vec<NewEntry>,
+    cache: &HeadCache,
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let entries = match cache.get() {
+        Some((seq, hash)) => {
+            let (sql, rows, new_head) = chain(seq, hash.clone(), at, entries);
+            let moved = sqlx::query(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4",
+            )
+            .bind(new_head.0)
+            .bind(&new_head.1)
+            .bind(seq)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if moved == 1 {
+                insert_rows(tx, &sql, at, rows).await?;
+                cache.set(new_head);
+                return Ok(());
+            }
+            rows.into_iter().map(|r| r.entry).collect()
+        }
+        None => entries,
+    };
+    let head = append_rows(tx, at, entries).await?;
+    cache.set(head);
+    Ok(())
+}
+
+/// One entry placed in the chain.
+struct Chained {
+    seq: i64,
+    entry: NewEntry,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Chains `entries` after the head (`seq`, `prev`): the multi-row INSERT (8 parameters an
+/// entry), the rows, and the new head.
+fn chain(
+    mut seq: i64,
+    mut prev: String,
+    at: i64,
+    entries: Vec<NewEntry>,
+) -> (String, Vec<Chained>, (i64, String)) {
+    let mut sql = String::from(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES ",
+    );
+    let mut rows = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        seq += 1;
+        let details = entry.details.to_string();
+        let hash = entry_hash(
+            &prev,
+            seq,
+            at,
+            &entry.actor,
+            entry.action,
+            &entry.subject,
+            &details,
+        );
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 8;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        ));
+        let prev_hash = std::mem::replace(&mut prev, hash.clone());
+        rows.push(Chained {
+            seq,
+            entry,
+            details,
+            prev_hash,
+            hash,
+        });
+    }
+    (sql, rows, (seq, prev))
+}
+
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    at: i64,
+    rows: Vec<Chained>,
+) -> Result<(), StorageError> {
+    let mut q = sqlx::query(sql);
+    for r in rows {
+        q = q
+            .bind(r.seq)
+            .bind(at)
+            .bind(r.entry.actor)
+            .bind(r.entry.action)
+            .bind(r.entry.subject)
+            .bind(r.details)
+            .bind(r.prev_hash)
+            .bind(r.hash);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Appends entries inside the caller's transaction. Locks the head row first: appends are
 /// serialised on both backends, and the head always names the last entry.
 pub(crate) async fn append(
@@ -124,6 +266,15 @@ pub(crate) async fn append(
     if entries.is_empty() {
         return Ok(());
     }
+    append_rows(tx, at, entries).await.map(|_| ())
+}
+
+/// [`append`] of a non-empty list; returns the new head.
+async fn append_rows(
+    tx: &mut Transaction<'static, Any>,
+    at: i64,
+    entries: Vec<NewEntry>,
+) -> Result<(i64, String), StorageError> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     // UPDATE ... RETURNING takes the row lock (PostgreSQL) / the write lock (SQLite).
     let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -131,33 +282,14 @@ pub(crate) async fn append(
         .fetch_one(&mut **tx)
         .await?;
     let last: i64 = row.try_get("seq")?;
-    let mut prev: String = row.try_get("hash")?;
-    let mut seq = last - n;
-    for e in entries {
-        seq += 1;
-        let details = e.details.to_string();
-        let hash = entry_hash(&prev, seq, at, &e.actor, e.action, &e.subject, &details);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(&e.actor)
-        .bind(e.action)
-        .bind(&e.subject)
-        .bind(&details)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-        prev = hash;
-    }
+    let prev: String = row.try_get("hash")?;
+    let (sql, rows, head) = chain(last - n, prev, at, entries);
+    insert_rows(tx, &sql, at, rows).await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&prev)
+        .bind(&head.1)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(head)
 }
 
 pub(crate) fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {

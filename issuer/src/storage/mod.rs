@@ -311,6 +311,21 @@ impl Role {
     }
 }
 
+/// Why [`Storage::confirm_and_issue_checked`] did not issue.
+#[derive(Debug)]
+pub enum Refused<CE> {
+    /// The caller's check refused the record.
+    Check(CE),
+    /// As [`Storage::confirm_and_issue`].
+    Storage(StorageError),
+}
+
+impl<CE> From<StorageError> for Refused<CE> {
+    fn from(e: StorageError) -> Self {
+        Refused::Storage(e)
+    }
+}
+
 /// An authenticated token holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Staff {
@@ -673,6 +688,41 @@ pub struct Storage {
     group: Option<group::Group>,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
+    /// Recently authenticated tokens (see [`Storage::authenticate`]).
+    auth_cache: Arc<AuthCache>,
+    /// The audit head as the last write of this process left it (a checked hint).
+    audit_head: Arc<audit::HeadCache>,
+}
+
+/// How long [`Storage::authenticate`] trusts a token it found without asking the database
+/// again: a token revoked in the database is refused at the latest this long after.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The most tokens the authentication cache holds; when full it is emptied.
+const AUTH_CACHE_MAX: usize = 4096;
+
+/// Token hash → holder and when it was read from the database.
+#[derive(Default)]
+struct AuthCache {
+    entries: std::sync::Mutex<HashMap<String, (Staff, std::time::Instant)>>,
+}
+
+impl AuthCache {
+    fn get(&self, hash: &str) -> Option<Staff> {
+        let map = self.entries.lock().ok()?;
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
+            .map(|(staff, _)| *staff)
+    }
+
+    fn put(&self, hash: String, staff: Staff) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= AUTH_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (staff, std::time::Instant::now()));
+        }
+    }
 }
 
 impl fmt::Debug for Storage {
@@ -833,6 +883,8 @@ impl Storage {
             write_lock,
             group,
             confirming: Arc::default(),
+            auth_cache: Arc::default(),
+            audit_head: Arc::default(),
         })
     }
 
@@ -1163,14 +1215,22 @@ impl Storage {
 
     /// The holder of a token, if the token is known and not revoked.
     ///
+    /// A token found is remembered in memory (by its hash) for [`AUTH_CACHE_TTL`]: within that
+    /// time it is accepted without a query, so a revocation written to the database takes
+    /// effect up to that long later. Unknown tokens are never remembered.
+    ///
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn authenticate(&self, token: &str) -> Result<Option<Staff>, StorageError> {
+        let hash = token_hash(token);
+        if let Some(staff) = self.auth_cache.get(&hash) {
+            return Ok(Some(staff));
+        }
         let row = sqlx::query(
             "SELECT id, clinic_id, role FROM staff_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
-        .bind(token_hash(token))
+        .bind(&hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -1179,11 +1239,13 @@ impl Storage {
             "admin" => Role::Admin,
             _ => return Err(corrupt("token role")),
         };
-        Ok(Some(Staff {
+        let staff = Staff {
             token_id: row.try_get("id")?,
             clinic_id: row.try_get("clinic_id")?,
             role,
-        }))
+        };
+        self.auth_cache.put(hash, staff);
+        Ok(Some(staff))
     }
 
     // ----- dose records -----
@@ -1206,10 +1268,11 @@ impl Storage {
         let record = record.clone();
         let key = idempotency_key.to_owned();
         let actor = actor.to_string();
+        let head = self.audit_head.clone();
         self.write(move |tx| {
-            Box::pin(
-                async move { insert_record_tx(tx, &record, &key, &request_hash, now, actor).await },
-            )
+            Box::pin(async move {
+                insert_record_tx(tx, &record, &key, &request_hash, now, actor, &head).await
+            })
         })
         .await
     }
@@ -1237,11 +1300,12 @@ impl Storage {
         let key = idempotency_key.to_owned();
         let actor = actor.to_string();
         let matcher = matcher.to_string();
+        let head = self.audit_head.clone();
         self.write(move |tx| {
             Box::pin(async move {
                 let (id, created) =
-                    insert_record_tx(tx, &record, &key, &request_hash, now, actor).await?;
-                if !created {
+                    insert_record_rows(tx, &record, &key, &request_hash, now, actor).await?;
+                let Some(created) = created else {
                     let status: String =
                         sqlx::query_scalar("SELECT status FROM dose_records WHERE id = $1")
                             .bind(id)
@@ -1249,8 +1313,10 @@ impl Storage {
                             .await?;
                     let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
                     return Ok((id, false, status));
-                }
-                let status = verify_tx(tx, id, verification, now, matcher).await?;
+                };
+                let (status, verified) = verify_rows(tx, id, verification, now, matcher).await?;
+                // Both entries in one append: one head update, one INSERT.
+                audit::append_cached(tx, now, vec![created, verified], &head).await?;
                 Ok((id, true, status))
             })
         })
@@ -1285,8 +1351,11 @@ impl Storage {
         let verification = Verification::of(result)?;
         let now = self.now();
         let actor = actor.to_string();
-        self.write(move |tx| Box::pin(verify_tx(tx, id, verification, now, actor)))
-            .await
+        let head = self.audit_head.clone();
+        self.write(move |tx| {
+            Box::pin(async move { verify_tx(tx, id, verification, now, actor, &head).await })
+        })
+        .await
     }
 
     /// Confirms a verified record and stores its certificate:
@@ -1337,6 +1406,34 @@ impl Storage {
         Fut: Future<Output = Result<NewCertificate, E>>,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.confirm_and_issue_checked(id, actor, |_| Ok::<(), StorageError>(()), issue)
+            .await
+            .map_err(|e| match e {
+                Refused::Storage(e) => e,
+                Refused::Check(e) => e,
+            })
+    }
+
+    /// [`Storage::confirm_and_issue_with`] that first lets `check` refuse the record as read
+    /// (e.g. it belongs to another clinic), whatever its status, before anything else happens:
+    /// the record is read once for both.
+    ///
+    /// # Errors
+    /// [`Refused::Check`] with `check`'s error, or [`Refused::Storage`] as
+    /// [`Storage::confirm_and_issue`].
+    pub async fn confirm_and_issue_checked<C, CE, F, Fut, E>(
+        &self,
+        id: i64,
+        actor: &Actor,
+        check: C,
+        issue: F,
+    ) -> Result<Issued, Refused<CE>>
+    where
+        C: FnOnce(&DoseRecord) -> Result<(), CE>,
+        F: FnOnce(DoseRecord) -> Fut,
+        Fut: Future<Output = Result<NewCertificate, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let _turn = self.confirming.lock(id).await;
         let record = self
             .get_dose_record(id)
@@ -1345,6 +1442,7 @@ impl Storage {
                 what: "dose record",
                 id,
             })?;
+        check(&record).map_err(Refused::Check)?;
         match record.status {
             RecordStatus::Issued => {
                 let certificate = self
@@ -1357,7 +1455,7 @@ impl Storage {
                 });
             }
             RecordStatus::Verified => {}
-            status => return Err(StorageError::NotVerified { id, status }),
+            status => return Err(StorageError::NotVerified { id, status }.into()),
         }
         let signed_for = record.registry_person.clone();
         let clinic_id = record.clinic_id;
@@ -1366,12 +1464,15 @@ impl Storage {
             .map_err(|e| StorageError::Issue(Box::new(e)))?;
         let now = self.now();
         let actor = actor.to_string();
-        self.write(move |tx| {
-            Box::pin(async move {
-                store_certificate_tx(tx, id, clinic_id, signed_for, new, now, actor).await
+        let head = self.audit_head.clone();
+        Ok(self
+            .write(move |tx| {
+                Box::pin(async move {
+                    store_certificate_tx(tx, id, clinic_id, signed_for, new, now, actor, &head)
+                        .await
+                })
             })
-        })
-        .await
+            .await?)
     }
 
     /// The certificate with this UVCI.
@@ -1540,15 +1641,16 @@ impl Verification {
     }
 }
 
-/// Inserts a record (or finds the one stored under its key) inside `tx`.
-async fn insert_record_tx(
+/// Inserts a record (or finds the one stored under its key) inside `tx`; returns its id and,
+/// when created now, the audit entry to append.
+async fn insert_record_rows(
     tx: &mut Transaction<'static, Any>,
     record: &NewDoseRecord,
     idempotency_key: &str,
     request_hash: &str,
     now: i64,
     actor: String,
-) -> Result<(i64, bool), StorageError> {
+) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
     let id_ = &record.identity;
     let v = &record.vaccination;
     let inserted: Option<i64> = sqlx::query_scalar(
@@ -1584,22 +1686,17 @@ async fn insert_record_tx(
         }
     })?;
     if let Some(id) = inserted {
-        audit::append(
-            tx,
-            now,
-            vec![audit::NewEntry {
-                actor,
-                action: "dose_record.create",
-                subject: format!("dose_record:{id}"),
-                details: serde_json::json!({
-                    "clinic": record.clinic_id,
-                    "dose": v.dose_number,
-                    "series": v.series_total,
-                }),
-            }],
-        )
-        .await?;
-        return Ok((id, true));
+        let entry = audit::NewEntry {
+            actor,
+            action: "dose_record.create",
+            subject: format!("dose_record:{id}"),
+            details: serde_json::json!({
+                "clinic": record.clinic_id,
+                "dose": v.dose_number,
+                "series": v.series_total,
+            }),
+        };
+        return Ok((id, Some(entry)));
     }
     let row = sqlx::query(
         "SELECT id, request_hash FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
@@ -1612,17 +1709,51 @@ async fn insert_record_tx(
     if row.try_get::<String, _>("request_hash")? != request_hash {
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
-    Ok((existing_id, false))
+    Ok((existing_id, None))
 }
 
-/// Stores a matching outcome inside `tx`.
+/// Inserts a record (or finds the one stored under its key) inside `tx` and appends its audit
+/// entry.
+async fn insert_record_tx(
+    tx: &mut Transaction<'static, Any>,
+    record: &NewDoseRecord,
+    idempotency_key: &str,
+    request_hash: &str,
+    now: i64,
+    actor: String,
+    head: &audit::HeadCache,
+) -> Result<(i64, bool), StorageError> {
+    let (id, entry) =
+        insert_record_rows(tx, record, idempotency_key, request_hash, now, actor).await?;
+    let created = entry.is_some();
+    if let Some(entry) = entry {
+        audit::append_cached(tx, now, vec![entry], head).await?;
+    }
+    Ok((id, created))
+}
+
+/// Stores a matching outcome inside `tx` and appends its audit entry.
 async fn verify_tx(
     tx: &mut Transaction<'static, Any>,
     id: i64,
     v: Verification,
     now: i64,
     actor: String,
+    head: &audit::HeadCache,
 ) -> Result<RecordStatus, StorageError> {
+    let (status, entry) = verify_rows(tx, id, v, now, actor).await?;
+    audit::append_cached(tx, now, vec![entry], head).await?;
+    Ok(status)
+}
+
+/// Stores a matching outcome inside `tx`; returns the status and the audit entry to append.
+async fn verify_rows(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    v: Verification,
+    now: i64,
+    actor: String,
+) -> Result<(RecordStatus, audit::NewEntry), StorageError> {
     let updated: Option<i64> = sqlx::query_scalar(
         "UPDATE dose_records SET status = $1, outcome = $2, match_report = $3, \
          registry_person = $4, updated_at = $5 \
@@ -1649,22 +1780,18 @@ async fn verify_tx(
             },
         });
     }
-    audit::append(
-        tx,
-        now,
-        vec![audit::NewEntry {
-            actor,
-            action: "dose_record.verify",
-            subject: format!("dose_record:{id}"),
-            details: serde_json::json!({ "result": v.redacted }),
-        }],
-    )
-    .await?;
-    Ok(v.status)
+    let entry = audit::NewEntry {
+        actor,
+        action: "dose_record.verify",
+        subject: format!("dose_record:{id}"),
+        details: serde_json::json!({ "result": v.redacted }),
+    };
+    Ok((v.status, entry))
 }
 
 /// The write half of a confirmation, inside `tx`: re-checks the record, then stores the
 /// certificate signed for `signed_for`.
+#[allow(clippy::too_many_arguments)]
 async fn store_certificate_tx(
     tx: &mut Transaction<'static, Any>,
     id: i64,
@@ -1673,8 +1800,38 @@ async fn store_certificate_tx(
     new: NewCertificate,
     now: i64,
     actor: String,
+    head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
-    // Lock the row (PostgreSQL: row lock until commit; SQLite: the write lock is held).
+    // The usual case in one statement: still verified → marked issued (row-locked on
+    // PostgreSQL). If the certificate cannot be stored after all (changed identity, duplicate
+    // UVCI) the write fails and this update is rolled back with it.
+    let marked: Option<Option<String>> = sqlx::query_scalar(
+        "UPDATE dose_records SET status = 'issued', updated_at = $1 \
+         WHERE id = $2 AND status = 'verified' RETURNING registry_person",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if marked.is_none() {
+        return recheck_unverified(tx, id).await;
+    }
+    let person: Option<RegistryPerson> = match marked.flatten() {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
+        None => None,
+    };
+    if person != signed_for {
+        return Err(StorageError::Changed { id });
+    }
+    insert_certificate(tx, id, clinic_id, new, now, actor, head).await
+}
+
+/// The record was not `verified` when its certificate was to be stored: issued meanwhile
+/// (another process: theirs is returned, ours was never stored), gone, or in another state.
+async fn recheck_unverified(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+) -> Result<Issued, StorageError> {
     let row = sqlx::query(
         "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 \
          RETURNING status, registry_person",
@@ -1704,18 +1861,19 @@ async fn store_certificate_tx(
             newly_issued: false,
         });
     }
-    if status != RecordStatus::Verified {
-        return Err(StorageError::NotVerified { id, status });
-    }
-    let person: Option<RegistryPerson> = match row
-        .try_get::<Option<String>, _>("registry_person")?
-    {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
-        None => None,
-    };
-    if person != signed_for {
-        return Err(StorageError::Changed { id });
-    }
+    Err(StorageError::NotVerified { id, status })
+}
+
+/// Inserts the certificate of a record just marked issued, and the audit entries.
+async fn insert_certificate(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    clinic_id: i64,
+    new: NewCertificate,
+    now: i64,
+    actor: String,
+    head: &audit::HeadCache,
+) -> Result<Issued, StorageError> {
     sqlx::query(
         "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -1736,12 +1894,7 @@ async fn store_certificate_tx(
         }
         _ => e.into(),
     })?;
-    sqlx::query("UPDATE dose_records SET status = 'issued', updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    audit::append(
+    audit::append_cached(
         tx,
         now,
         vec![
@@ -1763,6 +1916,7 @@ async fn store_certificate_tx(
                 }),
             },
         ],
+        head,
     )
     .await?;
     Ok(Issued {
