@@ -166,6 +166,60 @@ async fn issues_every_confirmed_record_once_and_audits_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_failing_inside_a_batch_stay_confirmed() {
+    // Batches are committed with one UPDATE per run of consecutive record ids: records that
+    // fail in the middle of a run must not be marked issued with their neighbours.
+    const N: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = keys(&dir.path().join("keys"));
+    let url = sqlite_url(dir.path());
+    let storage = Storage::open(&url).await.unwrap();
+    let actor = Actor::System("test".into());
+    batch::seed(&storage, N, 11, &actor).await.unwrap();
+    let raw = AnyPool::connect(&url).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    // A record without a vaccine code cannot be issued (it stays confirmed).
+    let broken = [ids[0], ids[10], ids[500], ids[501], ids[999]];
+    for id in broken {
+        raw.execute(format!("UPDATE dose_records SET prophylaxis = '' WHERE id = {id}").as_str())
+            .await
+            .unwrap();
+    }
+    let ctx = IssueContext::new(signer.clone(), Config::default()).unwrap();
+    let opts = BatchOptions {
+        workers: 2,
+        batch_size: 400,
+        verify_every: 50,
+        max_in_flight: 3,
+        ..BatchOptions::default()
+    };
+    let report = batch::issue_pending(&storage, &ctx, &opts, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.issued, N - 5);
+    assert_eq!(report.failed, 5);
+    let mut failed: Vec<i64> = report.failures.iter().map(|f| f.record_id).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, broken);
+    assert_eq!(storage.confirmed_count().await.unwrap(), 5);
+    let still: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM dose_records WHERE status = 'confirmed' ORDER BY id")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    assert_eq!(still, broken);
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.records.len() as u64, N - 5);
+    assert!(broken.iter().all(|id| !certs.records.contains(id)));
+    verify_sample(&signer, &certs, 13);
+    raw.close().await;
+    storage.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_run_resumes_and_issues_each_record_exactly_once() {
     const N: u64 = 2_000;
     let dir = tempfile::tempdir().unwrap();
@@ -250,13 +304,16 @@ async fn killed_run_resumes_and_issues_each_record_exactly_once() {
     storage.audit_verify().await.unwrap();
     verify_sample(&signer, &certs, 97);
 
-    // The export: N lines, the same UVCIs.
+    // The export: N lines, the same UVCIs, one QR image per line.
     let export = dir.path().join("export.ndjson");
+    let qr_dir = dir.path().join("qr");
     let out = Command::new(BIN)
         .args(["batch", "export", "--database"])
         .arg(&url)
         .arg("--out")
         .arg(&export)
+        .arg("--qr")
+        .arg(&qr_dir)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -271,6 +328,16 @@ async fn killed_run_resumes_and_issues_each_record_exactly_once() {
         .collect();
     assert_eq!(text.lines().count() as u64, N);
     assert_eq!(exported, certs.uvcis);
+    assert_eq!(std::fs::read_dir(&qr_dir).unwrap().count() as u64, N);
+    // A sample of the images decodes (rqrr) to the exported text.
+    for line in text.lines().step_by(211) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let png = std::fs::read(qr_dir.join(format!("{}.png", v["id"]))).unwrap();
+        assert_eq!(
+            vaxpass_verifier::qr::decode_image(&png).unwrap(),
+            v["hc1"].as_str().unwrap()
+        );
+    }
     storage.close().await;
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
 use vaxpass_keys::Signer;
-use vaxpass_verifier::encode::{IssueClaims, encode_hc1};
+use vaxpass_verifier::encode::{Encoder, IssueClaims, encode_hc1};
 use vaxpass_verifier::model::{Entries, Name, Vaccination as VEntry};
 use vaxpass_verifier::{Dcc, Timestamp, TrustStore, Verifier};
 
@@ -28,6 +28,11 @@ use crate::storage::{DoseRecord, NewCertificate, Vaccination};
 
 /// SNOMED CT 840539006: COVID-19 (DCC `tg`).
 pub const TARGET_COVID_19: &str = "840539006";
+
+thread_local! {
+    /// The issuing thread's encoder (see [`IssueContext::issue_timed`]).
+    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+}
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const LUHN36: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -266,11 +271,17 @@ impl IssueContext {
         let signer = &self.signer;
         let kid = signer.kid();
         let mut sign_ns = 0;
-        let hc1 = encode_hc1(&cbor, &claims, signer.algorithm(), &kid, |tbs| {
+        let sign = |tbs: &[u8]| {
             let ts = std::time::Instant::now();
             let sig = signer.sign(tbs);
             sign_ns = nanos(ts);
             sig
+        };
+        // A per-thread encoder keeps its zlib compressor (≈ 300 KiB) between certificates;
+        // its output is that of `encode_hc1`, byte for byte.
+        let hc1 = ENCODER.with(|encoder| match encoder.try_borrow_mut() {
+            Ok(mut encoder) => encoder.encode_hc1(&cbor, &claims, signer.algorithm(), &kid, sign),
+            Err(_) => encode_hc1(&cbor, &claims, signer.algorithm(), &kid, sign),
         })?;
         let payload = serde_json::to_string(&dcc)
             .map_err(|_| IssueError::SelfVerify("PAYLOAD_JSON".to_owned()))?;

@@ -31,7 +31,7 @@ pub mod import;
 pub use import::{ImportReport, LineError, import_records, seed};
 
 /// Default records per claimed batch (and per committed transaction).
-pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
+pub const DEFAULT_BATCH_SIZE: u32 = 10_000;
 
 /// Default self-verification rate: every certificate in debug builds, 1 in 1,000 in release.
 pub const DEFAULT_VERIFY_EVERY: u64 = if cfg!(debug_assertions) { 1 } else { 1_000 };

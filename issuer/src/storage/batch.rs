@@ -189,6 +189,43 @@ fn id_list(ids: impl Iterator<Item = i64>) -> String {
     s
 }
 
+/// Ids grouped for a conditional UPDATE: runs of consecutive ids become ranges, the others
+/// lists (at most [`ROWS_PER_STATEMENT`] each). Every id is in exactly one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IdRange {
+    /// `first..=last`, every id in between.
+    Span(i64, i64),
+    /// Single ids.
+    List(Vec<i64>),
+}
+
+/// Runs shorter than this go into lists.
+const MIN_SPAN: usize = 16;
+
+fn id_ranges(ids: impl Iterator<Item = i64>) -> Vec<IdRange> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    let mut out = Vec::new();
+    let mut singles = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i + 1;
+        while j < ids.len() && ids[j - 1].checked_add(1) == Some(ids[j]) {
+            j += 1;
+        }
+        if j - i >= MIN_SPAN {
+            out.push(IdRange::Span(ids[i], ids[j - 1]));
+        } else {
+            singles.extend_from_slice(&ids[i..j]);
+        }
+        i = j;
+    }
+    for chunk in singles.chunks(ROWS_PER_STATEMENT) {
+        out.push(IdRange::List(chunk.to_vec()));
+    }
+    out
+}
+
 impl Storage {
     /// Stores verified, confirmed dose records in one transaction (multi-row INSERTs), with
     /// one audit entry (`dose_record.batch_import`: counts and id range, no personal data).
@@ -299,7 +336,7 @@ impl Storage {
         Ok(summary)
     }
 
-    /// SQLite: gives every pooled connection a 64 MiB page cache (`PRAGMA cache_size`), so
+    /// SQLite: gives every pooled connection a 256 MiB page cache (`PRAGMA cache_size`), so
     /// that bulk transactions (a registry import, a batch commit) do not spill pages to the
     /// WAL while they run. No effect on PostgreSQL. Durability is unchanged.
     ///
@@ -313,7 +350,11 @@ impl Storage {
         let mut held = Vec::new();
         for _ in 0..n {
             let mut conn = self.pool.acquire().await?;
-            sqlx::query("PRAGMA cache_size = -65536")
+            sqlx::query("PRAGMA cache_size = -262144")
+                .execute(&mut *conn)
+                .await?;
+            // Sorting and the IN lists' ephemeral tables in memory, not in temporary files.
+            sqlx::query("PRAGMA temp_store = MEMORY")
                 .execute(&mut *conn)
                 .await?;
             held.push(conn);
@@ -437,17 +478,27 @@ impl Storage {
                 sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::BatchConflict,
                 _ => e.into(),
             })?;
-            // Ids come from the database (integers): inlined, no bind limit to mind.
-            let updated = sqlx::query(&format!(
+        }
+        // The status change, conditional on `confirmed`; it must touch every record. Ids come
+        // from the database (integers): inlined, no bind limit to mind. A claim takes
+        // consecutive confirmed records, so a batch is usually one id range: one range scan
+        // instead of a list of thousands.
+        let mut updated = 0;
+        for range in id_ranges(certificates.iter().map(|(id, _)| *id)) {
+            let condition = match range {
+                IdRange::Span(a, b) => format!("id BETWEEN {a} AND {b}"),
+                IdRange::List(ids) => format!("id IN ({})", id_list(ids.into_iter())),
+            };
+            updated += sqlx::query(&format!(
                 "UPDATE dose_records SET status = 'issued', updated_at = {now} \
-                 WHERE status = 'confirmed' AND id IN ({})",
-                id_list(chunk.iter().map(|(id, _)| *id))
+                 WHERE status = 'confirmed' AND {condition}"
             ))
             .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != chunk.len() as u64 {
-                return Err(StorageError::BatchConflict);
-            }
+            .await?
+            .rows_affected();
+        }
+        if updated != certificates.len() as u64 {
+            return Err(StorageError::BatchConflict);
         }
         let first = certificates.iter().map(|(id, _)| *id).min().unwrap_or(0);
         let last = certificates.iter().map(|(id, _)| *id).max().unwrap_or(0);
@@ -583,5 +634,28 @@ mod tests {
             "INSERT INTO t (a) VALUES (?),(?),(?)"
         );
         assert_eq!(id_list([3, 4, 5].into_iter()), "3,4,5");
+    }
+
+    #[test]
+    fn id_ranges_cover_every_id_once() {
+        // 100..=199 consecutive, 7 singles, 150 twice (two spans then: an UPDATE touches it
+        // once, so the count check fails, as it must).
+        let mut ids: Vec<i64> = (100..200).collect();
+        ids.extend([5, 300, 302, 304, 306, 308, 1]);
+        ids.push(150);
+        let ranges = id_ranges(ids.iter().rev().copied());
+        assert_eq!(
+            ranges,
+            vec![
+                IdRange::Span(100, 150),
+                IdRange::Span(150, 199),
+                IdRange::List(vec![1, 5, 300, 302, 304, 306, 308]),
+            ]
+        );
+        assert!(id_ranges(std::iter::empty()).is_empty());
+        let many: Vec<i64> = (0..2_500).map(|i| i * 2).collect();
+        let ranges = id_ranges(many.into_iter());
+        assert_eq!(ranges.len(), 3);
+        assert!(matches!(&ranges[2], IdRange::List(l) if l.len() == 500));
     }
 }

@@ -98,9 +98,101 @@ pub fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>, ZlibError> {
     Inflater::new().inflate(input, limit).map(<[u8]>::to_vec)
 }
 
+/// The compression level of [`deflate`] and [`Deflater`]: 9, the smallest output, so the
+/// smallest QR code.
+pub const DEFLATE_LEVEL: u8 = 9;
+
+/// A reusable zlib compressor: keeps miniz_oxide's compressor (about 300 KiB of tables and
+/// buffers) between calls, so that issuing many certificates on one thread allocates it once
+/// instead of once per certificate. The output is byte for byte that of [`deflate`].
+pub struct Deflater {
+    compressor: Box<miniz_oxide::deflate::core::CompressorOxide>,
+    /// Whether the compressor has been used since it was made or reset.
+    dirty: bool,
+}
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflater").finish_non_exhaustive()
+    }
+}
+
+impl Default for Deflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deflater {
+    /// A new compressor at [`DEFLATE_LEVEL`], zlib format.
+    pub fn new() -> Self {
+        use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
+        // window_bits > 0: zlib header and Adler-32; strategy 0: default.
+        let flags = create_comp_flags_from_zip_params(i32::from(DEFLATE_LEVEL), 1, 0);
+        Deflater {
+            compressor: Box::new(CompressorOxide::new(flags)),
+            dirty: false,
+        }
+    }
+
+    /// Appends the zlib stream of `data` to `out`.
+    pub fn deflate_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress};
+        if self.dirty {
+            self.compressor.reset();
+        }
+        self.dirty = true;
+        let start = out.len();
+        // Room for the whole stream in the common case (stored blocks cost 5 bytes per 64 KiB,
+        // plus header and checksum); grown below if ever needed.
+        out.resize(start + data.len() + data.len() / 16 + 64, 0);
+        let mut pos = start;
+        let mut input = data;
+        loop {
+            let (status, read, written) = compress(
+                &mut self.compressor,
+                input,
+                &mut out[pos..],
+                TDEFLFlush::Finish,
+            );
+            pos += written;
+            input = input.get(read..).unwrap_or_default();
+            match status {
+                TDEFLStatus::Done => break,
+                TDEFLStatus::Okay => {
+                    if out.len() - pos < 64 {
+                        let grow = out.len().max(1024);
+                        out.resize(out.len() + grow, 0);
+                    }
+                }
+                // Only for invalid parameters or use after an error; neither happens here.
+                TDEFLStatus::BadParam | TDEFLStatus::PutBufFailed => {
+                    // Start over with a fresh compressor rather than panic.
+                    out.truncate(start);
+                    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(
+                        data,
+                        DEFLATE_LEVEL,
+                    ));
+                    *self = Deflater::new();
+                    return;
+                }
+            }
+        }
+        out.truncate(pos);
+    }
+
+    /// The zlib stream of `data`.
+    pub fn deflate(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.deflate_into(data, &mut out);
+        out
+    }
+}
+
 /// Compresses to a zlib stream at level 9 (the smallest output, so the smallest QR code).
+/// To compress many inputs on one thread, reuse a [`Deflater`].
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, 9)
+    miniz_oxide::deflate::compress_to_vec_zlib(data, DEFLATE_LEVEL)
 }
 
 #[cfg(test)]
@@ -147,6 +239,27 @@ mod tests {
             let z = deflate(&data);
             assert_eq!(inflater.inflate(&z, 65_536).unwrap(), &data[..]);
         }
+    }
+
+    #[test]
+    fn deflater_matches_deflate_and_reuses() {
+        let mut deflater = Deflater::new();
+        let mut out = b"prefix".to_vec();
+        for n in [0usize, 1, 100, 400, 5000, 70_000, 300_000, 7] {
+            let data: Vec<u8> = (0..n).map(|i| ((i * i + i / 3) % 251) as u8).collect();
+            let expected = deflate(&data);
+            assert_eq!(deflater.deflate(&data), expected, "n = {n}");
+            out.truncate(6);
+            deflater.deflate_into(&data, &mut out);
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(&out[6..], &expected[..], "n = {n}");
+            assert_eq!(inflate(&out[6..], 300_000).unwrap(), data);
+        }
+        // Incompressible data (stored blocks) of several output-buffer sizes.
+        let noise: Vec<u8> = (0u32..200_000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(deflater.deflate(&noise), deflate(&noise));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use vaxpass_issuer::batch::{
     self, BatchError, BatchOptions, BatchReport, ImportReport, Progress, import::ImportError,
     per_second,
 };
-use vaxpass_issuer::storage::{Actor, Storage, StorageError};
+use vaxpass_issuer::storage::{Actor, ExportedCertificate, Storage, StorageError};
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Passphrase, Signer};
 use vaxpass_verifier::Timestamp;
@@ -110,6 +110,10 @@ pub struct ExportArgs {
     /// Only certificates with a row id above this one (resume an export).
     #[arg(long, default_value_t = 0)]
     after: i64,
+    /// Also write one QR image per certificate into this directory: `<id>.png` (the line's
+    /// `id`), rendered on all cores.
+    #[arg(long)]
+    qr: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +171,14 @@ pub enum BatchCliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
+    /// A certificate could not be drawn as a QR code.
+    #[error("cannot draw certificate {id} as a QR code: {source}")]
+    Qr {
+        /// The certificate's row id.
+        id: i64,
+        /// The cause.
+        source: vaxpass_issuer::qr::QrError,
+    },
 }
 
 fn io_err<'a>(
@@ -403,14 +415,57 @@ async fn seed(args: SeedArgs) -> Result<Outcome, BatchCliError> {
 
 async fn export(args: ExportArgs) -> Result<Outcome, BatchCliError> {
     let storage = Storage::open(&args.database).await?;
-    let result = export_to(&storage, &args.out, args.after).await;
+    let result = export_to(&storage, &args.out, args.after, args.qr.as_deref()).await;
     storage.close().await;
     let n = result?;
     println!("exported {n} certificates to {}", args.out.display());
+    if let Some(dir) = &args.qr {
+        println!("wrote {n} QR images (PNG) to {}", dir.display());
+    }
     Ok(Outcome::Ok)
 }
 
-async fn export_to(storage: &Storage, path: &Path, after: i64) -> Result<u64, BatchCliError> {
+/// Renders and writes `<id>.png` for every certificate of `page`, on all cores.
+fn write_qr_images(page: &[ExportedCertificate], dir: &Path) -> Result<(), BatchCliError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = page.len().div_ceil(threads).max(1);
+    let opts = vaxpass_issuer::qr::QrOptions::default();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = page
+            .chunks(per)
+            .map(|chunk| {
+                s.spawn(move || -> Result<(), BatchCliError> {
+                    for c in chunk {
+                        let png = vaxpass_issuer::qr::render_png(&c.hc1, &opts)
+                            .map_err(|source| BatchCliError::Qr { id: c.id, source })?;
+                        let path = dir.join(format!("{}.png", c.id));
+                        std::fs::write(&path, png).map_err(io_err("cannot write", &path))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(BatchCliError::Io {
+                    action: "cannot write QR images to",
+                    path: dir.to_path_buf(),
+                    source: io::Error::other("a rendering thread failed"),
+                })
+            })
+        })
+    })
+}
+
+async fn export_to(
+    storage: &Storage,
+    path: &Path,
+    after: i64,
+    qr: Option<&Path>,
+) -> Result<u64, BatchCliError> {
+    if let Some(dir) = qr {
+        std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+    }
     let file = File::create(path).map_err(io_err("cannot create", path))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut after = after;
@@ -428,6 +483,9 @@ async fn export_to(storage: &Storage, path: &Path, after: i64) -> Result<u64, Ba
             writeln!(out, "{line}").map_err(io_err("cannot write", path))?;
             n += 1;
         }
+        if let Some(dir) = qr {
+            write_qr_images(&page, dir)?;
+        }
     }
     out.flush().map_err(io_err("cannot write", path))?;
     out.into_inner()
@@ -439,6 +497,39 @@ async fn export_to(storage: &Storage, path: &Path, after: i64) -> Result<u64, Ba
         .sync_all()
         .map_err(io_err("cannot sync", path))?;
     Ok(n)
+}
+
+/// zlib (level 9) of one input, a fresh compressor per call vs one reused compressor, side by
+/// side on one thread.
+fn zlib_side_by_side(input: &[u8]) {
+    use vaxpass_verifier::zlib;
+    const N: u32 = 20_000;
+    let t = Instant::now();
+    let mut fresh = 0;
+    for _ in 0..N {
+        fresh += zlib::deflate(input).len();
+    }
+    let fresh_t = t.elapsed();
+    let mut deflater = zlib::Deflater::new();
+    let mut out = Vec::new();
+    let mut reused = 0;
+    let t = Instant::now();
+    for _ in 0..N {
+        out.clear();
+        deflater.deflate_into(input, &mut out);
+        reused += out.len();
+    }
+    let reused_t = t.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(N);
+    println!(
+        "zlib level 9 of a {}-byte input (an HC1 text), one thread: fresh compressor {:.2} µs, \
+         reused {:.2} µs ({:.2}x; same output size: {})",
+        input.len(),
+        per(fresh_t),
+        per(reused_t),
+        per(fresh_t) / per(reused_t).max(1e-9),
+        fresh == reused
+    );
 }
 
 fn us_per(ns: u64, n: u64) -> f64 {
@@ -514,8 +605,10 @@ async fn bench_in(args: &BenchArgs, dir: &Path) -> Result<Outcome, BatchCliError
     );
     let report = run_batch(&storage, &ctx, &args.run).await;
     let load_after = load_average();
+    let sample = storage.export_certificates(0, 1).await;
     storage.close().await;
     let report = report?;
+    let sample = sample?;
     let n = report.issued;
     let s = &report.stages;
     println!(
@@ -567,6 +660,9 @@ async fn bench_in(args: &BenchArgs, dir: &Path) -> Result<Outcome, BatchCliError
             0.0
         }
     );
+    if let Some(c) = sample.first() {
+        zlib_side_by_side(c.hc1.as_bytes());
+    }
     Ok(if report.failed > 0 {
         Outcome::Invalid
     } else {
