@@ -1,0 +1,148 @@
+//! Setup shared by the issuer's integration tests: a dev PKI and its signer, a seeded
+//! registry with clinics and tokens, SQLite and PostgreSQL test databases, and an in-process
+//! request helper. Each test file says `mod common;` and uses what it needs.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use rand_core::{OsRng, RngCore};
+use sqlx::{AnyPool, Executor};
+use tower::ServiceExt;
+use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::registry_csv::generate_persons;
+use vaxpass_issuer::storage::{Actor, Role, Storage};
+use vaxpass_keys::dev::{DevOptions, dev_init};
+use vaxpass_keys::manifest::{Manifest, Secrets};
+use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_verifier::Timestamp;
+
+/// The environment variable naming the PostgreSQL server used by the tests.
+pub const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
+
+/// The actor that performs test setup.
+pub fn test_actor() -> Actor {
+    Actor::System("test".into())
+}
+
+/// Makes a dev PKI dated `pki_start` in a fresh directory and returns the directory (keep it
+/// alive) with the vaccination signer current at `now`.
+pub fn dev_signer(pki_start: i64, now: i64) -> (tempfile::TempDir, Arc<dyn Signer>) {
+    let keys = tempfile::tempdir().unwrap();
+    let init = dev_init(
+        keys.path(),
+        &DevOptions::new(Timestamp::from_unix_seconds(pki_start)),
+    )
+    .unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    let signer: Arc<dyn Signer> = Arc::from(
+        manifest
+            .current_signer(
+                keys.path(),
+                CertificateType::Vaccination,
+                Timestamp::from_unix_seconds(now),
+                &Secrets::default(),
+            )
+            .unwrap(),
+    );
+    (keys, signer)
+}
+
+/// Generates `n` registry persons from `seed` and imports them (batches of 100).
+pub async fn import_persons(storage: &Storage, n: u64, seed: u64) -> Vec<RegistryPerson> {
+    let persons: Vec<RegistryPerson> = generate_persons(n, seed).collect();
+    storage
+        .import_registry(persons.iter().cloned(), 100, &test_actor())
+        .await
+        .unwrap();
+    persons
+}
+
+/// Creates a token with `role` for `clinic` and returns its secret text.
+pub async fn staff_token(storage: &Storage, clinic: i64, role: Role) -> String {
+    let (token, _) = storage
+        .create_staff_token(clinic, role, &test_actor())
+        .await
+        .unwrap();
+    token.expose().to_owned()
+}
+
+/// A fresh SQLite database file: its URL and the directory holding it (keep it alive).
+pub fn sqlite_url() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("issuer.db").display()
+    );
+    (url, dir)
+}
+
+/// `url` with its database name replaced (keeping any `?query`).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    match query {
+        Some(q) => format!("{}/{db}?{q}", &base[..path]),
+        None => format!("{}/{db}", &base[..path]),
+    }
+}
+
+/// A PostgreSQL database created for one test; `drop` removes it.
+pub struct PgDb {
+    /// The server URL from [`PG_ENV`].
+    pub server: String,
+    /// The database name.
+    pub name: String,
+    /// The URL of the new database.
+    pub url: String,
+}
+
+/// Creates a randomly named database `<prefix>_<hex>` on the server named by [`PG_ENV`], or
+/// prints the skip message and returns `None` when the variable is not set.
+pub async fn pg_database(prefix: &str) -> Option<PgDb> {
+    let Ok(server) = std::env::var(PG_ENV) else {
+        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("{prefix}_{:016x}", OsRng.next_u64());
+    let admin = AnyPool::connect(&server).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = with_database(&server, &name);
+    Some(PgDb { server, name, url })
+}
+
+impl PgDb {
+    /// Drops the database (forcing out any connection left open).
+    pub async fn drop(&self) {
+        let admin = AnyPool::connect(&self.server).await.unwrap();
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+}
+
+/// Sends `req` to `app` in-process; returns the status, the headers without `date`, and the
+/// body bytes.
+pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let mut headers = resp.headers().clone();
+    headers.remove("date");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes)
+}
