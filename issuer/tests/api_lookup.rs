@@ -5,6 +5,8 @@
 //! clock the tests move forward instead of sleeping.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,27 +15,18 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
-use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
-use sqlx::{AnyPool, Executor};
-use tower::ServiceExt;
 use vaxpass_issuer::api::{AppState, Config, app};
 use vaxpass_issuer::identity::{IdNumber, Sex};
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::names::strip_diacritics;
 use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Role, Storage};
-use vaxpass_keys::CertificateType;
+use vaxpass_issuer::storage::{Role, Storage};
 use vaxpass_keys::Signer;
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
 const PKI_START: i64 = 1_780_000_000;
 const NOW: i64 = PKI_START + 86_400;
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
 
 struct Env {
     app: Router,
@@ -44,8 +37,8 @@ struct Env {
     clock: Arc<AtomicI64>,
     _keys: tempfile::TempDir,
     _db: Option<tempfile::TempDir>,
-    /// PostgreSQL: the server URL and the database to drop.
-    pg: Option<(String, String)>,
+    /// PostgreSQL: the database to drop.
+    pg: Option<common::PgDb>,
 }
 
 /// Raw answer: status, headers without `date`, body bytes.
@@ -54,38 +47,15 @@ type Raw = (StatusCode, HeaderMap, Bytes);
 async fn env_at(
     url: String,
     db: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+    pg: Option<common::PgDb>,
     limits: LookupLimits,
 ) -> Env {
     let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons: Vec<RegistryPerson> = generate_persons(300, 11).collect();
-    let admin = Actor::System("test".into());
-    storage
-        .import_registry(persons.iter().cloned(), 100, &admin)
-        .await
-        .unwrap();
+    let persons = common::import_persons(&storage, 300, 11).await;
+    let admin = common::test_actor();
     let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let (token, _) = storage
-        .create_staff_token(clinic, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
-        keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(NOW),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    );
+    let token = common::staff_token(&storage, clinic, Role::Staff).await;
+    let (keys, signer) = common::dev_signer(PKI_START, NOW);
     let clock = Arc::new(AtomicI64::new(NOW));
     let c = clock.clone();
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())
@@ -97,7 +67,7 @@ async fn env_at(
         storage,
         signer,
         persons,
-        token: token.expose().to_owned(),
+        token,
         clock,
         _keys: keys,
         _db: db,
@@ -106,66 +76,26 @@ async fn env_at(
 }
 
 async fn sqlite_env(limits: LookupLimits) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("issuer.db").display()
-    );
+    let (url, dir) = common::sqlite_url();
     env_at(url, Some(dir), None, limits).await
 }
 
-/// `url` with its database name replaced (keeping any `?query`).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    match query {
-        Some(q) => format!("{}/{db}?{q}", &base[..path]),
-        None => format!("{}/{db}", &base[..path]),
-    }
-}
-
 async fn postgres_env(limits: LookupLimits) -> Option<Env> {
-    let Ok(server) = std::env::var(PG_ENV) else {
-        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-    let admin = AnyPool::connect(&server).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-    let url = with_database(&server, &name);
-    Some(env_at(url, None, Some((server, name)), limits).await)
+    let db = common::pg_database("vaxpass_test").await?;
+    let url = db.url.clone();
+    Some(env_at(url, None, Some(db), limits).await)
 }
 
 impl Env {
     async fn drop_db(self) {
         self.storage.close().await;
-        if let Some((server, name)) = &self.pg {
-            let admin = AnyPool::connect(server).await.unwrap();
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await
-                .unwrap();
-            admin.close().await;
+        if let Some(db) = &self.pg {
+            db.drop().await;
         }
     }
 
     async fn send(&self, req: Request<Body>) -> Raw {
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let mut headers = resp.headers().clone();
-        headers.remove("date");
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, bytes)
+        common::send(&self.app, req).await
     }
 
     async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
