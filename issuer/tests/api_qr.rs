@@ -3,23 +3,18 @@
 //! independent verifier accepts; the SVG draws exactly the code's dark modules.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use axum::http::{HeaderMap, StatusCode};
+use common::record_for;
+use serde_json::Value;
 use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::identity::Sex;
-use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::qr::{Ecc, QrMatrix};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Role, Storage};
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
-use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_issuer::storage::Storage;
+use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
 const PKI_START: i64 = 1_780_000_000;
@@ -59,99 +54,31 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(b) => {
-            req = req.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
+    let (status, headers, body) =
+        common::send(app, common::request(method, uri, token, body)).await;
     Reply {
         status,
         headers,
-        body,
+        body: body.to_vec(),
     }
-}
-
-fn record_for(p: &RegistryPerson) -> Value {
-    json!({
-        "id_number": p.id.to_string(),
-        "id_kind": "national",
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": if p.sex == Sex::Male { "M" } else { "F" },
-        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
-        "dose_number": 2,
-        "series_total": 2,
-        "date": "2026-05-01",
-    })
 }
 
 /// A fresh SQLite database, a development PKI, and one certificate issued through the API.
 async fn env() -> Env {
-    let db = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        db.path().join("issuer.db").display()
-    );
+    let (url, db) = common::sqlite_url();
     let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons: Vec<RegistryPerson> = generate_persons(50, 11).collect();
-    let admin = Actor::System("test".into());
-    storage
-        .import_registry(persons.iter().cloned(), 100, &admin)
-        .await
-        .unwrap();
-    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let other = storage.create_clinic("Clinic B", 1, &admin).await.unwrap();
-    let (token, _) = storage
-        .create_staff_token(clinic, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let (other_token, _) = storage
-        .create_staff_token(other, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let (admin_token, _) = storage
-        .create_staff_token(other, Role::Admin, &admin)
-        .await
-        .unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
-        keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(NOW),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    );
+    let seeded = common::seed(&storage, 50, 11).await;
+    let (keys, signer) = common::dev_signer(PKI_START, NOW);
     let state = AppState::new(storage, signer.clone(), Config::default())
         .unwrap()
         .with_clock(|| NOW);
     let app = app(state);
-    let person = persons.iter().find(|p| p.id.as_cccd().is_some()).unwrap();
-    let token = token.expose().to_owned();
+    let person = seeded
+        .persons
+        .iter()
+        .find(|p| p.id.as_cccd().is_some())
+        .unwrap();
+    let token = seeded.token;
     let r = call(
         &app,
         "POST",
@@ -176,8 +103,8 @@ async fn env() -> Env {
         app,
         signer,
         token,
-        other_token: other_token.expose().to_owned(),
-        admin_token: admin_token.expose().to_owned(),
+        other_token: seeded.other_token,
+        admin_token: seeded.admin_token,
         cert: r.json(),
         _keys: keys,
         _db: db,

@@ -10,8 +10,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
 use sqlx::{AnyPool, Executor};
 use tower::ServiceExt;
+use vaxpass_issuer::identity::Sex;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{Actor, Role, Storage};
@@ -145,4 +147,72 @@ pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, B
     headers.remove("date");
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (status, headers, bytes)
+}
+
+/// A seeded registry with two clinics and their tokens.
+pub struct Seeded {
+    /// The generated registry persons, as imported.
+    pub persons: Vec<RegistryPerson>,
+    /// "Clinic A" (province 79).
+    pub clinic: i64,
+    /// "Clinic B" (province 1).
+    pub other_clinic: i64,
+    /// A staff token of clinic A.
+    pub token: String,
+    /// A staff token of clinic B.
+    pub other_token: String,
+    /// An admin token of clinic B.
+    pub admin_token: String,
+}
+
+/// Imports `n_persons` generated persons from `seed`, then creates clinic A (province 79) and
+/// clinic B (province 1), a staff token for each, and an admin token for clinic B, in that
+/// order.
+pub async fn seed(storage: &Storage, n_persons: u64, seed: u64) -> Seeded {
+    let persons = import_persons(storage, n_persons, seed).await;
+    let admin = test_actor();
+    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
+    let other_clinic = storage.create_clinic("Clinic B", 1, &admin).await.unwrap();
+    let token = staff_token(storage, clinic, Role::Staff).await;
+    let other_token = staff_token(storage, other_clinic, Role::Staff).await;
+    let admin_token = staff_token(storage, other_clinic, Role::Admin).await;
+    Seeded {
+        persons,
+        clinic,
+        other_clinic,
+        token,
+        other_token,
+        admin_token,
+    }
+}
+
+/// A request with an optional bearer `token` and an optional JSON `body`.
+pub fn request(method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    req.body(body).unwrap()
+}
+
+/// A valid dose record for `p`: Comirnaty, dose 2 of 2, given on 2026-05-01.
+pub fn record_for(p: &RegistryPerson) -> Value {
+    json!({
+        "id_number": p.id.to_string(),
+        "id_kind": "national",
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.to_string(),
+        "sex": if p.sex == Sex::Male { "M" } else { "F" },
+        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
+        "dose_number": 2,
+        "series_total": 2,
+        "date": "2026-05-01",
+    })
 }
