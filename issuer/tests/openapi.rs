@@ -2,22 +2,14 @@
 //! resolving, and every route of the router documented; `GET /openapi.json` serves it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::Value;
-use tower::ServiceExt;
 use vaxpass_issuer::api::{AppState, Config, OPENAPI_JSON, app};
 use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Role, Storage};
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
-use vaxpass_keys::{CertificateType, Signer};
-use vaxpass_verifier::Timestamp;
+use vaxpass_issuer::storage::{Role, Storage};
 
 const PKI_START: i64 = 1_780_000_000;
 const NOW: i64 = PKI_START + 86_400;
@@ -34,47 +26,20 @@ struct Env {
 
 /// A fresh SQLite database with a generated registry, one clinic token, a development PKI.
 async fn env() -> Env {
-    let db = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        db.path().join("issuer.db").display()
-    );
+    let (url, db) = common::sqlite_url();
     let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons: Vec<RegistryPerson> = generate_persons(50, 13).collect();
-    let admin = Actor::System("test".into());
-    storage
-        .import_registry(persons.iter().cloned(), 100, &admin)
-        .await
-        .unwrap();
+    let persons = common::import_persons(&storage, 50, 13).await;
+    let admin = common::test_actor();
     let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let (token, _) = storage
-        .create_staff_token(clinic, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
-        keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(NOW),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    );
+    let token = common::staff_token(&storage, clinic, Role::Staff).await;
+    let (keys, signer) = common::dev_signer(PKI_START, NOW);
     let state = AppState::new(storage, signer, Config::default())
         .unwrap()
         .with_clock(|| NOW);
     Env {
         app: app(state),
         persons,
-        token: token.expose().to_owned(),
+        token,
         _keys: keys,
         _db: db,
     }
@@ -88,31 +53,13 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, String, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(b) => {
-            req = req.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = resp.status();
-    let content_type = resp
-        .headers()
+    let (status, headers, body) =
+        common::send(app, common::request(method, uri, token, body)).await;
+    let content_type = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
+    let body = body.to_vec();
     (status, content_type, body)
 }
 
