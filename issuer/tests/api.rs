@@ -3,25 +3,23 @@
 //! `VAXPASS_TEST_POSTGRES_URL` is set (a database of its own, dropped afterwards).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{record_for, sqlite_url};
 use http_body_util::BodyExt;
-use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
-use sqlx::{AnyPool, Executor};
 use tower::ServiceExt;
 use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::identity::{Cccd, Sex};
+use vaxpass_issuer::identity::Cccd;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::names::{DccName, strip_diacritics};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Role, Storage};
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
-use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_issuer::storage::Storage;
+use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
 /// The PKI is made at PKI_START; the service runs a day later.
@@ -51,43 +49,8 @@ async fn env_full(
     now: i64,
 ) -> Env {
     let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons: Vec<RegistryPerson> = generate_persons(300, 7).collect();
-    storage
-        .import_registry(persons.iter().cloned(), 100, &Actor::System("test".into()))
-        .await
-        .unwrap();
-    let admin = Actor::System("test".into());
-    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let other = storage.create_clinic("Clinic B", 1, &admin).await.unwrap();
-    let (token, _) = storage
-        .create_staff_token(clinic, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let (other_token, _) = storage
-        .create_staff_token(other, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let (admin_token, _) = storage
-        .create_staff_token(other, Role::Admin, &admin)
-        .await
-        .unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
-        keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(NOW),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    );
+    let seeded = common::seed(&storage, 300, 7).await;
+    let (keys, signer) = common::dev_signer(PKI_START, NOW);
     let signer = wrap(signer);
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())
         .unwrap()
@@ -96,22 +59,13 @@ async fn env_full(
         app: app(state),
         storage,
         signer,
-        persons,
-        token: token.expose().to_owned(),
-        other_token: other_token.expose().to_owned(),
-        admin_token: admin_token.expose().to_owned(),
+        persons: seeded.persons,
+        token: seeded.token,
+        other_token: seeded.other_token,
+        admin_token: seeded.admin_token,
         _keys: keys,
         _db: db_dir,
     }
-}
-
-fn sqlite_url() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("issuer.db").display()
-    );
-    (url, dir)
 }
 
 async fn env() -> Env {
@@ -148,25 +102,8 @@ impl Env {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let (status, _, bytes) =
+            common::send(&self.app, common::request(method, uri, token, body)).await;
         let value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -202,20 +139,6 @@ impl Env {
             .find(|p| p.id.as_cccd().is_some() && strip_diacritics(&p.full_name) != p.full_name)
             .unwrap()
     }
-}
-
-fn record_for(p: &RegistryPerson) -> Value {
-    json!({
-        "id_number": p.id.to_string(),
-        "id_kind": "national",
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": if p.sex == Sex::Male { "M" } else { "F" },
-        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
-        "dose_number": 2,
-        "series_total": 2,
-        "date": "2026-05-01",
-    })
 }
 
 async fn full_flow(env: &Env) {
@@ -290,36 +213,13 @@ async fn submit_confirm_verify_sqlite() {
 
 #[tokio::test]
 async fn submit_confirm_verify_postgres() {
-    let Ok(server) = std::env::var("VAXPASS_TEST_POSTGRES_URL") else {
-        println!("SKIPPED (PostgreSQL): VAXPASS_TEST_POSTGRES_URL not set");
+    let Some(db) = common::pg_database("vaxpass_test").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-    let admin = AnyPool::connect(&server).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    // Replace the database name, keeping any `?query`.
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let url = match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..path]),
-        None => format!("{}/{name}", &base[..path]),
-    };
-    let env = env_with(url, None).await;
+    let env = env_with(db.url.clone(), None).await;
     full_flow(&env).await;
     env.storage.close().await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    db.drop().await;
 }
 
 #[tokio::test]
