@@ -84,7 +84,7 @@ async fn postgres_env(limits: LookupLimits) -> Option<Env> {
 impl Env {
     async fn drop_db(self) {
         self.storage.close().await;
-        if let Some(db) = &self.pg {
+        if let Some(db) = self.pg {
             db.drop().await;
         }
     }

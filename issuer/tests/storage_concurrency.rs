@@ -6,12 +6,13 @@
 //! `SKIPPED (PostgreSQL): …` and passes.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rand_core::{OsRng, RngCore};
 use sqlx::{AnyPool, Executor};
 use vaxpass_issuer::dates::{Date, PartialDate};
 use vaxpass_issuer::matching::{DoseIdentity, MatchResult, RegistryPerson};
@@ -21,7 +22,6 @@ use vaxpass_issuer::storage::{
     StorageError, Vaccination,
 };
 
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
 
 /// One test's database: a SQLite file in a temporary directory, or a PostgreSQL database
 /// dropped at the end.
@@ -29,13 +29,12 @@ struct TestDb {
     url: String,
     backend: Backend,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+    pg: Option<common::PgDb>,
 }
 
 impl TestDb {
     fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let (url, dir) = common::sqlite_url();
         TestDb {
             url,
             backend: Backend::Sqlite,
@@ -45,74 +44,20 @@ impl TestDb {
     }
 
     async fn postgres() -> Option<TestDb> {
-        let Ok(server) = std::env::var(PG_ENV) else {
-            println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-        let admin = AnyPool::connect(&server).await.unwrap();
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        admin.close().await;
+        let pg = common::pg_database("vaxpass_test").await?;
         Some(TestDb {
-            url: with_database(&server, &name),
+            url: pg.url.clone(),
             backend: Backend::Postgres,
             _dir: None,
-            pg: Some((server, name)),
+            pg: Some(pg),
         })
     }
 
-    async fn cleanup(mut self) {
-        if let Some((server, name)) = self.pg.take() {
-            drop_database(&server, &name).await;
+    async fn cleanup(self) {
+        if let Some(pg) = self.pg {
+            pg.drop().await;
         }
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((server, name)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(drop_database(&server, &name));
-                }
-            })
-            .join();
-        }
-    }
-}
-
-async fn drop_database(server: &str, name: &str) {
-    let admin = AnyPool::connect(server).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-}
-
-/// `url` with its database name replaced (the query string kept).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{db}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 fn system() -> Actor {

@@ -97,7 +97,8 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// A PostgreSQL database created for one test; `drop` removes it.
+/// A PostgreSQL database created for one test. `drop().await` removes it; if the test
+/// panics first, dropping the value removes it (from a thread of its own).
 pub struct PgDb {
     /// The server URL from [`PG_ENV`].
     pub server: String,
@@ -105,6 +106,8 @@ pub struct PgDb {
     pub name: String,
     /// The URL of the new database.
     pub url: String,
+    /// Whether the database still has to be dropped.
+    live: bool,
 }
 
 /// Creates a randomly named database `<prefix>_<hex>` on the server named by [`PG_ENV`], or
@@ -123,18 +126,47 @@ pub async fn pg_database(prefix: &str) -> Option<PgDb> {
         .unwrap();
     admin.close().await;
     let url = with_database(&server, &name);
-    Some(PgDb { server, name, url })
+    Some(PgDb {
+        server,
+        name,
+        url,
+        live: true,
+    })
+}
+
+/// Drops database `name` on `server` (forcing out any connection left open).
+pub async fn drop_database(server: &str, name: &str) {
+    let admin = AnyPool::connect(server).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
 }
 
 impl PgDb {
-    /// Drops the database (forcing out any connection left open).
-    pub async fn drop(&self) {
-        let admin = AnyPool::connect(&self.server).await.unwrap();
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
-            .await
-            .unwrap();
-        admin.close().await;
+    /// Drops the database.
+    pub async fn drop(mut self) {
+        self.live = false;
+        drop_database(&self.server, &self.name).await;
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if !self.live {
+            return;
+        }
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&server, &name));
+            }
+        })
+        .join();
     }
 }
 
