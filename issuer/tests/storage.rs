@@ -4,11 +4,13 @@
 //! `SKIPPED (PostgreSQL): …` and passes.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rand_core::{OsRng, RngCore};
+use common::with_database;
 use sqlx::{AnyPool, Executor, Row};
 use vaxpass_issuer::dates::{Date, PartialDate};
 use vaxpass_issuer::identity::IdNumber;
@@ -21,42 +23,18 @@ use vaxpass_issuer::storage::{
     Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, Vaccination, token_hash,
 };
 
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
-
 /// One test's database.
 struct TestDb {
     url: String,
     backend: Backend,
     _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: the server URL and the database to drop afterwards.
-    pg: Option<(String, String)>,
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{db}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    /// PostgreSQL: the database to drop afterwards (also dropped if the test fails).
+    pg: Option<common::PgDb>,
 }
 
 impl TestDb {
     async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("issuer.db").display()
-        );
+        let (url, dir) = common::sqlite_url();
         TestDb {
             url,
             backend: Backend::Sqlite,
@@ -66,23 +44,12 @@ impl TestDb {
     }
 
     async fn postgres() -> Option<TestDb> {
-        let Ok(server) = std::env::var(PG_ENV) else {
-            println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-        let admin = AnyPool::connect(&server).await.unwrap();
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        admin.close().await;
+        let pg = common::pg_database("vaxpass_test").await?;
         Some(TestDb {
-            url: with_database(&server, &name),
+            url: pg.url.clone(),
             backend: Backend::Postgres,
             _dir: None,
-            pg: Some((server, name)),
+            pg: Some(pg),
         })
     }
 
@@ -98,9 +65,9 @@ impl TestDb {
         AnyPool::connect(&self.url).await.unwrap()
     }
 
-    async fn cleanup(mut self) {
-        if let Some((server, name)) = self.pg.take() {
-            drop_database(&server, &name).await;
+    async fn cleanup(self) {
+        if let Some(pg) = self.pg {
+            pg.drop().await;
         }
     }
 
@@ -120,33 +87,6 @@ impl TestDb {
                     .await
                     .unwrap();
             }
-        }
-    }
-}
-
-async fn drop_database(server: &str, name: &str) {
-    let admin = AnyPool::connect(server).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-}
-
-impl Drop for TestDb {
-    /// A failed test drops its PostgreSQL database too (on a thread of its own: the test's
-    /// runtime may be unwinding).
-    fn drop(&mut self) {
-        if let Some((server, name)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(drop_database(&server, &name));
-                }
-            })
-            .join();
         }
     }
 }
