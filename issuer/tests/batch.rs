@@ -3,39 +3,26 @@
 //! `VAXPASS_TEST_POSTGRES_URL` is set; otherwise that test prints `SKIPPED (PostgreSQL): …`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use rand_core::{OsRng, RngCore};
 use sqlx::{AnyPool, Executor};
 use vaxpass_issuer::api::Config;
 use vaxpass_issuer::api::issue::{IssueContext, uvci_check_ok};
 use vaxpass_issuer::batch::{self, BatchOptions};
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{Actor, ExportedCertificate, Storage};
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
-use vaxpass_keys::{CertificateType, Signer};
+use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vaxpass-issuer");
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
 
 fn keys(dir: &Path) -> Arc<dyn Signer> {
-    let init = dev_init(dir, &DevOptions::new(Timestamp::now())).unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    Arc::from(
-        manifest
-            .current_signer(
-                dir,
-                CertificateType::Vaccination,
-                Timestamp::now(),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    )
+    common::signer_in(dir, Timestamp::now(), Timestamp::now())
 }
 
 fn sqlite_url(dir: &Path) -> String {
@@ -423,31 +410,6 @@ async fn import_matches_stores_and_reports_rejected_lines() {
     storage.close().await;
 }
 
-/// A fresh PostgreSQL database: the admin pool, its URL and its name (`None`: skipped).
-async fn pg_database() -> Option<(AnyPool, String, String)> {
-    let Ok(server) = std::env::var(PG_ENV) else {
-        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-    let admin = AnyPool::connect(&server).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let url = with_database(&server, &name);
-    Some((admin, url, name))
-}
-
-async fn drop_pg_database(admin: AnyPool, name: &str) {
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-}
-
 fn pg_issue(url: &str, keys_dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["batch", "issue", "--pending", "--database"])
@@ -477,9 +439,10 @@ fn issued_count(out: &std::process::Output) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_postgres_split_the_work() {
     const N: u64 = 5_000;
-    let Some((admin, url, name)) = pg_database().await else {
+    let Some(db) = common::pg_database("vaxpass_test").await else {
         return;
     };
+    let url = db.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     let signer = keys(&keys_dir);
@@ -507,15 +470,16 @@ async fn two_processes_on_postgres_split_the_work() {
     storage.audit_verify().await.unwrap();
     verify_sample(&signer, &certs, 250);
     storage.close().await;
-    drop_pg_database(admin, &name).await;
+    db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_process_killed_its_records_are_issued_by_the_next() {
     const N: u64 = 3_000;
-    let Some((admin, url, name)) = pg_database().await else {
+    let Some(db) = common::pg_database("vaxpass_test").await else {
         return;
     };
+    let url = db.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     keys(&keys_dir);
@@ -542,23 +506,5 @@ async fn postgres_process_killed_its_records_are_issued_by_the_next() {
     assert_eq!(certs.uvcis.len() as u64, N);
     storage.audit_verify().await.unwrap();
     storage.close().await;
-    drop_pg_database(admin, &name).await;
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{db}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    db.drop().await;
 }

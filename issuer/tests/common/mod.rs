@@ -3,6 +3,7 @@
 //! request helper. Each test file says `mod common;` and uses what it needs.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -30,25 +31,26 @@ pub fn test_actor() -> Actor {
     Actor::System("test".into())
 }
 
-/// Makes a dev PKI dated `pki_start` in a fresh directory and returns the directory (keep it
-/// alive) with the vaccination signer current at `now`.
+/// Makes a dev PKI dated `pki_start` in `dir` and returns the vaccination signer current at
+/// `now`.
+pub fn signer_in(dir: &Path, pki_start: Timestamp, now: Timestamp) -> Arc<dyn Signer> {
+    let init = dev_init(dir, &DevOptions::new(pki_start)).unwrap();
+    let manifest = Manifest::load(&init.manifest_path).unwrap();
+    Arc::from(
+        manifest
+            .current_signer(dir, CertificateType::Vaccination, now, &Secrets::default())
+            .unwrap(),
+    )
+}
+
+/// Makes a dev PKI dated `pki_start` (Unix seconds) in a fresh directory and returns the
+/// directory (keep it alive) with the vaccination signer current at `now`.
 pub fn dev_signer(pki_start: i64, now: i64) -> (tempfile::TempDir, Arc<dyn Signer>) {
     let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
+    let signer = signer_in(
         keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(pki_start)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(now),
-                &Secrets::default(),
-            )
-            .unwrap(),
+        Timestamp::from_unix_seconds(pki_start),
+        Timestamp::from_unix_seconds(now),
     );
     (keys, signer)
 }
