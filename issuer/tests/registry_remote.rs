@@ -3,6 +3,8 @@
 //! (rcgen). The server counts the requests that reach it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,18 +18,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::BodyExt;
-use rand_core::{OsRng, RngCore};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::{Value, json};
-use sqlx::{AnyPool, Executor};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tower::ServiceExt;
 use vaxpass_issuer::api::{AppState, Config, app};
 use vaxpass_issuer::identity::{IdNumber, Sex};
 use vaxpass_issuer::matching::RegistryPerson;
@@ -37,11 +35,7 @@ use vaxpass_issuer::registry::{
     RemoteRegistryConfig, rematch_pending,
 };
 use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, RecordStatus, Role, Storage};
-use vaxpass_keys::dev::{DevOptions, dev_init};
-use vaxpass_keys::manifest::{Manifest, Secrets};
-use vaxpass_keys::{CertificateType, Signer};
-use vaxpass_verifier::Timestamp;
+use vaxpass_issuer::storage::{RecordStatus, Role, Storage};
 
 const API_KEY: &str = "test-registry-key";
 
@@ -639,11 +633,7 @@ struct Api {
 }
 
 async fn api(registry: RemoteRegistry, persons: Vec<RegistryPerson>) -> Api {
-    let db = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        db.path().join("issuer.db").display()
-    );
+    let (url, db) = common::sqlite_url();
     api_on(&url, db, registry, persons).await
 }
 
@@ -655,29 +645,10 @@ async fn api_on(
 ) -> Api {
     // The local table stays empty: every match must come from the remote registry.
     let storage = Storage::open(url).await.unwrap().with_clock(|| NOW);
-    let admin = Actor::System("test".into());
+    let admin = common::test_actor();
     let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let (token, _) = storage
-        .create_staff_token(clinic, Role::Staff, &admin)
-        .await
-        .unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let init = dev_init(
-        keys.path(),
-        &DevOptions::new(Timestamp::from_unix_seconds(PKI_START)),
-    )
-    .unwrap();
-    let manifest = Manifest::load(&init.manifest_path).unwrap();
-    let signer: Arc<dyn Signer> = Arc::from(
-        manifest
-            .current_signer(
-                keys.path(),
-                CertificateType::Vaccination,
-                Timestamp::from_unix_seconds(NOW),
-                &Secrets::default(),
-            )
-            .unwrap(),
-    );
+    let token = common::staff_token(&storage, clinic, Role::Staff).await;
+    let (keys, signer) = common::dev_signer(PKI_START, NOW);
     let state = AppState::new(storage.clone(), signer, Config::default())
         .unwrap()
         .with_clock(|| NOW)
@@ -685,7 +656,7 @@ async fn api_on(
     Api {
         state,
         storage,
-        token: token.expose().to_owned(),
+        token,
         persons,
         _keys: keys,
         _db: db,
@@ -702,9 +673,7 @@ impl Api {
             .header("idempotency-key", key)
             .body(Body::from(record.to_string()))
             .unwrap();
-        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let (status, _, bytes) = common::send(&app(self.state.clone()), req).await;
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 }
@@ -756,34 +725,11 @@ async fn registry_down_stores_the_record_and_rematch_matches_it_later() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_down_stores_the_record_and_rematch_matches_it_later_postgres() {
-    let Ok(server) = std::env::var("VAXPASS_TEST_POSTGRES_URL") else {
-        println!("skipped: VAXPASS_TEST_POSTGRES_URL not set");
+    let Some(db) = common::pg_database("vaxpass_test").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let name = format!("vaxpass_test_{:016x}", OsRng.next_u64());
-    let admin = AnyPool::connect(&server).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    // Replace the database name, keeping any `?query`.
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let url = match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..path]),
-        None => format!("{}/{name}", &base[..path]),
-    };
-    registry_down_then_rematch(Some(&url)).await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    registry_down_then_rematch(Some(&db.url)).await;
+    db.drop().await;
 }
 
 /// On SQLite (a temporary file) or on the PostgreSQL database at `url`.

@@ -22,7 +22,6 @@ use vaxpass_issuer::storage::{
     StorageError, Vaccination,
 };
 
-
 /// One test's database: a SQLite file in a temporary directory, or a PostgreSQL database
 /// dropped at the end.
 struct TestDb {
