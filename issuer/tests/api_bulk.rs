@@ -17,7 +17,7 @@ use vaxpass_issuer::identity::Sex;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::names::strip_diacritics;
 use vaxpass_issuer::ratelimit::LookupLimits;
-use vaxpass_issuer::storage::{Page, Role, Storage};
+use vaxpass_issuer::storage::{Page, Storage};
 use vaxpass_keys::Signer;
 
 const PKI_START: i64 = 1_780_000_000;
@@ -45,12 +45,13 @@ async fn env_at(
     pg: Option<common::PgDb>,
     limits: LookupLimits,
 ) -> Env {
-    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons = common::import_persons(&storage, 300, 11).await;
-    let admin = common::test_actor();
-    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let token = common::staff_token(&storage, clinic, Role::Staff).await;
-    let (keys, signer) = common::dev_signer(PKI_START, NOW);
+    let common::OneClinic {
+        storage,
+        persons,
+        token,
+        keys,
+        signer,
+    } = common::one_clinic(&url, 300, 11, PKI_START, NOW).await;
     let clock = Arc::new(AtomicI64::new(NOW));
     let c = clock.clone();
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())

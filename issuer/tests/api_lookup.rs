@@ -21,7 +21,7 @@ use vaxpass_issuer::identity::{IdNumber, Sex};
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::names::strip_diacritics;
 use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
-use vaxpass_issuer::storage::{Role, Storage};
+use vaxpass_issuer::storage::Storage;
 use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
@@ -50,12 +50,13 @@ async fn env_at(
     pg: Option<common::PgDb>,
     limits: LookupLimits,
 ) -> Env {
-    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons = common::import_persons(&storage, 300, 11).await;
-    let admin = common::test_actor();
-    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let token = common::staff_token(&storage, clinic, Role::Staff).await;
-    let (keys, signer) = common::dev_signer(PKI_START, NOW);
+    let common::OneClinic {
+        storage,
+        persons,
+        token,
+        keys,
+        signer,
+    } = common::one_clinic(&url, 300, 11, PKI_START, NOW).await;
     let clock = Arc::new(AtomicI64::new(NOW));
     let c = clock.clone();
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())

@@ -10,7 +10,6 @@ use common::record_for;
 use serde_json::{Value, json};
 use vaxpass_issuer::api::{AppState, Config, app};
 use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::storage::{Role, Storage};
 
 const PKI_START: i64 = 1_780_000_000;
 const NOW: i64 = PKI_START + 86_400;
@@ -26,12 +25,13 @@ struct Env {
 /// A fresh SQLite database with a generated registry, one clinic token, a development PKI.
 async fn env() -> Env {
     let (url, db) = common::sqlite_url();
-    let storage = Storage::open(&url).await.unwrap().with_clock(|| NOW);
-    let persons = common::import_persons(&storage, 50, 13).await;
-    let admin = common::test_actor();
-    let clinic = storage.create_clinic("Clinic A", 79, &admin).await.unwrap();
-    let token = common::staff_token(&storage, clinic, Role::Staff).await;
-    let (keys, signer) = common::dev_signer(PKI_START, NOW);
+    let common::OneClinic {
+        storage,
+        persons,
+        token,
+        keys,
+        signer,
+    } = common::one_clinic(&url, 50, 13, PKI_START, NOW).await;
     let state = AppState::new(storage, signer, Config::default())
         .unwrap()
         .with_clock(|| NOW);

@@ -250,3 +250,44 @@ pub fn record_for(p: &RegistryPerson) -> Value {
         "date": "2026-05-01",
     })
 }
+
+/// A storage with `n` imported persons, one clinic ("Clinic A", province 79) with a staff
+/// token, and a dev signer.
+pub struct OneClinic {
+    /// The storage, its clock fixed at `now`.
+    pub storage: Storage,
+    /// The imported persons.
+    pub persons: Vec<RegistryPerson>,
+    /// The clinic's staff token.
+    pub token: String,
+    /// The directory holding the dev PKI (keep it alive).
+    pub keys: tempfile::TempDir,
+    /// The vaccination signer current at `now`.
+    pub signer: Arc<dyn Signer>,
+}
+
+/// Opens `url` with its clock fixed at `now`, imports `n_persons` generated from `seed`,
+/// creates clinic A with a staff token, and makes a dev PKI dated `pki_start`.
+pub async fn one_clinic(
+    url: &str,
+    n_persons: u64,
+    seed: u64,
+    pki_start: i64,
+    now: i64,
+) -> OneClinic {
+    let storage = Storage::open(url).await.unwrap().with_clock(move || now);
+    let persons = import_persons(&storage, n_persons, seed).await;
+    let clinic = storage
+        .create_clinic("Clinic A", 79, &test_actor())
+        .await
+        .unwrap();
+    let token = staff_token(&storage, clinic, Role::Staff).await;
+    let (keys, signer) = dev_signer(pki_start, now);
+    OneClinic {
+        storage,
+        persons,
+        token,
+        keys,
+        signer,
+    }
+}
