@@ -6,6 +6,7 @@ mod common;
 
 use axum::Router;
 use axum::http::StatusCode;
+use common::call;
 use common::record_for;
 use serde_json::{Value, json};
 use vaxpass_issuer::api::{AppState, Config, app};
@@ -42,24 +43,6 @@ async fn env() -> Env {
         _keys: keys,
         _db: db,
     }
-}
-
-/// Status, content type and body of one request.
-async fn call(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, String, Vec<u8>) {
-    let (status, headers, body) =
-        common::send(app, common::request(method, uri, token, body)).await;
-    let content_type = headers
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = body.to_vec();
-    (status, content_type, body)
 }
 
 async fn metrics(env: &Env) -> String {

@@ -6,6 +6,7 @@ mod common;
 
 use axum::Router;
 use axum::http::StatusCode;
+use common::call;
 use serde_json::Value;
 use vaxpass_issuer::api::{AppState, Config, OPENAPI_JSON, app};
 use vaxpass_issuer::matching::RegistryPerson;
@@ -43,24 +44,6 @@ async fn env() -> Env {
         _keys: keys,
         _db: db,
     }
-}
-
-/// Status, content type and body of one request.
-async fn call(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, String, Vec<u8>) {
-    let (status, headers, body) =
-        common::send(app, common::request(method, uri, token, body)).await;
-    let content_type = headers
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = body.to_vec();
-    (status, content_type, body)
 }
 
 /// Every route of `app()`, as (method, OpenAPI path, a concrete path to request).

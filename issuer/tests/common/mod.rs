@@ -291,3 +291,20 @@ pub async fn one_clinic(
         signer,
     }
 }
+
+/// Sends one request (see [`request`]) to `app`; returns the status, the content type (empty
+/// if none) and the body.
+pub async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, String, Vec<u8>) {
+    let (status, headers, body) = send(app, request(method, uri, token, body)).await;
+    let content_type = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, body.to_vec())
+}
