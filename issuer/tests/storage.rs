@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::with_database;
+use common::{TestDb, with_database};
 use sqlx::{AnyPool, Executor, Row};
 use vaxpass_issuer::dates::{Date, PartialDate};
 use vaxpass_issuer::identity::IdNumber;
@@ -23,36 +23,7 @@ use vaxpass_issuer::storage::{
     Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, Vaccination, token_hash,
 };
 
-/// One test's database.
-struct TestDb {
-    url: String,
-    backend: Backend,
-    _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: the database to drop afterwards (also dropped if the test fails).
-    pg: Option<common::PgDb>,
-}
-
 impl TestDb {
-    async fn sqlite() -> TestDb {
-        let (url, dir) = common::sqlite_url();
-        TestDb {
-            url,
-            backend: Backend::Sqlite,
-            _dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let pg = common::pg_database("vaxpass_test").await?;
-        Some(TestDb {
-            url: pg.url.clone(),
-            backend: Backend::Postgres,
-            _dir: None,
-            pg: Some(pg),
-        })
-    }
-
     async fn open(&self) -> Storage {
         let s = Storage::open(&self.url).await.unwrap();
         assert_eq!(s.backend(), self.backend);
@@ -63,12 +34,6 @@ impl TestDb {
     async fn raw(&self) -> AnyPool {
         sqlx::any::install_default_drivers();
         AnyPool::connect(&self.url).await.unwrap()
-    }
-
-    async fn cleanup(self) {
-        if let Some(pg) = self.pg {
-            pg.drop().await;
-        }
     }
 
     /// Removes the append-only triggers (what an intruder would do first).
@@ -99,7 +64,7 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let $db = TestDb::sqlite().await;
+                let $db = TestDb::sqlite();
                 $body
                 $db.cleanup().await;
             }
@@ -301,7 +266,7 @@ both_backends! {
         s.close().await;
         if db.backend == Backend::Sqlite {
             // Every byte on disk, WAL included.
-            let dir = db._dir.as_ref().unwrap().path();
+            let dir = db.dir.as_ref().unwrap().path();
             for entry in std::fs::read_dir(dir).unwrap() {
                 let bytes = std::fs::read(entry.unwrap().path()).unwrap();
                 assert!(!bytes.windows(hex_part.len()).any(|w| w == hex_part.as_bytes()));

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::TestDb;
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,43 +22,6 @@ use vaxpass_issuer::storage::{
     Actor, Backend, CommitMode, DoseRecord, NewCertificate, NewDoseRecord, RecordStatus, Storage,
     StorageError, Vaccination,
 };
-
-/// One test's database: a SQLite file in a temporary directory, or a PostgreSQL database
-/// dropped at the end.
-struct TestDb {
-    url: String,
-    backend: Backend,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<common::PgDb>,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let (url, dir) = common::sqlite_url();
-        TestDb {
-            url,
-            backend: Backend::Sqlite,
-            _dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let pg = common::pg_database("vaxpass_test").await?;
-        Some(TestDb {
-            url: pg.url.clone(),
-            backend: Backend::Postgres,
-            _dir: None,
-            pg: Some(pg),
-        })
-    }
-
-    async fn cleanup(self) {
-        if let Some(pg) = self.pg {
-            pg.drop().await;
-        }
-    }
-}
 
 fn system() -> Actor {
     Actor::System("test".into())

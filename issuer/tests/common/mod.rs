@@ -17,7 +17,7 @@ use tower::ServiceExt;
 use vaxpass_issuer::identity::Sex;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Role, Storage};
+use vaxpass_issuer::storage::{Actor, Backend, Role, Storage};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Signer};
@@ -307,4 +307,48 @@ pub async fn call(
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, content_type, body.to_vec())
+}
+
+/// One test's database: a SQLite file in a temporary directory, or a PostgreSQL database of
+/// its own (dropped by [`TestDb::cleanup`], or when the value is dropped if the test fails).
+pub struct TestDb {
+    /// The database URL.
+    pub url: String,
+    /// Which backend `url` names.
+    pub backend: Backend,
+    /// SQLite: the directory holding the file.
+    pub dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the database to drop afterwards.
+    pg: Option<PgDb>,
+}
+
+impl TestDb {
+    /// A fresh SQLite file.
+    pub fn sqlite() -> TestDb {
+        let (url, dir) = sqlite_url();
+        TestDb {
+            url,
+            backend: Backend::Sqlite,
+            dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (skip message printed) without [`PG_ENV`].
+    pub async fn postgres() -> Option<TestDb> {
+        let pg = pg_database("vaxpass_test").await?;
+        Some(TestDb {
+            url: pg.url.clone(),
+            backend: Backend::Postgres,
+            dir: None,
+            pg: Some(pg),
+        })
+    }
+
+    /// Drops the PostgreSQL database (SQLite: the file goes with the value).
+    pub async fn cleanup(self) {
+        if let Some(pg) = self.pg {
+            pg.drop().await;
+        }
+    }
 }
