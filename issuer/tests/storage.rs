@@ -6,21 +6,18 @@
 
 mod common;
 
+use common::{TestDb, dose_for, test_actor as system, with_database};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{TestDb, with_database};
 use sqlx::{AnyPool, Executor, Row};
-use vaxpass_issuer::dates::{Date, PartialDate};
 use vaxpass_issuer::identity::IdNumber;
-use vaxpass_issuer::matching::{
-    DoseIdentity, InMemoryRegistry, MatchResult, RegistryPerson, match_record,
-};
+use vaxpass_issuer::matching::{InMemoryRegistry, MatchResult, RegistryPerson, match_record};
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{
-    Actor, AuditBroken, AuditBrokenReason, Backend, DoseRecord, NewCertificate, NewDoseRecord,
-    Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, Vaccination, token_hash,
+    Actor, AuditBroken, AuditBrokenReason, Backend, DoseRecord, NewCertificate, Page, RecordStatus,
+    Role, SqliteSettings, Storage, StorageError, token_hash,
 };
 
 impl TestDb {
@@ -79,33 +76,8 @@ macro_rules! both_backends {
     )*};
 }
 
-fn system() -> Actor {
-    Actor::System("test".into())
-}
-
 fn persons(n: u64) -> Vec<RegistryPerson> {
     generate_persons(n, 7).collect()
-}
-
-fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
-    NewDoseRecord {
-        clinic_id,
-        identity: DoseIdentity {
-            id_number: p.id.to_string(),
-            id_kind: p.id.kind(),
-            full_name: p.full_name.clone(),
-            date_of_birth: PartialDate::from(p.date_of_birth),
-            sex: p.sex,
-        },
-        vaccination: Vaccination {
-            prophylaxis: "1119349007".into(),
-            product: "EU/1/20/1528".into(),
-            manufacturer: "ORG-100030215".into(),
-            dose_number: dose,
-            series_total: 2,
-            date: Date::parse("2021-09-01").unwrap(),
-        },
-    }
 }
 
 fn cert(

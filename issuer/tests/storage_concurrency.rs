@@ -8,45 +8,18 @@
 
 mod common;
 
-use common::TestDb;
+use common::{TestDb, dose_for, test_actor as system};
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{AnyPool, Executor};
-use vaxpass_issuer::dates::{Date, PartialDate};
-use vaxpass_issuer::matching::{DoseIdentity, MatchResult, RegistryPerson};
+use vaxpass_issuer::matching::{MatchResult, RegistryPerson};
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{
-    Actor, Backend, CommitMode, DoseRecord, NewCertificate, NewDoseRecord, RecordStatus, Storage,
-    StorageError, Vaccination,
+    Actor, Backend, CommitMode, DoseRecord, NewCertificate, RecordStatus, Storage, StorageError,
 };
-
-fn system() -> Actor {
-    Actor::System("test".into())
-}
-
-fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
-    NewDoseRecord {
-        clinic_id,
-        identity: DoseIdentity {
-            id_number: p.id.to_string(),
-            id_kind: p.id.kind(),
-            full_name: p.full_name.clone(),
-            date_of_birth: PartialDate::from(p.date_of_birth),
-            sex: p.sex,
-        },
-        vaccination: Vaccination {
-            prophylaxis: "1119349007".into(),
-            product: "EU/1/20/1528".into(),
-            manufacturer: "ORG-100030215".into(),
-            dose_number: dose,
-            series_total: 2,
-            date: Date::parse("2021-09-01").unwrap(),
-        },
-    }
-}
 
 fn cert(uvci: String) -> impl FnOnce(&DoseRecord) -> Result<NewCertificate, Infallible> {
     move |record: &DoseRecord| {

@@ -14,10 +14,11 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Executor};
 use tower::ServiceExt;
+use vaxpass_issuer::dates::{Date, PartialDate};
 use vaxpass_issuer::identity::Sex;
-use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::matching::{DoseIdentity, RegistryPerson};
 use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Backend, Role, Storage};
+use vaxpass_issuer::storage::{Actor, Backend, NewDoseRecord, Role, Storage, Vaccination};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Signer};
@@ -350,5 +351,27 @@ impl TestDb {
         if let Some(pg) = self.pg {
             pg.drop().await;
         }
+    }
+}
+
+/// A dose record of `p` at `clinic_id`: Comirnaty, dose `dose` of 2, given on 2021-09-01.
+pub fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
+    NewDoseRecord {
+        clinic_id,
+        identity: DoseIdentity {
+            id_number: p.id.to_string(),
+            id_kind: p.id.kind(),
+            full_name: p.full_name.clone(),
+            date_of_birth: PartialDate::from(p.date_of_birth),
+            sex: p.sex,
+        },
+        vaccination: Vaccination {
+            prophylaxis: "1119349007".into(),
+            product: "EU/1/20/1528".into(),
+            manufacturer: "ORG-100030215".into(),
+            dose_number: dose,
+            series_total: 2,
+            date: Date::parse("2021-09-01").unwrap(),
+        },
     }
 }
