@@ -4,45 +4,19 @@
 
 mod common;
 
-use axum::Router;
 use axum::http::StatusCode;
 use common::call;
 use common::record_for;
 use serde_json::{Value, json};
-use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::matching::RegistryPerson;
 
 const PKI_START: i64 = 1_780_000_000;
 const NOW: i64 = PKI_START + 86_400;
 
-struct Env {
-    app: Router,
-    persons: Vec<RegistryPerson>,
-    token: String,
-    _keys: tempfile::TempDir,
-    _db: tempfile::TempDir,
-}
+type Env = common::OneClinicApp;
 
 /// A fresh SQLite database with a generated registry, one clinic token, a development PKI.
 async fn env() -> Env {
-    let (url, db) = common::sqlite_url();
-    let common::OneClinic {
-        storage,
-        persons,
-        token,
-        keys,
-        signer,
-    } = common::one_clinic(&url, 50, 13, PKI_START, NOW).await;
-    let state = AppState::new(storage, signer, Config::default())
-        .unwrap()
-        .with_clock(|| NOW);
-    Env {
-        app: app(state),
-        persons,
-        token,
-        _keys: keys,
-        _db: db,
-    }
+    common::one_clinic_app(PKI_START, NOW).await
 }
 
 async fn metrics(env: &Env) -> String {

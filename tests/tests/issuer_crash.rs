@@ -29,22 +29,15 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::read_registry;
-use vaxpass_verifier::Timestamp;
 
 use common::issuer::{Issuer, try_http, vaxpass_issuer};
 
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
 /// Client threads per phase.
 const CLIENTS: usize = 6;
 /// Records per phase.
 const RECORDS: usize = 240;
 /// Kill once this many requests of the phase were acknowledged.
 const KILL_AFTER: usize = 60;
-
-fn recent_date() -> String {
-    Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string()[..10]
-        .to_owned()
-}
 
 fn record(p: &RegistryPerson, date: &str) -> Value {
     json!({
@@ -168,7 +161,7 @@ fn crash_run(database: Option<&str>) {
     .map(Result::unwrap)
     .take(2 * RECORDS)
     .collect();
-    let date = recent_date();
+    let date = common::issuer::recent_date();
     let bodies: Arc<Vec<Value>> = Arc::new(persons.iter().map(|p| record(p, &date)).collect());
     let key = |i: usize| format!("crash-test-{i}");
 
@@ -297,23 +290,5 @@ fn kill9_on_sqlite() {
 
 #[test]
 fn kill9_on_postgres() {
-    let Ok(server) = std::env::var(PG_ENV) else {
-        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return;
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("vaxpass_crash_{:x}_{}", nanos, std::process::id());
-    let url = common::issuer::with_database(&server, &name);
-    common::issuer::pg_exec(&server, &format!("CREATE DATABASE {name}"));
-    let result = std::panic::catch_unwind(|| crash_run(Some(&url)));
-    common::issuer::pg_exec(
-        &server,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    );
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    common::issuer::on_fresh_postgres("vaxpass_crash", |url| crash_run(Some(url)));
 }

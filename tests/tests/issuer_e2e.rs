@@ -25,17 +25,8 @@ use vaxpass_issuer::identity::IdNumber;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::names::strip_diacritics;
 use vaxpass_issuer::registry_csv::read_registry;
-use vaxpass_verifier::Timestamp;
 
 use common::issuer::{Issuer, binaries, path_segment};
-
-const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
-
-/// Thirty days ago, `YYYY-MM-DD`: recent enough for the VN rules.
-fn recent_date() -> String {
-    Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string()[..10]
-        .to_owned()
-}
 
 fn record(p: &RegistryPerson, id: &str, name: &str, dob: &str) -> Value {
     json!({
@@ -46,7 +37,7 @@ fn record(p: &RegistryPerson, id: &str, name: &str, dob: &str) -> Value {
         "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
         "dose_number": 2,
         "series_total": 2,
-        "date": recent_date(),
+        "date": common::issuer::recent_date(),
     })
 }
 
@@ -405,23 +396,5 @@ fn demo_service_on_sqlite() {
 
 #[test]
 fn demo_service_on_postgres() {
-    let Ok(server) = std::env::var(PG_ENV) else {
-        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return;
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("vaxpass_e2e_{:x}_{}", nanos, std::process::id());
-    common::issuer::pg_exec(&server, &format!("CREATE DATABASE {name}"));
-    let url = common::issuer::with_database(&server, &name);
-    let result = std::panic::catch_unwind(|| whole_flow(Some(&url)));
-    common::issuer::pg_exec(
-        &server,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    );
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    common::issuer::on_fresh_postgres("vaxpass_e2e", |url| whole_flow(Some(url)));
 }

@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use vaxpass_verifier::valuesets::{ValueSets, ids};
+use vaxpass_verifier::valuesets::ValueSets;
 
-use crate::api::records::SubmitRequest;
+use crate::api::records::{SubmitRequest, parse_request};
 use crate::dates::{Date, PartialDate};
-use crate::identity::Sex;
 use crate::matching::{DoseIdentity, InMemoryRegistry, match_record};
 use crate::registry_csv::generate_persons;
 use crate::storage::{
@@ -97,31 +96,10 @@ struct Line {
     record: SubmitRequest,
 }
 
-fn parse_line(line: Line, sets: &ValueSets) -> Result<(NewDoseRecord, Option<String>), String> {
-    let req = line.record;
-    let date_of_birth = PartialDate::parse(&req.date_of_birth)
-        .map_err(|_| "date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY".to_owned())?;
-    let sex = Sex::parse(&req.sex).ok_or_else(|| "sex must be M or F".to_owned())?;
-    let date = Date::parse(&req.date).map_err(|_| "date must be YYYY-MM-DD".to_owned())?;
-    if req.full_name.trim().is_empty() || req.id_number.trim().is_empty() {
-        return Err("full_name and id_number are required".to_owned());
-    }
-    if req.dose_number == 0 || req.series_total == 0 {
-        return Err("dose_number and series_total must be at least 1".to_owned());
-    }
-    for (field, set, code) in [
-        ("vaccine.vp", ids::VACCINE_PROPHYLAXIS, &req.vaccine.vp),
-        (
-            "vaccine.mp",
-            ids::VACCINE_MEDICINAL_PRODUCT,
-            &req.vaccine.mp,
-        ),
-        ("vaccine.ma", ids::VACCINE_MAH_MANF, &req.vaccine.ma),
-    ] {
-        if !sets.get(set).is_some_and(|s| s.contains(code)) {
-            return Err(format!("{field} is not a code of the value set {set}"));
-        }
-    }
+/// One line as a dose record: the same validation as `POST /dose-records`
+/// ([`crate::api::records::parse_request`]), then the optional idempotency key.
+fn parse_line(line: Line) -> Result<(NewDoseRecord, Option<String>), String> {
+    let record = parse_request(line.record, line.clinic_id).map_err(|e| e.to_string())?;
     if line
         .idempotency_key
         .as_ref()
@@ -129,27 +107,7 @@ fn parse_line(line: Line, sets: &ValueSets) -> Result<(NewDoseRecord, Option<Str
     {
         return Err("idempotency_key must be 1 to 200 characters".to_owned());
     }
-    Ok((
-        NewDoseRecord {
-            clinic_id: line.clinic_id,
-            identity: DoseIdentity {
-                id_number: req.id_number,
-                id_kind: req.id_kind,
-                full_name: req.full_name,
-                date_of_birth,
-                sex,
-            },
-            vaccination: Vaccination {
-                prophylaxis: req.vaccine.vp,
-                product: req.vaccine.mp,
-                manufacturer: req.vaccine.ma,
-                dose_number: req.dose_number,
-                series_total: req.series_total,
-                date,
-            },
-        },
-        line.idempotency_key,
-    ))
+    Ok((record, line.idempotency_key))
 }
 
 /// Loads the whole registry table in memory.
@@ -186,7 +144,8 @@ pub async fn import_records<R: BufRead>(
     mut input: R,
     actor: &Actor,
 ) -> Result<ImportReport, ImportError> {
-    let sets = ValueSets::shared().map_err(|e| ImportError::ValueSets(e.to_string()))?;
+    // Checked once up front: every line's vaccine codes are looked up in them.
+    ValueSets::shared().map_err(|e| ImportError::ValueSets(e.to_string()))?;
     let mut report = ImportReport::default();
     storage.tune_for_batch().await?;
     let t = Instant::now();
@@ -231,7 +190,7 @@ pub async fn import_records<R: BufRead>(
         report.read += 1;
         let parsed = serde_json::from_slice::<Line>(text)
             .map_err(|_| "not a JSON dose record with clinic_id".to_owned())
-            .and_then(|l| parse_line(l, sets));
+            .and_then(parse_line);
         let (record, key) = match parsed {
             Ok(r) => r,
             Err(message) => {

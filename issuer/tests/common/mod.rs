@@ -375,3 +375,41 @@ pub fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord 
         },
     }
 }
+
+/// A service (`app`) over a fresh SQLite database: one clinic, its staff token, 50 generated
+/// registry persons (seed 13), a development PKI made at `pki_start`, the clock at `now`.
+pub struct OneClinicApp {
+    /// The router.
+    pub app: Router,
+    /// The registry persons.
+    pub persons: Vec<RegistryPerson>,
+    /// The clinic's staff token.
+    pub token: String,
+    /// Kept alive with the service.
+    pub _keys: tempfile::TempDir,
+    /// Kept alive with the service.
+    pub _db: tempfile::TempDir,
+}
+
+/// See [`OneClinicApp`].
+pub async fn one_clinic_app(pki_start: i64, now: i64) -> OneClinicApp {
+    let (url, db) = sqlite_url();
+    let OneClinic {
+        storage,
+        persons,
+        token,
+        keys,
+        signer,
+    } = one_clinic(&url, 50, 13, pki_start, now).await;
+    let state =
+        vaxpass_issuer::api::AppState::new(storage, signer, vaxpass_issuer::api::Config::default())
+            .unwrap()
+            .with_clock(move || now);
+    OneClinicApp {
+        app: vaxpass_issuer::api::app(state),
+        persons,
+        token,
+        _keys: keys,
+        _db: db,
+    }
+}

@@ -288,3 +288,37 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
     out
 }
+
+/// Thirty days ago, `YYYY-MM-DD`: a dose date recent enough for Viet Nam's rules.
+pub fn recent_date() -> String {
+    vaxpass_verifier::Timestamp::from_unix_seconds(
+        vaxpass_verifier::Timestamp::now().unix_seconds() - 30 * 86_400,
+    )
+    .to_string()[..10]
+        .to_owned()
+}
+
+/// Runs `f` with the URL of a fresh PostgreSQL database on the server named by
+/// `VAXPASS_TEST_POSTGRES_URL` (`<prefix>_<time>_<pid>`), dropped afterwards even when `f`
+/// panics; says SKIPPED and returns when the variable is unset.
+pub fn on_fresh_postgres(prefix: &str, f: impl FnOnce(&str) + std::panic::UnwindSafe) {
+    let Ok(server) = std::env::var("VAXPASS_TEST_POSTGRES_URL") else {
+        println!("SKIPPED (PostgreSQL): VAXPASS_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("{prefix}_{nanos:x}_{}", std::process::id());
+    pg_exec(&server, &format!("CREATE DATABASE {name}"));
+    let url = with_database(&server, &name);
+    let result = std::panic::catch_unwind(|| f(&url));
+    pg_exec(
+        &server,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
