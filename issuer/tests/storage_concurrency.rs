@@ -122,7 +122,7 @@ async fn concurrent_pipeline(db: &TestDb, mode: CommitMode) {
     );
     // clinic.create, then create, verify, confirm, issue per record.
     assert_eq!(s.audit_verify().await.unwrap().entries, 1 + 4 * N as u64);
-    if let CommitMode::Grouped { .. } = mode {
+    if let CommitMode::Grouped { .. } | CommitMode::GroupedSqlx { .. } = mode {
         let stats = s.group_stats().unwrap();
         assert_eq!(stats.writes, 1 + 3 * N as u64);
         assert_eq!(stats.waiting, 0);
@@ -302,11 +302,9 @@ async fn release_when_queued(
 /// Groups of writes appending two entries each (`insert_and_verify`, confirmations), with
 /// failing writes among them (rolled back to their own savepoint): the chain links across the
 /// writes and groups, and holds exactly the entries of the writes that succeeded.
-async fn multi_entry_writes_in_groups(db: &TestDb) {
+async fn multi_entry_writes_in_groups(db: &TestDb, mode: CommitMode) {
     const N: usize = 36;
-    let s = Storage::open_with(&db.url, CommitMode::Grouped { max_batch: 256 })
-        .await
-        .unwrap();
+    let s = Storage::open_with(&db.url, mode).await.unwrap();
     let people: Vec<RegistryPerson> = generate_persons(N as u64 + 1, 21).collect();
     let clinic = s.create_clinic("A", 79, &system()).await.unwrap();
     let matcher = Actor::System("matcher".into());
@@ -414,7 +412,13 @@ mod multi_entry {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         let db = TestDb::sqlite();
-        multi_entry_writes_in_groups(&db).await;
+        multi_entry_writes_in_groups(&db, CommitMode::Grouped { max_batch: 256 }).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_through_sqlx() {
+        let db = TestDb::sqlite();
+        multi_entry_writes_in_groups(&db, CommitMode::GroupedSqlx { max_batch: 256 }).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,7 +426,7 @@ mod multi_entry {
         let Some(db) = TestDb::postgres().await else {
             return;
         };
-        multi_entry_writes_in_groups(&db).await;
+        multi_entry_writes_in_groups(&db, CommitMode::Grouped { max_batch: 256 }).await;
         db.cleanup().await;
     }
 }
@@ -453,6 +457,13 @@ mod pipeline {
     async fn sqlite_grouped() {
         let db = TestDb::sqlite();
         concurrent_pipeline(&db, CommitMode::Grouped { max_batch: 64 }).await;
+    }
+
+    /// The sqlx path of group commit on SQLite (the default takes the native path).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_grouped_through_sqlx() {
+        let db = TestDb::sqlite();
+        concurrent_pipeline(&db, CommitMode::GroupedSqlx { max_batch: 64 }).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

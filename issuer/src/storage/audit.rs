@@ -121,11 +121,11 @@ pub(crate) fn entry_hash(
 pub(crate) struct HeadCache(std::sync::Mutex<Option<(i64, String)>>);
 
 impl HeadCache {
-    fn get(&self) -> Option<(i64, String)> {
+    pub(super) fn get(&self) -> Option<(i64, String)> {
         self.0.lock().ok().and_then(|h| h.clone())
     }
 
-    fn set(&self, head: (i64, String)) {
+    pub(super) fn set(&self, head: (i64, String)) {
         if let Ok(mut h) = self.0.lock() {
             *h = Some(head);
         }
@@ -150,22 +150,20 @@ pub(crate) async fn append_cached(
     let entries = match cache.get() {
         Some((seq, hash)) => {
             let (sql, rows, new_head) = chain(seq, hash.clone(), at, entries);
-            let moved = sqlx::query(
-                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4",
-            )
-            .bind(new_head.0)
-            .bind(&new_head.1)
-            .bind(seq)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            let moved = sqlx::query(MOVE_HEAD_SQL)
+                .bind(new_head.0)
+                .bind(&new_head.1)
+                .bind(seq)
+                .bind(&hash)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
             if moved == 1 {
                 insert_rows(tx, &sql, at, rows).await?;
                 cache.set(new_head);
                 return Ok(());
             }
-            rows.into_iter().map(|r| r.entry).collect()
+            rows.into_iter().map(Chained::into_entry).collect()
         }
         None => entries,
     };
@@ -174,18 +172,37 @@ pub(crate) async fn append_cached(
     Ok(())
 }
 
+/// Moves the head to the new end if it still is where the cache says.
+pub(super) const MOVE_HEAD_SQL: &str =
+    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4";
+
+/// Reserves `$1` positions after the head (and locks it); returns the new last `seq` and the
+/// hash before the reserved ones.
+pub(super) const RESERVE_SQL: &str =
+    "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash";
+
+/// Records the hash of the new last entry.
+pub(super) const SET_HEAD_HASH_SQL: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
+
 /// One entry placed in the chain.
-struct Chained {
-    seq: i64,
-    entry: NewEntry,
-    details: String,
-    prev_hash: String,
-    hash: String,
+pub(super) struct Chained {
+    pub(super) seq: i64,
+    pub(super) entry: NewEntry,
+    pub(super) details: String,
+    pub(super) prev_hash: String,
+    pub(super) hash: String,
+}
+
+impl Chained {
+    /// The entry, to be chained again on another head.
+    pub(super) fn into_entry(self) -> NewEntry {
+        self.entry
+    }
 }
 
 /// Chains `entries` after the head (`seq`, `prev`): the multi-row INSERT (8 parameters an
 /// entry), the rows, and the new head.
-fn chain(
+pub(super) fn chain(
     mut seq: i64,
     mut prev: String,
     at: i64,
@@ -277,7 +294,7 @@ async fn append_rows(
 ) -> Result<(i64, String), StorageError> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     // UPDATE ... RETURNING takes the row lock (PostgreSQL) / the write lock (SQLite).
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+    let row = sqlx::query(RESERVE_SQL)
         .bind(n)
         .fetch_one(&mut **tx)
         .await?;
@@ -285,7 +302,7 @@ async fn append_rows(
     let prev: String = row.try_get("hash")?;
     let (sql, rows, head) = chain(last - n, prev, at, entries);
     insert_rows(tx, &sql, at, rows).await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+    sqlx::query(SET_HEAD_HASH_SQL)
         .bind(&head.1)
         .execute(&mut **tx)
         .await?;

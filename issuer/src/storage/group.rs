@@ -141,13 +141,40 @@ pub struct GroupStats {
     pub submitted: u64,
 }
 
+/// Shared by the sqlx writer and the native SQLite writer (`super::native`).
 #[derive(Debug, Default)]
-struct Counters {
-    groups: AtomicU64,
-    writes: AtomicU64,
-    largest: AtomicU64,
-    waiting: AtomicU64,
-    submitted: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) groups: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) largest: AtomicU64,
+    pub(crate) waiting: AtomicU64,
+    pub(crate) submitted: AtomicU64,
+}
+
+impl Counters {
+    /// A write was queued (`true`) or could not be (`false`: undoes the count).
+    pub(crate) fn queued(&self, yes: bool) {
+        if yes {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            self.submitted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.submitted.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The writer took a queued write.
+    pub(crate) fn taken(&self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The writer ran a group of `n` writes.
+    pub(crate) fn group_of(&self, n: usize) {
+        let n = n as u64;
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(n, Ordering::Relaxed);
+        self.largest.fetch_max(n, Ordering::Relaxed);
+    }
 }
 
 /// The sending side, held by every clone of the storage; the writer ends when the last one
@@ -165,9 +192,9 @@ impl Group {
         backend: Backend,
         write_lock: Arc<Mutex<()>>,
         max_batch: usize,
+        counters: Arc<Counters>,
     ) -> Group {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let counters = Arc::new(Counters::default());
         tokio::spawn(writer(
             pool,
             backend,
@@ -181,11 +208,9 @@ impl Group {
 
     /// Queues a job; gives it back when the writer is gone (its runtime shut down).
     pub(crate) fn send(&self, job: Job) -> Result<(), Job> {
-        self.counters.waiting.fetch_add(1, Ordering::Relaxed);
-        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        self.counters.queued(true);
         self.jobs.send(job).map_err(|e| {
-            self.counters.waiting.fetch_sub(1, Ordering::Relaxed);
-            self.counters.submitted.fetch_sub(1, Ordering::Relaxed);
+            self.counters.queued(false);
             e.0
         })
     }
@@ -213,7 +238,7 @@ async fn writer(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
-        counters.waiting.fetch_sub(1, Ordering::Relaxed);
+        counters.taken();
         let _guard = write_lock.lock().await;
         let begun = match backend {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
@@ -232,16 +257,13 @@ async fn writer(
         while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(job) => {
-                    counters.waiting.fetch_sub(1, Ordering::Relaxed);
+                    counters.taken();
                     batch.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        counters.groups.fetch_add(1, Ordering::Relaxed);
-        counters.writes.fetch_add(n, Ordering::Relaxed);
-        counters.largest.fetch_max(n, Ordering::Relaxed);
+        counters.group_of(batch.len());
         run_group(tx, &mut batch).await;
     }
 }

@@ -106,6 +106,7 @@ mod audit;
 mod batch;
 mod group;
 pub mod lookup;
+mod native;
 mod rematch;
 
 use std::borrow::Cow;
@@ -207,7 +208,11 @@ pub enum StorageError {
     /// The transaction holding this write (with a group of others, see [`CommitMode`]) could
     /// not be committed: none of its writes is stored.
     #[error("database error while committing: {0}")]
-    Commit(#[source] Arc<sqlx::Error>),
+    Commit(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// SQLite failed or refused a statement on the service's native path (see
+    /// [`CommitMode::Grouped`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The record changed (it was matched again) while its certificate was being signed; the
     /// certificate was dropped unstored. Confirming again signs the record as it is now.
     #[error("dose record {id} changed while its certificate was being signed; confirm it again")]
@@ -232,7 +237,18 @@ pub enum CommitMode {
     /// Group commit: one writer task gathers the writes waiting at that moment (at most
     /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
     /// sync; every caller is answered after that commit. The default on SQLite.
+    ///
+    /// On a SQLite file, submissions and confirmations of dose records (and the reads they
+    /// need) take a native path that calls SQLite directly instead of through sqlx's
+    /// connection thread, one statement at a time (see [`CommitMode::GroupedSqlx`]).
     Grouped {
+        /// The most writes in one transaction.
+        max_batch: usize,
+    },
+    /// [`CommitMode::Grouped`] with every statement through sqlx, also on a SQLite file:
+    /// what `Grouped` was before its native SQLite path. For comparison (`vaxpass-loadgen`)
+    /// and for tests of the sqlx path; slower on SQLite, the same on PostgreSQL.
+    GroupedSqlx {
         /// The most writes in one transaction.
         max_batch: usize,
     },
@@ -686,6 +702,8 @@ pub struct Storage {
     write_lock: Arc<Mutex<()>>,
     /// The group-commit writer ([`CommitMode::Grouped`]).
     group: Option<group::Group>,
+    /// SQLite file with [`CommitMode::Grouped`]: the hot path without sqlx (see `native`).
+    native: Option<Arc<native::Native>>,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
     /// Recently authenticated tokens (see [`Storage::authenticate`]).
@@ -867,14 +885,30 @@ impl Storage {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         let write_lock = Arc::new(Mutex::new(()));
-        let group = match mode {
-            CommitMode::PerOperation => None,
-            CommitMode::Grouped { max_batch } => Some(group::Group::start(
-                pool.clone(),
-                backend,
-                write_lock.clone(),
-                max_batch,
-            )),
+        let counters = Arc::new(group::Counters::default());
+        let (group, native) = match mode {
+            CommitMode::PerOperation => (None, None),
+            CommitMode::Grouped { max_batch } | CommitMode::GroupedSqlx { max_batch } => {
+                let native = match (mode, backend, native::file_of(url)) {
+                    (CommitMode::Grouped { .. }, Backend::Sqlite, Some(file)) => {
+                        Some(Arc::new(native::Native::start(
+                            file,
+                            write_lock.clone(),
+                            max_batch,
+                            counters.clone(),
+                        )?))
+                    }
+                    _ => None,
+                };
+                let group = group::Group::start(
+                    pool.clone(),
+                    backend,
+                    write_lock.clone(),
+                    max_batch,
+                    counters,
+                );
+                (Some(group), native)
+            }
         };
         Ok(Storage {
             pool,
@@ -882,6 +916,7 @@ impl Storage {
             clock: Arc::new(system_clock),
             write_lock,
             group,
+            native,
             confirming: Arc::default(),
             auth_cache: Arc::default(),
             audit_head: Arc::default(),
@@ -1085,6 +1120,9 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn find_person(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, StorageError> {
+        if let Some(native) = &self.native {
+            return native.read(|conn| native::person(conn, id));
+        }
         let row = sqlx::query(
             "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1",
         )
@@ -1301,6 +1339,20 @@ impl Storage {
         let actor = actor.to_string();
         let matcher = matcher.to_string();
         let head = self.audit_head.clone();
+        if let Some(native) = &self.native {
+            let submission = native::Submission {
+                record,
+                key,
+                request_hash,
+                verification,
+                now,
+                actor,
+                matcher,
+            };
+            return native
+                .write(move |conn| native::insert_and_verify(conn, submission, &head))
+                .await;
+        }
         self.write(move |tx| {
             Box::pin(async move {
                 let (id, created) =
@@ -1328,6 +1380,9 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn get_dose_record(&self, id: i64) -> Result<Option<DoseRecord>, StorageError> {
+        if let Some(native) = &self.native {
+            return native.read(|conn| native::dose_record(conn, id));
+        }
         let row = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
         ))
@@ -1465,6 +1520,19 @@ impl Storage {
         let now = self.now();
         let actor = actor.to_string();
         let head = self.audit_head.clone();
+        if let Some(native) = &self.native {
+            let confirmation = native::Confirmation {
+                id,
+                clinic_id,
+                signed_for,
+                new,
+                now,
+                actor,
+            };
+            return Ok(native
+                .write(move |conn| native::store_certificate(conn, confirmation, &head))
+                .await?);
+        }
         Ok(self
             .write(move |tx| {
                 Box::pin(async move {
@@ -1480,6 +1548,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn get_certificate(&self, uvci: &str) -> Result<Option<Certificate>, StorageError> {
+        if let Some(native) = &self.native {
+            return native
+                .read(|conn| native::certificate(conn, native::CertificateKey::Uvci(uvci)));
+        }
         let row = sqlx::query(&format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1"
         ))
@@ -1497,6 +1569,11 @@ impl Storage {
         &self,
         dose_record_id: i64,
     ) -> Result<Option<Certificate>, StorageError> {
+        if let Some(native) = &self.native {
+            return native.read(|conn| {
+                native::certificate(conn, native::CertificateKey::Record(dose_record_id))
+            });
+        }
         let row = sqlx::query(&format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
         ))
@@ -1653,50 +1730,33 @@ async fn insert_record_rows(
 ) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
     let id_ = &record.identity;
     let v = &record.vaccination;
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
-         id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
-         series_total, vaccination_date, status, created_at, updated_at, prophylaxis) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14, \
-         $15) \
-         ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
-    )
-    .bind(record.clinic_id)
-    .bind(idempotency_key)
-    .bind(request_hash)
-    .bind(&id_.id_number)
-    .bind(id_kind_str(id_.id_kind))
-    .bind(&id_.full_name)
-    .bind(id_.date_of_birth.to_string())
-    .bind(id_.sex.code())
-    .bind(&v.product)
-    .bind(&v.manufacturer)
-    .bind(i64::from(v.dose_number))
-    .bind(i64::from(v.series_total))
-    .bind(v.date.to_string())
-    .bind(now)
-    .bind(&v.prophylaxis)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(|e| {
-        if is_fk_violation(&e) {
-            StorageError::UnknownClinic(record.clinic_id)
-        } else {
-            e.into()
-        }
-    })?;
+    let inserted: Option<i64> = sqlx::query_scalar(INSERT_RECORD_SQL)
+        .bind(record.clinic_id)
+        .bind(idempotency_key)
+        .bind(request_hash)
+        .bind(&id_.id_number)
+        .bind(id_kind_str(id_.id_kind))
+        .bind(&id_.full_name)
+        .bind(id_.date_of_birth.to_string())
+        .bind(id_.sex.code())
+        .bind(&v.product)
+        .bind(&v.manufacturer)
+        .bind(i64::from(v.dose_number))
+        .bind(i64::from(v.series_total))
+        .bind(v.date.to_string())
+        .bind(now)
+        .bind(&v.prophylaxis)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                StorageError::UnknownClinic(record.clinic_id)
+            } else {
+                e.into()
+            }
+        })?;
     if let Some(id) = inserted {
-        let entry = audit::NewEntry {
-            actor,
-            action: "dose_record.create",
-            subject: format!("dose_record:{id}"),
-            details: serde_json::json!({
-                "clinic": record.clinic_id,
-                "dose": v.dose_number,
-                "series": v.series_total,
-            }),
-        };
-        return Ok((id, Some(entry)));
+        return Ok((id, Some(create_entry(id, record, actor))));
     }
     let row = sqlx::query(
         "SELECT id, request_hash FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
@@ -1754,19 +1814,16 @@ async fn verify_rows(
     now: i64,
     actor: String,
 ) -> Result<(RecordStatus, audit::NewEntry), StorageError> {
-    let updated: Option<i64> = sqlx::query_scalar(
-        "UPDATE dose_records SET status = $1, outcome = $2, match_report = $3, \
-         registry_person = $4, updated_at = $5 \
-         WHERE id = $6 AND status NOT IN ('confirmed', 'issued') RETURNING clinic_id",
-    )
-    .bind(v.status.as_str())
-    .bind(v.code)
-    .bind(v.report)
-    .bind(v.person)
-    .bind(now)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let entry = verify_entry(id, &v, actor);
+    let updated: Option<i64> = sqlx::query_scalar(VERIFY_SQL)
+        .bind(v.status.as_str())
+        .bind(v.code)
+        .bind(v.report)
+        .bind(v.person)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
     if updated.is_none() {
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
             .bind(id)
@@ -1780,12 +1837,6 @@ async fn verify_rows(
             },
         });
     }
-    let entry = audit::NewEntry {
-        actor,
-        action: "dose_record.verify",
-        subject: format!("dose_record:{id}"),
-        details: serde_json::json!({ "result": v.redacted }),
-    };
     Ok((v.status, entry))
 }
 
@@ -1805,14 +1856,11 @@ async fn store_certificate_tx(
     // The usual case in one statement: still verified → marked issued (row-locked on
     // PostgreSQL). If the certificate cannot be stored after all (changed identity, duplicate
     // UVCI) the write fails and this update is rolled back with it.
-    let marked: Option<Option<String>> = sqlx::query_scalar(
-        "UPDATE dose_records SET status = 'issued', updated_at = $1 \
-         WHERE id = $2 AND status = 'verified' RETURNING registry_person",
-    )
-    .bind(now)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let marked: Option<Option<String>> = sqlx::query_scalar(MARK_ISSUED_SQL)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
     if marked.is_none() {
         return recheck_unverified(tx, id).await;
     }
@@ -1874,51 +1922,25 @@ async fn insert_certificate(
     actor: String,
     head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
-    sqlx::query(
-        "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&new.uvci)
-    .bind(id)
-    .bind(&new.hc1)
-    .bind(&new.payload)
-    .bind(&new.kid)
-    .bind(new.iat)
-    .bind(new.exp)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
-            StorageError::DuplicateUvci
-        }
-        _ => e.into(),
-    })?;
-    audit::append_cached(
-        tx,
-        now,
-        vec![
-            audit::NewEntry {
-                actor: actor.clone(),
-                action: "dose_record.confirm",
-                subject: format!("dose_record:{id}"),
-                details: serde_json::json!({ "clinic": clinic_id }),
-            },
-            audit::NewEntry {
-                actor,
-                action: "certificate.issue",
-                subject: format!("certificate:{}", new.uvci),
-                details: serde_json::json!({
-                    "dose_record": id,
-                    "kid": new.kid,
-                    "iat": new.iat,
-                    "exp": new.exp,
-                }),
-            },
-        ],
-        head,
-    )
-    .await?;
+    sqlx::query(INSERT_CERT_SQL)
+        .bind(&new.uvci)
+        .bind(id)
+        .bind(&new.hc1)
+        .bind(&new.payload)
+        .bind(&new.kid)
+        .bind(new.iat)
+        .bind(new.exp)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
+                StorageError::DuplicateUvci
+            }
+            _ => e.into(),
+        })?;
+    let entries = issue_entries(id, clinic_id, &new, actor);
+    audit::append_cached(tx, now, entries, head).await?;
     Ok(Issued {
         certificate: Certificate {
             uvci: new.uvci,
@@ -1932,4 +1954,73 @@ async fn insert_certificate(
         },
         newly_issued: true,
     })
+}
+
+const INSERT_RECORD_SQL: &str = "INSERT INTO dose_records (clinic_id, idempotency_key, \
+    request_hash, id_number, id_kind, full_name, date_of_birth, sex, product, manufacturer, \
+    dose_number, series_total, vaccination_date, status, created_at, updated_at, prophylaxis) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $14, $15) \
+    ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id";
+
+const VERIFY_SQL: &str = "UPDATE dose_records SET status = $1, outcome = $2, \
+    match_report = $3, registry_person = $4, updated_at = $5 \
+    WHERE id = $6 AND status NOT IN ('confirmed', 'issued') RETURNING clinic_id";
+
+const MARK_ISSUED_SQL: &str = "UPDATE dose_records SET status = 'issued', updated_at = $1 \
+    WHERE id = $2 AND status = 'verified' RETURNING registry_person";
+
+const INSERT_CERT_SQL: &str = "INSERT INTO certificates \
+    (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The audit entry of a new dose record (no personal data: clinic and dose numbers).
+fn create_entry(id: i64, record: &NewDoseRecord, actor: String) -> audit::NewEntry {
+    audit::NewEntry {
+        actor,
+        action: "dose_record.create",
+        subject: format!("dose_record:{id}"),
+        details: serde_json::json!({
+            "clinic": record.clinic_id,
+            "dose": record.vaccination.dose_number,
+            "series": record.vaccination.series_total,
+        }),
+    }
+}
+
+/// The audit entry of a matching outcome (codes only).
+fn verify_entry(id: i64, v: &Verification, actor: String) -> audit::NewEntry {
+    audit::NewEntry {
+        actor,
+        action: "dose_record.verify",
+        subject: format!("dose_record:{id}"),
+        details: serde_json::json!({ "result": v.redacted }),
+    }
+}
+
+/// The audit entries of a confirmation: the record confirmed, the certificate issued.
+fn issue_entries(
+    id: i64,
+    clinic_id: i64,
+    new: &NewCertificate,
+    actor: String,
+) -> Vec<audit::NewEntry> {
+    vec![
+        audit::NewEntry {
+            actor: actor.clone(),
+            action: "dose_record.confirm",
+            subject: format!("dose_record:{id}"),
+            details: serde_json::json!({ "clinic": clinic_id }),
+        },
+        audit::NewEntry {
+            actor,
+            action: "certificate.issue",
+            subject: format!("certificate:{}", new.uvci),
+            details: serde_json::json!({
+                "dose_record": id,
+                "kid": new.kid,
+                "iat": new.iat,
+                "exp": new.exp,
+            }),
+        },
+    ]
 }

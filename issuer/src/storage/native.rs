@@ -1,0 +1,742 @@
+//! SQLite's hot path without a thread hop per statement.
+//!
+//! sqlx runs every SQLite connection on a worker thread of its own and sends it each statement
+//! over a channel: a submission or a confirmation of a dose record (five to eight statements
+//! with its audit entries) costs as many round trips between the async workers and that thread,
+//! and those wake-ups cost more than SQLite's own work. For the service's hot path, this module
+//! talks to SQLite directly (rusqlite, on the same SQLite library sqlx links):
+//!
+//! - **Writes** (submitting and confirming a dose record) go to one writer thread that owns
+//!   its connection. It runs the writes waiting at that moment in one `BEGIN IMMEDIATE`
+//!   transaction, each inside a `SAVEPOINT`, commits them with one sync of the WAL
+//!   (`synchronous=FULL`), then answers every caller: the group commit of [`super::group`],
+//!   with one hop to the thread and one back per write instead of per statement. It takes the
+//!   same in-process write lock as the sqlx writer, so the two never interleave inside a group,
+//!   and shares its counters ([`super::GroupStats`]).
+//! - **Reads** (the record to confirm, a certificate, a registry person) run on the calling
+//!   thread with a connection from a small pool: a point query on an index takes microseconds,
+//!   less than a hop to another thread. WAL readers do not wait for the writer.
+//!
+//! Every statement is the same SQL, with the same `$n` parameters, as the sqlx path (SQLite
+//! numbers `$1`, `$2`, … in order of first appearance): the storage tests run both paths and
+//! check the same outcomes. Only a file database takes this path; an in-memory one (which
+//! only sqlx's own connections can share) stays on sqlx.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{Mutex, oneshot};
+
+use super::group::Counters;
+use super::{
+    CERT_COLUMNS, Certificate, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS, RecordStatus,
+    StorageError, Verification, audit, corrupt,
+};
+use crate::dates::{Date, PartialDate};
+use crate::identity::{IdKind, IdNumber, Sex};
+use crate::matching::{DoseIdentity, RegistryPerson};
+use crate::storage::Vaccination;
+
+/// How long a statement waits for a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most idle read connections kept.
+const MAX_IDLE_READERS: usize = 8;
+
+/// How the fate of the group's transaction reaches a write's caller: `Ok` once committed.
+type Outcome = Result<(), Arc<rusqlite::Error>>;
+
+/// Answers the caller once the outcome of the transaction is known.
+type Deliver = Box<dyn FnOnce(Outcome) + Send>;
+
+/// The runnable part of a [`Job`].
+type Run = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+
+/// A type-erased write: `run` executes its statements on the writer's connection (inside its
+/// savepoint) and says whether it succeeded, with the callback that answers its caller; `fail`
+/// answers without running (the group could not begin or broke before its turn).
+struct Job {
+    run: Run,
+    fail: Box<dyn FnOnce(Arc<rusqlite::Error>) + Send>,
+}
+
+/// The native SQLite path of one [`super::Storage`]: the writer thread's queue and the read
+/// connections.
+pub(crate) struct Native {
+    jobs: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+    path: PathBuf,
+    readers: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native").finish_non_exhaustive()
+    }
+}
+
+/// The database file a `sqlite:` URL names, or `None` for an in-memory database.
+pub(crate) fn file_of(url: &str) -> Option<PathBuf> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    if name.is_empty() || name.starts_with(":memory:") || name.contains("mode=memory") {
+        return None;
+    }
+    Some(path.to_path_buf())
+}
+
+fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+    // The file exists (sqlx created and migrated it); never create one here.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // As on the sqlx connections (see the module documentation of `storage`).
+    let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The savepoints of a group keep their undo pages (the sub-journal) in memory rather
+    // than in a temporary file created and deleted for every group.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Native {
+    /// Opens the writer's connection and starts its thread.
+    pub(crate) fn start(
+        path: PathBuf,
+        write_lock: Arc<Mutex<()>>,
+        max_batch: usize,
+        counters: Arc<Counters>,
+    ) -> Result<Native, StorageError> {
+        let conn = open(&path)?;
+        let (jobs, rx) = mpsc::channel();
+        let thread_counters = counters.clone();
+        std::thread::Builder::new()
+            .name("vaxpass-sqlite-writer".to_owned())
+            .spawn(move || writer(conn, rx, write_lock, max_batch.max(1), thread_counters))
+            .map_err(|e| {
+                StorageError::Commit(Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>)
+            })?;
+        Ok(Native {
+            jobs,
+            counters,
+            path,
+            readers: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `op` in the writer's current group (inside a savepoint); returns after the commit.
+    pub(crate) async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (answer, rx) = oneshot::channel();
+        let slot = Arc::new(std::sync::Mutex::new(Some(answer)));
+        let fail_slot = slot.clone();
+        let job = Job {
+            run: Box::new(move |conn| {
+                let result = op(conn);
+                let ok = result.is_ok();
+                let deliver: Deliver = Box::new(move |outcome: Outcome| {
+                    let value = match (result, outcome) {
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Ok(_), Err(e)) => Err(commit_error(e)),
+                        (Err(e), _) => Err(e),
+                    };
+                    answer_with(&slot, value);
+                });
+                (ok, deliver)
+            }),
+            fail: Box::new(move |e| answer_with(&fail_slot, Err(commit_error(e)))),
+        };
+        self.counters.queued(true);
+        if self.jobs.send(job).is_err() {
+            self.counters.queued(false);
+            return Err(gone());
+        }
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Runs `op` on a read connection of the pool, on this thread.
+    pub(crate) fn read<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let idle = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open(&self.path)?,
+        };
+        let result = op(&conn);
+        // A connection left inside a transaction (it cannot be: reads are autocommit) or after
+        // an error is still usable; keep a few.
+        if conn.is_autocommit() {
+            if let Ok(mut idle) = self.readers.lock() {
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+            }
+        }
+        result
+    }
+}
+
+fn gone() -> StorageError {
+    StorageError::Commit(Arc::new(std::io::Error::other(
+        "the SQLite writer thread ended before answering",
+    )))
+}
+
+fn commit_error(e: Arc<rusqlite::Error>) -> StorageError {
+    StorageError::Commit(e)
+}
+
+type Slot<T> = Arc<std::sync::Mutex<Option<oneshot::Sender<Result<T, StorageError>>>>>;
+
+fn answer_with<T>(slot: &Slot<T>, value: Result<T, StorageError>) {
+    let sender = slot.lock().ok().and_then(|mut s| s.take());
+    if let Some(sender) = sender {
+        // The caller may have gone away (its request was cancelled): nothing to do.
+        let _ = sender.send(value);
+    }
+}
+
+/// The writer thread: ends when every [`Native`] handle is dropped.
+fn writer(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    write_lock: Arc<Mutex<()>>,
+    max_batch: usize,
+    counters: Arc<Counters>,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        counters.taken();
+        let _guard = write_lock.blocking_lock();
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            (first.fail)(Arc::new(e));
+            continue;
+        }
+        // Everything that queued meanwhile (while the previous group was committing, or this
+        // transaction waited for the database's write lock) goes into this group.
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => {
+                    counters.taken();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        counters.group_of(batch.len());
+        run_group(&conn, &mut batch);
+    }
+}
+
+/// Runs the jobs inside the open transaction, each in a savepoint, commits once, then answers.
+fn run_group(conn: &Connection, batch: &mut Vec<Job>) {
+    let mut delivers = Vec::with_capacity(batch.len());
+    let mut broken: Option<Arc<rusqlite::Error>> = None;
+    let alone = batch.len() == 1;
+    let mut jobs = batch.drain(..);
+    for job in jobs.by_ref() {
+        // Alone in its group, the transaction is its savepoint.
+        if !alone {
+            if let Err(e) = execute(conn, "SAVEPOINT op") {
+                let e = Arc::new(e);
+                (job.fail)(e.clone());
+                broken = Some(e);
+                break;
+            }
+        }
+        let (ok, deliver) = (job.run)(conn);
+        delivers.push(deliver);
+        if !ok {
+            let undo = if alone {
+                "ROLLBACK"
+            } else {
+                // The most recent savepoint called `op` is this job's (see `group`).
+                "ROLLBACK TO SAVEPOINT op"
+            };
+            if let Err(e) = execute(conn, undo) {
+                broken = Some(Arc::new(e));
+                break;
+            }
+            if alone {
+                // Nothing left to commit; the job's own error is what its caller sees.
+                for deliver in delivers {
+                    deliver(Ok(()));
+                }
+                return;
+            }
+        }
+    }
+    let outcome = match broken {
+        Some(e) => {
+            for job in jobs {
+                (job.fail)(e.clone());
+            }
+            let _ = execute(conn, "ROLLBACK");
+            Err(e)
+        }
+        None => match execute(conn, "COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // A failed COMMIT may leave the transaction open: end it.
+                if !conn.is_autocommit() {
+                    let _ = execute(conn, "ROLLBACK");
+                }
+                Err(Arc::new(e))
+            }
+        },
+    };
+    for deliver in delivers {
+        deliver(outcome.clone());
+    }
+}
+
+fn execute(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+// ----- reads -----
+
+/// A dose record by id.
+pub(crate) fn dose_record(conn: &Connection, id: i64) -> Result<Option<DoseRecord>, StorageError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let row = stmt
+        .query_row([id], |row| Ok(RawRecord::of(row)))
+        .optional()?;
+    row.map(|r| r?.into_record()).transpose()
+}
+
+/// The certificate with `uvci`, or of the dose record `record`.
+pub(crate) fn certificate(
+    conn: &Connection,
+    by: CertificateKey<'_>,
+) -> Result<Option<Certificate>, StorageError> {
+    let sql = match by {
+        CertificateKey::Uvci(_) => {
+            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1")
+        }
+        CertificateKey::Record(_) => {
+            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1")
+        }
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = match by {
+        CertificateKey::Uvci(u) => stmt.query_row([u], cert_of).optional()?,
+        CertificateKey::Record(id) => stmt.query_row([id], cert_of).optional()?,
+    };
+    Ok(found)
+}
+
+/// Which certificate [`certificate`] reads.
+#[derive(Clone, Copy)]
+pub(crate) enum CertificateKey<'a> {
+    Uvci(&'a str),
+    Record(i64),
+}
+
+fn cert_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Certificate> {
+    Ok(Certificate {
+        uvci: row.get("uvci")?,
+        dose_record_id: row.get("dose_record_id")?,
+        hc1: row.get("hc1")?,
+        payload: row.get("payload")?,
+        kid: row.get("kid")?,
+        iat: row.get("iat")?,
+        exp: row.get("exp")?,
+        issued_at: row.get("issued_at")?,
+    })
+}
+
+/// The registry person with this ID number.
+pub(crate) fn person(
+    conn: &Connection,
+    id: &IdNumber,
+) -> Result<Option<RegistryPerson>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1",
+    )?;
+    let row = stmt
+        .query_row([id.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((full_name, dob, sex)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(RegistryPerson {
+        id: id.clone(),
+        full_name,
+        date_of_birth: Date::parse(&dob).map_err(|_| corrupt("registry birth date"))?,
+        sex: Sex::parse(&sex).ok_or(corrupt("registry sex"))?,
+    }))
+}
+
+/// A record's columns as stored, before they are parsed (parsing errors are ours, not
+/// rusqlite's).
+struct RawRecord {
+    id: i64,
+    clinic_id: i64,
+    id_number: String,
+    id_kind: String,
+    full_name: String,
+    date_of_birth: String,
+    sex: String,
+    prophylaxis: String,
+    product: String,
+    manufacturer: String,
+    dose_number: i64,
+    series_total: i64,
+    vaccination_date: String,
+    status: String,
+    outcome: Option<String>,
+    match_report: Option<String>,
+    registry_person: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RawRecord {
+    fn of(row: &rusqlite::Row<'_>) -> Result<RawRecord, StorageError> {
+        Ok(RawRecord {
+            id: row.get("id")?,
+            clinic_id: row.get("clinic_id")?,
+            id_number: row.get("id_number")?,
+            id_kind: row.get("id_kind")?,
+            full_name: row.get("full_name")?,
+            date_of_birth: row.get("date_of_birth")?,
+            sex: row.get("sex")?,
+            prophylaxis: row.get("prophylaxis")?,
+            product: row.get("product")?,
+            manufacturer: row.get("manufacturer")?,
+            dose_number: row.get("dose_number")?,
+            series_total: row.get("series_total")?,
+            vaccination_date: row.get("vaccination_date")?,
+            status: row.get("status")?,
+            outcome: row.get("outcome")?,
+            match_report: row.get("match_report")?,
+            registry_person: row.get("registry_person")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+
+    fn into_record(self) -> Result<DoseRecord, StorageError> {
+        let id_kind = match self.id_kind.as_str() {
+            "national" => IdKind::National,
+            "foreign_passport" => IdKind::ForeignPassport,
+            _ => return Err(corrupt("document kind")),
+        };
+        let count = |v: i64, col: &'static str| u32::try_from(v).map_err(|_| corrupt(col));
+        Ok(DoseRecord {
+            id: self.id,
+            clinic_id: self.clinic_id,
+            identity: DoseIdentity {
+                id_number: self.id_number,
+                id_kind,
+                full_name: self.full_name,
+                date_of_birth: PartialDate::parse(&self.date_of_birth)
+                    .map_err(|_| corrupt("birth date"))?,
+                sex: Sex::parse(&self.sex).ok_or(corrupt("sex"))?,
+            },
+            vaccination: Vaccination {
+                prophylaxis: self.prophylaxis,
+                product: self.product,
+                manufacturer: self.manufacturer,
+                dose_number: count(self.dose_number, "dose_number")?,
+                series_total: count(self.series_total, "series_total")?,
+                date: Date::parse(&self.vaccination_date)
+                    .map_err(|_| corrupt("vaccination date"))?,
+            },
+            status: RecordStatus::parse(&self.status).ok_or(corrupt("record status"))?,
+            outcome: self.outcome,
+            match_report: self.match_report,
+            registry_person: match self.registry_person {
+                Some(json) => {
+                    Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?)
+                }
+                None => None,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+// ----- writes (run on the writer thread, inside the group's transaction) -----
+
+/// What [`insert_and_verify`] stores.
+pub(crate) struct Submission {
+    pub record: super::NewDoseRecord,
+    pub key: String,
+    pub request_hash: String,
+    pub verification: Verification,
+    pub now: i64,
+    pub actor: String,
+    pub matcher: String,
+}
+
+/// `Storage::insert_and_verify` on the native path.
+pub(crate) fn insert_and_verify(
+    conn: &Connection,
+    s: Submission,
+    head: &audit::HeadCache,
+) -> Result<(i64, bool, RecordStatus), StorageError> {
+    let (id, created) = insert_record(conn, &s)?;
+    let Some(created) = created else {
+        let status: String = conn
+            .prepare_cached("SELECT status FROM dose_records WHERE id = $1")?
+            .query_row([id], |r| r.get(0))?;
+        let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
+        return Ok((id, false, status));
+    };
+    let v = &s.verification;
+    let updated: Option<i64> = conn
+        .prepare_cached(super::VERIFY_SQL)?
+        .query_row(
+            rusqlite::params![v.status.as_str(), v.code, v.report, v.person, s.now, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if updated.is_none() {
+        // Just inserted in this transaction: it cannot be confirmed or issued already.
+        return Err(corrupt("dose record"));
+    }
+    let verified = super::verify_entry(id, v, s.matcher);
+    append(conn, s.now, vec![created, verified], head)?;
+    Ok((id, true, v.status))
+}
+
+fn insert_record(
+    conn: &Connection,
+    s: &Submission,
+) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
+    let r = &s.record;
+    let id_ = &r.identity;
+    let v = &r.vaccination;
+    let inserted: Option<i64> = conn
+        .prepare_cached(super::INSERT_RECORD_SQL)?
+        .query_row(
+            rusqlite::params![
+                r.clinic_id,
+                s.key,
+                s.request_hash,
+                id_.id_number,
+                super::id_kind_str(id_.id_kind),
+                id_.full_name,
+                id_.date_of_birth.to_string(),
+                id_.sex.code(),
+                v.product,
+                v.manufacturer,
+                i64::from(v.dose_number),
+                i64::from(v.series_total),
+                v.date.to_string(),
+                s.now,
+                v.prophylaxis,
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|e| {
+            if is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
+                StorageError::UnknownClinic(r.clinic_id)
+            } else {
+                e.into()
+            }
+        })?;
+    if let Some(id) = inserted {
+        return Ok((id, Some(super::create_entry(id, r, s.actor.clone()))));
+    }
+    let (existing_id, stored_hash): (i64, String) = conn
+        .prepare_cached(
+            "SELECT id, request_hash FROM dose_records \
+             WHERE clinic_id = $1 AND idempotency_key = $2",
+        )?
+        .query_row(rusqlite::params![r.clinic_id, s.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    if stored_hash != s.request_hash {
+        return Err(StorageError::IdempotencyConflict { existing_id });
+    }
+    Ok((existing_id, None))
+}
+
+fn is_constraint(e: &rusqlite::Error, code: std::os::raw::c_int) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == code)
+}
+
+/// What [`store_certificate`] stores.
+pub(crate) struct Confirmation {
+    pub id: i64,
+    pub clinic_id: i64,
+    pub signed_for: Option<RegistryPerson>,
+    pub new: NewCertificate,
+    pub now: i64,
+    pub actor: String,
+}
+
+/// The write half of a confirmation (`store_certificate_tx` on the native path).
+pub(crate) fn store_certificate(
+    conn: &Connection,
+    c: Confirmation,
+    head: &audit::HeadCache,
+) -> Result<Issued, StorageError> {
+    let marked: Option<Option<String>> = conn
+        .prepare_cached(super::MARK_ISSUED_SQL)?
+        .query_row(rusqlite::params![c.now, c.id], |r| r.get(0))
+        .optional()?;
+    let Some(person) = marked else {
+        return recheck_unverified(conn, c.id);
+    };
+    let person: Option<RegistryPerson> = match person {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
+        None => None,
+    };
+    if person != c.signed_for {
+        return Err(StorageError::Changed { id: c.id });
+    }
+    let new = c.new;
+    conn.prepare_cached(super::INSERT_CERT_SQL)?
+        .execute(rusqlite::params![
+            new.uvci,
+            c.id,
+            new.hc1,
+            new.payload,
+            new.kid,
+            new.iat,
+            new.exp,
+            c.now
+        ])
+        .map_err(|e| {
+            let unique = is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+                || is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
+            if unique && e.to_string().contains("uvci") {
+                StorageError::DuplicateUvci
+            } else {
+                e.into()
+            }
+        })?;
+    let entries = super::issue_entries(c.id, c.clinic_id, &new, c.actor);
+    append(conn, c.now, entries, head)?;
+    Ok(Issued {
+        certificate: Certificate {
+            uvci: new.uvci,
+            dose_record_id: c.id,
+            hc1: new.hc1,
+            payload: new.payload,
+            kid: new.kid,
+            iat: new.iat,
+            exp: new.exp,
+            issued_at: c.now,
+        },
+        newly_issued: true,
+    })
+}
+
+/// The record was not `verified` when its certificate was to be stored (see the sqlx path).
+fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM dose_records WHERE id = $1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let Some(status) = status else {
+        return Err(StorageError::NotFound {
+            what: "dose record",
+            id,
+        });
+    };
+    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
+    if status == RecordStatus::Issued {
+        let certificate = certificate(conn, CertificateKey::Record(id))?
+            .ok_or(corrupt("issued record without certificate"))?;
+        return Ok(Issued {
+            certificate,
+            newly_issued: false,
+        });
+    }
+    Err(StorageError::NotVerified { id, status })
+}
+
+/// `audit::append_cached` on this connection: the head row moves only if it still is what
+/// the cache says, else the head is read; the chain is always built on the head the database
+/// holds in this transaction.
+fn append(
+    conn: &Connection,
+    at: i64,
+    entries: Vec<audit::NewEntry>,
+    cache: &audit::HeadCache,
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let entries = match cache.get() {
+        Some((seq, hash)) => {
+            let (sql, rows, new_head) = audit::chain(seq, hash.clone(), at, entries);
+            let moved = conn
+                .prepare_cached(audit::MOVE_HEAD_SQL)?
+                .execute(rusqlite::params![new_head.0, new_head.1, seq, hash])?;
+            if moved == 1 {
+                insert_rows(conn, &sql, at, rows)?;
+                cache.set(new_head);
+                return Ok(());
+            }
+            rows.into_iter().map(audit::Chained::into_entry).collect()
+        }
+        None => entries,
+    };
+    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    let (last, prev): (i64, String) = conn
+        .prepare_cached(audit::RESERVE_SQL)?
+        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (sql, rows, head) = audit::chain(last - n, prev, at, entries);
+    insert_rows(conn, &sql, at, rows)?;
+    conn.prepare_cached(audit::SET_HEAD_HASH_SQL)?
+        .execute([&head.1])?;
+    cache.set(head);
+    Ok(())
+}
+
+fn insert_rows(
+    conn: &Connection,
+    sql: &str,
+    at: i64,
+    rows: Vec<audit::Chained>,
+) -> Result<(), StorageError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut i = 0;
+    let mut bind = |stmt: &mut rusqlite::CachedStatement<'_>, v: &dyn rusqlite::ToSql| {
+        i += 1;
+        stmt.raw_bind_parameter(i, v)
+    };
+    for r in &rows {
+        bind(&mut stmt, &r.seq)?;
+        bind(&mut stmt, &at)?;
+        bind(&mut stmt, &r.entry.actor)?;
+        bind(&mut stmt, &r.entry.action)?;
+        bind(&mut stmt, &r.entry.subject)?;
+        bind(&mut stmt, &r.details)?;
+        bind(&mut stmt, &r.prev_hash)?;
+        bind(&mut stmt, &r.hash)?;
+    }
+    stmt.raw_execute()?;
+    Ok(())
+}
