@@ -168,9 +168,23 @@ impl Counters {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The writer ran a group of `n` writes.
-    pub(crate) fn group_of(&self, n: usize) {
-        let n = n as u64;
+    /// Makes a group of `first` and everything that queued meanwhile (while the previous
+    /// group was committing, or this transaction waited for the database's write lock), at
+    /// most `max` writes; counts it.
+    pub(crate) fn fill<J>(
+        &self,
+        batch: &mut Vec<J>,
+        first: J,
+        max: usize,
+        mut next: impl FnMut() -> Option<J>,
+    ) {
+        batch.push(first);
+        while batch.len() < max {
+            let Some(job) = next() else { break };
+            self.taken();
+            batch.push(job);
+        }
+        let n = batch.len() as u64;
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(n, Ordering::Relaxed);
         self.largest.fetch_max(n, Ordering::Relaxed);
@@ -251,19 +265,7 @@ async fn writer(
                 continue;
             }
         };
-        // Everything that queued meanwhile (while the previous group was committing, or this
-        // transaction waited for the database's write lock) goes into this group.
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => {
-                    counters.taken();
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        counters.group_of(batch.len());
+        counters.fill(&mut batch, first, max_batch, || rx.try_recv().ok());
         run_group(tx, &mut batch).await;
     }
 }

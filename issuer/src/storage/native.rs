@@ -227,19 +227,7 @@ fn writer(
             (first.fail)(Arc::new(e));
             continue;
         }
-        // Everything that queued meanwhile (while the previous group was committing, or this
-        // transaction waited for the database's write lock) goes into this group.
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => {
-                    counters.taken();
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        counters.group_of(batch.len());
+        counters.fill(&mut batch, first, max_batch, || rx.try_recv().ok());
         run_group(&conn, &mut batch);
     }
 }
