@@ -226,6 +226,48 @@ fn id_ranges(ids: impl Iterator<Item = i64>) -> Vec<IdRange> {
     out
 }
 
+/// The UPDATEs that mark a batch's records `issued`, conditional on `confirmed`: together they
+/// must touch every record. Ids come from the database (integers): inlined, no bind limit to
+/// mind. A claim takes consecutive confirmed records, so a batch is usually one id range: one
+/// range scan instead of a list of thousands.
+pub(super) fn mark_issued_sql(certificates: &[(i64, NewCertificate)], now: i64) -> Vec<String> {
+    id_ranges(certificates.iter().map(|(id, _)| *id))
+        .into_iter()
+        .map(|range| {
+            let condition = match range {
+                IdRange::Span(a, b) => format!("id BETWEEN {a} AND {b}"),
+                IdRange::List(ids) => format!("id IN ({})", id_list(ids.into_iter())),
+            };
+            format!(
+                "UPDATE dose_records SET status = 'issued', updated_at = {now} \
+                 WHERE status = 'confirmed' AND {condition}"
+            )
+        })
+        .collect()
+}
+
+/// The one audit entry of a batch: count, record id range, signing keys (no personal data).
+pub(super) fn batch_issue_entry(
+    certificates: &[(i64, NewCertificate)],
+    actor: String,
+) -> audit::NewEntry {
+    let first = certificates.iter().map(|(id, _)| *id).min().unwrap_or(0);
+    let last = certificates.iter().map(|(id, _)| *id).max().unwrap_or(0);
+    let kids: std::collections::BTreeSet<&str> =
+        certificates.iter().map(|(_, c)| c.kid.as_str()).collect();
+    audit::NewEntry {
+        actor,
+        action: "certificate.batch_issue",
+        subject: format!("dose_records:{first}-{last}"),
+        details: serde_json::json!({
+            "count": certificates.len(),
+            "first_record": first,
+            "last_record": last,
+            "kids": kids,
+        }),
+    }
+}
+
 impl Storage {
     /// Stores verified, confirmed dose records in one transaction (multi-row INSERTs), with
     /// one audit entry (`dose_record.batch_import`: counts and id range, no personal data).
@@ -439,6 +481,16 @@ impl Storage {
             return Ok(());
         }
         let now = self.now();
+        if let (None, Some(native)) = (&lock.0, &self.native) {
+            let certificates = certificates.to_vec();
+            let actor = actor.to_string();
+            let head = self.audit_head.clone();
+            return native
+                .write(move |conn| {
+                    super::native::batch_commit(conn, &certificates, now, actor, &head)
+                })
+                .await;
+        }
         let mut guard = None;
         let mut tx = match lock.0 {
             Some(tx) => tx,
@@ -484,42 +536,14 @@ impl Storage {
         // consecutive confirmed records, so a batch is usually one id range: one range scan
         // instead of a list of thousands.
         let mut updated = 0;
-        for range in id_ranges(certificates.iter().map(|(id, _)| *id)) {
-            let condition = match range {
-                IdRange::Span(a, b) => format!("id BETWEEN {a} AND {b}"),
-                IdRange::List(ids) => format!("id IN ({})", id_list(ids.into_iter())),
-            };
-            updated += sqlx::query(&format!(
-                "UPDATE dose_records SET status = 'issued', updated_at = {now} \
-                 WHERE status = 'confirmed' AND {condition}"
-            ))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        for sql in mark_issued_sql(certificates, now) {
+            updated += sqlx::query(&sql).execute(&mut *tx).await?.rows_affected();
         }
         if updated != certificates.len() as u64 {
             return Err(StorageError::BatchConflict);
         }
-        let first = certificates.iter().map(|(id, _)| *id).min().unwrap_or(0);
-        let last = certificates.iter().map(|(id, _)| *id).max().unwrap_or(0);
-        let kids: std::collections::BTreeSet<&str> =
-            certificates.iter().map(|(_, c)| c.kid.as_str()).collect();
-        audit::append(
-            &mut tx,
-            now,
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "certificate.batch_issue",
-                subject: format!("dose_records:{first}-{last}"),
-                details: serde_json::json!({
-                    "count": certificates.len(),
-                    "first_record": first,
-                    "last_record": last,
-                    "kids": kids,
-                }),
-            }],
-        )
-        .await?;
+        let entry = batch_issue_entry(certificates, actor.to_string());
+        audit::append(&mut tx, now, vec![entry]).await?;
         tx.commit().await?;
         drop(guard);
         Ok(())

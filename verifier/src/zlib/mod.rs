@@ -6,9 +6,11 @@
 //!
 //! Inflate is our own (RFC 1950/1951, safe code): the streams are a few hundred bytes, for
 //! which building miniz_oxide's 1,024-entry tables for every table of every dynamic block
-//! cost more than decoding. Deflate (issuing) stays on miniz_oxide.
+//! cost more than decoding. Deflate (issuing) is our own too, for the same reason (see
+//! `deflate.rs`): level-9-like parsing with tables sized to the input.
 
 mod adler;
+mod deflate;
 #[cfg(test)]
 mod differential;
 mod huffman;
@@ -98,17 +100,18 @@ pub fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>, ZlibError> {
     Inflater::new().inflate(input, limit).map(<[u8]>::to_vec)
 }
 
-/// The compression level of [`deflate`] and [`Deflater`]: 9, the smallest output, so the
-/// smallest QR code.
+/// The compression level [`deflate`] and [`Deflater`] announce in the zlib header: 9, the
+/// smallest output (so the smallest QR code). Parsing follows zlib's level 9: hash chains
+/// followed up to 4,096 links, lazy matching, one block of dynamic Huffman codes (or fixed or
+/// stored, whichever is smaller).
 pub const DEFLATE_LEVEL: u8 = 9;
 
-/// A reusable zlib compressor: keeps miniz_oxide's compressor (about 300 KiB of tables and
-/// buffers) between calls, so that issuing many certificates on one thread allocates it once
-/// instead of once per certificate. The output is byte for byte that of [`deflate`].
+/// A reusable zlib compressor: keeps its hash table and buffers (a few KiB for a certificate)
+/// between calls, so that issuing many certificates on one thread allocates nothing after the
+/// first. The output is byte for byte that of [`deflate`].
+#[derive(Default)]
 pub struct Deflater {
-    compressor: Box<miniz_oxide::deflate::core::CompressorOxide>,
-    /// Whether the compressor has been used since it was made or reset.
-    dirty: bool,
+    scratch: deflate::Scratch,
 }
 
 impl std::fmt::Debug for Deflater {
@@ -117,68 +120,15 @@ impl std::fmt::Debug for Deflater {
     }
 }
 
-impl Default for Deflater {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Deflater {
-    /// A new compressor at [`DEFLATE_LEVEL`], zlib format.
+    /// A new compressor (its buffers are allocated on first use).
     pub fn new() -> Self {
-        use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
-        // window_bits > 0: zlib header and Adler-32; strategy 0: default.
-        let flags = create_comp_flags_from_zip_params(i32::from(DEFLATE_LEVEL), 1, 0);
-        Deflater {
-            compressor: Box::new(CompressorOxide::new(flags)),
-            dirty: false,
-        }
+        Self::default()
     }
 
     /// Appends the zlib stream of `data` to `out`.
     pub fn deflate_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress};
-        if self.dirty {
-            self.compressor.reset();
-        }
-        self.dirty = true;
-        let start = out.len();
-        // Room for the whole stream in the common case (stored blocks cost 5 bytes per 64 KiB,
-        // plus header and checksum); grown below if ever needed.
-        out.resize(start + data.len() + data.len() / 16 + 64, 0);
-        let mut pos = start;
-        let mut input = data;
-        loop {
-            let (status, read, written) = compress(
-                &mut self.compressor,
-                input,
-                &mut out[pos..],
-                TDEFLFlush::Finish,
-            );
-            pos += written;
-            input = input.get(read..).unwrap_or_default();
-            match status {
-                TDEFLStatus::Done => break,
-                TDEFLStatus::Okay => {
-                    if out.len() - pos < 64 {
-                        let grow = out.len().max(1024);
-                        out.resize(out.len() + grow, 0);
-                    }
-                }
-                // Only for invalid parameters or use after an error; neither happens here.
-                TDEFLStatus::BadParam | TDEFLStatus::PutBufFailed => {
-                    // Start over with a fresh compressor rather than panic.
-                    out.truncate(start);
-                    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(
-                        data,
-                        DEFLATE_LEVEL,
-                    ));
-                    *self = Deflater::new();
-                    return;
-                }
-            }
-        }
-        out.truncate(pos);
+        deflate::deflate_into(data, out, &mut self.scratch);
     }
 
     /// The zlib stream of `data`.
@@ -189,10 +139,10 @@ impl Deflater {
     }
 }
 
-/// Compresses to a zlib stream at level 9 (the smallest output, so the smallest QR code).
-/// To compress many inputs on one thread, reuse a [`Deflater`].
+/// Compresses to a zlib stream (see [`DEFLATE_LEVEL`]). To compress many inputs on one
+/// thread, reuse a [`Deflater`].
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, DEFLATE_LEVEL)
+    Deflater::new().deflate(data)
 }
 
 #[cfg(test)]
