@@ -114,7 +114,7 @@ pub struct ExportedCertificate {
     pub hc1: String,
 }
 
-const PENDING_COLUMNS: &str = "id, clinic_id, prophylaxis, product, manufacturer, dose_number, \
+pub(super) const PENDING_COLUMNS: &str = "id, clinic_id, prophylaxis, product, manufacturer, dose_number, \
     series_total, vaccination_date, registry_person";
 
 fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingRecord, StorageError> {
@@ -378,7 +378,7 @@ impl Storage {
         Ok(summary)
     }
 
-    /// SQLite: gives every pooled connection a 256 MiB page cache (`PRAGMA cache_size`), so
+    /// SQLite: gives every pooled connection and the native writer's a 256 MiB page cache (`PRAGMA cache_size`), so
     /// that bulk transactions (a registry import, a batch commit) do not spill pages to the
     /// WAL while they run. No effect on PostgreSQL. Durability is unchanged.
     ///
@@ -401,6 +401,12 @@ impl Storage {
                 .await?;
             held.push(conn);
         }
+        if let Some(native) = &self.native {
+            // The connection of the native writer, which commits the batches.
+            native
+                .write(|conn| Ok(conn.pragma_update(None, "cache_size", -262_144)?))
+                .await?;
+        }
         Ok(())
     }
 
@@ -412,6 +418,24 @@ impl Storage {
     pub async fn batch_claim(&self, after: i64, limit: u32) -> Result<Claim, StorageError> {
         let limit = i64::from(limit.max(1));
         match self.backend {
+            Backend::Sqlite if self.native.is_some() => {
+                let native = self.native.clone();
+                // Thousands of rows: read on the blocking pool, not on an async worker.
+                let records = tokio::task::spawn_blocking(move || match native {
+                    Some(native) => native.read(|conn| super::native::pending(conn, after, limit)),
+                    None => Ok(Vec::new()),
+                })
+                .await
+                .map_err(|_| {
+                    StorageError::Commit(std::sync::Arc::new(std::io::Error::other(
+                        "the claim's reading task did not complete",
+                    )))
+                })??;
+                Ok(Claim {
+                    records,
+                    lock: ClaimLock(None),
+                })
+            }
             Backend::Sqlite => {
                 let rows = sqlx::query(&format!(
                     "SELECT {PENDING_COLUMNS} FROM dose_records \

@@ -474,6 +474,45 @@ impl RawRecord {
     }
 }
 
+/// Up to `limit` confirmed records with an id above `after`, in id order (a batch claim on
+/// SQLite).
+pub(crate) fn pending(
+    conn: &Connection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<super::PendingRecord>, StorageError> {
+    let sql = format!(
+        "SELECT {} FROM dose_records WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2",
+        super::batch::PENDING_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([after, limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let person: Option<String> = row.get("registry_person")?;
+        let person = serde_json::from_str(person.as_deref().ok_or(corrupt("registry person"))?)
+            .map_err(|_| corrupt("registry person"))?;
+        let count = |col: &'static str| -> Result<u32, StorageError> {
+            u32::try_from(row.get::<_, i64>(col)?).map_err(|_| corrupt(col))
+        };
+        out.push(super::PendingRecord {
+            id: row.get("id")?,
+            clinic_id: row.get("clinic_id")?,
+            person,
+            vaccination: Vaccination {
+                prophylaxis: row.get("prophylaxis")?,
+                product: row.get("product")?,
+                manufacturer: row.get("manufacturer")?,
+                dose_number: count("dose_number")?,
+                series_total: count("series_total")?,
+                date: Date::parse(&row.get::<_, String>("vaccination_date")?)
+                    .map_err(|_| corrupt("vaccination date"))?,
+            },
+        });
+    }
+    Ok(out)
+}
+
 // ----- writes (run on the writer thread, inside the group's transaction) -----
 
 /// What [`insert_and_verify`] stores.
