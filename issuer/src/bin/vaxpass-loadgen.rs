@@ -12,6 +12,10 @@
 //!
 //! Reports certificates/s, the submit and confirm latency percentiles, and errors by code.
 
+/// The same allocator as `vaxpass-issuer` (the in-process service runs in this process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

@@ -8,6 +8,11 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: under load the service's many small allocations
+/// across threads took ~12 % of its CPU in malloc and free.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {
