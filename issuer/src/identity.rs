@@ -13,7 +13,7 @@
 //! | 7–12 | random serial |
 //!
 //! There is no check digit: a mistyped serial digit can only be caught by the registry lookup,
-//! but a mistyped province, century/sex or year digit is caught by [`Cccd::parse`] (unknown
+//! but a mistyped province, century/sex or year digit is caught by [`Cccd::from_digits`] (unknown
 //! province) or by [`Cccd::consistency`] against the record's own birth year and sex.
 //!
 //! # CMND — Chứng minh nhân dân (the old identity card)

@@ -164,8 +164,8 @@ impl Entry {
     /// certificate's subject `C`.
     ///
     /// # Errors
-    /// [`CertificateError`] when the DER is not a usable DSC; [`EntryError::NoCountry`] (as a
-    /// `CertificateError` of kind `Der`) when no country is given or found.
+    /// [`CertificateError`] when the DER is not a usable DSC, or (of kind `Der`) when no
+    /// country is given or found.
     pub fn from_certificate(
         der: &[u8],
         country: Option<&str>,
