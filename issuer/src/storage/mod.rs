@@ -88,6 +88,11 @@
 //!   write is rolled back alone and gets its own error), and commits them with one sync. Every
 //!   caller is answered after that commit, so durability is that of one transaction per write,
 //!   at a fraction of the syncs. [`CommitMode::PerOperation`] gives one transaction per write.
+//! - On a SQLite file, group commit takes a native path for the hot operations (submitting and
+//!   confirming a dose record, batch claims and commits, and the reads they need): rusqlite on
+//!   the same SQLite library, one writer thread owning its connection instead of a thread
+//!   round trip per statement through sqlx; the groups, savepoints, lock and audit chain are
+//!   the same (see `native.rs`). [`CommitMode::GroupedSqlx`] keeps every statement on sqlx.
 //! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
 //!   The write transaction of [`Storage::confirm_and_issue`] first locks the dose record's
 //!   row and re-checks its status.

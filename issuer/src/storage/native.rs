@@ -6,16 +6,17 @@
 //! and those wake-ups cost more than SQLite's own work. For the service's hot path, this module
 //! talks to SQLite directly (rusqlite, on the same SQLite library sqlx links):
 //!
-//! - **Writes** (submitting and confirming a dose record) go to one writer thread that owns
-//!   its connection. It runs the writes waiting at that moment in one `BEGIN IMMEDIATE`
-//!   transaction, each inside a `SAVEPOINT`, commits them with one sync of the WAL
-//!   (`synchronous=FULL`), then answers every caller: the group commit of [`super::group`],
-//!   with one hop to the thread and one back per write instead of per statement. It takes the
-//!   same in-process write lock as the sqlx writer, so the two never interleave inside a group,
-//!   and shares its counters ([`super::GroupStats`]).
+//! - **Writes** (submitting and confirming a dose record, committing an issuance batch) go to
+//!   one writer thread that owns its connection. It runs the writes waiting at that moment in
+//!   one `BEGIN IMMEDIATE` transaction, each inside a `SAVEPOINT`, commits them with one sync
+//!   of the WAL (`synchronous=FULL`), then answers every caller: the group commit of
+//!   [`super::group`], with one hop to the thread and one back per write instead of per
+//!   statement. It takes the same in-process write lock as the sqlx writer, so the two never
+//!   interleave inside a group, and shares its counters ([`super::GroupStats`]).
 //! - **Reads** (the record to confirm, a certificate, a registry person) run on the calling
 //!   thread with a connection from a small pool: a point query on an index takes microseconds,
-//!   less than a hop to another thread. WAL readers do not wait for the writer.
+//!   less than a hop to another thread. WAL readers do not wait for the writer. A batch claim
+//!   (thousands of rows) reads the same way on Tokio's blocking pool.
 //!
 //! Every statement is the same SQL, with the same `$n` parameters, as the sqlx path (SQLite
 //! numbers `$1`, `$2`, … in order of first appearance): the storage tests run both paths and
