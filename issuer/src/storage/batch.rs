@@ -143,7 +143,7 @@ fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingRecord, StorageErr
 /// `INSERT INTO table (cols) VALUES (...), ...` for `rows` rows: `$n` placeholders on
 /// PostgreSQL, `?` on SQLite (sqlx-sqlite looks every `$n` up by name, a linear scan: a
 /// statement with thousands of `$n` would bind in quadratic time).
-fn multi_row_insert(
+pub(super) fn multi_row_insert(
     backend: Backend,
     head: &str,
     columns: usize,

@@ -1089,9 +1089,11 @@ impl Storage {
                 });
             }
             let sql = if buf.len() == batch {
-                full_sql.get_or_insert_with(|| upsert_sql(batch)).clone()
+                full_sql
+                    .get_or_insert_with(|| upsert_sql(self.backend, batch))
+                    .clone()
             } else {
-                upsert_sql(buf.len())
+                upsert_sql(self.backend, buf.len())
             };
             let mut q = sqlx::query(&sql);
             for p in &buf {
@@ -1672,21 +1674,17 @@ impl Storage {
 }
 
 /// `INSERT … VALUES ($1,$2,$3,$4), … ON CONFLICT DO UPDATE` for `rows` persons.
-fn upsert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(80 + rows * 24);
-    sql.push_str("INSERT INTO registry_persons (id_number, full_name, date_of_birth, sex) VALUES ");
-    for i in 0..rows {
-        let b = i * 4;
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
-    }
-    sql.push_str(
+fn upsert_sql(backend: Backend, rows: usize) -> String {
+    // `?` on SQLite: sqlx-sqlite looks every `$n` up by name, a linear scan per parameter, so
+    // 20,000 `$n` of a full batch bound in quadratic time.
+    batch::multi_row_insert(
+        backend,
+        "INSERT INTO registry_persons (id_number, full_name, date_of_birth, sex)",
+        4,
+        rows,
         " ON CONFLICT (id_number) DO UPDATE SET full_name = excluded.full_name, \
          date_of_birth = excluded.date_of_birth, sex = excluded.sex",
-    );
-    sql
+    )
 }
 
 /// The hex SHA-256 of a record's content: the idempotency check compares it.
