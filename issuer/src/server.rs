@@ -38,7 +38,6 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
@@ -65,6 +64,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Default time requests in flight get to finish after the shutdown signal.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a client gets to send a request's headers: a connection that dribbles its
+/// headers (slowloris) is closed after it. Keep-alive connections idle between requests are
+/// closed after it too.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time closing the database may take after the drain.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -98,6 +101,8 @@ pub struct ServerConfig {
     pub issuing: api::Config,
     /// Time requests in flight get to finish after the shutdown signal.
     pub drain_timeout: Duration,
+    /// Time a client gets to send a request's headers (see [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: Duration,
     /// The remote population-registry service; `None`: the local `registry_persons` table.
     pub registry: Option<RemoteRegistryConfig>,
     /// The lookup portal's rate limits.
@@ -120,6 +125,7 @@ impl ServerConfig {
             passphrase_env: None,
             issuing: api::Config::default(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             registry: None,
             lookup_limits: LookupLimits::default(),
             rematch_every: DEFAULT_REMATCH_EVERY,
@@ -224,6 +230,7 @@ pub struct Server {
     rematch: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
+    header_read_timeout: Duration,
     development_keys: bool,
     trust_list_sequence: u64,
 }
@@ -363,6 +370,7 @@ impl Server {
             rematch,
             local_addr,
             drain_timeout: config.drain_timeout,
+            header_read_timeout: config.header_read_timeout,
             development_keys: manifest.development,
             trust_list_sequence: list.sequence,
         })
@@ -409,6 +417,7 @@ impl Server {
             refresh,
             rematch,
             drain_timeout,
+            header_read_timeout,
             ..
         } = self;
         let draining = Arc::new(Notify::new());
@@ -424,27 +433,10 @@ impl Server {
                 draining.notify_one();
             }
         };
-        // The client address reaches handlers as `ConnectInfo<SocketAddr>` (the lookup
-        // portal's per-address rate limit). axum provides that for `TcpListener` and for a
-        // tapped listener, hence the no-op `tap_io` around the TLS one.
         let served = async move {
             match listener {
-                Bound::Plain(l) => {
-                    axum::serve(
-                        l,
-                        router.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(signal)
-                    .await
-                }
-                Bound::Tls(l) => {
-                    axum::serve(
-                        l.tap_io(|_| {}),
-                        router.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(signal)
-                    .await
-                }
+                Bound::Plain(l) => accept_loop(l, router, header_read_timeout, signal).await,
+                Bound::Tls(l) => accept_loop(l, router, header_read_timeout, signal).await,
             }
         };
         let deadline = async {
@@ -588,6 +580,56 @@ fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
         rustls::pki_types::pem::Error::NoItemsFound => "no PEM block of the expected kind".into(),
         other => format!("not valid PEM ({other:?})"),
     }
+}
+
+/// Serves HTTP/1.1 connections from `listener` until `signal`, then closes the listener and
+/// waits for the connections' requests in flight (each connection then closes: `Connection:
+/// close`). What `axum::serve` does, plus a header read timeout, which it does not set: a
+/// client that has not sent a request's headers `header_read_timeout` after the connection
+/// opened or its previous response went out is disconnected. The client address reaches
+/// handlers as `ConnectInfo<SocketAddr>` (the lookup portal's per-address rate limit).
+async fn accept_loop<L>(
+    mut listener: L,
+    router: Router,
+    header_read_timeout: Duration,
+    signal: impl Future<Output = ()>,
+) -> Result<(), std::io::Error>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(req)
+            });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                // Timeouts and resets by clients: routine, never the client's data.
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // No new connections from here on.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A TCP listener whose connections come out TLS-terminated. Handshakes run in tasks of their

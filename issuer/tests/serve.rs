@@ -465,3 +465,45 @@ async fn missing_keys_are_reported_with_the_directory() {
     assert!(matches!(err, ServeError::Keys { .. }), "{text}");
     assert!(text.contains("keys"), "{text}");
 }
+
+/// A client that sends part of a request's headers and then nothing (slowloris) is
+/// disconnected once the header read timeout passes; a complete request on another
+/// connection is answered meanwhile. Without the timeout the connection would stay open and
+/// the read below would hit its 20 s guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let data = data().await;
+    let mut config = config(data.dir.path());
+    config.header_read_timeout = std::time::Duration::from_secs(1);
+    let (addr, stop, task) = start(config).await;
+
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        request(&mut ok, "GET", "/healthz", None, None).await.status,
+        200
+    );
+
+    // The server closes the slow connection (possibly after a 408): read to its end.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut rest),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the half-sent request's connection was never closed"
+    );
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer to a half-sent request: {text}"
+    );
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

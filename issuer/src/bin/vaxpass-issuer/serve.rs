@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM / Ctrl-C.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
+    /// Seconds a client gets to send a request's headers (a new connection, or a kept-alive
+    /// one after its last response); then the connection is closed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
     /// Demo: create the data directory with DEVELOPMENT keys, a synthetic registry of
     /// 10,000 persons (seed 1), a clinic and fresh tokens (printed), then serve. Re-running
     /// reuses the directory.
@@ -130,6 +134,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
         ..api::Config::default()
     };
     config.drain_timeout = Duration::from_secs(args.drain_timeout);
+    config.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     config.lookup_limits = LookupLimits {
         per_client: Rate::new(5, args.lookup_per_minute, 60),
         per_id: Rate::new(5, args.lookup_per_id_per_hour, 3_600),
