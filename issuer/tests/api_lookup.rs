@@ -326,6 +326,28 @@ async fn latest_certificate_and_identical_misses(env: &Env) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["code"], "INVALID_REQUEST");
+
+    // The two certificates handed out are on record, by UVCI only; the misses are not.
+    let entries = env.storage.audit_entries(0, 10_000).await.unwrap();
+    let lookups: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "certificate.lookup")
+        .collect();
+    assert_eq!(lookups.len(), 2, "{lookups:?}");
+    let subject = format!("certificate:{}", dose2["uvci"].as_str().unwrap());
+    for e in &lookups {
+        assert_eq!(e.subject, subject);
+        assert_eq!(e.actor, "system:lookup-portal");
+        assert_eq!(e.details, r#"{"via":"portal"}"#);
+        for personal in [
+            p.full_name.clone(),
+            p.id.to_string(),
+            p.date_of_birth.to_string(),
+        ] {
+            assert!(!format!("{e:?}").contains(&personal), "{e:?}");
+        }
+    }
+    env.storage.audit_verify().await.unwrap();
 }
 
 #[tokio::test]

@@ -17,6 +17,10 @@
 //! - A body that is not JSON of the right shape is `422 INVALID_REQUEST`, as elsewhere: it
 //!   reveals nothing about anyone.
 //! - Responses carry `Cache-Control: no-store`.
+//! - **On record.** Every certificate handed out is audited (`certificate.lookup`, with its
+//!   UVCI only: nothing of what was typed, nor who asked) and committed before the answer
+//!   goes out; if it cannot be recorded, nothing is handed out. Misses are not recorded
+//!   (they are counted in `/metrics`, and throttled).
 //!
 //! The client address comes from [`ConnectInfo<SocketAddr>`]: the server must be run with
 //! `app(state).into_make_service_with_connect_info::<SocketAddr>()`. Without it (in-process
@@ -191,6 +195,8 @@ async fn lookup(
     let found = state.storage.latest_certificate_by_key(&query_key).await?;
     match found {
         Some(found) if matches(&req, &found) => {
+            // On record before it is handed out: no answer if it cannot be recorded.
+            state.storage.record_lookup(&found.certificate.uvci).await?;
             state.metrics.lookup_attempt(LookupOutcome::Found);
             Ok(no_store(
                 Json(CertificateResponse::of(found.certificate)?).into_response(),

@@ -30,6 +30,30 @@ impl Storage {
             .await
     }
 
+    /// Records that the lookup portal handed out the certificate `uvci` (audit entry
+    /// `certificate.lookup`: the UVCI and the channel, nothing about who asked or what they
+    /// typed). Committed when it returns: the portal answers only after this.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Commit`].
+    pub async fn record_lookup(&self, uvci: &str) -> Result<(), StorageError> {
+        let now = self.now();
+        let subject = format!("certificate:{uvci}");
+        let head = self.audit_head.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let entry = super::audit::NewEntry {
+                    actor: super::Actor::System("lookup-portal".into()).to_string(),
+                    action: "certificate.lookup",
+                    subject,
+                    details: serde_json::json!({ "via": "portal" }),
+                };
+                super::audit::append_cached(tx, now, vec![entry], &head).await
+            })
+        })
+        .await
+    }
+
     /// As [`Storage::latest_certificate_of`], by the ID's serde form (the `id` field of the
     /// stored `registry_person` JSON). Any string is accepted: the portal runs the same
     /// query for a number that does not parse, with a key that matches nothing.
