@@ -85,6 +85,20 @@ pub struct DoseIdentity {
     pub sex: Sex,
 }
 
+impl From<&RegistryPerson> for DoseIdentity {
+    /// The identity exactly as the registry holds it (what a record that matches perfectly
+    /// says): for seeding, examples and tests.
+    fn from(p: &RegistryPerson) -> Self {
+        DoseIdentity {
+            id_number: p.id.to_string(),
+            id_kind: p.id.kind(),
+            full_name: p.full_name.clone(),
+            date_of_birth: PartialDate::from(p.date_of_birth),
+            sex: p.sex,
+        }
+    }
+}
+
 impl fmt::Debug for DoseIdentity {
     /// Redacted: the kind of document only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

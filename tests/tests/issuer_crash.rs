@@ -26,7 +26,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
+use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::read_registry;
 
@@ -40,16 +42,15 @@ const RECORDS: usize = 240;
 const KILL_AFTER: usize = 60;
 
 fn record(p: &RegistryPerson, date: &str) -> Value {
-    json!({
-        "id_number": String::from(p.id.clone()),
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": p.sex.code(),
-        "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
-        "dose_number": 2,
-        "series_total": 2,
-        "date": date,
-    })
+    let date = Date::parse(date).unwrap();
+    serde_json::to_value(SubmitRequest::for_person(
+        p,
+        VaccineIn::comirnaty(),
+        2,
+        2,
+        date,
+    ))
+    .unwrap()
 }
 
 /// What one phase's clients saw: request index → the answer's JSON, for acknowledged ones.

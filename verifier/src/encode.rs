@@ -34,11 +34,7 @@ pub fn encode_cose<E>(
 
 /// Compresses and armours a COSE_Sign1: zlib, Base45, `HC1:` prefix.
 pub fn armour(cose_sign1: &[u8]) -> String {
-    let z = zlib::deflate(cose_sign1);
-    let mut out = String::with_capacity(hc1::PREFIX.len() + base45::encoded_len(z.len()));
-    out.push_str(hc1::PREFIX);
-    base45::encode_into(&z, &mut out);
-    out
+    Encoder::new().armour(cose_sign1)
 }
 
 /// Encodes a CBOR payload into an `HC1:` string.

@@ -277,7 +277,7 @@ impl IssueContext {
             sign_ns = nanos(ts);
             sig
         };
-        // A per-thread encoder keeps its zlib compressor (≈ 300 KiB) between certificates;
+        // A per-thread encoder keeps its zlib buffers between certificates;
         // its output is that of `encode_hc1`, byte for byte.
         let hc1 = ENCODER.with(|encoder| match encoder.try_borrow_mut() {
             Ok(mut encoder) => encoder.encode_hc1(&cbor, &claims, signer.algorithm(), &kid, sign),

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The vaccine of a submitted dose (DCC codes).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaccineIn {
     /// Medicinal product (`vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
     pub mp: String,
@@ -35,8 +35,20 @@ pub struct VaccineIn {
     pub vp: String,
 }
 
+impl VaccineIn {
+    /// Comirnaty (BioNTech/Pfizer, mRNA): the vaccine of the demo, the load generator and
+    /// the examples.
+    pub fn comirnaty() -> VaccineIn {
+        VaccineIn {
+            mp: "EU/1/20/1528".to_owned(),
+            ma: "ORG-100030215".to_owned(),
+            vp: "1119349007".to_owned(),
+        }
+    }
+}
+
 /// The body of `POST /dose-records`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SubmitRequest {
     /// ID number as typed.
     pub id_number: String,
@@ -57,6 +69,30 @@ pub struct SubmitRequest {
     pub series_total: u32,
     /// Date of vaccination, `YYYY-MM-DD`.
     pub date: String,
+}
+
+impl SubmitRequest {
+    /// The record a clinic would submit for `p` with every identity field as the registry
+    /// holds it (so it is verified): for the demo's example, the load generator and tests.
+    pub fn for_person(
+        p: &RegistryPerson,
+        vaccine: VaccineIn,
+        dose_number: u32,
+        series_total: u32,
+        date: Date,
+    ) -> SubmitRequest {
+        SubmitRequest {
+            id_number: p.id.to_string(),
+            id_kind: p.id.kind(),
+            full_name: p.full_name.clone(),
+            date_of_birth: p.date_of_birth.to_string(),
+            sex: p.sex.code().to_owned(),
+            vaccine,
+            dose_number,
+            series_total,
+            date: date.to_string(),
+        }
+    }
 }
 
 /// The answer of `POST /dose-records`.

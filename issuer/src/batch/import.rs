@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use vaxpass_verifier::valuesets::ValueSets;
 
 use crate::api::records::{SubmitRequest, parse_request};
-use crate::dates::{Date, PartialDate};
+use crate::dates::Date;
 use crate::matching::{DoseIdentity, InMemoryRegistry, match_record};
 use crate::registry_csv::generate_persons;
 use crate::storage::{
@@ -275,13 +275,7 @@ pub async fn seed(
     for (n, p) in persons.iter().enumerate() {
         let record = NewDoseRecord {
             clinic_id: clinic,
-            identity: DoseIdentity {
-                id_number: p.id.to_string(),
-                id_kind: p.id.kind(),
-                full_name: p.full_name.clone(),
-                date_of_birth: PartialDate::from(p.date_of_birth),
-                sex: p.sex,
-            },
+            identity: DoseIdentity::from(p),
             vaccination: Vaccination {
                 prophylaxis: "1119349007".into(),
                 product: "EU/1/20/1528".into(),

@@ -32,8 +32,9 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
 use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::identity::Sex;
+use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::{generate_persons, read_registry};
 use vaxpass_issuer::storage::{Actor, CommitMode, Role, Storage};
@@ -449,6 +450,8 @@ struct Shared {
     /// Certificates counted while measuring.
     certificates: AtomicU64,
     limit: Option<u64>,
+    /// The vaccination date of every submitted record.
+    dose_date: Date,
 }
 
 async fn drive(
@@ -465,6 +468,7 @@ async fn drive(
         stop: AtomicBool::new(false),
         certificates: AtomicU64::new(0),
         limit: args.count,
+        dose_date: Date::parse("2021-09-01")?,
     });
     let run_id: u64 = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
     let mut users = Vec::new();
@@ -580,7 +584,7 @@ async fn user(shared: Arc<Shared>, vu: usize, run_id: u64) -> UserReport {
         };
         n += 1;
         let p = &shared.persons[rng.gen_range(0..shared.persons.len())];
-        let body = record_json(p, rng.gen_range(1..=3));
+        let body = record_json(p, rng.gen_range(1..=3), shared.dose_date);
         let key = format!("lg-{run_id:x}-{vu}-{n}");
         let measuring = shared.measuring.load(Ordering::SeqCst);
         let t = Instant::now();
@@ -655,17 +659,7 @@ fn elapsed_us(t: Instant) -> u32 {
     u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)
 }
 
-fn record_json(p: &RegistryPerson, dose: u32) -> Bytes {
-    let v = serde_json::json!({
-        "id_number": p.id.to_string(),
-        "id_kind": "national",
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": if p.sex == Sex::Male { "M" } else { "F" },
-        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
-        "dose_number": dose,
-        "series_total": 3,
-        "date": "2021-09-01",
-    });
-    Bytes::from(v.to_string())
+fn record_json(p: &RegistryPerson, dose: u32, date: Date) -> Bytes {
+    let record = SubmitRequest::for_person(p, VaccineIn::comirnaty(), dose, 3, date);
+    Bytes::from(serde_json::to_vec(&record).unwrap_or_default())
 }

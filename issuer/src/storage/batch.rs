@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Actor, Backend, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
-    Vaccination, audit, corrupt, id_kind_str,
+    Actor, Backend, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
+    Vaccination, audit, corrupt, id_kind_str, vaccination_from_row,
 };
 use crate::dates::Date;
 use crate::identity::{IdKind, IdNumber, Sex};
@@ -117,26 +117,15 @@ pub struct ExportedCertificate {
 pub(super) const PENDING_COLUMNS: &str = "id, clinic_id, prophylaxis, product, manufacturer, dose_number, \
     series_total, vaccination_date, registry_person";
 
-fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingRecord, StorageError> {
-    let person: Option<String> = row.try_get("registry_person")?;
+pub(super) fn pending_from_row(row: &impl Columns) -> Result<PendingRecord, StorageError> {
+    let person = row.text_or_null("registry_person")?;
     let person = serde_json::from_str(person.as_deref().ok_or(corrupt("registry person"))?)
         .map_err(|_| corrupt("registry person"))?;
-    let count = |col: &'static str| -> Result<u32, StorageError> {
-        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col))
-    };
     Ok(PendingRecord {
-        id: row.try_get("id")?,
-        clinic_id: row.try_get("clinic_id")?,
+        id: row.int("id")?,
+        clinic_id: row.int("clinic_id")?,
         person,
-        vaccination: Vaccination {
-            prophylaxis: row.try_get("prophylaxis")?,
-            product: row.try_get("product")?,
-            manufacturer: row.try_get("manufacturer")?,
-            dose_number: count("dose_number")?,
-            series_total: count("series_total")?,
-            date: Date::parse(&row.try_get::<String, _>("vaccination_date")?)
-                .map_err(|_| corrupt("vaccination date"))?,
-        },
+        vaccination: vaccination_from_row(row)?,
     })
 }
 
@@ -426,11 +415,8 @@ impl Storage {
                     None => Ok(Vec::new()),
                 })
                 .await
-                .map_err(|_| {
-                    StorageError::Commit(std::sync::Arc::new(std::io::Error::other(
-                        "the claim's reading task did not complete",
-                    )))
-                })??;
+                // The reading task panicked or the runtime is shutting down.
+                .map_err(|_| StorageError::Database(sqlx::Error::WorkerCrashed))??;
                 Ok(Claim {
                     records,
                     lock: ClaimLock(None),

@@ -780,63 +780,104 @@ fn id_kind_str(kind: IdKind) -> &'static str {
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<DoseRecord, StorageError> {
-    let id_kind = match row.try_get::<String, _>("id_kind")?.as_str() {
+/// A stored row, read by column name: sqlx's rows and rusqlite's (the native SQLite path)
+/// alike, so that stored values are parsed into records by one piece of code.
+pub(crate) trait Columns {
+    /// A TEXT column.
+    fn text(&self, col: &str) -> Result<String, StorageError>;
+    /// A nullable TEXT column.
+    fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError>;
+    /// An INTEGER column.
+    fn int(&self, col: &str) -> Result<i64, StorageError>;
+}
+
+impl Columns for AnyRow {
+    fn text(&self, col: &str) -> Result<String, StorageError> {
+        Ok(self.try_get(col)?)
+    }
+    fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError> {
+        Ok(self.try_get(col)?)
+    }
+    fn int(&self, col: &str) -> Result<i64, StorageError> {
+        Ok(self.try_get(col)?)
+    }
+}
+
+/// A count column (dose number, series total) as a `u32`.
+fn count(row: &impl Columns, col: &'static str) -> Result<u32, StorageError> {
+    u32::try_from(row.int(col)?).map_err(|_| corrupt(col))
+}
+
+/// The vaccination columns shared by records and pending records.
+fn vaccination_from_row(row: &impl Columns) -> Result<Vaccination, StorageError> {
+    Ok(Vaccination {
+        prophylaxis: row.text("prophylaxis")?,
+        product: row.text("product")?,
+        manufacturer: row.text("manufacturer")?,
+        dose_number: count(row, "dose_number")?,
+        series_total: count(row, "series_total")?,
+        date: Date::parse(&row.text("vaccination_date")?)
+            .map_err(|_| corrupt("vaccination date"))?,
+    })
+}
+
+fn record_from_row(row: &impl Columns) -> Result<DoseRecord, StorageError> {
+    let id_kind = match row.text("id_kind")?.as_str() {
         "national" => IdKind::National,
         "foreign_passport" => IdKind::ForeignPassport,
         _ => return Err(corrupt("document kind")),
     };
-    let sex = Sex::parse(&row.try_get::<String, _>("sex")?).ok_or(corrupt("sex"))?;
-    let dob = PartialDate::parse(&row.try_get::<String, _>("date_of_birth")?)
-        .map_err(|_| corrupt("birth date"))?;
-    let date = Date::parse(&row.try_get::<String, _>("vaccination_date")?)
-        .map_err(|_| corrupt("vaccination date"))?;
-    let status = RecordStatus::parse(&row.try_get::<String, _>("status")?)
-        .ok_or(corrupt("record status"))?;
-    let registry_person = match row.try_get::<Option<String>, _>("registry_person")? {
+    let sex = Sex::parse(&row.text("sex")?).ok_or(corrupt("sex"))?;
+    let dob = PartialDate::parse(&row.text("date_of_birth")?).map_err(|_| corrupt("birth date"))?;
+    let status = RecordStatus::parse(&row.text("status")?).ok_or(corrupt("record status"))?;
+    let registry_person = match row.text_or_null("registry_person")? {
         Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
         None => None,
     };
-    let count = |col: &'static str| -> Result<u32, StorageError> {
-        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col))
-    };
     Ok(DoseRecord {
-        id: row.try_get("id")?,
-        clinic_id: row.try_get("clinic_id")?,
+        id: row.int("id")?,
+        clinic_id: row.int("clinic_id")?,
         identity: DoseIdentity {
-            id_number: row.try_get("id_number")?,
+            id_number: row.text("id_number")?,
             id_kind,
-            full_name: row.try_get("full_name")?,
+            full_name: row.text("full_name")?,
             date_of_birth: dob,
             sex,
         },
-        vaccination: Vaccination {
-            prophylaxis: row.try_get("prophylaxis")?,
-            product: row.try_get("product")?,
-            manufacturer: row.try_get("manufacturer")?,
-            dose_number: count("dose_number")?,
-            series_total: count("series_total")?,
-            date,
-        },
+        vaccination: vaccination_from_row(row)?,
         status,
-        outcome: row.try_get("outcome")?,
-        match_report: row.try_get("match_report")?,
+        outcome: row.text_or_null("outcome")?,
+        match_report: row.text_or_null("match_report")?,
         registry_person,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
     })
 }
 
-fn cert_from_row(row: &AnyRow) -> Result<Certificate, StorageError> {
+const FIND_PERSON_SQL: &str =
+    "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1";
+
+/// A registry person (a row of [`FIND_PERSON_SQL`]) with the ID number it was found under.
+fn person_from_row(row: &impl Columns, id: &IdNumber) -> Result<RegistryPerson, StorageError> {
+    Ok(RegistryPerson {
+        id: id.clone(),
+        full_name: row.text("full_name")?,
+        date_of_birth: Date::parse(&row.text("date_of_birth")?)
+            .map_err(|_| corrupt("registry birth date"))?,
+        sex: Sex::parse(&row.text("sex")?).ok_or(corrupt("registry sex"))?,
+    })
+}
+
+fn cert_from_row(row: &impl Columns) -> Result<Certificate, StorageError> {
     Ok(Certificate {
-        uvci: row.try_get("uvci")?,
-        dose_record_id: row.try_get("dose_record_id")?,
-        hc1: row.try_get("hc1")?,
-        payload: row.try_get("payload")?,
-        kid: row.try_get("kid")?,
-        iat: row.try_get("iat")?,
-        exp: row.try_get("exp")?,
-        issued_at: row.try_get("issued_at")?,
+        uvci: row.text("uvci")?,
+        dose_record_id: row.int("dose_record_id")?,
+        hc1: row.text("hc1")?,
+        payload: row.text("payload")?,
+        kid: row.text("kid")?,
+        iat: row.int("iat")?,
+        exp: row.int("exp")?,
+        issued_at: row.int("issued_at")?,
     })
 }
 
@@ -1130,20 +1171,11 @@ impl Storage {
         if let Some(native) = &self.native {
             return native.read(|conn| native::person(conn, id));
         }
-        let row = sqlx::query(
-            "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(RegistryPerson {
-            id: id.clone(),
-            full_name: row.try_get("full_name")?,
-            date_of_birth: Date::parse(&row.try_get::<String, _>("date_of_birth")?)
-                .map_err(|_| corrupt("registry birth date"))?,
-            sex: Sex::parse(&row.try_get::<String, _>("sex")?).ok_or(corrupt("registry sex"))?,
-        }))
+        let row = sqlx::query(FIND_PERSON_SQL)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| person_from_row(&row, id)).transpose()
     }
 
     /// Number of registry persons.

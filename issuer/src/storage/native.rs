@@ -35,10 +35,8 @@ use super::{
     CERT_COLUMNS, Certificate, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS, RecordStatus,
     StorageError, Verification, audit, corrupt,
 };
-use crate::dates::{Date, PartialDate};
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{DoseIdentity, RegistryPerson};
-use crate::storage::Vaccination;
+use crate::identity::IdNumber;
+use crate::matching::RegistryPerson;
 
 /// How long a statement waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,14 +153,14 @@ impl Native {
                 let deliver: Deliver = Box::new(move |outcome: Outcome| {
                     let value = match (result, outcome) {
                         (Ok(v), Ok(())) => Ok(v),
-                        (Ok(_), Err(e)) => Err(commit_error(e)),
+                        (Ok(_), Err(e)) => Err(StorageError::Commit(e)),
                         (Err(e), _) => Err(e),
                     };
                     answer_with(&slot, value);
                 });
                 (ok, deliver)
             }),
-            fail: Box::new(move |e| answer_with(&fail_slot, Err(commit_error(e)))),
+            fail: Box::new(move |e| answer_with(&fail_slot, Err(StorageError::Commit(e)))),
         };
         self.counters.queued(true);
         if self.jobs.send(job).is_err() {
@@ -200,10 +198,6 @@ fn gone() -> StorageError {
     StorageError::Commit(Arc::new(std::io::Error::other(
         "the SQLite writer thread ended before answering",
     )))
-}
-
-fn commit_error(e: Arc<rusqlite::Error>) -> StorageError {
-    StorageError::Commit(e)
 }
 
 type Slot<T> = Arc<std::sync::Mutex<Option<oneshot::Sender<Result<T, StorageError>>>>>;
@@ -305,14 +299,35 @@ fn execute(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 // ----- reads -----
 
+/// A rusqlite row read through the same parsing as sqlx's ([`super::Columns`]).
+impl super::Columns for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<String, StorageError> {
+        Ok(self.get(col)?)
+    }
+    fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError> {
+        Ok(self.get(col)?)
+    }
+    fn int(&self, col: &str) -> Result<i64, StorageError> {
+        Ok(self.get(col)?)
+    }
+}
+
+/// The first row of `sql` with `params`, parsed by `parse`, or `None`.
+fn first<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    parse: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StorageError>,
+) -> Result<Option<T>, StorageError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(parse).transpose()
+}
+
 /// A dose record by id.
 pub(crate) fn dose_record(conn: &Connection, id: i64) -> Result<Option<DoseRecord>, StorageError> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let row = stmt
-        .query_row([id], |row| Ok(RawRecord::of(row)))
-        .optional()?;
-    row.map(|r| r?.into_record()).transpose()
+    first(conn, &sql, [id], |row| super::record_from_row(row))
 }
 
 /// The certificate with `uvci`, or of the dose record `record`.
@@ -320,20 +335,17 @@ pub(crate) fn certificate(
     conn: &Connection,
     by: CertificateKey<'_>,
 ) -> Result<Option<Certificate>, StorageError> {
-    let sql = match by {
-        CertificateKey::Uvci(_) => {
-            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1")
+    let parse = |row: &rusqlite::Row<'_>| super::cert_from_row(row);
+    match by {
+        CertificateKey::Uvci(u) => {
+            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1");
+            first(conn, &sql, [u], parse)
         }
-        CertificateKey::Record(_) => {
-            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1")
+        CertificateKey::Record(id) => {
+            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+            first(conn, &sql, [id], parse)
         }
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let found = match by {
-        CertificateKey::Uvci(u) => stmt.query_row([u], cert_of).optional()?,
-        CertificateKey::Record(id) => stmt.query_row([id], cert_of).optional()?,
-    };
-    Ok(found)
+    }
 }
 
 /// Which certificate [`certificate`] reads.
@@ -343,136 +355,14 @@ pub(crate) enum CertificateKey<'a> {
     Record(i64),
 }
 
-fn cert_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Certificate> {
-    Ok(Certificate {
-        uvci: row.get("uvci")?,
-        dose_record_id: row.get("dose_record_id")?,
-        hc1: row.get("hc1")?,
-        payload: row.get("payload")?,
-        kid: row.get("kid")?,
-        iat: row.get("iat")?,
-        exp: row.get("exp")?,
-        issued_at: row.get("issued_at")?,
-    })
-}
-
 /// The registry person with this ID number.
 pub(crate) fn person(
     conn: &Connection,
     id: &IdNumber,
 ) -> Result<Option<RegistryPerson>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1",
-    )?;
-    let row = stmt
-        .query_row([id.to_string()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })
-        .optional()?;
-    let Some((full_name, dob, sex)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(RegistryPerson {
-        id: id.clone(),
-        full_name,
-        date_of_birth: Date::parse(&dob).map_err(|_| corrupt("registry birth date"))?,
-        sex: Sex::parse(&sex).ok_or(corrupt("registry sex"))?,
-    }))
-}
-
-/// A record's columns as stored, before they are parsed (parsing errors are ours, not
-/// rusqlite's).
-struct RawRecord {
-    id: i64,
-    clinic_id: i64,
-    id_number: String,
-    id_kind: String,
-    full_name: String,
-    date_of_birth: String,
-    sex: String,
-    prophylaxis: String,
-    product: String,
-    manufacturer: String,
-    dose_number: i64,
-    series_total: i64,
-    vaccination_date: String,
-    status: String,
-    outcome: Option<String>,
-    match_report: Option<String>,
-    registry_person: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl RawRecord {
-    fn of(row: &rusqlite::Row<'_>) -> Result<RawRecord, StorageError> {
-        Ok(RawRecord {
-            id: row.get("id")?,
-            clinic_id: row.get("clinic_id")?,
-            id_number: row.get("id_number")?,
-            id_kind: row.get("id_kind")?,
-            full_name: row.get("full_name")?,
-            date_of_birth: row.get("date_of_birth")?,
-            sex: row.get("sex")?,
-            prophylaxis: row.get("prophylaxis")?,
-            product: row.get("product")?,
-            manufacturer: row.get("manufacturer")?,
-            dose_number: row.get("dose_number")?,
-            series_total: row.get("series_total")?,
-            vaccination_date: row.get("vaccination_date")?,
-            status: row.get("status")?,
-            outcome: row.get("outcome")?,
-            match_report: row.get("match_report")?,
-            registry_person: row.get("registry_person")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-        })
-    }
-
-    fn into_record(self) -> Result<DoseRecord, StorageError> {
-        let id_kind = match self.id_kind.as_str() {
-            "national" => IdKind::National,
-            "foreign_passport" => IdKind::ForeignPassport,
-            _ => return Err(corrupt("document kind")),
-        };
-        let count = |v: i64, col: &'static str| u32::try_from(v).map_err(|_| corrupt(col));
-        Ok(DoseRecord {
-            id: self.id,
-            clinic_id: self.clinic_id,
-            identity: DoseIdentity {
-                id_number: self.id_number,
-                id_kind,
-                full_name: self.full_name,
-                date_of_birth: PartialDate::parse(&self.date_of_birth)
-                    .map_err(|_| corrupt("birth date"))?,
-                sex: Sex::parse(&self.sex).ok_or(corrupt("sex"))?,
-            },
-            vaccination: Vaccination {
-                prophylaxis: self.prophylaxis,
-                product: self.product,
-                manufacturer: self.manufacturer,
-                dose_number: count(self.dose_number, "dose_number")?,
-                series_total: count(self.series_total, "series_total")?,
-                date: Date::parse(&self.vaccination_date)
-                    .map_err(|_| corrupt("vaccination date"))?,
-            },
-            status: RecordStatus::parse(&self.status).ok_or(corrupt("record status"))?,
-            outcome: self.outcome,
-            match_report: self.match_report,
-            registry_person: match self.registry_person {
-                Some(json) => {
-                    Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?)
-                }
-                None => None,
-            },
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
+    first(conn, super::FIND_PERSON_SQL, [id.to_string()], |row| {
+        super::person_from_row(row, id)
+    })
 }
 
 /// Up to `limit` confirmed records with an id above `after`, in id order (a batch claim on
@@ -490,26 +380,7 @@ pub(crate) fn pending(
     let mut rows = stmt.query([after, limit])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let person: Option<String> = row.get("registry_person")?;
-        let person = serde_json::from_str(person.as_deref().ok_or(corrupt("registry person"))?)
-            .map_err(|_| corrupt("registry person"))?;
-        let count = |col: &'static str| -> Result<u32, StorageError> {
-            u32::try_from(row.get::<_, i64>(col)?).map_err(|_| corrupt(col))
-        };
-        out.push(super::PendingRecord {
-            id: row.get("id")?,
-            clinic_id: row.get("clinic_id")?,
-            person,
-            vaccination: Vaccination {
-                prophylaxis: row.get("prophylaxis")?,
-                product: row.get("product")?,
-                manufacturer: row.get("manufacturer")?,
-                dose_number: count("dose_number")?,
-                series_total: count("series_total")?,
-                date: Date::parse(&row.get::<_, String>("vaccination_date")?)
-                    .map_err(|_| corrupt("vaccination date"))?,
-            },
-        });
+        out.push(super::batch::pending_from_row(row)?);
     }
     Ok(out)
 }

@@ -11,11 +11,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use rand_core::{OsRng, RngCore};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{AnyPool, Executor};
 use tower::ServiceExt;
-use vaxpass_issuer::dates::{Date, PartialDate};
-use vaxpass_issuer::identity::Sex;
+use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
+use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::matching::{DoseIdentity, RegistryPerson};
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{Actor, Backend, NewDoseRecord, Role, Storage, Vaccination};
@@ -239,17 +239,15 @@ pub fn request(method: &str, uri: &str, token: Option<&str>, body: Option<Value>
 
 /// A valid dose record for `p`: Comirnaty, dose 2 of 2, given on 2026-05-01.
 pub fn record_for(p: &RegistryPerson) -> Value {
-    json!({
-        "id_number": p.id.to_string(),
-        "id_kind": "national",
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": if p.sex == Sex::Male { "M" } else { "F" },
-        "vaccine": { "mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007" },
-        "dose_number": 2,
-        "series_total": 2,
-        "date": "2026-05-01",
-    })
+    let date = Date::parse("2026-05-01").unwrap();
+    serde_json::to_value(SubmitRequest::for_person(
+        p,
+        VaccineIn::comirnaty(),
+        2,
+        2,
+        date,
+    ))
+    .unwrap()
 }
 
 /// A storage with `n` imported persons, one clinic ("Clinic A", province 79) with a staff
@@ -358,13 +356,7 @@ impl TestDb {
 pub fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
     NewDoseRecord {
         clinic_id,
-        identity: DoseIdentity {
-            id_number: p.id.to_string(),
-            id_kind: p.id.kind(),
-            full_name: p.full_name.clone(),
-            date_of_birth: PartialDate::from(p.date_of_birth),
-            sex: p.sex,
-        },
+        identity: DoseIdentity::from(p),
         vaccination: Vaccination {
             prophylaxis: "1119349007".into(),
             product: "EU/1/20/1528".into(),

@@ -100,15 +100,12 @@ pub fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>, ZlibError> {
     Inflater::new().inflate(input, limit).map(<[u8]>::to_vec)
 }
 
-/// The compression level [`deflate`] and [`Deflater`] announce in the zlib header: 9, the
-/// smallest output (so the smallest QR code). Parsing follows zlib's level 9: hash chains
-/// followed up to 4,096 links, lazy matching, one block of dynamic Huffman codes (or fixed or
-/// stored, whichever is smaller).
-pub const DEFLATE_LEVEL: u8 = 9;
-
-/// A reusable zlib compressor: keeps its hash table and buffers (a few KiB for a certificate)
-/// between calls, so that issuing many certificates on one thread allocates nothing after the
-/// first. The output is byte for byte that of [`deflate`].
+/// A reusable zlib compressor for the smallest output (so the smallest QR code): parsing as
+/// zlib's level 9 (hash chains followed up to 4,096 links, lazy matching), one block of dynamic
+/// Huffman codes (or fixed or stored, whichever is smaller), the header announcing maximum
+/// compression. It keeps its hash table and buffers (a few KiB for a certificate) between
+/// calls, so that issuing many certificates on one thread allocates nothing after the first.
+/// The output is byte for byte that of [`deflate`].
 #[derive(Default)]
 pub struct Deflater {
     scratch: deflate::Scratch,
@@ -139,7 +136,7 @@ impl Deflater {
     }
 }
 
-/// Compresses to a zlib stream (see [`DEFLATE_LEVEL`]). To compress many inputs on one
+/// Compresses to a zlib stream (see [`Deflater`]). To compress many inputs on one
 /// thread, reuse a [`Deflater`].
 pub fn deflate(data: &[u8]) -> Vec<u8> {
     Deflater::new().deflate(data)

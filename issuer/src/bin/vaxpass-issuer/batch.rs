@@ -197,10 +197,7 @@ fn io_err<'a>(
 /// # Errors
 /// [`BatchCliError`].
 pub fn run(cmd: BatchCommand) -> Result<Outcome, BatchCliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(BatchCliError::Runtime)?;
+    let runtime = crate::cli::runtime().map_err(BatchCliError::Runtime)?;
     runtime.block_on(async {
         match cmd {
             BatchCommand::Issue(args) => issue(args).await,

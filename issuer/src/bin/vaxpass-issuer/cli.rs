@@ -147,11 +147,15 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
 }
 
-fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// The single-threaded Tokio runtime of the one-shot commands (import, audit, batch).
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(CliError::Runtime)?;
+}
+
+fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
+    let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let storage = Storage::open(&args.database).await?;
         let result = storage.audit_verify().await;

@@ -72,10 +72,7 @@ pub async fn import_csv(
 
 /// `registry import`.
 pub fn run(args: ImportArgs) -> Result<Outcome, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
+    let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let storage = Storage::open(&args.database).await?;
         let result = import_csv(

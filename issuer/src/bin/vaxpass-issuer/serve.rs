@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use vaxpass_issuer::api;
+use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
+use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
 use vaxpass_issuer::registry::RemoteRegistryConfig;
 use vaxpass_issuer::registry_csv;
@@ -343,17 +345,12 @@ fn print_demo(demo: &Demo, config: &ServerConfig, base: &str) {
     // Thirty days ago: recent enough for the VN validity rules (at most 365 days, at least 14).
     let thirty_days_ago =
         Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string();
-    let date = thirty_days_ago.get(..10).unwrap_or("2021-09-01");
-    let body = serde_json::json!({
-        "id_number": p.id.to_string(),
-        "full_name": p.full_name,
-        "date_of_birth": p.date_of_birth.to_string(),
-        "sex": p.sex.code(),
-        "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
-        "dose_number": 2,
-        "series_total": 2,
-        "date": date,
-    });
+    let Ok(date) = Date::parse(thirty_days_ago.get(..10).unwrap_or_default()) else {
+        println!("(the system clock gives no usable date for an example record)");
+        return;
+    };
+    let body = SubmitRequest::for_person(p, VaccineIn::comirnaty(), 2, 2, date);
+    let body = serde_json::to_string(&body).unwrap_or_default();
     println!();
     println!(
         "a person of the synthetic registry: {} {}, born {}, sex {}",
@@ -366,7 +363,7 @@ fn print_demo(demo: &Demo, config: &ServerConfig, base: &str) {
     println!("# 1. submit a dose record (matched against the registry: status \"verified\"):");
     println!(
         "curl -s {k}-X POST {base}/api/v1/dose-records -H \"Authorization: Bearer $VAXPASS_TOKEN\" \\\n    -H 'Content-Type: application/json' -d {}",
-        shell_quote(&body.to_string())
+        shell_quote(&body)
     );
     println!(
         "# 2. confirm it (RECORD_ID: the \"id\" of the answer); the answer holds the certificate:"
