@@ -1246,3 +1246,66 @@ async fn rotated_token_replaces_the_old_one_postgres() {
         rotated_token_replaces_the_old_one_on(env).await;
     }
 }
+
+/// A database migrated by today's main (migrations 0001–0004 only) with a clinic and a token:
+/// opening it runs 0005, and the old token keeps working, with no expiry.
+async fn database_of_the_old_schema_opens_on(url: &str, backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut names: Vec<_> = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.as_str() < "0005")
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for n in &names {
+        std::fs::copy(source.join(n), dir.path().join(n)).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let secret = "vxp_old-token-of-main";
+    sqlx::query("INSERT INTO clinics (id, name, province, created_at) VALUES (1, 'Old', 79, 1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) VALUES (1, 'staff', $1, 1)",
+    )
+    .bind(vaxpass_issuer::storage::token_hash(secret))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let storage = Storage::open(url).await.unwrap().with_clock(|| NOW);
+    let staff = storage.authenticate(secret).await.unwrap().unwrap();
+    assert_eq!(staff.clinic_id, 1);
+    let tokens = storage.list_tokens(1).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].expires_at, None);
+    assert_eq!(tokens[0].state, vaxpass_issuer::storage::TokenState::Active);
+    storage.close().await;
+}
+
+#[tokio::test]
+async fn database_of_the_old_schema_opens_and_its_tokens_keep_working() {
+    let (url, _dir) = sqlite_url();
+    database_of_the_old_schema_opens_on(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn database_of_the_old_schema_opens_and_its_tokens_keep_working_postgres() {
+    let Some(db) = common::pg_database("vaxpass_h12_old").await else {
+        return;
+    };
+    database_of_the_old_schema_opens_on(&db.url, "postgres").await;
+    db.drop().await;
+}
