@@ -225,6 +225,8 @@ pub enum ServeError {
 pub struct Server {
     listener: Bound,
     router: Router,
+    /// `GET /metrics` without a token, for `serve --metrics-listen` ([`api::metrics::router`]).
+    metrics_router: Router,
     storage: Storage,
     refresh: JoinHandle<()>,
     rematch: JoinHandle<()>,
@@ -347,6 +349,7 @@ impl Server {
             None => state,
         };
         let rematch = spawn_rematch(state.clone(), config.rematch_every);
+        let metrics_router = api::metrics::router(state.clone());
         let router = api::app(state)
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
             .layer(middleware::from_fn(log_request));
@@ -365,6 +368,7 @@ impl Server {
         Ok(Server {
             listener,
             router,
+            metrics_router,
             storage,
             refresh,
             rematch,
@@ -374,6 +378,12 @@ impl Server {
             development_keys: manifest.development,
             trust_list_sequence: list.sequence,
         })
+    }
+
+    /// The router of a separate metrics listener: `GET /metrics` without a token, sharing this
+    /// server's counters ([`api::metrics::router`]).
+    pub fn metrics_router(&self) -> Router {
+        self.metrics_router.clone()
     }
 
     /// The bound address (the real port when the configuration said `:0`).

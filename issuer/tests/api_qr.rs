@@ -208,9 +208,10 @@ async fn access_and_query_are_checked() {
         let r = env.get(suffix, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(r.json()["code"], "UNAUTHENTICATED");
+        // Another clinic's certificate: 404, as a missing one.
         let r = env.get(suffix, Some(&env.other_token)).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN);
-        assert_eq!(r.json()["code"], "FORBIDDEN");
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.json()["code"], "NOT_FOUND");
         let r = call(
             &env.app,
             "GET",

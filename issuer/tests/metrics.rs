@@ -20,7 +20,8 @@ async fn env() -> Env {
 }
 
 async fn metrics(env: &Env) -> String {
-    let (status, content_type, body) = call(&env.app, "GET", "/metrics", None, None).await;
+    let (status, content_type, body) =
+        call(&env.app, "GET", "/metrics", Some(&env.admin_token), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     String::from_utf8(body).unwrap()

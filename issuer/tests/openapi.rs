@@ -46,6 +46,21 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/v1/certificates/{uvci}/qr.svg",
         "/api/v1/certificates/URN:UVCI:01:VN:X%23Y/qr.svg",
     ),
+    (
+        "get",
+        "/api/v1/admin/clinics/{id}/tokens",
+        "/api/v1/admin/clinics/1/tokens",
+    ),
+    (
+        "post",
+        "/api/v1/admin/tokens/{id}/revoke",
+        "/api/v1/admin/tokens/1/revoke",
+    ),
+    (
+        "post",
+        "/api/v1/admin/tokens/{id}/rotate",
+        "/api/v1/admin/tokens/1/rotate",
+    ),
 ];
 
 /// Documented routes that other parts of the service add (documented ahead of the merge).
@@ -56,6 +71,9 @@ const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/clinics/{id}/tokens"),
     ("get", "/trust-list"),
 ];
+
+/// The answer of an unknown route under /api/v1.
+const API_FALLBACK: &[u8] = br#"{"code":"NOT_FOUND","message":"route not found"}"#;
 
 fn doc() -> Value {
     serde_json::from_str(OPENAPI_JSON).unwrap()
@@ -107,6 +125,8 @@ fn is_openapi_3_1_with_required_fields() {
         "ISSUE_FAILED",
         "INTERNAL",
         "RATE_LIMITED",
+        "METHOD_NOT_ALLOWED",
+        "TOKEN_REVOKED",
     ] {
         assert!(codes.contains(&code), "{code}");
     }
@@ -157,10 +177,10 @@ async fn listed_routes_exist_and_the_document_is_served() {
             None,
         )
         .await;
-        // The router's fallback answers an empty 404 (or 405 for a wrong method); every
-        // route here answers something else, or a JSON error.
+        // The router's fallback answers an empty 404, under /api/v1 the JSON 404 of an
+        // unknown route (or 405 for a wrong method); every route here answers something else.
         assert!(
-            !(status == StatusCode::NOT_FOUND && body.is_empty())
+            !(status == StatusCode::NOT_FOUND && (body.is_empty() || body == API_FALLBACK))
                 && status != StatusCode::METHOD_NOT_ALLOWED,
             "{method} {uri}: {status}"
         );
@@ -173,4 +193,7 @@ async fn listed_routes_exist_and_the_document_is_served() {
     let (status, _, body) = call(&env.app, "GET", "/nope", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.is_empty());
+    let (status, _, body) = call(&env.app, "GET", "/api/v1/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, API_FALLBACK);
 }

@@ -4,7 +4,7 @@
 //! again → the trust list fetched → `vaxpass-verify check --trust-list … --anchor CSCA` says
 //! valid (also with Viet Nam's rules). Then the matching outcomes (a wrong CCCD digit, a
 //! year-only birth date, a name without diacritics, an unknown person), 401 without a token,
-//! 403 for another clinic's record (that clinic made through the admin endpoint). SIGTERM: the
+//! 404 for another clinic's record (as for a missing one) (that clinic made through the admin endpoint). SIGTERM: the
 //! process exits 0; `--demo` again on the same directory imports nothing twice.
 //!
 //! Runs on SQLite, and on PostgreSQL when `VAXPASS_TEST_POSTGRES_URL` is set (a database of its
@@ -342,15 +342,16 @@ fn whole_flow(database: Option<&str>) {
         Some(&other_token),
         None,
     );
-    assert_eq!(foreign_get.status, 403);
-    assert_eq!(foreign_get.json()["code"], "FORBIDDEN");
+    // Another clinic's certificate: 404, the same answer as a missing one (issue 12).
+    assert_eq!(foreign_get.status, 404);
+    assert_eq!(foreign_get.json()["code"], "NOT_FOUND");
     let foreign_confirm = issuer.call(
         "POST",
         &format!("/api/v1/dose-records/{record_id}/confirm"),
         Some(&other_token),
         None,
     );
-    assert_eq!(foreign_confirm.status, 403);
+    assert_eq!(foreign_confirm.status, 404);
 
     let first_token = issuer.token.clone();
     // SIGTERM: a clean exit. The log has no personal data of the requests above.

@@ -1,6 +1,22 @@
-//! Administration: `POST /admin/clinics`, `POST /admin/clinics/{id}/tokens`. Admin tokens
-//! only (403 `FORBIDDEN` for staff tokens). Both write their audit entry (`clinic.create`,
-//! `staff_token.create`) in the same transaction as the change, with the admin token as actor.
+//! Administration, admin tokens only (403 `FORBIDDEN` for staff tokens):
+//!
+//! - `POST /admin/clinics`: a clinic.
+//! - `POST /admin/clinics/{id}/tokens`: a token, shown once, expiring after
+//!   [`super::Config::token_lifetime_days`] (default 90; `expires_in_days` asks for fewer).
+//! - `GET /admin/clinics/{id}/tokens`: the clinic's tokens, metadata only (never a secret or
+//!   its hash), with their state (`active`, `expired`, `revoked`).
+//! - `POST /admin/tokens/{id}/revoke`: refused from the next request on in this process
+//!   (the authentication cache entry is dropped), in other processes sharing the database
+//!   within [`crate::storage::AUTH_CACHE_TTL`]. Repeating it changes nothing.
+//! - `POST /admin/tokens/{id}/rotate`: a new secret for the same clinic and role; the old
+//!   token is revoked at once, or with `{"grace_secs": n}` (at most 7 days) keeps working
+//!   for `n` seconds so the clinic can deploy the new one. 409 `TOKEN_REVOKED` for a revoked or
+//!   expired token.
+//!
+//! Every change writes its audit entry (`clinic.create`, `staff_token.create`,
+//! `staff_token.revoke`, `staff_token.rotate`) in the same transaction, with the admin token
+//! as actor. Tokens that existed before expiry was introduced (migration 0005) have no expiry
+//! and keep working until revoked or rotated.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -12,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, Auth};
 use crate::identity::province_name;
-use crate::storage::{Actor, Role, Staff, StorageError};
+use crate::storage::{Actor, MAX_ROTATION_GRACE_SECS, Role, Staff, StorageError, TokenInfo};
 
 /// Longest clinic name, in characters.
 pub const MAX_CLINIC_NAME_CHARS: usize = 200;
@@ -21,7 +37,12 @@ pub const MAX_CLINIC_NAME_CHARS: usize = 200;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/clinics", post(create_clinic))
-        .route("/admin/clinics/{id}/tokens", post(create_token))
+        .route(
+            "/admin/clinics/{id}/tokens",
+            post(create_token).get(list_tokens),
+        )
+        .route("/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/tokens/{id}/rotate", post(rotate_token))
 }
 
 /// The body of `POST /admin/clinics`.
@@ -49,6 +70,41 @@ pub struct ClinicCreated {
 pub struct NewToken {
     /// `staff` or `admin`.
     pub role: String,
+    /// Days until the token expires: 1 to the configured lifetime (default: the lifetime).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// The body of `POST /admin/tokens/{id}/rotate` (optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// Seconds the old token keeps working (0 to 604,800; default 0: revoked at once).
+    #[serde(default)]
+    pub grace_secs: i64,
+    /// Days until the new token expires, as for a new token.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// The answer of `POST /admin/tokens/{id}/rotate`: the new secret, shown this once.
+#[derive(Clone, Serialize)]
+pub struct TokenRotated {
+    /// The new token's metadata.
+    pub new: TokenInfo,
+    /// The new bearer token.
+    pub token: String,
+    /// The old token as it is now.
+    pub old: TokenInfo,
+}
+
+impl std::fmt::Debug for TokenRotated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRotated")
+            .field("new", &self.new)
+            .field("old", &self.old)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The answer of `POST /admin/clinics/{id}/tokens`: the token is shown this once.
@@ -62,6 +118,8 @@ pub struct TokenCreated {
     pub role: String,
     /// The bearer token. Only its SHA-256 is stored: it cannot be shown again.
     pub token: String,
+    /// Unix seconds; `null`: no expiry (token lifetime 0).
+    pub expires_at: Option<i64>,
 }
 
 impl std::fmt::Debug for TokenCreated {
@@ -144,9 +202,10 @@ async fn create_token(
             ));
         }
     };
+    let expires_at = expiry(&state, req.expires_in_days)?;
     let (secret, token_id) = state
         .storage
-        .create_staff_token(clinic_id, role, &Actor::Staff(staff.token_id))
+        .create_staff_token_until(clinic_id, role, expires_at, &Actor::Staff(staff.token_id))
         .await
         .map_err(|e| match e {
             StorageError::UnknownClinic(_) => ApiError::NotFound("clinic"),
@@ -157,10 +216,121 @@ async fn create_token(
         clinic_id,
         role: req.role,
         token: secret.expose().to_owned(),
+        expires_at,
     };
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// The expiry of a new token: `now + days` (default and most: the configured lifetime; a
+/// lifetime of 0 means no expiry and allows any 1 to 3,650 days).
+fn expiry(state: &AppState, days: Option<u32>) -> Result<Option<i64>, ApiError> {
+    let lifetime = state.config.token_lifetime_days;
+    let most = if lifetime == 0 { 3_650 } else { lifetime };
+    let days = match days {
+        None if lifetime == 0 => return Ok(None),
+        None => lifetime,
+        Some(d) if (1..=most).contains(&d) => d,
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "expires_in_days must be a whole number of days from 1 to {most}"
+            )));
+        }
+    };
+    Ok(Some(state.now().saturating_add(i64::from(days) * 86_400)))
+}
+
+fn token_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    match id {
+        Ok(Path(id)) => Ok(id),
+        Err(_) => Err(ApiError::NotFound("staff token")),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
+}
+
+/// `GET /admin/clinics/{id}/tokens`: the clinic's tokens (metadata only); 404 for an unknown
+/// clinic.
+async fn list_tokens(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(staff)?;
+    let Ok(Path(clinic_id)) = id else {
+        return Err(ApiError::NotFound("clinic"));
+    };
+    let tokens = state
+        .storage
+        .list_tokens(clinic_id)
+        .await
+        .map_err(|e| match e {
+            StorageError::UnknownClinic(_) => ApiError::NotFound("clinic"),
+            other => other.into(),
+        })?;
+    Ok(Json(
+        serde_json::json!({ "clinic_id": clinic_id, "tokens": tokens }),
+    ))
+}
+
+/// `POST /admin/tokens/{id}/revoke`: 200 with the token's metadata; 404 for an unknown token.
+async fn revoke_token(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<TokenInfo>, ApiError> {
+    let staff = require_admin(staff)?;
+    let id = token_id(id)?;
+    let info = state
+        .storage
+        .revoke_token(id, &Actor::Staff(staff.token_id))
+        .await?;
+    Ok(Json(info))
+}
+
+/// `POST /admin/tokens/{id}/rotate`: 201 with the new token (shown once) and both tokens'
+/// metadata; 404 for an unknown token, 409 `TOKEN_REVOKED` for a revoked or expired one.
+async fn rotate_token(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+    id: Result<Path<i64>, PathRejection>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let staff = require_admin(staff)?;
+    let id = token_id(id)?;
+    let req: RotateToken = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateToken::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::InvalidRequest(
+                "the body must be empty or {\"grace_secs\": 0..604800, \"expires_in_days\": days}"
+                    .to_owned(),
+            )
+        })?
+    };
+    if !(0..=MAX_ROTATION_GRACE_SECS).contains(&req.grace_secs) {
+        return Err(ApiError::InvalidRequest(format!(
+            "grace_secs must be from 0 to {MAX_ROTATION_GRACE_SECS}"
+        )));
+    }
+    let expires_at = expiry(&state, req.expires_in_days)?;
+    let rotated = state
+        .storage
+        .rotate_token(
+            id,
+            expires_at,
+            req.grace_secs,
+            &Actor::Staff(staff.token_id),
+        )
+        .await?;
+    let body = TokenRotated {
+        token: rotated.secret.expose().to_owned(),
+        new: rotated.new,
+        old: rotated.old,
+    };
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }

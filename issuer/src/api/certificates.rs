@@ -25,7 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/certificates/{uvci}/qr.svg", get(get_qr_svg))
 }
 
-/// The stored certificate, for the issuing clinic's staff or an admin.
+/// The stored certificate, for the issuing clinic's staff or an admin; 404 for anyone else
+/// (the same answer as for a missing certificate).
 async fn load(state: &AppState, staff: &Staff, uvci: &str) -> Result<Certificate, ApiError> {
     let cert = state
         .storage
@@ -38,8 +39,9 @@ async fn load(state: &AppState, staff: &Staff, uvci: &str) -> Result<Certificate
             .get_dose_record(cert.dose_record_id)
             .await?
             .ok_or(ApiError::NotFound("certificate"))?;
+        // Another clinic's certificate is the same 404 as a missing one.
         if record.clinic_id != staff.clinic_id {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::NotFound("certificate"));
         }
     }
     Ok(cert)

@@ -8,14 +8,18 @@
 //! | `vaxpass_certificates_issued_total` | counter | |
 //! | `vaxpass_certificate_issue_failures_total` | counter | |
 //! | `vaxpass_lookup_attempts_total` | counter | `outcome`: `found`, `not_found`, `rate_limited` |
+//! | `vaxpass_submissions_rate_limited_total` | counter | | dose records refused by the per-token submission limit ([`super::limits`]) |
 //!
 //! Requests are labelled with the *template* of the route they matched ([`MatchedPath`]),
 //! never the raw path: a UVCI or a record id in a path never becomes a label, and the number
 //! of label values stays bounded. Nothing personal is counted.
 //!
-//! The route needs no token: it holds no personal data, but it shows traffic volumes, so
-//! operators should let only their monitoring reach it (firewall, or a reverse proxy that
-//! does not forward `/metrics`).
+//! On the API's address the route needs an **admin** token (403 for staff tokens, 401
+//! without one): it holds no personal data, but it shows traffic volumes and which clinics
+//! are busy. For Prometheus, either give the scraper an admin token (`authorization:
+//! credentials_file:`), or better, run `serve --metrics-listen ADDR` and scrape
+//! [`router`] there without a token, on an address only the monitoring network reaches
+//! (no admin secret then sits on the monitoring host).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,8 +32,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use crate::storage::RecordStatus;
+use super::{ApiError, AppState, Auth};
+use crate::storage::{RecordStatus, Role};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 12] = [
@@ -95,6 +99,7 @@ pub struct Metrics {
     issued: AtomicU64,
     issue_failures: AtomicU64,
     lookups: [AtomicU64; 3],
+    submissions_rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -159,6 +164,12 @@ impl Metrics {
         if let Some(i) = LookupOutcome::ALL.iter().position(|o| *o == outcome) {
             self.lookups[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts `n` dose records refused by the per-token submission limit.
+    pub fn submissions_rate_limited(&self, n: u64) {
+        self.submissions_rate_limited
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// The registry in the Prometheus text exposition format 0.0.4.
@@ -245,6 +256,13 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
+        let _ = write!(
+            out,
+            "# HELP vaxpass_submissions_rate_limited_total Dose records refused by the per-token submission rate limit.\n\
+             # TYPE vaxpass_submissions_rate_limited_total counter\n\
+             vaxpass_submissions_rate_limited_total {}\n",
+            self.submissions_rate_limited.load(Ordering::Relaxed),
+        );
         out
     }
 }
@@ -274,7 +292,28 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` on the API's address: admin tokens only.
+///
+/// # Errors
+/// 401 without a valid token, 403 for a staff token.
+pub async fn metrics_admin(
+    State(state): State<AppState>,
+    Auth(staff): Auth,
+) -> Result<Response, ApiError> {
+    if staff.role != Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(metrics(State(state)).await)
+}
+
+/// The router of `serve --metrics-listen`: `GET /metrics` without a token, nothing else (404).
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(state)
+}
+
+/// `GET /metrics`, no token (the separate metrics listener, [`router`]).
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [

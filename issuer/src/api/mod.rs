@@ -10,23 +10,32 @@
 //! - `POST /api/v1/dose-records:bulk`: many dose records, NDJSON or CSV ([`bulk`]).
 //! - `POST /api/v1/lookup`: the public portal: a person's latest certificate by their details,
 //!   rate limited, no token ([`lookup`]).
-//! - `POST /api/v1/admin/clinics`, `POST /api/v1/admin/clinics/{id}/tokens`: clinics and
-//!   their tokens, admin tokens only ([`admin`]).
+//! - `POST /api/v1/admin/clinics`, `POST|GET /api/v1/admin/clinics/{id}/tokens`,
+//!   `POST /api/v1/admin/tokens/{id}/revoke`, `POST /api/v1/admin/tokens/{id}/rotate`:
+//!   clinics and their tokens (expiry, rotation, revocation), admin tokens only ([`admin`]).
 //! - `GET /api/v1/certificates/{uvci}`: a stored certificate ([`certificates`]); its QR code
 //!   at `.../qr.png` and `.../qr.svg` (`?ecc=L|M|Q|H&scale=1..16`).
-//! - `GET /metrics`: Prometheus metrics, no token ([`metrics`]; firewall it).
+//! - `GET /metrics`: Prometheus metrics, admin token only ([`metrics`]); `serve
+//!   --metrics-listen ADDR` serves them without a token on a separate address.
 //! - `GET /openapi.json`: the OpenAPI 3.1 description of this API ([`OPENAPI_JSON`]).
 //!
 //! Every other `/api/v1` route needs `Authorization: Bearer <staff token>` (401
-//! `UNAUTHENTICATED`).
+//! `UNAUTHENTICATED` with `WWW-Authenticate: Bearer`, RFC 6750; `error="invalid_token"` when a
+//! token was given but is unknown, expired or revoked). Submissions are rate limited per
+//! token (429 `RATE_LIMITED` with `Retry-After`, [`limits`]). Another clinic's record or
+//! certificate is 404, the same answer as a missing one.
+//!
+//! Every answer carries `X-Content-Type-Options: nosniff`, every `/api/v1` answer
+//! `Cache-Control: no-store`; every `/api/v1` error is `{"code", "message"}` JSON, including
+//! unknown routes (404), wrong methods (405) and malformed paths (400).
 //! Nothing personal is logged: only 5xx errors are, with their code and a text free of
 //! personal data.
 
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -39,12 +48,16 @@ pub mod admin;
 pub mod bulk;
 pub mod certificates;
 pub mod issue;
+pub mod limits;
 pub mod lookup;
 pub mod metrics;
 pub mod records;
 
 /// Unix seconds "now"; replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Default lifetime of tokens created through the admin API: 90 days.
+pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
 
 /// Issuing settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +68,11 @@ pub struct Config {
     pub country: String,
     /// Certificate validity in days (the CWT `exp` is never beyond the DSC's notAfter).
     pub validity_days: i64,
+    /// Lifetime of tokens created or rotated through the admin API, in days (default 90);
+    /// 0: no expiry. A request may ask for a shorter one (`expires_in_days`).
+    pub token_lifetime_days: u32,
+    /// Per-token submission limits ([`limits`]).
+    pub submit_limits: limits::SubmitLimits,
 }
 
 impl Default for Config {
@@ -63,6 +81,8 @@ impl Default for Config {
             issuer_text: "Ministry of Health of Viet Nam".to_owned(),
             country: "VN".to_owned(),
             validity_days: 365,
+            token_lifetime_days: DEFAULT_TOKEN_LIFETIME_DAYS,
+            submit_limits: limits::SubmitLimits::default(),
         }
     }
 }
@@ -89,6 +109,9 @@ pub struct AppState {
     pub registry: Arc<crate::registry::RegistrySource>,
     /// Request and issuing counters, served at `GET /metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Per-token submission limits ([`limits`]): `check(token_id, n, now)` before storing
+    /// `n` records.
+    pub submit_limiter: limits::SubmitLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,6 +139,7 @@ impl AppState {
         let dsc_not_after = trusted.not_after();
         let mut store = TrustStore::new();
         store.add(trusted);
+        let submit_limiter = limits::SubmitLimiter::new(config.submit_limits);
         Ok(AppState {
             storage: storage.clone(),
             signer,
@@ -124,6 +148,7 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(|| Timestamp::now().unix_seconds()),
             lookup_limiter: crate::ratelimit::LookupLimiter::default(),
+            submit_limiter,
             registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
             metrics: Arc::new(metrics::Metrics::new()),
         })
@@ -143,6 +168,13 @@ impl AppState {
         self
     }
 
+    /// Replaces the per-token submission limits (default: [`Config::submit_limits`]).
+    #[must_use]
+    pub fn with_submit_limits(mut self, limits: limits::SubmitLimits) -> AppState {
+        self.submit_limiter = limits::SubmitLimiter::new(limits);
+        self
+    }
+
     /// Replaces the population registry (e.g. the remote registry service).
     #[must_use]
     pub fn with_registry(mut self, registry: crate::registry::RegistrySource) -> AppState {
@@ -156,11 +188,20 @@ impl AppState {
 }
 
 /// The service's router.
+///
+/// Every answer carries `X-Content-Type-Options: nosniff`; every answer under `/api/v1` (and
+/// `/metrics`) also `Cache-Control: no-store`, errors and QR images included. Nothing under
+/// `/api/v1` answers anything but this API's JSON error on failure: framework rejections
+/// (path, query, body), unknown routes (404 `NOT_FOUND`) and wrong methods (405
+/// `METHOD_NOT_ALLOWED`, with `Allow`) are rewritten by [`json_errors`].
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
+        .route(
+            "/metrics",
+            get(metrics::metrics_admin).layer(axum::middleware::map_response(no_store)),
+        )
         .route("/openapi.json", get(openapi))
         .nest(
             "/api/v1",
@@ -169,13 +210,108 @@ pub fn app(state: AppState) -> Router {
                 .merge(certificates::router())
                 .merge(lookup::router())
                 .merge(bulk::router())
-                .merge(admin::router()),
+                .merge(admin::router())
+                .fallback(api_not_found)
+                .layer(axum::middleware::from_fn(json_errors))
+                .layer(axum::middleware::map_response(no_store)),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(state)
+}
+
+/// `Cache-Control: no-store` unless the handler set a policy that already says `no-store`.
+async fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let has_no_store = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if !has_no_store {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The fallback of `/api/v1`: JSON 404.
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+/// Rewrites every error answer under `/api/v1` that is not this API's JSON (axum's
+/// `text/plain` rejections of a path, query or body; its empty 405) into the API's JSON error
+/// for that status. The framework's text is dropped: it may quote the request.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let (code, message) = framework_error(status);
+    if status.is_server_error() {
+        tracing::error!(
+            code,
+            status = status.as_u16(),
+            "request failed in the framework"
+        );
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// The code and text of a framework error answer, by status.
+fn framework_error(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => (
+            "INVALID_REQUEST",
+            "the request is malformed: path segments and the query must be valid UTF-8 and percent-encoding",
+        ),
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "route not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "this method is not allowed on this route; the Allow header lists the methods that are",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("BODY_TOO_LARGE", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the Content-Type is not accepted by this route (JSON: application/json)",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "INVALID_REQUEST",
+            "the request body does not have the fields and types this route accepts",
+        ),
+        s if s.is_server_error() => ("INTERNAL", "internal error; the request was not completed"),
+        _ => ("INVALID_REQUEST", "the request was refused"),
+    }
 }
 
 /// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
@@ -205,9 +341,26 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// No, or an unknown or revoked, bearer token.
+    /// No bearer token (`WWW-Authenticate: Bearer realm="vaxpass"`).
     #[error("a valid bearer token is required")]
     Unauthenticated,
+    /// A bearer token was given but is unknown, expired or revoked (`WWW-Authenticate` with
+    /// `error="invalid_token"`, RFC 6750 §3.1).
+    #[error("the bearer token is unknown, expired or revoked")]
+    InvalidToken,
+    /// Too many submissions from this token ([`limits`]); `Retry-After` says when to retry.
+    #[error(
+        "too many dose records submitted with this token; retry after {retry_after_secs} s (one request holds at most {burst} records)"
+    )]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+        /// The most records one request may hold.
+        burst: u64,
+    },
+    /// The token is revoked or expired and cannot be rotated.
+    #[error("the token is revoked or expired and cannot be rotated; create a new token")]
+    TokenRevoked,
     /// The token's clinic may not act on this resource.
     #[error("this token may not act on this resource")]
     Forbidden,
@@ -250,6 +403,7 @@ impl From<StorageError> for ApiError {
             StorageError::NotVerified { status, .. } => ApiError::NotVerified(status),
             StorageError::NotFound { what, .. } => ApiError::NotFound(what),
             StorageError::IdempotencyConflict { .. } => ApiError::IdempotencyConflict,
+            StorageError::TokenRevoked(_) => ApiError::TokenRevoked,
             StorageError::Issue(inner) => ApiError::Issue(inner.to_string()),
             other => ApiError::Storage(other),
         }
@@ -260,7 +414,9 @@ impl ApiError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TokenRevoked => StatusCode::CONFLICT,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest(_) | ApiError::UnknownCode { .. } => {
@@ -275,7 +431,9 @@ impl ApiError {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Unauthenticated | ApiError::InvalidToken => "UNAUTHENTICATED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::TokenRevoked => "TOKEN_REVOKED",
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::InvalidRequest(_) => "INVALID_REQUEST",
@@ -304,7 +462,31 @@ impl IntoResponse for ApiError {
             self.to_string()
         };
         let body = serde_json::json!({ "code": self.code(), "message": message });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"vaxpass\""),
+                );
+            }
+            ApiError::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"vaxpass\", error=\"invalid_token\", error_description=\"the token is unknown, expired or revoked\"",
+                    ),
+                );
+            }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
+        }
+        response
     }
 }
 
@@ -330,7 +512,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(ApiError::Unauthenticated)?;
         match state.storage.authenticate(token).await? {
             Some(staff) => Ok(Auth(staff)),
-            None => Err(ApiError::Unauthenticated),
+            None => Err(ApiError::InvalidToken),
         }
     }
 }

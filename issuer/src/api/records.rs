@@ -198,13 +198,15 @@ pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDos
 
 /// `POST /dose-records`: stores the record (clinic from the token; `Idempotency-Key` makes
 /// retries safe), matches it against the registry and stores the outcome. 201 for a new
-/// record; 200 with the stored outcome for a retry with the same key and body.
+/// record; 200 with the stored outcome for a retry with the same key and body; 429 when the
+/// token's submission limit is spent ([`super::limits`]).
 async fn submit(
     State(state): State<AppState>,
     Auth(staff): Auth,
     headers: HeaderMap,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    super::limits::check_submissions(&state, &staff, 1)?;
     // The rejection text may quote the body: not echoed.
     let Json(req) = body.map_err(|_| invalid("the body must be a JSON dose record"))?;
     let record = parse_request(req, staff.clinic_id)?;
@@ -337,7 +339,8 @@ async fn stored_answer(
     ))
 }
 
-/// `POST /dose-records/{id}/confirm`: only the record's clinic; only a verified record (409
+/// `POST /dose-records/{id}/confirm`: only the record's clinic (another clinic's record is
+/// 404, as a missing one); only a verified record (409
 /// `NOT_VERIFIED`); idempotent (a second confirmation returns the same certificate).
 async fn confirm(
     State(state): State<AppState>,
@@ -358,11 +361,13 @@ async fn confirm(
             id,
             &Actor::Staff(staff.token_id),
             // Only the record's clinic, whatever its status (the record is read once).
+            // Another clinic's record is the same 404 as a missing one: ids are sequential,
+            // and a 403 would let any clinic count every record.
             |r| {
                 if r.clinic_id == clinic_id {
                     Ok(())
                 } else {
-                    Err(ApiError::Forbidden)
+                    Err(ApiError::NotFound("dose record"))
                 }
             },
             move |r| async move {

@@ -307,7 +307,10 @@ fn in_process(args: &Args, mode: CommitMode, label: &str) -> Result<(Report, boo
             Timestamp::from_unix_seconds(now),
             &Secrets::default(),
         )?;
-        let state = AppState::new(storage.clone(), Arc::from(signer), Config::default())?;
+        // No per-token submission limit: the load generator drives one token as hard as the
+        // service goes (vaxpass_issuer::api::limits).
+        let state = AppState::new(storage.clone(), Arc::from(signer), Config::default())?
+            .with_submit_limits(vaxpass_issuer::api::limits::SubmitLimits::unlimited());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move {

@@ -113,6 +113,7 @@ mod group;
 pub mod lookup;
 mod native;
 mod rematch;
+mod tokens;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -121,7 +122,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
@@ -137,6 +137,7 @@ pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };
 pub use group::GroupStats;
+pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -225,6 +226,9 @@ pub enum StorageError {
         /// The record.
         id: i64,
     },
+    /// The token is revoked (or expired): it cannot be rotated.
+    #[error("staff token {0} is revoked or expired; create a new token instead")]
+    TokenRevoked(i64),
     /// A batch commit found a record no longer confirmed or already certified: another
     /// process issued it. Nothing of the batch was stored.
     #[error(
@@ -712,40 +716,9 @@ pub struct Storage {
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
     /// Recently authenticated tokens (see [`Storage::authenticate`]).
-    auth_cache: Arc<AuthCache>,
+    auth_cache: Arc<tokens::AuthCache>,
     /// The audit head as the last write of this process left it (a checked hint).
     audit_head: Arc<audit::HeadCache>,
-}
-
-/// How long [`Storage::authenticate`] trusts a token it found without asking the database
-/// again: a token revoked in the database is refused at the latest this long after.
-pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
-
-/// The most tokens the authentication cache holds; when full it is emptied.
-const AUTH_CACHE_MAX: usize = 4096;
-
-/// Token hash → holder and when it was read from the database.
-#[derive(Default)]
-struct AuthCache {
-    entries: std::sync::Mutex<HashMap<String, (Staff, std::time::Instant)>>,
-}
-
-impl AuthCache {
-    fn get(&self, hash: &str) -> Option<Staff> {
-        let map = self.entries.lock().ok()?;
-        map.get(hash)
-            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
-            .map(|(staff, _)| *staff)
-    }
-
-    fn put(&self, hash: String, staff: Staff) {
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() >= AUTH_CACHE_MAX {
-                map.clear();
-            }
-            map.insert(hash, (staff, std::time::Instant::now()));
-        }
-    }
 }
 
 impl fmt::Debug for Storage {
@@ -1243,86 +1216,8 @@ impl Storage {
         role: Role,
         actor: &Actor,
     ) -> Result<(TokenSecret, i64), StorageError> {
-        let mut raw = [0u8; 32];
-        OsRng.fill_bytes(&mut raw);
-        let secret = TokenSecret(format!("vxp_{}", hex::encode(raw)));
-        let now = self.now();
-        let hash = token_hash(secret.expose());
-        let actor = actor.to_string();
-        let id = self
-            .write(move |tx| {
-                Box::pin(async move {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) \
-                         VALUES ($1, $2, $3, $4) RETURNING id",
-                    )
-                    .bind(clinic_id)
-                    .bind(role.as_str())
-                    .bind(hash)
-                    .bind(now)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(|e| {
-                        if is_fk_violation(&e) {
-                            StorageError::UnknownClinic(clinic_id)
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                    audit::append(
-                        tx,
-                        now,
-                        vec![audit::NewEntry {
-                            actor,
-                            action: "staff_token.create",
-                            subject: format!("staff_token:{id}"),
-                            details: serde_json::json!({
-                                "clinic": clinic_id,
-                                "role": role.as_str(),
-                            }),
-                        }],
-                    )
-                    .await?;
-                    Ok(id)
-                })
-            })
-            .await?;
-        Ok((secret, id))
-    }
-
-    /// The holder of a token, if the token is known and not revoked.
-    ///
-    /// A token found is remembered in memory (by its hash) for [`AUTH_CACHE_TTL`]: within that
-    /// time it is accepted without a query, so a revocation written to the database takes
-    /// effect up to that long later. Unknown tokens are never remembered.
-    ///
-    /// # Errors
-    /// [`StorageError::Database`], [`StorageError::Corrupt`].
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Staff>, StorageError> {
-        let hash = token_hash(token);
-        if let Some(staff) = self.auth_cache.get(&hash) {
-            return Ok(Some(staff));
-        }
-        let row = sqlx::query(
-            "SELECT id, clinic_id, role FROM staff_tokens \
-             WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let role = match row.try_get::<String, _>("role")?.as_str() {
-            "staff" => Role::Staff,
-            "admin" => Role::Admin,
-            _ => return Err(corrupt("token role")),
-        };
-        let staff = Staff {
-            token_id: row.try_get("id")?,
-            clinic_id: row.try_get("clinic_id")?,
-            role,
-        };
-        self.auth_cache.put(hash, staff);
-        Ok(Some(staff))
+        self.create_staff_token_until(clinic_id, role, None, actor)
+            .await
     }
 
     // ----- dose records -----

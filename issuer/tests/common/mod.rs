@@ -377,6 +377,8 @@ pub struct OneClinicApp {
     pub persons: Vec<RegistryPerson>,
     /// The clinic's staff token.
     pub token: String,
+    /// An admin token of the clinic (e.g. for `GET /metrics`).
+    pub admin_token: String,
     /// Kept alive with the service.
     pub _keys: tempfile::TempDir,
     /// Kept alive with the service.
@@ -393,6 +395,11 @@ pub async fn one_clinic_app(pki_start: i64, now: i64) -> OneClinicApp {
         keys,
         signer,
     } = one_clinic(&url, 50, 13, pki_start, now).await;
+    let admin_clinic = storage
+        .create_clinic("Admin clinic", 1, &test_actor())
+        .await
+        .unwrap();
+    let admin_token = staff_token(&storage, admin_clinic, Role::Admin).await;
     let state =
         vaxpass_issuer::api::AppState::new(storage, signer, vaxpass_issuer::api::Config::default())
             .unwrap()
@@ -401,6 +408,7 @@ pub async fn one_clinic_app(pki_start: i64, now: i64) -> OneClinicApp {
         app: vaxpass_issuer::api::app(state),
         persons,
         token,
+        admin_token,
         _keys: keys,
         _db: db,
     }

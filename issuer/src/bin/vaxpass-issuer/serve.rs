@@ -105,6 +105,23 @@ pub struct ServeArgs {
     #[arg(long, env = "VAXPASS_REMATCH_EVERY", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     rematch_every: u64,
+    /// Serve `GET /metrics` without a token on this address too (plain HTTP; bind it to an
+    /// address only the monitoring network reaches). On the API's address `/metrics` needs
+    /// an admin token.
+    #[arg(long, env = "VAXPASS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Days a token created or rotated through the admin API stays valid (0: no expiry).
+    #[arg(long, env = "VAXPASS_TOKEN_LIFETIME_DAYS",
+          default_value_t = api::DEFAULT_TOKEN_LIFETIME_DAYS)]
+    token_lifetime_days: u32,
+    /// Dose records one token may submit at once (single and bulk lines alike); 0: no
+    /// per-token limit (load tests).
+    #[arg(long, env = "VAXPASS_SUBMIT_BURST", default_value_t = 20_000)]
+    submit_burst: u64,
+    /// Dose records per second refilled to each token's allowance.
+    #[arg(long, env = "VAXPASS_SUBMIT_PER_SEC", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    submit_per_sec: u64,
 }
 
 /// `serve`.
@@ -133,6 +150,12 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
     config.issuing = api::Config {
         issuer_text: args.issuer.clone(),
         validity_days: args.validity_days,
+        token_lifetime_days: args.token_lifetime_days,
+        submit_limits: api::limits::SubmitLimits {
+            burst: args.submit_burst,
+            per_sec: args.submit_per_sec,
+            ..api::limits::SubmitLimits::default()
+        },
         ..api::Config::default()
     };
     config.drain_timeout = Duration::from_secs(args.drain_timeout);
@@ -158,6 +181,18 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
             None
         };
         let server = Server::start(config.clone()).await?;
+        if let Some(addr) = args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| CliError::Usage(format!("--metrics-listen {addr}: {e}")))?;
+            let metrics = server.metrics_router();
+            println!("metrics on http://{addr}/metrics (no token)");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let scheme = if server.is_tls() { "https" } else { "http" };
         let base = format!("{scheme}://{}", server.local_addr());
         println!("listening on {base}");
