@@ -397,7 +397,9 @@ async fn holder_keeps_a_way_in_after_foreign_attempts(env: &Env) {
     let body: Value = serde_json::from_slice(&refused.2).unwrap();
     assert_eq!(body["code"], "RATE_LIMITED");
     // The holder, from their own network, gets their certificate.
-    let (status, _, _) = env.lookup([203, 0, 113, 5], &details(p, "2026-04-01")).await;
+    let (status, _, _) = env
+        .lookup([203, 0, 113, 5], &details(p, "2026-04-01"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     // An unknown ID is refused the same way after 5 attempts from one network: the 429 says
     // nothing about whether the number exists.
@@ -420,11 +422,15 @@ async fn holder_keeps_a_way_in_after_foreign_attempts(env: &Env) {
         let (status, _, _) = env.lookup([192, 0, net, 1], &wrong).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "network {net}");
     }
-    let over = env.lookup([192, 0, 200, 1], &details(p, "2026-04-01")).await;
+    let over = env
+        .lookup([192, 0, 200, 1], &details(p, "2026-04-01"))
+        .await;
     assert_eq!(over.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(retry_after(&over), 180);
     env.advance(180);
-    let (status, _, _) = env.lookup([192, 0, 201, 1], &details(p, "2026-04-01")).await;
+    let (status, _, _) = env
+        .lookup([192, 0, 201, 1], &details(p, "2026-04-01"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     // The first network's bucket refills at one per 720 s.
     env.advance(720 - 180 - 1);

@@ -571,7 +571,10 @@ async fn slow_request_body_is_cut_off() {
         }
     })
     .await;
-    assert!(closed.is_ok(), "the slow body's connection was never closed");
+    assert!(
+        closed.is_ok(),
+        "the slow body's connection was never closed"
+    );
     let text = String::from_utf8_lossy(&rest);
     assert!(
         rest.is_empty() || text.starts_with("HTTP/1.1 4"),
@@ -629,7 +632,9 @@ async fn connections_per_address_are_capped() {
     // Another address is served.
     let mut other = connect_from([127, 0, 0, 2], addr).await;
     assert_eq!(
-        request(&mut other, "GET", "/healthz", None, None).await.status,
+        request(&mut other, "GET", "/healthz", None, None)
+            .await
+            .status,
         200
     );
     // The kept-alive connections are still served.

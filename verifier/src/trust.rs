@@ -537,13 +537,20 @@ mod tests {
         ];
         for pem in forms {
             let mut store = TrustStore::new();
-            assert_eq!(store.add_pem_or_der(pem.as_bytes(), "x").unwrap(), 1, "{pem}");
+            assert_eq!(
+                store.add_pem_or_der(pem.as_bytes(), "x").unwrap(),
+                1,
+                "{pem}"
+            );
         }
         let mismatched = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END X509 CRL-----\n");
         let err = TrustStore::new()
             .add_pem_or_der(mismatched.as_bytes(), "x.pem")
             .unwrap_err();
-        assert!(err.to_string().contains("differs from the BEGIN label"), "{err}");
+        assert!(
+            err.to_string().contains("differs from the BEGIN label"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -580,7 +580,10 @@ fn one_line_pem_dsc_is_accepted() {
     use base64::Engine as _;
     let (hc1, der) = issued();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
-    assert!(b64.len() > 64, "the Base64 must be longer than one PEM line");
+    assert!(
+        b64.len() > 64,
+        "the Base64 must be longer than one PEM line"
+    );
     let dir = tempfile::tempdir().unwrap();
     let forms = [
         format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"),

@@ -53,9 +53,9 @@ use super::{ApiError, AppState};
 use crate::dates::Date;
 use crate::identity::{IdNumber, Sex};
 use crate::names::{self, NameComparison};
-use crate::ratelimit::{ClientKey, Limited};
 #[cfg(doc)]
 use crate::ratelimit::LookupLimits;
+use crate::ratelimit::{ClientKey, Limited};
 use crate::storage::lookup::LatestCertificate;
 
 /// This module's routes.

@@ -142,26 +142,29 @@ pub use group::GroupStats;
 /// numbers and birth dates.
 pub const DATABASE_FILE_MODE: u32 = 0o600;
 
-/// Creates the SQLite file `path` with mode 0600 if it does not exist, and takes the group's
-/// and others' access away from it and its `-wal` / `-shm` files if it does. SQLite creates
-/// the `-wal` and `-shm` files with the mode of the database file, so they are private too.
-fn make_private(path: &std::path::Path) -> Result<(), StorageError> {
+/// Creates the SQLite file `path` with mode 0600 if it does not exist and `create` (the URL
+/// says `mode=rwc`), and takes the group's and others' access away from it and its `-wal` /
+/// `-shm` files if they exist. SQLite creates the `-wal` and `-shm` files with the mode of the
+/// database file, so they are private too.
+fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let file_err = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| StorageError::File { path, source }
     };
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(DATABASE_FILE_MODE)
-        .open(path)
-    {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        // A directory that does not exist: sqlx reports it as before.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(file_err(path)(e)),
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(DATABASE_FILE_MODE)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // A directory that does not exist: sqlx reports it as before.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(file_err(path)(e)),
+        }
     }
     let mut names = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
@@ -198,7 +201,9 @@ pub enum StorageError {
     #[error("unsupported database URL: expected sqlite://… or postgres://…")]
     UnsupportedUrl,
     /// The SQLite database file could not be created or made private (mode 0600).
-    #[error("database file {path}: {source}; the issuer creates it with mode 0600 in a directory it can write")]
+    #[error(
+        "database file {path}: {source}; the issuer creates it with mode 0600 in a directory it can write"
+    )]
     File {
         /// The file.
         path: std::path::PathBuf,
@@ -962,7 +967,7 @@ impl Storage {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
             if let Some(file) = native::file_of(url) {
-                make_private(&file)?;
+                make_private(&file, url.contains("mode=rwc"))?;
             }
         }
         let pool = match backend {

@@ -451,7 +451,10 @@ fn print_demo(demo: &Demo, config: &ServerConfig, base: &str, terminal: bool) {
         "clinic {} with fresh tokens (only their SHA-256 is stored; re-run --demo for new ones),",
         demo.clinic_id
     );
-    println!("kept in {} (mode 0600); load them with:", demo.tokens_file.display());
+    println!(
+        "kept in {} (mode 0600); load them with:",
+        demo.tokens_file.display()
+    );
     println!(". {tokens}");
     if terminal {
         println!("or:");
