@@ -1,16 +1,46 @@
 //! Token-bucket rate limiting for the public lookup portal (`POST /api/v1/lookup`).
 //!
-//! Two limits apply to every attempt: one per client address and one per ID number.
+//! Three limits apply to every attempt, in this order (an attempt refused by one is not
+//! charged to the next):
+//!
+//! 1. **per client address** ([`LookupLimits::per_client`], IPv4 address or IPv6 /64;
+//!    default burst 5, then 10 a minute);
+//! 2. **per (ID number, client network)** ([`LookupLimits::per_id_network`], network: IPv4
+//!    /24, IPv6 /48; default burst 5, then 5 an hour);
+//! 3. **per ID number, whoever asks** ([`LookupLimits::per_id`], the ceiling; default burst 20,
+//!    then 20 an hour).
+//!
+//! # Threat model
+//!
+//! - *Guessing.* An attacker who knows an ID number and guesses the other details (name,
+//!   birth date, sex, date of the latest dose) gets at most the ceiling's burst plus its rate
+//!   per ID: 20, then 20 an hour (one network alone: 5, then 5 an hour), however many
+//!   addresses they hold. The answer to a miss does not say which detail was wrong, nor
+//!   whether the person exists or has a certificate (see [`crate::api::lookup`]).
+//! - *Locking a holder out.* Attempts from other networks use their own (ID, network) buckets,
+//!   not the holder's: a handful of foreign attempts (fewer than the ceiling's 20) leave the
+//!   holder their 5 tries at once and 5 an hour. To lock one holder out the attacker has to
+//!   keep the ceiling empty: more than 20 attempts an hour on that ID, from at least 4 /24
+//!   networks (5 an hour each), for as long as the lock-out should last — and gets nothing
+//!   else from it. A holder who shares a /24 with the attacker (the same carrier-grade NAT)
+//!   shares the network bucket; behind a reverse proxy the networks are only seen with
+//!   [`LookupLimits::trust_forwarded_for`].
+//! - *Locking everyone out.* Memory is bounded: at most [`LookupLimits::max_keys`] buckets
+//!   per limiter. When a new key arrives at the cap, buckets that have refilled completely
+//!   are dropped (they hold nothing a fresh bucket would not), and if none has, the least
+//!   recently used eighth is evicted: a new ID number is never refused for want of room, so
+//!   spreading attempts over many numbers locks no one out. Evicting a bucket forgets its
+//!   count; to make the limiter forget one ID the attacker must first push `max_keys` (default
+//!   100,000) other keys through it, which at 10 a minute per address costs 10,000
+//!   address-minutes, and buys 20 more guesses on that one ID.
+//!
+//! # Mechanics
 //!
 //! - Buckets hold whole tokens in exact integer arithmetic: a [`Rate`] of `per_period` tokens
 //!   every `period_secs` seconds is kept in units of `1 / period_secs` token, so 10 a minute
 //!   and 5 an hour lose nothing to rounding.
 //! - Time comes from the caller (Unix seconds, the service's injectable clock), never from the
 //!   system here: tests advance a clock instead of sleeping.
-//! - Memory is bounded: at most [`LookupLimits::max_keys`] buckets per limiter. When a new key
-//!   arrives at the cap, buckets that have refilled completely are dropped (they hold nothing
-//!   a fresh bucket would not); if none has, the attempt is refused (fail closed) and the next
-//!   sweep waits until the soonest bucket is full again.
 //! - ID numbers are never kept: the per-ID key is the SHA-256 of a random per-process salt and
 //!   the normalised number ([`IdKey`]), so a memory dump does not list who was looked up.
 //! - IPv6 clients are keyed by their /64 prefix (one subscriber usually holds a whole /64).
@@ -70,8 +100,11 @@ impl Rate {
 pub struct LookupLimits {
     /// Per client address (IPv4 address or IPv6 /64). Default: burst 5, 10 a minute.
     pub per_client: Rate,
-    /// Per ID number, counting every attempt whether it matched or not. Default: burst 5,
-    /// 5 an hour.
+    /// Per (ID number, client network: IPv4 /24, IPv6 /48), counting every attempt whether it
+    /// matched or not. Default: burst 5, 5 an hour.
+    pub per_id_network: Rate,
+    /// Per ID number, whoever asks: the ceiling over all networks. Default: burst 20, 20 an
+    /// hour.
     pub per_id: Rate,
     /// Most buckets each limiter keeps (default 100,000: a few MiB).
     pub max_keys: usize,
@@ -79,15 +112,32 @@ pub struct LookupLimits {
     /// reverse proxy that appends it; otherwise clients could pick their own key). Default
     /// off.
     pub trust_forwarded_for: bool,
+    /// Every lookup answer (found, miss, refused) goes out no sooner than this after the
+    /// request was read, so that its time does not tell what exists (see
+    /// [`crate::api::lookup`]). Default [`DEFAULT_MIN_ANSWER_TIME`]; it must exceed the
+    /// slowest answer (the audit write of a hit included).
+    pub min_answer_time: std::time::Duration,
+    /// A uniformly random extra wait of up to this, added to [`Self::min_answer_time`].
+    /// Default [`DEFAULT_ANSWER_JITTER`].
+    pub answer_jitter: std::time::Duration,
 }
+
+/// Default of [`LookupLimits::min_answer_time`]: 100 ms, far above the ~0.3 ms a hit takes
+/// on a local database, and not felt by a person at a browser.
+pub const DEFAULT_MIN_ANSWER_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+/// Default of [`LookupLimits::answer_jitter`].
+pub const DEFAULT_ANSWER_JITTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Default for LookupLimits {
     fn default() -> Self {
         LookupLimits {
             per_client: Rate::new(5, 10, 60),
-            per_id: Rate::new(5, 5, 3_600),
+            per_id_network: Rate::new(5, 5, 3_600),
+            per_id: Rate::new(20, 20, 3_600),
             max_keys: 100_000,
             trust_forwarded_for: false,
+            min_answer_time: DEFAULT_MIN_ANSWER_TIME,
+            answer_jitter: DEFAULT_ANSWER_JITTER,
         }
     }
 }
@@ -118,8 +168,6 @@ pub struct Limited {
 
 struct Inner<K> {
     buckets: HashMap<K, Bucket>,
-    /// At the cap with nothing to evict: no new sweep before this time.
-    next_sweep: i64,
 }
 
 /// One token-bucket limiter over keys `K`, bounded to `max_keys` buckets.
@@ -157,7 +205,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             max_keys: max_keys.max(1),
             inner: Mutex::new(Inner {
                 buckets: HashMap::new(),
-                next_sweep: i64::MIN,
             }),
         }
     }
@@ -165,14 +212,14 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Takes one token for `key` at `now` (Unix seconds), or says how long to wait.
     ///
     /// # Errors
-    /// [`Limited`] when the key's bucket is empty, or when a new key arrives while all
-    /// `max_keys` buckets are in use.
+    /// [`Limited`] when the key's bucket is empty. A new key is never refused for want of
+    /// room: at `max_keys` buckets, older ones are evicted (see the module documentation).
     pub fn check(&self, key: &K, now: i64) -> Result<(), Limited> {
         let rate = self.rate;
         let unit = rate.unit();
         let mut inner = self.lock();
         if !inner.buckets.contains_key(key) && inner.buckets.len() >= self.max_keys {
-            self.make_room(&mut inner, now)?;
+            self.make_room(&mut inner, now);
         }
         let bucket = inner.buckets.entry(key.clone()).or_insert(Bucket {
             level: rate.capacity(),
@@ -194,29 +241,28 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         Ok(())
     }
 
-    /// At the cap: drops the buckets that are full again; refuses if none is.
-    fn make_room(&self, inner: &mut Inner<K>, now: i64) -> Result<(), Limited> {
+    /// At the cap: drops the buckets that are full again; if none is, evicts the least
+    /// recently used eighth (at least one), so that the cost is amortised over the next
+    /// `max_keys / 8` new keys.
+    fn make_room(&self, inner: &mut Inner<K>, now: i64) {
         let rate = self.rate;
         let full = rate.capacity();
-        if now >= inner.next_sweep {
-            inner.buckets.retain(|_, b| b.level_at(rate, now) < full);
-            if inner.buckets.len() < self.max_keys {
-                return Ok(());
-            }
-            let soonest = inner
-                .buckets
-                .values()
-                .map(|b| rate.secs_until(b.level_at(rate, now), full))
-                .min()
-                .unwrap_or(1)
-                .max(1);
-            inner.next_sweep = now.saturating_add(i64::try_from(soonest).unwrap_or(i64::MAX));
+        inner.buckets.retain(|_, b| b.level_at(rate, now) < full);
+        if inner.buckets.len() < self.max_keys {
+            return;
         }
-        Err(Limited {
-            retry_after_secs: u64::try_from(inner.next_sweep.saturating_sub(now))
-                .unwrap_or(1)
-                .max(1),
-        })
+        let evict = (self.max_keys / 8).max(1);
+        let mut by_age: Vec<(i64, K)> = inner
+            .buckets
+            .iter()
+            .map(|(k, b)| (b.at, k.clone()))
+            .collect();
+        if evict < by_age.len() {
+            by_age.select_nth_unstable_by_key(evict, |(at, _)| *at);
+        }
+        for (_, key) in by_age.into_iter().take(evict) {
+            inner.buckets.remove(&key);
+        }
     }
 
     /// Buckets held now.
@@ -270,12 +316,30 @@ impl ClientKey {
     }
 }
 
-/// The lookup portal's two limiters. Cheap to clone (shared).
+impl ClientKey {
+    /// The client's network for the per-(ID, network) limit: an IPv4 /24 or an IPv6 /48.
+    pub fn network(self) -> ClientKey {
+        match self {
+            ClientKey::Addr(IpAddr::V4(v4)) => {
+                let [a, b, c, _] = v4.octets();
+                ClientKey::Addr(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, 0)))
+            }
+            ClientKey::Addr(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                ClientKey::Addr(IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)))
+            }
+            ClientKey::Unknown => ClientKey::Unknown,
+        }
+    }
+}
+
+/// The lookup portal's three limiters. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct LookupLimiter {
     limits: Arc<LookupLimits>,
     salt: Arc<[u8; 32]>,
     per_client: Arc<Limiter<ClientKey>>,
+    per_id_network: Arc<Limiter<(IdKey, ClientKey)>>,
     per_id: Arc<Limiter<IdKey>>,
 }
 
@@ -300,6 +364,7 @@ impl LookupLimiter {
         OsRng.fill_bytes(&mut salt);
         LookupLimiter {
             per_client: Arc::new(Limiter::new(limits.per_client, limits.max_keys)),
+            per_id_network: Arc::new(Limiter::new(limits.per_id_network, limits.max_keys)),
             per_id: Arc::new(Limiter::new(limits.per_id, limits.max_keys)),
             salt: Arc::new(salt),
             limits: Arc::new(limits),
@@ -311,6 +376,18 @@ impl LookupLimiter {
         &self.limits
     }
 
+    /// When the answer to a lookup read at `started` may go out: [`LookupLimits::min_answer_time`]
+    /// plus a random jitter of at most [`LookupLimits::answer_jitter`].
+    pub fn answer_deadline(&self, started: tokio::time::Instant) -> tokio::time::Instant {
+        let jitter_us = u64::try_from(self.limits.answer_jitter.as_micros()).unwrap_or(u64::MAX);
+        let extra = if jitter_us == 0 {
+            0
+        } else {
+            OsRng.next_u64() % jitter_us.saturating_add(1)
+        };
+        started + self.limits.min_answer_time + std::time::Duration::from_micros(extra)
+    }
+
     /// The salted hash of a normalised ID number.
     pub fn id_key(&self, normalised_id: &str) -> IdKey {
         let mut h = Sha256::new();
@@ -319,18 +396,25 @@ impl LookupLimiter {
         IdKey(h.finalize().into())
     }
 
-    /// Counts one attempt: first against the client, then (if the client may) against the ID.
+    /// Counts one attempt: against the client, then (if the client may) against the ID from
+    /// the client's network, then (if that may) against the ID's ceiling.
     ///
     /// # Errors
     /// [`Limited`] with the wait of the limit that refused.
     pub fn check(&self, client: ClientKey, id: &IdKey, now: i64) -> Result<(), Limited> {
         self.per_client.check(&client, now)?;
+        self.per_id_network
+            .check(&(id.clone(), client.network()), now)?;
         self.per_id.check(id, now)
     }
 
-    /// Buckets held (client, ID).
-    pub fn len(&self) -> (usize, usize) {
-        (self.per_client.len(), self.per_id.len())
+    /// Buckets held (client, (ID, network), ID).
+    pub fn len(&self) -> (usize, usize, usize) {
+        (
+            self.per_client.len(),
+            self.per_id_network.len(),
+            self.per_id.len(),
+        )
     }
 }
 
@@ -391,29 +475,90 @@ mod tests {
     }
 
     #[test]
-    fn memory_cap_evicts_full_buckets_and_fails_closed() {
+    fn memory_cap_evicts_full_buckets_then_least_recently_used() {
         let l: Limiter<u32> = Limiter::new(Rate::new(2, 1, 10), 3);
         for k in 0..3 {
-            l.check(&k, 0).unwrap();
+            l.check(&k, i64::from(k)).unwrap();
         }
         assert_eq!(l.len(), 3);
-        // Nothing has refilled: a fourth key is refused until the soonest bucket is full.
-        assert_eq!(
-            l.check(&3, 5),
-            Err(Limited {
-                retry_after_secs: 5
-            })
-        );
+        // Nothing has refilled: the least recently used (key 0) makes room.
+        l.check(&3, 5).unwrap();
         assert_eq!(l.len(), 3);
-        // Known keys still work at the cap.
-        l.check(&0, 5).unwrap();
-        // Key 1 and 2 are full again at t=10 (one token used, 10 s per token): evicted.
-        l.check(&3, 10).unwrap();
-        assert!(l.len() <= 3);
+        // Key 1 and 2 are still limited where they were.
+        l.check(&1, 5).unwrap();
+        assert!(l.check(&1, 5).is_err());
+        // Key 0 was forgotten: a fresh bucket.
+        l.check(&0, 6).unwrap();
+        l.check(&0, 6).unwrap();
+        assert!(l.check(&0, 6).is_err());
         for k in 100..1000 {
-            let _ = l.check(&k, 10_000 + i64::from(k) * 100);
+            l.check(&k, 10_000 + i64::from(k)).unwrap();
             assert!(l.len() <= 3);
         }
+    }
+
+    /// Issue 12, item 9: a spread attack that fills every bucket used to refuse every new ID
+    /// (fail closed) until a bucket refilled; now the oldest buckets are evicted and new IDs
+    /// are served, with the number of buckets kept within the cap.
+    #[test]
+    fn lookup_limiter_evicts_instead_of_locking_out() {
+        let limits = LookupLimits {
+            per_client: Rate::new(1_000_000, 1_000_000, 1),
+            max_keys: 1_000,
+            ..LookupLimits::default()
+        };
+        let l = LookupLimiter::new(limits);
+        // The attacker: one attempt each on 5,000 IDs from many addresses, all at once.
+        for i in 0..5_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            let client = ClientKey::of(IpAddr::V4(ip));
+            l.check(client, &l.id_key(&format!("attack{i}")), 100)
+                .unwrap();
+            let (c, n, d) = l.len();
+            assert!(c <= 1_000 && n <= 1_000 && d <= 1_000, "{c} {n} {d}");
+        }
+        // A holder with a new ID, at the same second: served.
+        let holder = ClientKey::of("192.0.2.1".parse().unwrap());
+        l.check(holder, &l.id_key("079185012345"), 100).unwrap();
+    }
+
+    /// Issue 12, item 9: attempts on an ID from other networks do not use the holder's
+    /// bucket; only more than the ceiling's worth would.
+    #[test]
+    fn foreign_networks_do_not_use_the_holders_bucket() {
+        let l = LookupLimiter::default();
+        let id = l.id_key("079185012345");
+        // Five wrong tries from each of three other /24s: 15 < the ceiling of 20.
+        for net in 0..3u8 {
+            for host in 0..5u8 {
+                let c = ClientKey::of(IpAddr::from([198, 51, net, host]));
+                l.check(c, &id, 0).unwrap();
+            }
+            // The sixth from that network is over its (ID, network) bucket.
+            let c = ClientKey::of(IpAddr::from([198, 51, net, 200]));
+            assert_eq!(l.check(c, &id, 0).unwrap_err().retry_after_secs, 720);
+        }
+        let holder = ClientKey::of(IpAddr::from([203, 0, 113, 7]));
+        for _ in 0..5 {
+            l.check(holder, &id, 0).unwrap();
+        }
+        // The ceiling: 20 in all; 15 + 5 used.
+        let other = ClientKey::of(IpAddr::from([192, 0, 2, 1]));
+        assert!(l.check(other, &id, 0).is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let a = ClientKey::of("192.0.2.1".parse().unwrap());
+        let b = ClientKey::of("192.0.2.254".parse().unwrap());
+        let c = ClientKey::of("192.0.3.1".parse().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.network(), b.network());
+        assert_ne!(a.network(), c.network());
+        let d = ClientKey::of("2001:db8:1:2::1".parse().unwrap());
+        let e = ClientKey::of("2001:db8:1:ffff::1".parse().unwrap());
+        assert_eq!(d.network(), e.network());
+        assert_eq!(ClientKey::Unknown.network(), ClientKey::Unknown);
     }
 
     #[test]
@@ -444,13 +589,14 @@ mod tests {
     fn client_limit_first_then_id() {
         let limits = LookupLimits {
             per_client: Rate::new(2, 1, 60),
+            per_id_network: Rate::new(2, 1, 60),
             per_id: Rate::new(3, 1, 60),
             ..LookupLimits::default()
         };
         let l = LookupLimiter::new(limits);
         let id = l.id_key("1");
         let c1 = ClientKey::of("192.0.2.1".parse().unwrap());
-        let c2 = ClientKey::of("192.0.2.2".parse().unwrap());
+        let c2 = ClientKey::of("198.51.100.2".parse().unwrap());
         l.check(c1, &id, 0).unwrap();
         l.check(c1, &id, 0).unwrap();
         // c1 is over its limit: the ID is not charged.
@@ -458,6 +604,6 @@ mod tests {
         l.check(c2, &id, 0).unwrap();
         // The ID's three attempts are used, whichever client.
         assert!(l.check(c2, &id, 0).is_err());
-        assert_eq!(l.len(), (2, 1));
+        assert_eq!(l.len(), (2, 2, 1));
     }
 }

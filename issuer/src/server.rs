@@ -27,11 +27,13 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -53,7 +55,7 @@ use vaxpass_trust_list::publish::{BuildOptions, Publisher};
 use vaxpass_verifier::Timestamp;
 
 use crate::api::{self, AppState};
-use crate::ratelimit::LookupLimits;
+use crate::ratelimit::{ClientKey, LookupLimits};
 use crate::registry::RegistrySource;
 use crate::registry::remote::{RemoteRegistry, RemoteRegistryConfig};
 use crate::storage::{Storage, StorageError};
@@ -68,6 +70,16 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// headers (slowloris) is closed after it. Keep-alive connections idle between requests are
 /// closed after it too.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a client gets to send a whole request body, counted from the end of its
+/// headers (a body dribbled a byte at a time is cut off after it).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default most connections open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default most connections open at once from one client address (IPv4 address, IPv6 /64).
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// After a body read timeout, the time the connection gets to send its error answer before
+/// it is closed regardless.
+const BODY_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 /// Time closing the database may take after the drain.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -103,6 +115,15 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Time a client gets to send a request's headers (see [`DEFAULT_HEADER_READ_TIMEOUT`]).
     pub header_read_timeout: Duration,
+    /// Time a client gets to send a whole request body after its headers (see
+    /// [`DEFAULT_BODY_READ_TIMEOUT`]); then the request fails and the connection is closed.
+    pub body_read_timeout: Duration,
+    /// Most connections open at once ([`DEFAULT_MAX_CONNECTIONS`]); one over it is closed at
+    /// once.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address
+    /// ([`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]); one over it is closed at once.
+    pub max_connections_per_address: usize,
     /// The remote population-registry service; `None`: the local `registry_persons` table.
     pub registry: Option<RemoteRegistryConfig>,
     /// The lookup portal's rate limits.
@@ -126,6 +147,9 @@ impl ServerConfig {
             issuing: api::Config::default(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             registry: None,
             lookup_limits: LookupLimits::default(),
             rematch_every: DEFAULT_REMATCH_EVERY,
@@ -232,7 +256,7 @@ pub struct Server {
     rematch: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
     development_keys: bool,
     trust_list_sequence: u64,
 }
@@ -374,7 +398,13 @@ impl Server {
             rematch,
             local_addr,
             drain_timeout: config.drain_timeout,
-            header_read_timeout: config.header_read_timeout,
+            limits: ConnectionLimits {
+                header_read_timeout: config.header_read_timeout,
+                body_read_timeout: config.body_read_timeout,
+                max_connections: config.max_connections.max(1),
+                max_per_address: config.max_connections_per_address.max(1),
+                refused: Arc::new(AtomicU64::new(0)),
+            },
             development_keys: manifest.development,
             trust_list_sequence: list.sequence,
         })
@@ -406,6 +436,12 @@ impl Server {
         self.trust_list_sequence
     }
 
+    /// A counter of the connections closed at once because a connection cap was reached
+    /// (read it while the server runs).
+    pub fn refused_connections(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.limits.refused)
+    }
+
     /// The database (for setup done by the caller before serving, such as the demo's).
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -427,7 +463,7 @@ impl Server {
             refresh,
             rematch,
             drain_timeout,
-            header_read_timeout,
+            limits,
             ..
         } = self;
         let draining = Arc::new(Notify::new());
@@ -445,8 +481,8 @@ impl Server {
         };
         let served = async move {
             match listener {
-                Bound::Plain(l) => accept_loop(l, router, header_read_timeout, signal).await,
-                Bound::Tls(l) => accept_loop(l, router, header_read_timeout, signal).await,
+                Bound::Plain(l) => accept_loop(l, router, limits, signal).await,
+                Bound::Tls(l) => accept_loop(l, router, limits, signal).await,
             }
         };
         let deadline = async {
@@ -592,16 +628,145 @@ fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
     }
 }
 
+/// The per-connection limits of [`accept_loop`].
+#[derive(Debug, Clone)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    max_connections: usize,
+    max_per_address: usize,
+    /// Connections closed at once for a cap.
+    refused: Arc<AtomicU64>,
+}
+
+/// Open connections, in all and per client address.
+#[derive(Debug, Default)]
+struct OpenConnections {
+    total: usize,
+    per_address: HashMap<ClientKey, usize>,
+}
+
+/// One open connection, counted until dropped.
+struct ConnectionSlot {
+    open: Arc<Mutex<OpenConnections>>,
+    key: ClientKey,
+}
+
+impl ConnectionSlot {
+    /// A slot for a connection from `key`, or `None` when a cap is reached.
+    fn take(
+        open: &Arc<Mutex<OpenConnections>>,
+        key: ClientKey,
+        limits: &ConnectionLimits,
+    ) -> Option<ConnectionSlot> {
+        let mut counts = open.lock().unwrap_or_else(PoisonError::into_inner);
+        let from_key = counts.per_address.get(&key).copied().unwrap_or(0);
+        if counts.total >= limits.max_connections || from_key >= limits.max_per_address {
+            return None;
+        }
+        counts.total += 1;
+        counts.per_address.insert(key, from_key + 1);
+        Some(ConnectionSlot {
+            open: Arc::clone(open),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_address.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_address.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The client did not send the whole body within the body read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+struct BodyTimedOut(Duration);
+
+/// A request body that fails once `deadline` passes before its end, and then tells the
+/// connection to close (`cut`).
+struct TimedBody<B> {
+    inner: B,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    cut: Arc<Notify>,
+    done: bool,
+}
+
+impl<B> hyper::body::Body for TimedBody<B>
+where
+    B: hyper::body::Body + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if frame.is_none() {
+                    this.done = true;
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.done = true;
+                    // Stores a permit: the connection task sees it even if not waiting yet.
+                    this.cut.notify_one();
+                    Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.timeout)))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serves HTTP/1.1 connections from `listener` until `signal`, then closes the listener and
 /// waits for the connections' requests in flight (each connection then closes: `Connection:
-/// close`). What `axum::serve` does, plus a header read timeout, which it does not set: a
-/// client that has not sent a request's headers `header_read_timeout` after the connection
-/// opened or its previous response went out is disconnected. The client address reaches
-/// handlers as `ConnectInfo<SocketAddr>` (the lookup portal's per-address rate limit).
+/// close`). What `axum::serve` does, plus:
+///
+/// - a header read timeout, which it does not set: a client that has not sent a request's
+///   headers `header_read_timeout` after the connection opened or its previous response went
+///   out is disconnected;
+/// - a body read timeout: a request body not complete `body_read_timeout` after its headers
+///   fails (the handler sees a body error and answers it), and the connection is closed
+///   (at most [`BODY_TIMEOUT_GRACE`] later, whether the answer went out or not);
+/// - connection caps, in all and per client address (IPv4 address, IPv6 /64): a connection
+///   over either is closed at once, before anything is read, and counted
+///   ([`Server::refused_connections`]). With TLS the caps apply once the handshake is done
+///   (handshakes have their own cap, [`MAX_PENDING_HANDSHAKES`]).
+///
+/// The client address reaches handlers as `ConnectInfo<SocketAddr>` (the lookup portal's
+/// per-address rate limit).
 async fn accept_loop<L>(
     mut listener: L,
     router: Router,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
     signal: impl Future<Output = ()>,
 ) -> Result<(), std::io::Error>
 where
@@ -612,25 +777,61 @@ where
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(Mutex::new(OpenConnections::default()));
     let mut signal = std::pin::pin!(signal);
     loop {
         let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut signal => break,
         };
+        let Some(slot) = ConnectionSlot::take(&open, ClientKey::of(peer.ip()), &limits) else {
+            limits.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("connection cap reached; connection closed");
+            drop(io);
+            continue;
+        };
         let router = router.clone();
-        let service =
+        let cut = Arc::new(Notify::new());
+        let body_read_timeout = limits.body_read_timeout;
+        let service = {
+            let cut = Arc::clone(&cut);
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
+                let cut = Arc::clone(&cut);
+                let mut req = req.map(|inner| {
+                    axum::body::Body::new(TimedBody {
+                        inner,
+                        deadline: Box::pin(tokio::time::sleep(body_read_timeout)),
+                        timeout: body_read_timeout,
+                        cut,
+                        done: false,
+                    })
+                });
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 router.clone().oneshot(req)
-            });
+            })
+        };
         let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _slot = slot;
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                () = cut.notified() => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    tracing::debug!("request body read timeout; connection closed");
+                    match tokio::time::timeout(BODY_TIMEOUT_GRACE, conn.as_mut()).await {
+                        Ok(ended) => ended,
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 // Timeouts and resets by clients: routine, never the client's data.
                 tracing::debug!(error = %e, "connection ended with an error");
             }

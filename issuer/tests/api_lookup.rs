@@ -189,6 +189,7 @@ fn details(p: &RegistryPerson, last_dose: &str) -> Value {
 fn generous() -> LookupLimits {
     LookupLimits {
         per_client: Rate::new(1_000, 1_000, 60),
+        per_id_network: Rate::new(1_000, 1_000, 60),
         per_id: Rate::new(1_000, 1_000, 60),
         ..LookupLimits::default()
     }
@@ -370,8 +371,11 @@ fn retry_after(raw: &Raw) -> i64 {
     raw.1["retry-after"].to_str().unwrap().parse().unwrap()
 }
 
-/// Default limits: 5 attempts an ID at once, then one per 720 s, whichever address.
-async fn id_limit_counts_every_attempt(env: &Env) {
+/// Default limits: 5 attempts an ID at once from one /24 network, then one per 720 s; 20 an ID
+/// in all (then one per 180 s), whichever network. Issue 12, item 9: five wrong tries from
+/// other addresses used to lock the holder out for 12 minutes; now the holder, on another
+/// network, keeps their own 5.
+async fn holder_keeps_a_way_in_after_foreign_attempts(env: &Env) {
     let p = env.people()[0];
     env.issue(p, 1, "2026-04-01").await;
     let wrong = {
@@ -383,7 +387,8 @@ async fn id_limit_counts_every_attempt(env: &Env) {
         let (status, _, _) = env.lookup([198, 51, 100, i], &wrong).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    // The 6th, from a fresh address and with the right details, is refused like any other.
+    // The 6th from the same /24, even from a fresh address and with the right details, is
+    // refused like any other.
     let refused = env
         .lookup([198, 51, 100, 77], &details(p, "2026-04-01"))
         .await;
@@ -391,15 +396,20 @@ async fn id_limit_counts_every_attempt(env: &Env) {
     assert_eq!(retry_after(&refused), 720);
     let body: Value = serde_json::from_slice(&refused.2).unwrap();
     assert_eq!(body["code"], "RATE_LIMITED");
-    // An unknown ID is refused the same way after 5 attempts: the 429 says nothing about
-    // whether the number exists.
+    // The holder, from their own network, gets their certificate.
+    let (status, _, _) = env
+        .lookup([203, 0, 113, 5], &details(p, "2026-04-01"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // An unknown ID is refused the same way after 5 attempts from one network: the 429 says
+    // nothing about whether the number exists.
     let mut unknown = details(p, "2026-04-01");
     unknown["id_number"] = json!(one_digit_off(&p.id.to_string()));
     for i in 0..5u8 {
-        let (status, _, _) = env.lookup([203, 0, 113, i], &unknown).await;
+        let (status, _, _) = env.lookup([198, 51, 100, 100 + i], &unknown).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    let refused_unknown = env.lookup([203, 0, 113, 77], &unknown).await;
+    let refused_unknown = env.lookup([198, 51, 100, 177], &unknown).await;
     assert_eq!(refused_unknown, refused);
     // Written differently, it is still the same number.
     let mut spaced_id = details(p, "2026-04-01");
@@ -407,7 +417,23 @@ async fn id_limit_counts_every_attempt(env: &Env) {
     let (status, _, _) = env.lookup([198, 51, 100, 78], &spaced_id).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 
-    env.advance(719);
+    // The ceiling: 20 attempts on the ID in all (5 + 1 above), whichever network.
+    for net in 0..14u8 {
+        let (status, _, _) = env.lookup([192, 0, net, 1], &wrong).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "network {net}");
+    }
+    let over = env
+        .lookup([192, 0, 200, 1], &details(p, "2026-04-01"))
+        .await;
+    assert_eq!(over.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&over), 180);
+    env.advance(180);
+    let (status, _, _) = env
+        .lookup([192, 0, 201, 1], &details(p, "2026-04-01"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The first network's bucket refills at one per 720 s.
+    env.advance(720 - 180 - 1);
     let (status, _, _) = env
         .lookup([198, 51, 100, 79], &details(p, "2026-04-01"))
         .await;
@@ -420,18 +446,50 @@ async fn id_limit_counts_every_attempt(env: &Env) {
 }
 
 #[tokio::test]
-async fn id_limit_counts_every_attempt_sqlite() {
+async fn holder_keeps_a_way_in_after_foreign_attempts_sqlite() {
     let env = sqlite_env(LookupLimits::default()).await;
-    id_limit_counts_every_attempt(&env).await;
+    holder_keeps_a_way_in_after_foreign_attempts(&env).await;
     env.drop_db().await;
 }
 
 #[tokio::test]
-async fn id_limit_counts_every_attempt_postgres() {
+async fn holder_keeps_a_way_in_after_foreign_attempts_postgres() {
     let Some(env) = postgres_env(LookupLimits::default()).await else {
         return;
     };
-    id_limit_counts_every_attempt(&env).await;
+    holder_keeps_a_way_in_after_foreign_attempts(&env).await;
+    env.drop_db().await;
+}
+
+/// Issue 12, item 9: a spread attack over more ID numbers than the limiter keeps buckets for
+/// used to lock the portal for everyone (a new ID was refused until a bucket refilled); now
+/// the oldest buckets are evicted and the holder is served.
+#[tokio::test]
+async fn lookup_limiter_evicts_instead_of_locking_out() {
+    let env = sqlite_env(LookupLimits {
+        max_keys: 20,
+        min_answer_time: std::time::Duration::ZERO,
+        answer_jitter: std::time::Duration::ZERO,
+        ..LookupLimits::default()
+    })
+    .await;
+    let people = env.people();
+    let holder = people[0];
+    env.issue(holder, 1, "2026-04-01").await;
+    // 60 unknown numbers, each from its own address: more than the 20 buckets kept.
+    let holder_id = holder.id.to_string();
+    for i in 0..60u8 {
+        let id = format!("{}{:04}", &holder_id[..8], 1_000 + u32::from(i));
+        assert!(IdNumber::parse_national(&id).is_ok() && id != holder_id);
+        let mut d = details(people[1], "2026-04-01");
+        d["id_number"] = json!(id);
+        let (status, _, _) = env.lookup([10, 1, i, 1], &d).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "attempt {i}");
+    }
+    let (status, _, _) = env
+        .lookup([203, 0, 113, 5], &details(holder, "2026-04-01"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     env.drop_db().await;
 }
 

@@ -507,3 +507,351 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// Reads from `s` until the server closes the connection (EOF or reset), at most `guard`;
+/// returns what was read, or `None` if the connection was still open after the guard.
+async fn read_until_closed(s: &mut TcpStream, guard: std::time::Duration) -> Option<Vec<u8>> {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(guard, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| rest)
+}
+
+/// Issue 12, item 4: after the headers of a POST with `Content-Length: 100000`, a client that
+/// sends the body a byte at a time kept the connection open indefinitely (no body timeout).
+/// With a 1 s body read timeout the connection is closed; a complete request on another
+/// connection is answered meanwhile. Without the timeout the trickle would keep the
+/// connection open past the 20 s guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_body_is_cut_off() {
+    let data = data().await;
+    let mut config = config(data.dir.path());
+    config.body_read_timeout = std::time::Duration::from_secs(1);
+    let (addr, stop, task) = start(config).await;
+
+    let slow = TcpStream::connect(addr).await.unwrap();
+    let (mut read_half, mut write_half) = slow.into_split();
+    write_half
+        .write_all(
+            b"POST /api/v1/lookup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    // One byte every 200 ms, for at most 30 s, until the server closes.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..150 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if write_half.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        request(&mut ok, "GET", "/healthz", None, None).await.status,
+        200
+    );
+
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match read_half.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the slow body's connection was never closed"
+    );
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || text.starts_with("HTTP/1.1 4"),
+        "unexpected answer to a slow body: {text}"
+    );
+    trickle.abort();
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (Linux routes all of
+/// 127.0.0.0/8 to the loopback interface).
+async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Issue 12, item 4: there was no cap on connections per client address. With a cap of 2,
+/// the third connection from 127.0.0.1 is closed at once (and counted), while a connection
+/// from 127.0.0.2 is served; when one of the first two closes, 127.0.0.1 gets a slot again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_are_capped() {
+    let data = data().await;
+    let mut config = config(data.dir.path());
+    config.max_connections_per_address = 2;
+    let server = Server::start(config).await.unwrap();
+    let addr = server.local_addr();
+    let refused = server.refused_connections();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async move {
+        let _ = rx.await;
+    }));
+
+    let mut first = connect_from([127, 0, 0, 1], addr).await;
+    let mut second = connect_from([127, 0, 0, 1], addr).await;
+    for c in [&mut first, &mut second] {
+        assert_eq!(request(c, "GET", "/healthz", None, None).await.status, 200);
+    }
+    let mut third = connect_from([127, 0, 0, 1], addr).await;
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let rest = read_until_closed(&mut third, std::time::Duration::from_secs(20))
+        .await
+        .expect("the third connection from one address was not closed");
+    assert!(
+        rest.is_empty(),
+        "the connection over the cap was answered: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    // Another address is served.
+    let mut other = connect_from([127, 0, 0, 2], addr).await;
+    assert_eq!(
+        request(&mut other, "GET", "/healthz", None, None)
+            .await
+            .status,
+        200
+    );
+    // The kept-alive connections are still served.
+    assert_eq!(
+        request(&mut first, "GET", "/healthz", None, None)
+            .await
+            .status,
+        200
+    );
+
+    // One closes: a new one from 127.0.0.1 is served (once the server has seen the close).
+    drop(second);
+    let mut served = false;
+    for _ in 0..100 {
+        let mut again = connect_from([127, 0, 0, 1], addr).await;
+        if again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .is_ok()
+        {
+            let mut buf = [0u8; 12];
+            if again.read_exact(&mut buf).await.is_ok() {
+                assert_eq!(&buf, b"HTTP/1.1 200");
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "no slot came back after a connection closed");
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Also a cap on connections in all: with a cap of 1, a second connection (from another
+/// address) is closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_in_all_are_capped() {
+    let data = data().await;
+    let mut config = config(data.dir.path());
+    config.max_connections = 1;
+    let (addr, stop, task) = start(config).await;
+    let mut first = connect_from([127, 0, 0, 1], addr).await;
+    assert_eq!(
+        request(&mut first, "GET", "/healthz", None, None)
+            .await
+            .status,
+        200
+    );
+    let mut second = connect_from([127, 0, 0, 3], addr).await;
+    let _ = second
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let rest = read_until_closed(&mut second, std::time::Duration::from_secs(20))
+        .await
+        .expect("the connection over the global cap was not closed");
+    assert!(rest.is_empty());
+    drop(first);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+// --- The demo's files (the real binary) ---------------------------------------------------
+
+/// Runs `serve --demo` on `data` with standard output a pipe (not a terminal) until its setup
+/// is printed; returns the child (still serving) and its standard output.
+fn demo(data: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vaxpass-issuer"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env_remove("DATABASE_URL")
+        .env_remove("VAXPASS_KEYS")
+        .env_remove("VAXPASS_DATA_DIR")
+        .env_remove("VAXPASS_LISTEN")
+        .env("VAXPASS_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(300)) {
+            Ok(line) => {
+                let done = line == "stop with Ctrl-C";
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("serve --demo did not finish ({e}):\n{}", lines.join("\n"));
+            }
+        }
+    }
+    (child, lines.join("\n"))
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Issue 12, item 10: `issuer.db` (+ `-wal`, `-shm`) and `registry.csv` were 0644 in a 0755
+/// data directory. Now the directory is 0700 and the files 0600, whatever the umask (the test
+/// runs with the usual 022); `registry generate --out` writes 0600 too.
+#[test]
+fn data_dir_and_files_are_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (mut child, _) = demo(&data);
+    // While serving: the WAL files exist.
+    let checks = [
+        (data.clone(), 0o700),
+        (data.join("issuer.db"), 0o600),
+        (data.join("issuer.db-wal"), 0o600),
+        (data.join("issuer.db-shm"), 0o600),
+        (data.join("registry.csv"), 0o600),
+    ];
+    let found: Vec<(String, u32)> = checks
+        .iter()
+        .map(|(p, _)| (p.display().to_string(), mode(p)))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    for ((path, want), (_, got)) in checks.iter().zip(&found) {
+        assert_eq!(*got, *want, "{}: {got:04o}", path.display());
+    }
+
+    // A directory and files made by an older version with the umask's modes are tightened.
+    use std::os::unix::fs::PermissionsExt as _;
+    for (path, _) in &checks {
+        std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(if path.is_dir() { 0o755 } else { 0o644 }),
+        )
+        .unwrap();
+    }
+    let (mut child, _) = demo(&data);
+    let found: Vec<u32> = checks.iter().map(|(p, _)| mode(p)).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    for ((path, want), got) in checks.iter().zip(&found) {
+        assert_eq!(*got, *want, "again: {}: {got:04o}", path.display());
+    }
+
+    let csv = tmp.path().join("generated.csv");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_vaxpass-issuer"))
+        .args(["registry", "generate", "--count", "10", "--out"])
+        .arg(&csv)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(mode(&csv), 0o600);
+}
+
+/// Issue 12, item 10: the demo banner printed the tokens and a registry person into whatever
+/// standard output was (a 0644 log). Now the tokens are kept in a 0600 file of the data
+/// directory, the example person in another; with standard output not a terminal neither is
+/// printed, only where they are; the printed `curl` commands read them from there.
+#[test]
+fn demo_tokens_go_to_a_private_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (mut child, out) = demo(&data);
+    let tokens_file = data.join("demo-tokens.env");
+    let example_file = data.join("demo-example.json");
+    let tokens = std::fs::read_to_string(&tokens_file).unwrap();
+    let example = std::fs::read_to_string(&example_file).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(mode(&tokens_file), 0o600);
+    assert_eq!(mode(&example_file), 0o600);
+
+    let staff = tokens
+        .lines()
+        .find_map(|l| l.strip_prefix("export VAXPASS_TOKEN="))
+        .expect("a staff token line");
+    let admin = tokens
+        .lines()
+        .find_map(|l| l.strip_prefix("export VAXPASS_ADMIN_TOKEN="))
+        .expect("an admin token line");
+    assert!(staff.len() >= 20 && admin.len() >= 20, "{tokens}");
+    assert!(!out.contains(staff) && !out.contains(admin), "{out}");
+    assert!(!out.contains("export VAXPASS_TOKEN="), "{out}");
+    // The example person's details stay out of the output.
+    let person: Value = serde_json::from_str(&example).unwrap();
+    for field in ["id_number", "full_name", "date_of_birth"] {
+        let v = person[field].as_str().unwrap();
+        assert!(!out.contains(v), "{field} printed:\n{out}");
+    }
+    // Where they are, and commands that use them.
+    assert!(
+        out.contains(&format!(". '{}'", tokens_file.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("-d @'{}'", example_file.display())),
+        "{out}"
+    );
+    assert!(out.contains("Bearer $VAXPASS_TOKEN"), "{out}");
+}

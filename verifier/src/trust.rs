@@ -355,7 +355,9 @@ impl TrustStore {
                         CertificateErrorKind::Pem("no END line".into()).into(),
                     )
                 })?;
-            let (label, der) = der::pem::decode_vec(&block[..end]).map_err(|e| {
+            let canonical = canonical_pem(&block[..end])
+                .map_err(|e| with_source(Some(count), CertificateErrorKind::Pem(e).into()))?;
+            let (label, der) = der::pem::decode_vec(&canonical).map_err(|e| {
                 with_source(Some(count), CertificateErrorKind::Pem(e.to_string()).into())
             })?;
             if label == "CERTIFICATE" {
@@ -434,6 +436,53 @@ impl TrustStore {
     }
 }
 
+/// One PEM block (`-----BEGIN L-----` … `-----END L-----`) rewritten in the strict form of
+/// RFC 7468 that the decoder reads: the Base64 with all white space removed, wrapped at 64
+/// characters, LF line ends. So a block whose Base64 is on one line of any length (as
+/// certificates arrive from JSON trust lists, and as OpenSSL reads them), with CRLF line
+/// ends, or entirely on one line with spaces between the parts, is read as well.
+fn canonical_pem(block: &[u8]) -> Result<Vec<u8>, String> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const END: &[u8] = b"-----END ";
+    const DASHES: &[u8] = b"-----";
+    let after_begin = block
+        .strip_prefix(BEGIN)
+        .ok_or_else(|| "no BEGIN line".to_owned())?;
+    let label_len = find(after_begin, DASHES)
+        .ok_or_else(|| "the BEGIN line does not end with -----".to_owned())?;
+    let label = &after_begin[..label_len];
+    let rest = &after_begin[label_len + DASHES.len()..];
+    let end_at = find(rest, END).ok_or_else(|| "no END line".to_owned())?;
+    let body = &rest[..end_at];
+    let end_label = rest[end_at + END.len()..]
+        .strip_suffix(DASHES)
+        .ok_or_else(|| "the END line does not end with -----".to_owned())?;
+    if end_label != label {
+        return Err(format!(
+            "the END label {:?} differs from the BEGIN label {:?}",
+            String::from_utf8_lossy(end_label),
+            String::from_utf8_lossy(label)
+        ));
+    }
+    let base64: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(base64.len() + base64.len() / 64 + 2 * label.len() + 40);
+    out.extend_from_slice(BEGIN);
+    out.extend_from_slice(label);
+    out.extend_from_slice(b"-----\n");
+    for line in base64.chunks(64) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(END);
+    out.extend_from_slice(label);
+    out.extend_from_slice(b"-----\n");
+    Ok(out)
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -472,6 +521,35 @@ mod tests {
         assert_eq!(
             TrustedSigner::from_der(&der).unwrap().key_usage(),
             KeyUsage::ALL
+        );
+    }
+
+    #[test]
+    fn one_line_pem_is_read() {
+        use base64::Engine as _;
+        let (a, _) = testutil::p256_cert(None);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&a);
+        let forms = [
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"),
+            format!("-----BEGIN CERTIFICATE-----\r\n{b64}\r\n-----END CERTIFICATE-----\r\n"),
+            format!("-----BEGIN CERTIFICATE----- {b64} -----END CERTIFICATE-----"),
+            format!("-----BEGIN CERTIFICATE-----{b64}-----END CERTIFICATE-----"),
+        ];
+        for pem in forms {
+            let mut store = TrustStore::new();
+            assert_eq!(
+                store.add_pem_or_der(pem.as_bytes(), "x").unwrap(),
+                1,
+                "{pem}"
+            );
+        }
+        let mismatched = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END X509 CRL-----\n");
+        let err = TrustStore::new()
+            .add_pem_or_der(mismatched.as_bytes(), "x.pem")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("differs from the BEGIN label"),
+            "{err}"
         );
     }
 

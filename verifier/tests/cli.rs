@@ -547,3 +547,121 @@ fn rules_suites() {
     assert_eq!(code, 2);
     assert!(err.starts_with("error: cannot read"), "{err}");
 }
+
+/// Issues a valid certificate; returns its `HC1:` text and the DSC's DER.
+fn issued() -> (String, Vec<u8>) {
+    let (der, key) = issuer_certificate();
+    let kid = Kid::from_certificate_der(&der);
+    let claims = IssueClaims {
+        iss: Some("VN"),
+        iat: Timestamp::parse("2021-06-30T08:00:00Z").unwrap(),
+        exp: Timestamp::parse("2022-06-30T08:00:00Z").unwrap(),
+    };
+    let hc1 = encode_dcc(
+        &comirnaty(2, 2, "2021-06-10"),
+        &claims,
+        Algorithm::Es256,
+        &kid,
+        |tbs| {
+            use p256::ecdsa::signature::Signer as _;
+            let sig: p256::ecdsa::Signature = key.sign(tbs);
+            Ok::<_, std::convert::Infallible>(sig.to_bytes().to_vec())
+        },
+    )
+    .unwrap();
+    (hc1, der)
+}
+
+/// Issue 12, item 13: a PEM certificate whose Base64 is on one line (as certificates arrive
+/// from JSON trust lists; OpenSSL reads it), with CRLF line ends, or entirely on one line with
+/// spaces, is a usable `--dsc`.
+#[test]
+fn one_line_pem_dsc_is_accepted() {
+    use base64::Engine as _;
+    let (hc1, der) = issued();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    assert!(
+        b64.len() > 64,
+        "the Base64 must be longer than one PEM line"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let forms = [
+        format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"),
+        format!("-----BEGIN CERTIFICATE-----\r\n{b64}\r\n-----END CERTIFICATE-----\r\n"),
+        format!("-----BEGIN CERTIFICATE----- {b64} -----END CERTIFICATE-----"),
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        let pem = dir.path().join(format!("dsc{i}.pem"));
+        std::fs::write(&pem, form).unwrap();
+        let (code, json, err) = run(&[
+            "check",
+            "--dsc",
+            &pem.display().to_string(),
+            "--at",
+            CLOCK,
+            "--format",
+            "json",
+            &hc1,
+        ]);
+        assert_eq!((code, err.as_str()), (0, ""), "form {i}: {json}");
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["valid"], true, "form {i}");
+    }
+}
+
+/// Issue 12, item 13: `HC2:…` on the command line gets the verdict, exit status and JSON it
+/// gets on standard input (`PREFIX`, 1), while a path that does not exist stays a usage error.
+#[test]
+fn hc2_on_command_line_is_prefix_verdict() {
+    let (hc1, der) = issued();
+    let hc2 = format!("HC2:{}", hc1.trim_start_matches("HC1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("dsc.pem");
+    std::fs::write(
+        &pem,
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).unwrap(),
+    )
+    .unwrap();
+    let pem = pem.display().to_string();
+    let args = ["check", "--dsc", &pem, "--at", CLOCK, "--format", "json"];
+
+    let mut on_line = args.to_vec();
+    on_line.push(&hc2);
+    let (code, json, err) = run(&on_line);
+    assert_eq!((code, err.as_str()), (1, ""), "{json}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["failure"]["code"], "PREFIX");
+
+    let mut on_stdin = args.to_vec();
+    on_stdin.push("-");
+    let mut child = Command::new(BIN)
+        .args(&on_stdin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{hc2}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), json);
+
+    // A path that does not exist is still a usage error, without JSON: one with lowercase
+    // letters, and one in capitals in an existing folder.
+    let folder = dir.path().join("HC2:CODES");
+    std::fs::create_dir(&folder).unwrap();
+    let in_folder = folder.join("A.PNG").display().to_string();
+    let mut args_folder = args.to_vec();
+    args_folder.push(&in_folder);
+    let (code, out, _) = run(&args_folder);
+    assert_eq!((code, out.as_str()), (2, ""));
+    let missing = dir.path().join("HC2:code.png").display().to_string();
+    let mut args_missing = args.to_vec();
+    args_missing.push(&missing);
+    let (code, out, err) = run(&args_missing);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("neither an HC1: string nor a file"), "{err}");
+}

@@ -11,6 +11,14 @@
 //!   with the same headers. Each runs the same single database query (a number that does not
 //!   parse is looked up under a key that matches nothing) and every field is compared before
 //!   the verdict, so the work does not depend on which detail was wrong.
+//! - **One answer time.** A hit does work a miss does not (the audit write below), and a
+//!   number with a certificate costs more to compare than one without: the time of the answer
+//!   would tell who has a certificate. So every answer of this route (found, miss, refused,
+//!   malformed) goes out no sooner than [`LookupLimits::min_answer_time`] (default 100 ms) plus
+//!   a uniformly random jitter of up to [`LookupLimits::answer_jitter`] (default 20 ms) after
+//!   the request body was read; the work itself is done before that wait, so the floor must
+//!   exceed the slowest answer (`serve --lookup-min-answer-ms`). Measured with
+//!   `issuer/bench/lookup_timing.py` (see issuer/README.md).
 //! - **Throttled.** Every attempt counts against the client address and against the ID
 //!   number ([`crate::ratelimit`]), before anything is looked up, whether it would match or
 //!   not: `429 RATE_LIMITED` with `Retry-After` (seconds) says nothing about the person.
@@ -45,6 +53,8 @@ use super::{ApiError, AppState};
 use crate::dates::Date;
 use crate::identity::{IdNumber, Sex};
 use crate::names::{self, NameComparison};
+#[cfg(doc)]
+use crate::ratelimit::LookupLimits;
 use crate::ratelimit::{ClientKey, Limited};
 use crate::storage::lookup::LatestCertificate;
 
@@ -167,10 +177,25 @@ fn matches(req: &LookupRequest, found: &LatestCertificate) -> bool {
     name & dob & sex & dose
 }
 
-/// `POST /lookup` (see the module documentation).
+/// `POST /lookup` (see the module documentation): [`answer`], sent no sooner than the
+/// minimum answer time (plus jitter) after the request was read, whatever the answer.
 async fn lookup(
     State(state): State<AppState>,
     Client(client): Client,
+    body: Result<Json<LookupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let deadline = state
+        .lookup_limiter
+        .answer_deadline(tokio::time::Instant::now());
+    let answer = answer(&state, client, body).await;
+    tokio::time::sleep_until(deadline).await;
+    answer
+}
+
+/// The answer to a lookup, as soon as it is known (the audit record of a hit committed).
+async fn answer(
+    state: &AppState,
+    client: ClientKey,
     body: Result<Json<LookupRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     // The rejection text may quote the body: not echoed.

@@ -139,6 +139,55 @@ pub use batch::{
 pub use group::GroupStats;
 pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
 
+/// Mode of the SQLite database file and its `-wal` and `-shm` files: they hold names, ID
+/// numbers and birth dates.
+pub const DATABASE_FILE_MODE: u32 = 0o600;
+
+/// Creates the SQLite file `path` with mode 0600 if it does not exist and `create` (the URL
+/// says `mode=rwc`), and takes the group's and others' access away from it and its `-wal` /
+/// `-shm` files if they exist. SQLite creates the `-wal` and `-shm` files with the mode of the
+/// database file, so they are private too.
+fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file_err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| StorageError::File { path, source }
+    };
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(DATABASE_FILE_MODE)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // A directory that does not exist: sqlx reports it as before.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(file_err(path)(e)),
+        }
+    }
+    let mut names = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(name.into());
+    }
+    for name in names {
+        let meta = match std::fs::metadata(&name) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(file_err(&name)(e)),
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(&name, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(file_err(&name))?;
+        }
+    }
+    Ok(())
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -152,6 +201,16 @@ pub enum StorageError {
     /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
     #[error("unsupported database URL: expected sqlite://… or postgres://…")]
     UnsupportedUrl,
+    /// The SQLite database file could not be created or made private (mode 0600).
+    #[error(
+        "database file {path}: {source}; the issuer creates it with mode 0600 in a directory it can write"
+    )]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The database failed or refused a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -879,6 +938,11 @@ impl Storage {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            if let Some(file) = native::file_of(url) {
+                make_private(&file, url.contains("mode=rwc"))?;
+            }
+        }
         let pool = match backend {
             Backend::Sqlite => {
                 options

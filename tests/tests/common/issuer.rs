@@ -118,10 +118,29 @@ impl Issuer {
                 .trim()
                 .to_owned()
         };
+        // Standard output is a pipe, not a terminal: the tokens are only in the demo's 0600
+        // file, whose `. FILE` line is printed.
+        let tokens_file = data.join("demo-tokens.env");
+        assert!(
+            stdout
+                .iter()
+                .any(|l| l.contains(&tokens_file.display().to_string())),
+            "the tokens file is not named in:\n{}",
+            stdout.join("\n")
+        );
+        let tokens = std::fs::read_to_string(&tokens_file).unwrap();
+        let token = |prefix: &str| {
+            tokens
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no `{prefix}` line in {}", tokens_file.display()))
+                .trim()
+                .to_owned()
+        };
         Issuer {
             base: find("listening on "),
-            token: find("export VAXPASS_TOKEN="),
-            admin_token: find("export VAXPASS_ADMIN_TOKEN="),
+            token: token("export VAXPASS_TOKEN="),
+            admin_token: token("export VAXPASS_ADMIN_TOKEN="),
             child,
             stdout,
             stderr,

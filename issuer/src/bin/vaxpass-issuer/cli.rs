@@ -213,7 +213,7 @@ fn check(args: CheckArgs) -> Result<Outcome, CliError> {
 fn generate(args: GenerateArgs) -> Result<(), CliError> {
     let summary = match &args.out {
         Some(path) => {
-            let file = File::create(path).map_err(|source| CliError::Create {
+            let file = create_private_file(path).map_err(|source| CliError::Create {
                 path: path.clone(),
                 source,
             })?;
@@ -225,5 +225,39 @@ fn generate(args: GenerateArgs) -> Result<(), CliError> {
         "wrote {} synthetic persons ({} CCCD, {} CMND), seed {}",
         summary.persons, summary.cccd, summary.cmnd, args.seed
     );
+    Ok(())
+}
+
+/// Mode of files holding personal data or secrets (registry CSVs, the demo's tokens).
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the data directory.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates (or truncates) `path` with mode 0600, whatever the umask; an existing file's mode
+/// is set to 0600 too.
+pub fn create_private_file(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+    Ok(file)
+}
+
+/// Creates the directory `path` (and its parents) with mode 0700; an existing one loses the
+/// group's and others' access.
+pub fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
     Ok(())
 }

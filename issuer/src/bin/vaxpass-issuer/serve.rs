@@ -1,7 +1,7 @@
 //! `serve` and `serve --demo`.
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, IsTerminal as _, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +19,7 @@ use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::MANIFEST_FILE;
 use vaxpass_verifier::Timestamp;
 
-use crate::cli::{CliError, Outcome};
+use crate::cli::{CliError, Outcome, create_private_dir, create_private_file};
 use crate::import::import_csv;
 
 /// Persons in the demo's synthetic registry.
@@ -30,6 +30,10 @@ const DEMO_SEED: u64 = 1;
 const DEMO_CLINIC_FILE: &str = "demo-clinic-id";
 /// The passphrase variable used when `--passphrase-env` is not given but it is set.
 const DEFAULT_PASSPHRASE_ENV: &str = "VAXPASS_KEY_PASSPHRASE";
+/// Where the demo keeps its fresh tokens (mode 0600), as shell `export` lines.
+pub const DEMO_TOKENS_FILE: &str = "demo-tokens.env";
+/// Where the demo keeps its example dose record (mode 0600): a registry person's details.
+pub const DEMO_EXAMPLE_FILE: &str = "demo-example.json";
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -90,10 +94,40 @@ pub struct ServeArgs {
     #[arg(long, env = "VAXPASS_LOOKUP_PER_MINUTE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     lookup_per_minute: u32,
-    /// Lookup portal: attempts per ID number per hour (after a burst of 5), whoever asks.
-    #[arg(long, env = "VAXPASS_LOOKUP_PER_ID_HOUR", default_value_t = 5,
+    /// Lookup portal: attempts per ID number per hour from one client network (IPv4 /24,
+    /// IPv6 /48), after a burst of 5. Attempts from other networks do not use these.
+    #[arg(long, env = "VAXPASS_LOOKUP_PER_ID_NETWORK_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    lookup_per_id_network_per_hour: u32,
+    /// Lookup portal: attempts per ID number per hour, whoever asks (the ceiling over all
+    /// networks; also its burst).
+    #[arg(long, env = "VAXPASS_LOOKUP_PER_ID_HOUR", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
     lookup_per_id_per_hour: u32,
+    /// Lookup portal: milliseconds before any answer goes out (found, miss or refused), so
+    /// that the answer time does not tell who has a certificate; must exceed the slowest
+    /// answer (0: off).
+    #[arg(long, env = "VAXPASS_LOOKUP_MIN_ANSWER_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    lookup_min_answer_ms: u64,
+    /// Lookup portal: up to this many milliseconds of random extra wait on every answer.
+    #[arg(long, env = "VAXPASS_LOOKUP_ANSWER_JITTER_MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    lookup_answer_jitter_ms: u64,
+    /// Seconds a client gets to send a whole request body, counted from the end of its
+    /// headers; then the connection is closed.
+    #[arg(long, env = "VAXPASS_BODY_READ_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_read_timeout: u64,
+    /// Most connections open at once; further ones are closed at once.
+    #[arg(long, env = "VAXPASS_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Most connections open at once from one client address (IPv4 address, IPv6 /64);
+    /// further ones are closed at once.
+    #[arg(long, env = "VAXPASS_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_address: u32,
     /// Take the lookup client's address from the last X-Forwarded-For entry: only behind a
     /// reverse proxy that appends it (otherwise clients choose their own rate-limit key).
     #[arg(long, env = "VAXPASS_TRUST_FORWARDED_FOR")]
@@ -162,10 +196,21 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
     config.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     config.lookup_limits = LookupLimits {
         per_client: Rate::new(5, args.lookup_per_minute, 60),
-        per_id: Rate::new(5, args.lookup_per_id_per_hour, 3_600),
+        per_id_network: Rate::new(5, args.lookup_per_id_network_per_hour, 3_600),
+        per_id: Rate::new(
+            args.lookup_per_id_per_hour,
+            args.lookup_per_id_per_hour,
+            3_600,
+        ),
         trust_forwarded_for: args.trust_forwarded_for,
+        min_answer_time: Duration::from_millis(args.lookup_min_answer_ms),
+        answer_jitter: Duration::from_millis(args.lookup_answer_jitter_ms),
         ..LookupLimits::default()
     };
+    config.body_read_timeout = Duration::from_secs(args.body_read_timeout);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    config.max_connections_per_address =
+        usize::try_from(args.max_connections_per_address).unwrap_or(usize::MAX);
     config.rematch_every = Duration::from_secs(args.rematch_every);
     config.registry = RemoteRegistryConfig::from_env()
         .map_err(|e| CliError::Usage(format!("remote registry (VAXPASS_REGISTRY_*): {e}")))?;
@@ -197,7 +242,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
         let base = format!("{scheme}://{}", server.local_addr());
         println!("listening on {base}");
         if let Some(demo) = &demo {
-            print_demo(demo, &config, &base);
+            print_demo(demo, &config, &base, io::stdout().is_terminal());
         }
         let _ = io::stdout().flush();
         server.serve(shutdown_signal()).await?;
@@ -225,13 +270,19 @@ struct Demo {
     staff_token: String,
     admin_token: String,
     example: Option<vaxpass_issuer::matching::RegistryPerson>,
+    /// The tokens as `export` lines (mode 0600).
+    tokens_file: PathBuf,
+    /// The example dose record's JSON (mode 0600), when there is an example person.
+    example_file: Option<PathBuf>,
 }
 
 /// Makes the data directory ready: DEVELOPMENT keys, the synthetic registry (imported once),
 /// the demo clinic and fresh tokens.
 async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
     let data = &config.data_dir;
-    std::fs::create_dir_all(data).map_err(|source| CliError::Create {
+    // Mode 0700: the database and the registry CSV hold names, ID numbers and birth dates,
+    // the token file secrets.
+    create_private_dir(data).map_err(|source| CliError::Create {
         path: data.clone(),
         source,
     })?;
@@ -256,9 +307,12 @@ async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
     }
 
     let csv = data.join("registry.csv");
-    if !csv.exists() {
+    if csv.exists() {
+        // Made by an older version with the umask's mode.
+        make_private(&csv)?;
+    } else {
         let partial = data.join("registry.csv.partial");
-        let file = File::create(&partial).map_err(|source| CliError::Create {
+        let file = create_private_file(&partial).map_err(|source| CliError::Create {
             path: partial.clone(),
             source,
         })?;
@@ -279,13 +333,71 @@ async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
     storage.close().await;
     let (clinic_id, staff_token, admin_token) = result?;
     let example = first_person(&csv);
+    let tokens_file = data.join(DEMO_TOKENS_FILE);
+    write_private(
+        &tokens_file,
+        &format!(
+            "# vaxpass demo tokens (DEVELOPMENT), clinic {clinic_id}: load with  . {}\nexport VAXPASS_TOKEN={staff_token}\nexport VAXPASS_ADMIN_TOKEN={admin_token}\n",
+            shell_quote(&tokens_file.display().to_string())
+        ),
+    )?;
+    let example_file = data.join(DEMO_EXAMPLE_FILE);
+    let example_written = match example.as_ref().and_then(example_body) {
+        Some(body) => {
+            write_private(&example_file, &format!("{body}\n"))?;
+            true
+        }
+        None => false,
+    };
     Ok(Demo {
         keys_dir,
         clinic_id,
         staff_token,
         admin_token,
         example,
+        tokens_file,
+        example_file: example_written.then_some(example_file),
     })
+}
+
+/// Writes `contents` to `path` with mode 0600.
+fn write_private(path: &Path, contents: &str) -> Result<(), CliError> {
+    let mut file = create_private_file(path).map_err(|source| CliError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    file.write_all(contents.as_bytes())
+        .map_err(|source| CliError::Create {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Takes the group's and others' access away from an existing file.
+fn make_private(path: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let set = || -> io::Result<()> {
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        Ok(())
+    };
+    set().map_err(|source| CliError::Create {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The example dose record (JSON) for a registry person: the latest dose thirty days ago,
+/// recent enough for the VN validity rules (at most 365 days, at least 14). `None` when the
+/// system clock gives no usable date.
+fn example_body(p: &vaxpass_issuer::matching::RegistryPerson) -> Option<String> {
+    let thirty_days_ago =
+        Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string();
+    let date = Date::parse(thirty_days_ago.get(..10).unwrap_or_default()).ok()?;
+    let body = SubmitRequest::for_person(p, VaccineIn::comirnaty(), 2, 2, date);
+    serde_json::to_string(&body).ok()
 }
 
 async fn demo_database(
@@ -361,44 +473,52 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn print_demo(demo: &Demo, config: &ServerConfig, base: &str) {
+/// The demo's instructions. The tokens and the example person are printed only on a terminal
+/// (`terminal`); otherwise (standard output to a log file or a pipe) only where they are kept.
+fn print_demo(demo: &Demo, config: &ServerConfig, base: &str, terminal: bool) {
     let k = if base.starts_with("https") { "-k " } else { "" };
+    let tokens = shell_quote(&demo.tokens_file.display().to_string());
     println!();
     println!("== vaxpass issuer demo (DEVELOPMENT keys, synthetic registry) ==");
-    println!("data directory: {}", config.data_dir.display());
+    println!("data directory: {} (mode 0700)", config.data_dir.display());
     println!("database:       {}", config.database_url());
     println!(
-        "clinic {} with fresh tokens (shown once: only their SHA-256 is stored; re-run --demo for new ones):",
+        "clinic {} with fresh tokens (only their SHA-256 is stored; re-run --demo for new ones),",
         demo.clinic_id
     );
-    println!("export VAXPASS_TOKEN={}", demo.staff_token);
-    println!("export VAXPASS_ADMIN_TOKEN={}", demo.admin_token);
-    let Some(p) = &demo.example else {
-        println!("(the registry CSV has no CCCD holder to show an example with)");
-        return;
-    };
-    // Thirty days ago: recent enough for the VN validity rules (at most 365 days, at least 14).
-    let thirty_days_ago =
-        Timestamp::from_unix_seconds(Timestamp::now().unix_seconds() - 30 * 86_400).to_string();
-    let Ok(date) = Date::parse(thirty_days_ago.get(..10).unwrap_or_default()) else {
-        println!("(the system clock gives no usable date for an example record)");
-        return;
-    };
-    let body = SubmitRequest::for_person(p, VaccineIn::comirnaty(), 2, 2, date);
-    let body = serde_json::to_string(&body).unwrap_or_default();
-    println!();
     println!(
-        "a person of the synthetic registry: {} {}, born {}, sex {}",
-        p.id,
-        p.full_name,
-        p.date_of_birth,
-        p.sex.code()
+        "kept in {} (mode 0600); load them with:",
+        demo.tokens_file.display()
+    );
+    println!(". {tokens}");
+    if terminal {
+        println!("or:");
+        println!("export VAXPASS_TOKEN={}", demo.staff_token);
+        println!("export VAXPASS_ADMIN_TOKEN={}", demo.admin_token);
+    }
+    let (Some(p), Some(example_file)) = (&demo.example, &demo.example_file) else {
+        println!("(no example record: the registry CSV has no CCCD holder, or the clock no date)");
+        return;
+    };
+    println!();
+    if terminal {
+        println!(
+            "a person of the synthetic registry: {} {}, born {}, sex {}",
+            p.id,
+            p.full_name,
+            p.date_of_birth,
+            p.sex.code()
+        );
+    }
+    println!(
+        "an example dose record for a person of the synthetic registry: {} (mode 0600)",
+        example_file.display()
     );
     println!();
     println!("# 1. submit a dose record (matched against the registry: status \"verified\"):");
     println!(
-        "curl -s {k}-X POST {base}/api/v1/dose-records -H \"Authorization: Bearer $VAXPASS_TOKEN\" \\\n    -H 'Content-Type: application/json' -d {}",
-        shell_quote(&body)
+        "curl -s {k}-X POST {base}/api/v1/dose-records -H \"Authorization: Bearer $VAXPASS_TOKEN\" \\\n    -H 'Content-Type: application/json' -d @{}",
+        shell_quote(&example_file.display().to_string())
     );
     println!(
         "# 2. confirm it (RECORD_ID: the \"id\" of the answer); the answer holds the certificate:"

@@ -15,7 +15,8 @@ pub enum InputError {
     Qr(String),
 }
 
-/// Reads INPUT: an `HC1:` string as is, `-` (standard input), `@FILE`, or a picture file.
+/// Reads INPUT: an `HC1:` string as is, `-` (standard input), `@FILE`, a picture file, or
+/// other barcode text (such as `HC2:…`, judged as standard input would be).
 pub fn read_input(input: &str) -> Result<String, InputError> {
     if input == "-" {
         let mut bytes = Vec::new();
@@ -34,10 +35,56 @@ pub fn read_input(input: &str) -> Result<String, InputError> {
     if std::path::Path::new(input).is_file() {
         return read_file(input);
     }
+    // Barcode content with another prefix (`HC2:…`, `LT1:…`) gets the verdict standard input
+    // would give it (`PREFIX`), not a usage error; anything else is taken for a missing file.
+    if looks_like_barcode_text(input) {
+        return Ok(input.to_owned());
+    }
     Err(InputError::Io(format!(
         "{input:?} is neither an HC1: string nor a file; pass the QR text, - for standard input, \
          @FILE for a file holding the text, or a PNG/JPEG picture"
     )))
+}
+
+/// Plainly the text of a barcode rather than a path: a prefix of 1 to 8 capital letters or
+/// digits and a colon, then at least one character, all of the Base45 alphabet (capitals,
+/// digits, space and `$%*+-./:`; no lowercase, no `\\`). Base45 has `/`, so real barcode text
+/// usually holds one: such text is still taken for a path when the folder it would name
+/// exists (`HC2:X/Y.PNG` with a folder `HC2:X`).
+fn looks_like_barcode_text(input: &str) -> bool {
+    let Some((prefix, rest)) = input.split_once(':') else {
+        return false;
+    };
+    let base45 = |c: char| c.is_ascii_digit() || c.is_ascii_uppercase() || " $%*+-./:".contains(c);
+    let shaped = (1..=8).contains(&prefix.len())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && !rest.is_empty()
+        && rest.chars().all(base45);
+    shaped
+        && match input.rsplit_once('/') {
+            None => true,
+            Some((dir, _)) => dir.is_empty() || !std::path::Path::new(dir).is_dir(),
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_barcode_text;
+
+    #[test]
+    fn barcode_text_or_path() {
+        assert!(looks_like_barcode_text("HC2:6BFOXN%TS3DH"));
+        assert!(looks_like_barcode_text("LT1:NCF:ABC"));
+        assert!(!looks_like_barcode_text("HC2:"));
+        assert!(!looks_like_barcode_text("qr/HC2:6BF.png"));
+        assert!(looks_like_barcode_text("HC2:6BF/X"));
+        assert!(!looks_like_barcode_text("HC2:6BF/x"));
+        assert!(!looks_like_barcode_text("C:\\certs\\x.png"));
+        assert!(!looks_like_barcode_text("missing.png"));
+        assert!(!looks_like_barcode_text("hc2:abc"));
+    }
 }
 
 fn read_file(path: &str) -> Result<String, InputError> {
