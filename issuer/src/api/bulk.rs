@@ -946,3 +946,86 @@ async fn bulk(
     }
     Ok(answer.into_response(StatusCode::OK, None, &upload_key))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HEADER: &str = "id_number,full_name,date_of_birth,sex,vaccine_mp,vaccine_ma,\
+                          vaccine_vp,dose_number,series_total,date\n";
+
+    /// Issue 12, item 2: a quoted field left open over 64k lines, fed a line at a time (as
+    /// frames arrive), is read in one pass: every byte is looked at once (the old reader
+    /// re-split the whole growing record on every line: ~2·10⁹ bytes for this record).
+    #[test]
+    fn bulk_csv_open_quote_is_linear() {
+        let mut parser = Parser::new(Format::Csv);
+        let mut items = Vec::new();
+        let mut body = HEADER.as_bytes().to_vec();
+        body.push(b'"');
+        body.extend(std::iter::repeat_n(b'\n', 65_536));
+        for piece in body.split_inclusive(|&b| b == b'\n') {
+            parser.feed(Some(piece), &mut items).unwrap();
+        }
+        parser.feed(None, &mut items).unwrap();
+        assert_eq!(parser.scanned, body.len() as u64);
+        assert_eq!(items.len(), 1);
+        let Item::Error(line, e) = &items[0] else {
+            panic!("an error")
+        };
+        assert_eq!(*line, 2);
+        assert_eq!(
+            e.message,
+            "the row is not valid CSV (a quoted field is never closed)"
+        );
+    }
+
+    /// Multi-line quoted fields, CRLF, stray quotes, blank lines, a long record: line numbers
+    /// and reasons, whatever the slicing of the body.
+    #[test]
+    fn csv_records_and_errors_by_line_in_any_slicing() {
+        let long = "a".repeat(MAX_LINE_BYTES + 10);
+        let row = "001185000001,\"Lê, Văn \"\"Tám\"\"\",1962-11-03,M,EU/1/20/1528,ORG-100030215,\
+                   1119349007,1,2,2026-04-01";
+        let text = format!(
+            "\u{feff}{HEADER}{row}\r\n\n   \nx\"y,{row}\n\"multi\nline\",{}\n{long}\n{row}\n\"open",
+            &row[13..]
+        );
+        let mut whole = Vec::new();
+        let mut p = Parser::new(Format::Csv);
+        p.feed(Some(text.as_bytes()), &mut whole).unwrap();
+        p.feed(None, &mut whole).unwrap();
+        let summary = |items: &[Item]| -> Vec<(u64, String)> {
+            items
+                .iter()
+                .map(|i| match i {
+                    Item::Record(l, r) => (*l, r.full_name.clone()),
+                    Item::Error(l, e) => (*l, e.message.clone()),
+                })
+                .collect()
+        };
+        let expected = vec![
+            (2, "Lê, Văn \"Tám\"".to_owned()),
+            (5, "the row is not valid CSV (a stray quote)".to_owned()),
+            // A record over lines 6-7 (its id_number has a line break in quotes).
+            (6, "Lê, Văn \"Tám\"".to_owned()),
+            (8, format!("the record is longer than {MAX_LINE_BYTES} bytes")),
+            (9, "Lê, Văn \"Tám\"".to_owned()),
+            (
+                10,
+                "the row is not valid CSV (a quoted field is never closed)".to_owned(),
+            ),
+        ];
+        assert_eq!(summary(&whole), expected);
+        for size in [1, 2, 7, 4096] {
+            let mut items = Vec::new();
+            let mut p = Parser::new(Format::Csv);
+            for piece in text.as_bytes().chunks(size) {
+                p.feed(Some(piece), &mut items).unwrap();
+            }
+            p.feed(None, &mut items).unwrap();
+            assert_eq!(summary(&items), expected, "slices of {size}");
+        }
+    }
+}
