@@ -400,7 +400,9 @@ impl<R: BufRead> Iterator for RegistryReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(parse_row(&mut self.csv, text).map_err(|reason| RowError { line, reason }));
+            return Some(
+                parse_row(&mut self.csv, text).map_err(|reason| RowError { line, reason }),
+            );
         }
     }
 }

@@ -694,7 +694,12 @@ async fn bulk_keeps_at_most_1000_line_errors() {
     assert_eq!(out["totals"]["stored"], 2);
     assert_eq!(out["errors_omitted"], 4_000);
     assert_eq!(out["truncated"], true);
-    assert!(out["idempotency_key"].as_str().unwrap().starts_with("auto-"));
+    assert!(
+        out["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("auto-")
+    );
     // The answer's size no longer grows with the bad lines: 50,000 of them give the same one.
     let size = out.to_string().len();
     let mut body = format!("{}\n", record(people[0]));

@@ -334,14 +334,26 @@ impl Parser {
             columns: None,
             csv: csv_core::Reader::new(),
             check: QuoteCheck::default(),
-            out: if csv { vec![0; MAX_LINE_BYTES] } else { Vec::new() },
-            ends: if csv { vec![0; MAX_CSV_FIELDS] } else { Vec::new() },
+            out: if csv {
+                vec![0; MAX_LINE_BYTES]
+            } else {
+                Vec::new()
+            },
+            ends: if csv {
+                vec![0; MAX_CSV_FIELDS]
+            } else {
+                Vec::new()
+            },
             nout: 0,
             nends: 0,
             raw: 0,
             overflow: false,
             scratch: if csv { vec![0; 4096] } else { Vec::new() },
-            scratch_ends: if csv { vec![0; MAX_CSV_FIELDS] } else { Vec::new() },
+            scratch_ends: if csv {
+                vec![0; MAX_CSV_FIELDS]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -421,7 +433,10 @@ impl Parser {
         self.line_no += 1;
         let line = self.line_no;
         let Some(raw) = raw else {
-            let e = invalid(line, format!("the line is longer than {MAX_LINE_BYTES} bytes"));
+            let e = invalid(
+                line,
+                format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+            );
             return self.emit(e, items);
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -1010,7 +1025,10 @@ mod tests {
             (5, "the row is not valid CSV (a stray quote)".to_owned()),
             // A record over lines 6-7 (its id_number has a line break in quotes).
             (6, "Lê, Văn \"Tám\"".to_owned()),
-            (8, format!("the record is longer than {MAX_LINE_BYTES} bytes")),
+            (
+                8,
+                format!("the record is longer than {MAX_LINE_BYTES} bytes"),
+            ),
             (9, "Lê, Văn \"Tám\"".to_owned()),
             (
                 10,
