@@ -15,7 +15,10 @@
 //! - `date_of_birth`: a full date, `yyyy-mm-dd` (or `dd/mm/yyyy`).
 //! - `sex`: `M` or `F` (also `male`/`female`, `nam`/`nữ`).
 //!
-//! Fields may be quoted (`"…"`, with `""` for a quote); a record never spans lines. Blank
+//! Fields may be quoted (`"…"`, with `""` for a quote); a record never spans lines. Fields are
+//! split by [`csv_core`] (the `csv` crate's reader), after a strict check of the quoting (an
+//! unclosed quote or a quote inside an unquoted field is [`RowReason::Quote`], where `csv_core`
+//! alone would accept it silently). Blank
 //! lines are skipped. Lines longer than [`MAX_LINE_BYTES`] are reported and skipped without
 //! being held in memory.
 
@@ -109,6 +112,7 @@ pub struct RegistryReader<R> {
     line: u64,
     buf: Vec<u8>,
     state: State,
+    csv: csv_core::Reader,
 }
 
 /// Reads a registry CSV (see the module documentation for the format).
@@ -118,6 +122,7 @@ pub fn read_registry<R: BufRead>(reader: R) -> RegistryReader<R> {
         line: 0,
         buf: Vec::with_capacity(256),
         state: State::Header,
+        csv: csv_core::Reader::new(),
     }
 }
 
@@ -180,53 +185,148 @@ impl<R: BufRead> RegistryReader<R> {
     }
 }
 
-/// Splits one CSV line into fields (quotes as in RFC 4180, within one line).
-fn split_fields(line: &str) -> Result<Vec<String>, RowReason> {
-    let mut fields = Vec::with_capacity(4);
-    let mut chars = line.chars().peekable();
-    loop {
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
+/// A strict RFC 4180 check of CSV text, byte by byte, beside [`csv_core`] (which never reports an
+/// error: it prefers *a* parse to none, so `a"b` and an unclosed quote parse silently). It keeps
+/// no text, only its state, so it can follow a record across any number of chunks in one pass;
+/// it also counts the record's fields and the line breaks it has seen.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QuoteCheck {
+    state: QuoteState,
+    /// Fields of the current record so far (0 before its first byte).
+    pub(crate) fields: usize,
+    /// `\n` seen since the check was created.
+    pub(crate) newlines: u64,
+    /// `newlines` when the current record's first byte was seen.
+    pub(crate) record_start: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum QuoteState {
+    /// Before a record (line breaks between records are skipped).
+    #[default]
+    RecordStart,
+    /// At the start of a field.
+    FieldStart,
+    /// Inside an unquoted field.
+    Unquoted,
+    /// Inside a quoted field.
+    Quoted,
+    /// A quote inside a quoted field: the closing quote, or the first of `""`.
+    QuoteSeen,
+    /// After the end of a record (its line break).
+    RecordEnd,
+    /// A quote inside an unquoted field, or text after a closing quote.
+    Bad,
+}
+
+impl QuoteCheck {
+    /// Follows `bytes` (the next bytes of the input, in order).
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        use QuoteState::*;
+        for &b in bytes {
+            if b == b'\n' {
+                self.newlines += 1;
+            }
+            let term = b == b'\n' || b == b'\r';
+            self.state = match (self.state, b) {
+                (RecordStart | RecordEnd, _) if term => self.state,
+                (RecordStart | RecordEnd, _) => {
+                    self.record_start = self.newlines;
+                    self.fields = 1;
+                    match b {
+                        b'"' => Quoted,
+                        b',' => {
+                            self.fields += 1;
+                            FieldStart
+                        }
+                        _ => Unquoted,
                     }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err(RowReason::Quote),
                 }
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Ok(fields);
+                (Quoted, b'"') => QuoteSeen,
+                (Quoted, _) => Quoted,
+                (FieldStart | Unquoted | QuoteSeen, _) if term => RecordEnd,
+                (FieldStart | Unquoted | QuoteSeen, b',') => {
+                    self.fields += 1;
+                    FieldStart
                 }
-                Some(',') => fields.push(field),
-                Some(_) => return Err(RowReason::Quote),
+                (FieldStart, b'"') | (QuoteSeen, b'"') => Quoted,
+                (FieldStart | Unquoted, _) => Unquoted,
+                (QuoteSeen, _) | (Bad, _) => Bad,
+            };
+            if self.state == Unquoted && b == b'"' {
+                self.state = Bad;
             }
-        } else {
-            loop {
-                match chars.next() {
-                    Some(',') => break,
-                    Some('"') => return Err(RowReason::Quote),
-                    Some(c) => field.push(c),
-                    None => {
-                        fields.push(field);
-                        return Ok(fields);
-                    }
-                }
-            }
-            fields.push(field);
         }
+    }
+
+    /// Whether the record so far broke a quoting rule.
+    pub(crate) fn bad(&self) -> bool {
+        self.state == QuoteState::Bad
+    }
+
+    /// Whether a quoted field is still open.
+    pub(crate) fn open(&self) -> bool {
+        self.state == QuoteState::Quoted
+    }
+
+    /// Ready for the next record (the line count goes on).
+    pub(crate) fn next_record(&mut self) {
+        self.state = QuoteState::RecordStart;
+        self.fields = 0;
     }
 }
 
+/// Splits one CSV line into fields with [`csv_core`] (quotes as in RFC 4180, within one line),
+/// after [`QuoteCheck`] has found its quoting correct.
+fn split_fields(csv: &mut csv_core::Reader, line: &str) -> Result<Vec<String>, RowReason> {
+    let mut check = QuoteCheck::default();
+    check.feed(line.as_bytes());
+    if check.bad() || check.open() {
+        return Err(RowReason::Quote);
+    }
+    if check.fields != 4 {
+        return Err(RowReason::FieldCount {
+            found: check.fields.max(1),
+        });
+    }
+    csv.reset();
+    // Unquoting never lengthens a field: the line's length is enough room.
+    let mut out = vec![0u8; line.len()];
+    let mut ends = [0usize; 4];
+    let (mut input, mut nout, mut nends) = (line.as_bytes(), 0, 0);
+    loop {
+        let (res, nin, o, e) = csv.read_record(
+            input,
+            out.get_mut(nout..).unwrap_or_default(),
+            ends.get_mut(nends..).unwrap_or_default(),
+        );
+        input = input.get(nin..).unwrap_or_default();
+        nout += o;
+        nends += e;
+        match res {
+            csv_core::ReadRecordResult::InputEmpty => {}
+            csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
+            // Cannot happen (room for the whole line and 4 fields, checked above); reported as
+            // a quoting error rather than trusted.
+            csv_core::ReadRecordResult::OutputFull | csv_core::ReadRecordResult::OutputEndsFull => {
+                return Err(RowReason::Quote);
+            }
+        }
+    }
+    let mut fields = Vec::with_capacity(4);
+    let mut from = 0;
+    for &end in ends.get(..nends).unwrap_or_default() {
+        let bytes = out.get(from..end).ok_or(RowReason::Quote)?;
+        // Fields of a UTF-8 line split at ASCII bytes are UTF-8.
+        fields.push(String::from_utf8(bytes.to_vec()).map_err(|_| RowReason::NotUtf8)?);
+        from = end;
+    }
+    Ok(fields)
+}
+
 /// Parses one data line into a person.
-fn parse_row(line: &str) -> Result<RegistryPerson, RowReason> {
-    let fields = split_fields(line)?;
+fn parse_row(csv: &mut csv_core::Reader, line: &str) -> Result<RegistryPerson, RowReason> {
+    let fields = split_fields(csv, line)?;
     let [id, name, dob, sex] = fields.as_slice() else {
         return Err(RowReason::FieldCount {
             found: fields.len(),
@@ -300,7 +400,9 @@ impl<R: BufRead> Iterator for RegistryReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(parse_row(text).map_err(|reason| RowError { line, reason }));
+            return Some(
+                parse_row(&mut self.csv, text).map_err(|reason| RowError { line, reason }),
+            );
         }
     }
 }

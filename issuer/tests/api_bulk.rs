@@ -616,3 +616,198 @@ fn chunked(
     }
     Chunks(chunks.into_iter())
 }
+
+/// Issue 12, item 1: a bad line counts against the cap like a good one, so a body of bad lines
+/// is cut at `MAX_BULK_LINES` instead of keeping a result per line.
+async fn bad_lines_count_against_the_cap(env: &Env) {
+    let good = record(env.people()[0]).to_string();
+    let mut body = format!("{good}\n");
+    body.push_str(&"x\n".repeat(100_000));
+    let (status, out) = env
+        .upload("application/x-ndjson", Some("cap"), Body::from(body))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(out["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(out["totals"]["lines"], 100_000, "line 100,001 is cut");
+    assert_eq!(out["totals"]["stored"], 1);
+    assert_eq!(out["totals"]["failed"], 99_999);
+    // What the answer keeps is bounded: the stored line and 1,000 errors.
+    assert_eq!(results(&out).len(), 1 + 1_000);
+    assert_eq!(out["errors_omitted"], 99_999 - 1_000);
+    assert_eq!(env.stored().await, 1);
+
+    // CSV rows of `,` alike.
+    let mut csv = String::from(
+        "id_number,full_name,date_of_birth,sex,vaccine_mp,vaccine_ma,vaccine_vp,dose_number,\
+         series_total,date\n",
+    );
+    csv.push_str(&",\n".repeat(100_001));
+    let (status, out) = env.upload("text/csv", None, Body::from(csv)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}", out["totals"]);
+    assert_eq!(out["totals"]["lines"], 100_000);
+    assert_eq!(results(&out).len(), 1_000);
+}
+
+#[tokio::test]
+async fn bulk_bad_lines_count_against_the_cap() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    bad_lines_count_against_the_cap(&env).await;
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn bulk_bad_lines_count_against_the_cap_postgres() {
+    let Some(env) = postgres_env(LookupLimits::default()).await else {
+        return;
+    };
+    bad_lines_count_against_the_cap(&env).await;
+    env.drop_db().await;
+}
+
+/// Issue 12, item 1: at most the first 1,000 line errors are listed, the rest counted; every
+/// stored line keeps its id, wherever it stands.
+#[tokio::test]
+async fn bulk_keeps_at_most_1000_line_errors() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    let people = env.people();
+    let mut body = format!("{}\n", record(people[0]));
+    body.push_str(&"x\n".repeat(5_000));
+    body.push_str(&format!("{}\n", record(people[1])));
+    let (status, out) = env
+        .upload("application/x-ndjson", None, Body::from(body))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let r = results(&out);
+    assert_eq!(r.len(), 2 + 1_000);
+    assert_eq!(r[0]["line"], 1);
+    assert_eq!(r[0]["status"], "verified");
+    // The first 1,000 errors by line number, in line order.
+    let error_lines: Vec<u64> = r[1..=1_000]
+        .iter()
+        .map(|x| x["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(error_lines, (2..=1_001).collect::<Vec<u64>>());
+    assert_eq!(r[1_001]["line"], 5_002);
+    assert_eq!(r[1_001]["status"], "verified");
+    assert_eq!(out["totals"]["lines"], 5_002);
+    assert_eq!(out["totals"]["failed"], 5_000);
+    assert_eq!(out["totals"]["stored"], 2);
+    assert_eq!(out["errors_omitted"], 4_000);
+    assert_eq!(out["truncated"], true);
+    assert!(
+        out["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("auto-")
+    );
+    // The answer's size no longer grows with the bad lines: 50,000 of them give the same one.
+    let size = out.to_string().len();
+    let mut body = format!("{}\n", record(people[0]));
+    body.push_str(&"x\n".repeat(50_000));
+    let (_, many) = env
+        .upload("application/x-ndjson", None, Body::from(body))
+        .await;
+    assert_eq!(results(&many).len(), 1 + 1_000);
+    assert_eq!(many["errors_omitted"], 49_000);
+    assert!(many.to_string().len() < size + 100, "answer bytes bounded");
+    env.drop_db().await;
+}
+
+/// Issue 12, item 6: an upload cut at a limit returns its key and the results so far, so
+/// re-sending it under that key stores nothing twice, even when the client sent no key.
+async fn cut_upload_can_be_resumed(env: &Env) {
+    let people = env.people();
+    let mut lines: Vec<String> = (0..3).map(|i| record(people[i]).to_string()).collect();
+    lines.extend(std::iter::repeat_n("x".to_owned(), 99_997));
+    lines.push(record(people[3]).to_string()); // line 100,001: beyond the cap
+    let (status, headers, bytes) = env
+        .send(
+            Request::post("/api/v1/dose-records:bulk")
+                .header("authorization", format!("Bearer {}", env.token))
+                .header("content-type", "application/x-ndjson")
+                .body(Body::from(lines.join("\n")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let out: Value = serde_json::from_slice(&bytes).unwrap();
+    let key = out["idempotency_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("auto-"), "{key}");
+    assert_eq!(headers["idempotency-key"], key.as_str());
+    assert!(out["message"].as_str().unwrap().contains(&key));
+    let ids: Vec<Value> = results(&out)
+        .iter()
+        .filter(|r| r.get("id").is_some())
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(env.stored().await, 3);
+
+    // Re-sent split: the first part under the returned key (the same ids, nothing twice)…
+    let (status, again) = env
+        .upload(
+            "application/x-ndjson",
+            Some(&key),
+            Body::from(lines[..100_000].join("\n")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids_again: Vec<Value> = results(&again)
+        .iter()
+        .filter(|r| r.get("id").is_some())
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids_again, ids);
+    assert_eq!(env.stored().await, 3);
+    // …and the rest as another upload.
+    let (status, rest) = env
+        .upload(
+            "application/x-ndjson",
+            Some("rest"),
+            Body::from(lines[100_000].clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rest["totals"]["stored"], 1);
+    assert_eq!(env.stored().await, 4);
+}
+
+#[tokio::test]
+async fn bulk_cut_upload_can_be_resumed() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    cut_upload_can_be_resumed(&env).await;
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn bulk_cut_upload_can_be_resumed_postgres() {
+    let Some(env) = postgres_env(LookupLimits::default()).await else {
+        return;
+    };
+    cut_upload_can_be_resumed(&env).await;
+    env.drop_db().await;
+}
+
+/// Issue 12, item 2: a CSV record whose quote stays open over 64k lines is one line error,
+/// and the rest of the upload is still read (the linearity itself is counted in the unit test
+/// `api::bulk::tests::bulk_csv_open_quote_is_linear`).
+#[tokio::test]
+async fn bulk_csv_open_quote_is_one_error() {
+    let env = sqlite_env(LookupLimits::default()).await;
+    let header = "full_name,id_number,date_of_birth,sex,vaccine_mp,vaccine_ma,vaccine_vp,\
+                  dose_number,series_total,date";
+    let csv = format!("{header}\n\"{}", "\n".repeat(65_536));
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = csv
+        .into_bytes()
+        .chunks(16)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let (status, out) = env
+        .upload("text/csv", None, Body::from_stream(chunked(chunks)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(results(&out).len(), 1);
+    assert_eq!(results(&out)[0]["line"], 2);
+    assert_eq!(results(&out)[0]["error"]["code"], "INVALID_REQUEST");
+    env.drop_db().await;
+}

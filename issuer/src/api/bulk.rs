@@ -4,32 +4,57 @@
 //! - `Content-Type: text/csv`: a header row naming the columns `id_number`, `id_kind`
 //!   (optional), `full_name`, `date_of_birth`, `sex`, `vaccine_mp`, `vaccine_ma`,
 //!   `vaccine_vp`, `dose_number`, `series_total`, `date` in any order, then one record per row
-//!   (RFC 4180: fields may be quoted, `""` is a quote, a quoted field may span lines).
+//!   (RFC 4180: fields may be quoted, `""` is a quote, a quoted field may span lines). Records
+//!   are read by [`csv_core`] (the `csv` crate's incremental reader: every byte is looked at
+//!   once, however long a quoted field stays open), with a strict check of the quoting beside
+//!   it (a stray quote is a line error, where `csv_core` alone would accept it).
 //!
 //! Each line is validated and processed like a single submission (stored, matched against
 //! the registry, outcome stored); a bad line is reported with its line number and a reason
 //! that never quotes submitted values, and the other lines go on. Blank lines are skipped.
 //!
-//! Idempotency: line `n` is stored under the key `<Idempotency-Key>:<n>` (a random upload key
-//! when the header is absent), so re-sending the same upload with the same header after a
-//! crash or a lost answer stores nothing twice and returns the same ids. A line changed since
-//! the first upload gets `409 IDEMPOTENCY_CONFLICT` in its result.
+//! Parsing runs off the async workers (`spawn_blocking`, [`PARSE_SLICE`] bytes of body at a
+//! time), so a hostile upload cannot hold up other requests.
 //!
-//! Lines are processed as they arrive, [`BULK_CONCURRENCY`] at a time. The answer (`200`) is
-//! written once every line is done, so every id it lists is committed:
-//! `{"results": [{"line", "id", "status", "outcome"} | {"line", "error": {"code",
-//! "message"}}, …], "totals": {"lines", "stored", "failed", "verified", "mismatch",
-//! "not_found", "manual_review", "issued"}}`, results in line order.
+//! Idempotency: line `n` is stored under the key `<Idempotency-Key>:<n>` (a random upload key
+//! `auto-…` when the header is absent), so re-sending the same upload with the same key after
+//! a crash, a cut or a lost answer stores nothing twice and returns the same ids. The key used
+//! is always returned: in the `Idempotency-Key` header and the `idempotency_key` field of the
+//! answer, the `413` of a cut upload included. A line changed since the first upload gets
+//! `409 IDEMPOTENCY_CONFLICT` in its result.
+//!
+//! Lines are processed as they arrive, [`BULK_CONCURRENCY`] at a time. The answer is written
+//! once every started line is done, so every id it lists is committed:
+//!
+//! ```text
+//! {"results": [{"line", "id", "status", "outcome"} | {"line", "error": {"code", "message"}}, …],
+//!  "totals": {"lines", "stored", "failed", "verified", "mismatch", "not_found",
+//!             "manual_review", "issued"},
+//!  "errors_omitted": 0, "truncated": false, "idempotency_key": "…"}
+//! ```
+//!
+//! `results` are in line order: every stored line (the clinic needs its id to confirm it) and
+//! the first [`MAX_LINE_ERRORS`] line errors (by line number); further errors are only
+//! counted, in `totals.failed` and `errors_omitted`, with `truncated: true`. What the answer
+//! holds is thus bounded by the line cap, whatever the body: a bad line costs a counter.
 //!
 //! Limits: [`MAX_BULK_BYTES`] of body (a larger `Content-Length` is refused before anything is
-//! read; a body that grows beyond it while streaming stops there: `413 PAYLOAD_TOO_LARGE`,
-//! the lines before the cut are stored and the message says how many), [`MAX_BULK_LINES`]
-//! records, [`MAX_LINE_BYTES`] per line (a longer line is a line error).
+//! read: `413 PAYLOAD_TOO_LARGE`, nothing stored), [`MAX_BULK_LINES`] lines (every line that
+//! gets a result counts, a bad one too; blank lines do not), [`MAX_LINE_BYTES`] per line or
+//! CSV record (a longer one is a line error). A body that grows beyond the byte limit while
+//! streaming, or that has more lines than the cap, is cut there: `413 PAYLOAD_TOO_LARGE` with
+//! `code`, `message`, and the same fields as a `200` for the lines before the cut (those were
+//! processed and committed); re-send the rest, or the whole upload split, with the returned
+//! `idempotency_key` and nothing is stored twice.
+//!
+//! Why the answer is not streamed: its status (`200`, or `413` for a cut upload) can only be
+//! known at the end, and with errors capped what it holds is bounded anyway (at most
+//! [`MAX_BULK_LINES`] stored results, each kept as its compact JSON text).
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -41,16 +66,23 @@ use tokio::task::JoinSet;
 use super::records::{SubmitRequest, SubmitResponse, VaccineIn, parse_request, submit_one};
 use super::{ApiError, AppState, Auth};
 use crate::identity::IdKind;
+use crate::registry_csv::QuoteCheck;
 use crate::storage::Staff;
 
 /// Largest upload body: 64 MiB.
 pub const MAX_BULK_BYTES: u64 = 64 * 1024 * 1024;
-/// Most records (lines) in one upload.
+/// Most lines (records, good or bad) in one upload.
 pub const MAX_BULK_LINES: usize = 100_000;
 /// Longest line (a CSV record may span several lines; this bounds the whole record).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Records processed at once.
 pub const BULK_CONCURRENCY: usize = 8;
+/// Line errors listed in an answer; further ones are counted only.
+pub const MAX_LINE_ERRORS: usize = 1_000;
+/// Body bytes parsed in one blocking task.
+pub const PARSE_SLICE: usize = 64 * 1024;
+/// Most fields of a CSV record (the header has at most 11).
+const MAX_CSV_FIELDS: usize = 64;
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
@@ -106,16 +138,6 @@ impl From<ApiError> for LineError {
             e.to_string()
         };
         LineError { code, message }
-    }
-}
-
-fn line_error(line: u64, code: &'static str, message: impl Into<String>) -> LineResult {
-    LineResult::Failed {
-        line,
-        error: LineError {
-            code,
-            message: message.into(),
-        },
     }
 }
 
@@ -234,50 +256,6 @@ impl CsvColumns {
     }
 }
 
-/// Splits one CSV record (RFC 4180). `None` while a quoted field is still open (the record
-/// continues on the next line); `Some(Err)` for a quote in the middle of an unquoted field or
-/// text after a closing quote.
-fn split_csv(record: &str) -> Option<Result<Vec<String>, ()>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = record.chars().peekable();
-    let mut quoted = false;
-    let mut was_quoted = false;
-    loop {
-        match chars.next() {
-            None => {
-                if quoted {
-                    return None;
-                }
-                fields.push(field);
-                return Some(Ok(fields));
-            }
-            Some('"') if quoted => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
-                }
-            }
-            Some(c) if quoted => field.push(c),
-            Some('"') => {
-                if !field.is_empty() || was_quoted {
-                    return Some(Err(()));
-                }
-                quoted = true;
-                was_quoted = true;
-            }
-            Some(',') => {
-                fields.push(std::mem::take(&mut field));
-                was_quoted = false;
-            }
-            Some(_) if was_quoted => return Some(Err(())),
-            Some(c) => field.push(c),
-        }
-    }
-}
-
 /// A serde_json error as a reason free of submitted values: only a missing field is named.
 fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -292,94 +270,321 @@ fn json_reason(e: &serde_json::Error) -> String {
     "the line is not a JSON dose record: a field has the wrong type or value".to_owned()
 }
 
-/// One record ready to process, or the line's error.
-enum Parsed {
-    Skip,
+/// One line's outcome of parsing: a record to process, or the line's error. (No `Debug`: a
+/// record holds personal data.)
+enum Item {
     Record(u64, SubmitRequest),
-    Error(LineResult),
+    Error(u64, LineError),
 }
 
-struct Upload {
+fn invalid(line: u64, message: impl Into<String>) -> Item {
+    Item::Error(
+        line,
+        LineError {
+            code: "INVALID_REQUEST",
+            message: message.into(),
+        },
+    )
+}
+
+/// The incremental parser of an upload body: fed slices of the body in order, it never looks at
+/// a byte twice and keeps at most one line ([`MAX_LINE_BYTES`]) of text. Synchronous: it runs in
+/// `spawn_blocking`.
+struct Parser {
     format: Format,
-    csv: Option<CsvColumns>,
-    /// A CSV record spanning lines: its text so far and its first line.
-    pending: Option<(String, u64)>,
+    /// Lines that got a result so far (counted against [`MAX_BULK_LINES`]).
+    counted: usize,
+    /// More than [`MAX_BULK_LINES`] lines: the rest of the body is ignored.
+    over_cap: bool,
+    /// Body bytes handed to the line splitter or the CSV reader (each byte once).
+    scanned: u64,
+    // NDJSON: the line so far; skipping the rest of a line longer than MAX_LINE_BYTES.
+    buf: Vec<u8>,
+    discarding: bool,
+    line_no: u64,
+    // CSV.
+    columns: Option<CsvColumns>,
+    csv: csv_core::Reader,
+    check: QuoteCheck,
+    /// The current record's unquoted bytes and field ends (`nout`, `nends` used).
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    nout: usize,
+    nends: usize,
+    /// Raw bytes of the current record so far.
+    raw: usize,
+    /// The current record is longer than MAX_LINE_BYTES (or has more than MAX_CSV_FIELDS
+    /// fields): its text is no longer kept.
+    overflow: bool,
+    scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
 }
 
-impl Upload {
-    /// Parses one physical line (without its line break).
-    fn line(&mut self, line_no: u64, text: &str) -> Result<Parsed, ApiError> {
+impl Parser {
+    fn new(format: Format) -> Parser {
+        let csv = format == Format::Csv;
+        Parser {
+            format,
+            counted: 0,
+            over_cap: false,
+            scanned: 0,
+            buf: Vec::new(),
+            discarding: false,
+            line_no: 0,
+            columns: None,
+            csv: csv_core::Reader::new(),
+            check: QuoteCheck::default(),
+            out: if csv {
+                vec![0; MAX_LINE_BYTES]
+            } else {
+                Vec::new()
+            },
+            ends: if csv {
+                vec![0; MAX_CSV_FIELDS]
+            } else {
+                Vec::new()
+            },
+            nout: 0,
+            nends: 0,
+            raw: 0,
+            overflow: false,
+            scratch: if csv { vec![0; 4096] } else { Vec::new() },
+            scratch_ends: if csv {
+                vec![0; MAX_CSV_FIELDS]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Counts a line against the cap and keeps its item; past the cap, stops.
+    fn emit(&mut self, item: Item, items: &mut Vec<Item>) {
+        if self.over_cap {
+            return;
+        }
+        self.counted += 1;
+        if self.counted > MAX_BULK_LINES {
+            self.over_cap = true;
+            return;
+        }
+        items.push(item);
+    }
+
+    /// Parses the next slice of the body (`None`: the end of the body).
+    ///
+    /// # Errors
+    /// A CSV header that is not valid: the whole upload is refused.
+    fn feed(&mut self, chunk: Option<&[u8]>, items: &mut Vec<Item>) -> Result<(), ApiError> {
+        if self.over_cap {
+            return Ok(());
+        }
         match self.format {
             Format::Ndjson => {
-                if text.trim().is_empty() {
-                    return Ok(Parsed::Skip);
-                }
-                Ok(match serde_json::from_str::<SubmitRequest>(text) {
-                    Ok(req) => Parsed::Record(line_no, req),
-                    Err(e) => {
-                        Parsed::Error(line_error(line_no, "INVALID_REQUEST", json_reason(&e)))
-                    }
-                })
+                self.feed_ndjson(chunk, items);
+                Ok(())
             }
-            Format::Csv => {
-                let (record, start) = match self.pending.take() {
-                    Some((mut so_far, start)) => {
-                        so_far.push('\n');
-                        so_far.push_str(text);
-                        (so_far, start)
-                    }
-                    None => {
-                        if text.trim().is_empty() {
-                            return Ok(Parsed::Skip);
-                        }
-                        (text.to_owned(), line_no)
-                    }
-                };
-                let Some(fields) = split_csv(&record) else {
-                    if record.len() > MAX_LINE_BYTES {
-                        return Ok(Parsed::Error(line_error(
-                            start,
-                            "INVALID_REQUEST",
-                            format!("the record is longer than {MAX_LINE_BYTES} bytes"),
-                        )));
-                    }
-                    self.pending = Some((record, start));
-                    return Ok(Parsed::Skip);
-                };
-                let Ok(fields) = fields else {
-                    return Ok(Parsed::Error(line_error(
-                        start,
-                        "INVALID_REQUEST",
-                        "the row is not valid CSV (a stray quote)",
-                    )));
-                };
-                match &self.csv {
-                    None => {
-                        self.csv = Some(CsvColumns::from_header(&fields)?);
-                        Ok(Parsed::Skip)
-                    }
-                    Some(columns) => Ok(match columns.request(fields) {
-                        Ok(req) => Parsed::Record(start, req),
-                        Err(e) => Parsed::Error(LineResult::Failed {
-                            line: start,
-                            error: e.into(),
-                        }),
-                    }),
-                }
+            Format::Csv => self.feed_csv(chunk, items),
+        }
+    }
+
+    fn feed_ndjson(&mut self, chunk: Option<&[u8]>, items: &mut Vec<Item>) {
+        let Some(chunk) = chunk else {
+            if self.discarding {
+                self.discarding = false;
+                self.ndjson_line(None, items);
+            } else if !self.buf.is_empty() {
+                let line = std::mem::take(&mut self.buf);
+                self.ndjson_line(Some(&line), items);
+            }
+            return;
+        };
+        self.scanned += chunk.len() as u64;
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (head, tail) = rest.split_at(pos);
+            if self.discarding || self.buf.len() + head.len() > MAX_LINE_BYTES {
+                self.discarding = false;
+                self.buf.clear();
+                self.ndjson_line(None, items);
+            } else if self.buf.is_empty() {
+                self.ndjson_line(Some(head), items);
+            } else {
+                self.buf.extend_from_slice(head);
+                let line = std::mem::take(&mut self.buf);
+                self.ndjson_line(Some(&line), items);
+            }
+            rest = tail.get(1..).unwrap_or_default();
+            if self.over_cap {
+                return;
+            }
+        }
+        if !self.discarding {
+            if self.buf.len() + rest.len() > MAX_LINE_BYTES {
+                self.buf = Vec::new();
+                self.discarding = true;
+            } else {
+                self.buf.extend_from_slice(rest);
             }
         }
     }
 
-    /// The end of the body.
-    fn finish(&mut self) -> Option<LineResult> {
-        self.pending.take().map(|(_, start)| {
-            line_error(
-                start,
-                "INVALID_REQUEST",
-                "the row is not valid CSV (a quoted field is never closed)",
-            )
-        })
+    /// One NDJSON line (without its `\n`); `None` for a line longer than MAX_LINE_BYTES.
+    fn ndjson_line(&mut self, raw: Option<&[u8]>, items: &mut Vec<Item>) {
+        self.line_no += 1;
+        let line = self.line_no;
+        let Some(raw) = raw else {
+            let e = invalid(
+                line,
+                format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+            );
+            return self.emit(e, items);
+        };
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let item = match std::str::from_utf8(raw) {
+            Err(_) => invalid(line, "the line is not UTF-8"),
+            Ok(text) if text.trim().is_empty() => return,
+            Ok(text) => match serde_json::from_str::<SubmitRequest>(text) {
+                Ok(req) => Item::Record(line, req),
+                Err(e) => invalid(line, json_reason(&e)),
+            },
+        };
+        self.emit(item, items);
     }
+
+    fn feed_csv(&mut self, chunk: Option<&[u8]>, items: &mut Vec<Item>) -> Result<(), ApiError> {
+        let at_end = chunk.is_none();
+        let mut input = chunk.unwrap_or_default();
+        loop {
+            let (res, nin, nout, nends) = if self.overflow {
+                self.csv
+                    .read_record(input, &mut self.scratch, &mut self.scratch_ends)
+            } else {
+                self.csv.read_record(
+                    input,
+                    self.out.get_mut(self.nout..).unwrap_or_default(),
+                    self.ends.get_mut(self.nends..).unwrap_or_default(),
+                )
+            };
+            let (used, rest) = input.split_at(nin.min(input.len()));
+            input = rest;
+            self.check.feed(used);
+            self.scanned += used.len() as u64;
+            if self.check.fields > 0 {
+                self.raw += used.len();
+            }
+            if !self.overflow {
+                self.nout += nout;
+                self.nends += nends;
+                if self.raw > MAX_LINE_BYTES {
+                    self.overflow = true;
+                }
+            }
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {
+                    if !at_end {
+                        return Ok(());
+                    }
+                }
+                csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => self.overflow = true,
+                csv_core::ReadRecordResult::Record => {
+                    self.csv_record(at_end, items)?;
+                    if self.over_cap {
+                        return Ok(());
+                    }
+                }
+                csv_core::ReadRecordResult::End => return Ok(()),
+            }
+        }
+    }
+
+    /// The record just read (in `out`/`ends`, unless it overflowed).
+    fn csv_record(&mut self, at_end: bool, items: &mut Vec<Item>) -> Result<(), ApiError> {
+        let line = self.check.record_start + 1;
+        let problem = if at_end && self.check.open() {
+            Some("the row is not valid CSV (a quoted field is never closed)".to_owned())
+        } else if self.overflow {
+            Some(format!("the record is longer than {MAX_LINE_BYTES} bytes"))
+        } else if self.check.bad() {
+            Some("the row is not valid CSV (a stray quote)".to_owned())
+        } else {
+            None
+        };
+        let mut fields = Vec::new();
+        let mut utf8 = true;
+        if problem.is_none() {
+            let mut from = 0;
+            for &end in self.ends.get(..self.nends).unwrap_or_default() {
+                let bytes = self.out.get(from..end).unwrap_or_default();
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => fields.push(text.to_owned()),
+                    Err(_) => utf8 = false,
+                }
+                from = end;
+            }
+        }
+        self.nout = 0;
+        self.nends = 0;
+        self.raw = 0;
+        self.overflow = false;
+        self.check.next_record();
+        let blank = problem.is_none() && utf8 && fields.len() == 1 && fields[0].trim().is_empty();
+        if blank {
+            return Ok(());
+        }
+        let Some(columns) = &self.columns else {
+            if let Some(problem) = problem {
+                return Err(ApiError::InvalidRequest(format!(
+                    "the CSV header row is not valid: {problem}"
+                )));
+            }
+            if !utf8 {
+                return Err(ApiError::InvalidRequest(
+                    "the CSV header row is not UTF-8".to_owned(),
+                ));
+            }
+            self.columns = Some(CsvColumns::from_header(&fields)?);
+            return Ok(());
+        };
+        let item = match (problem, utf8) {
+            (Some(problem), _) => invalid(line, problem),
+            (None, false) => invalid(line, "the row is not UTF-8"),
+            (None, true) => match columns.request(fields) {
+                Ok(req) => Item::Record(line, req),
+                Err(e) => Item::Error(line, e.into()),
+            },
+        };
+        self.emit(item, items);
+        Ok(())
+    }
+}
+
+/// Parses `chunk` (`None`: the end of the body) in a blocking task.
+async fn parse_blocking(
+    mut parser: Parser,
+    chunk: Option<Bytes>,
+) -> Result<(Parser, Vec<Item>), Response> {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut items = Vec::new();
+        let done = parser.feed(chunk.as_deref(), &mut items);
+        done.map(|()| (parser, items))
+    });
+    match task.await {
+        Ok(Ok(parsed)) => Ok(parsed),
+        Ok(Err(e)) => Err(e.into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "bulk upload parser failed");
+            Err(internal())
+        }
+    }
+}
+
+fn internal() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({ "code": "INTERNAL", "message": "internal error" })),
+    )
+        .into_response()
 }
 
 /// Counts of the answer.
@@ -393,6 +598,129 @@ struct Totals {
     not_found: u64,
     manual_review: u64,
     issued: u64,
+}
+
+/// What the answer keeps: every stored line (as compact JSON), the first [`MAX_LINE_ERRORS`]
+/// errors by line number, and counts.
+#[derive(Debug, Default)]
+struct Answer {
+    stored: Vec<(u64, Box<str>)>,
+    errors: BTreeMap<u64, LineError>,
+    omitted: u64,
+    totals: Totals,
+}
+
+impl Answer {
+    fn add(&mut self, result: LineResult) {
+        self.totals.lines += 1;
+        match result {
+            LineResult::Failed { line, error } => self.keep_error(line, error),
+            LineResult::Stored { line, response } => {
+                let status = response.status.clone();
+                match serde_json::to_string(&LineResult::Stored { line, response }) {
+                    Ok(json) => self.stored.push((line, json.into_boxed_str())),
+                    Err(e) => {
+                        // Not reachable (plain data); reported under its line, not dropped.
+                        tracing::error!(error = %e, "bulk result not serialisable");
+                        if let LineResult::Failed { error, .. } = failed_task(line) {
+                            self.keep_error(line, error);
+                        }
+                        return;
+                    }
+                }
+                self.totals.stored += 1;
+                match status.as_str() {
+                    "verified" => self.totals.verified += 1,
+                    "mismatch" => self.totals.mismatch += 1,
+                    "not_found" => self.totals.not_found += 1,
+                    "manual_review" => self.totals.manual_review += 1,
+                    "issued" => self.totals.issued += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Counts an error; keeps it if it is among the first [`MAX_LINE_ERRORS`] by line.
+    fn keep_error(&mut self, line: u64, error: LineError) {
+        self.totals.failed += 1;
+        self.errors.insert(line, error);
+        if self.errors.len() > MAX_LINE_ERRORS {
+            self.errors.pop_last();
+            self.omitted += 1;
+        }
+    }
+
+    /// The answer body (see the module documentation); `cut` for a `413`.
+    fn into_json(self, cut: Option<&str>, key: &str) -> Result<Vec<u8>, serde_json::Error> {
+        let Answer {
+            mut stored,
+            errors,
+            omitted,
+            totals,
+        } = self;
+        stored.sort_unstable_by_key(|(line, _)| *line);
+        let size: usize = stored.iter().map(|(_, j)| j.len() + 1).sum();
+        let mut out: Vec<u8> = Vec::with_capacity(size + 256);
+        out.push(b'{');
+        if let Some(message) = cut {
+            out.extend_from_slice(br#""code":"PAYLOAD_TOO_LARGE","message":"#);
+            serde_json::to_writer(&mut out, message)?;
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""results":["#);
+        let mut errors = errors.into_iter().peekable();
+        let mut stored = stored.into_iter().peekable();
+        let mut first = true;
+        loop {
+            let error_next = match (stored.peek(), errors.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((s, _)), Some((e, _))) => e < s,
+            };
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            if error_next {
+                if let Some((line, error)) = errors.next() {
+                    serde_json::to_writer(&mut out, &LineResult::Failed { line, error })?;
+                }
+            } else if let Some((_, json)) = stored.next() {
+                out.extend_from_slice(json.as_bytes());
+            }
+        }
+        out.extend_from_slice(br#"],"totals":"#);
+        serde_json::to_writer(&mut out, &totals)?;
+        out.extend_from_slice(br#","errors_omitted":"#);
+        serde_json::to_writer(&mut out, &omitted)?;
+        out.extend_from_slice(br#","truncated":"#);
+        serde_json::to_writer(&mut out, &(omitted > 0))?;
+        out.extend_from_slice(br#","idempotency_key":"#);
+        serde_json::to_writer(&mut out, key)?;
+        out.push(b'}');
+        Ok(out)
+    }
+
+    fn into_response(self, status: StatusCode, cut: Option<&str>, key: &str) -> Response {
+        let body = match self.into_json(cut, key) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "bulk answer not serialisable");
+                return internal();
+            }
+        };
+        let mut response = (status, Body::from(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(v) = HeaderValue::from_str(key) {
+            headers.insert("idempotency-key", v);
+        }
+        response
+    }
 }
 
 async fn process(
@@ -412,6 +740,88 @@ async fn process(
             line,
             error: e.into(),
         },
+    }
+}
+
+/// The records being processed, [`BULK_CONCURRENCY`] at a time.
+struct Running {
+    tasks: JoinSet<LineResult>,
+    lines: std::collections::HashMap<tokio::task::Id, u64>,
+}
+
+impl Running {
+    async fn start(
+        &mut self,
+        answer: &mut Answer,
+        state: &AppState,
+        staff: Staff,
+        (line, req): (u64, SubmitRequest),
+        upload_key: &str,
+    ) {
+        while self.tasks.len() >= BULK_CONCURRENCY {
+            if let Some(done) = self.tasks.join_next().await {
+                answer.add(self.joined(done));
+            }
+        }
+        let handle = self.tasks.spawn(process(
+            state.clone(),
+            staff,
+            line,
+            req,
+            format!("{upload_key}:{line}"),
+        ));
+        self.lines.insert(handle.id(), line);
+    }
+
+    /// Waits for every started line (each is committed once its task is done).
+    async fn finish(&mut self, answer: &mut Answer) {
+        while let Some(done) = self.tasks.join_next().await {
+            answer.add(self.joined(done));
+        }
+    }
+
+    /// A finished task's result; a task that panicked is reported under its line.
+    fn joined(&mut self, done: Result<LineResult, tokio::task::JoinError>) -> LineResult {
+        match done {
+            Ok(r) => {
+                let line = r.line();
+                self.lines.retain(|_, l| *l != line);
+                r
+            }
+            Err(e) => failed_task(self.lines.remove(&e.id()).unwrap_or(0)),
+        }
+    }
+}
+
+fn failed_task(line: u64) -> LineResult {
+    LineResult::Failed {
+        line,
+        error: LineError {
+            code: "INTERNAL",
+            message: "internal error; this line was not completed".to_owned(),
+        },
+    }
+}
+
+/// Why an upload was cut.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    Bytes,
+    Lines,
+}
+
+impl Cut {
+    /// The `413` message (`lines`: the lines processed before the cut).
+    fn message(self, lines: u64, key: &str) -> String {
+        let why = match self {
+            Cut::Bytes => format!("the upload is larger than {MAX_BULK_BYTES} bytes"),
+            Cut::Lines => format!("the upload has more than {MAX_BULK_LINES} lines"),
+        };
+        format!(
+            "{why}: it was cut there; records processed before the cut: {lines} (their results \
+             are below, every listed id is stored); split the upload and send it again with the \
+             same Idempotency-Key ({key}): nothing is stored twice"
+        )
     }
 }
 
@@ -464,185 +874,176 @@ async fn bulk(
         }
     };
 
-    let mut upload = Upload {
-        format,
-        csv: None,
-        pending: None,
+    let mut parser = Parser::new(format);
+    let mut answer = Answer::default();
+    let mut running = Running {
+        tasks: JoinSet::new(),
+        lines: std::collections::HashMap::new(),
     };
-    let mut results: Vec<LineResult> = Vec::new();
-    let mut tasks: JoinSet<LineResult> = JoinSet::new();
-    let mut task_lines = std::collections::HashMap::new();
     let mut body = body;
-    let mut buf: Vec<u8> = Vec::new();
-    // Skipping the rest of a line longer than MAX_LINE_BYTES.
-    let mut discarding = false;
-    let mut line_no: u64 = 0;
-    let mut records: usize = 0;
     let mut received: u64 = 0;
-    let mut cut: Option<String> = None;
-    let mut done = false;
-    while !done {
+    let mut cut: Option<Cut> = None;
+    'body: loop {
         let chunk = match body.frame().await {
-            None => {
-                done = true;
-                None
-            }
-            Some(Ok(frame)) => frame.into_data().ok(),
+            None => None,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => Some(data),
+                Err(_) => continue,
+            },
             Some(Err(_)) => {
+                running.finish(&mut answer).await;
                 return Err(ApiError::InvalidRequest(
                     "the upload was interrupted".to_owned(),
                 ));
             }
         };
-        // Complete lines of this chunk; `None` for a line longer than MAX_LINE_BYTES.
-        let mut lines: Vec<Option<Vec<u8>>> = Vec::new();
-        if let Some(chunk) = chunk {
-            received = received.saturating_add(chunk.len() as u64);
+        let at_end = chunk.is_none();
+        if let Some(data) = &chunk {
+            received = received.saturating_add(data.len() as u64);
             if received > MAX_BULK_BYTES {
-                cut = Some(format!(
-                    "the upload is larger than {MAX_BULK_BYTES} bytes; records processed before \
-                     the cut: {records} (re-send them with the same Idempotency-Key to get their \
-                     results); split the upload"
-                ));
+                cut = Some(Cut::Bytes);
                 break;
             }
-            let mut rest: &[u8] = &chunk;
-            while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-                if discarding || buf.len() + pos > MAX_LINE_BYTES {
-                    discarding = false;
-                    buf.clear();
-                    lines.push(None);
-                } else {
-                    buf.extend_from_slice(&rest[..pos]);
-                    lines.push(Some(std::mem::take(&mut buf)));
-                }
-                rest = &rest[pos + 1..];
-            }
-            if !discarding {
-                if buf.len() + rest.len() > MAX_LINE_BYTES {
-                    buf = Vec::new();
-                    discarding = true;
-                } else {
-                    buf.extend_from_slice(rest);
-                }
-            }
-        } else if discarding {
-            lines.push(None);
-        } else if !buf.is_empty() {
-            lines.push(Some(std::mem::take(&mut buf)));
         }
-        for raw in lines {
-            line_no += 1;
-            let Some(raw) = raw else {
-                // A CSV record the long line belonged to is abandoned with it.
-                upload.pending = None;
-                results.push(line_error(
-                    line_no,
-                    "INVALID_REQUEST",
-                    format!("the line is longer than {MAX_LINE_BYTES} bytes"),
-                ));
-                continue;
-            };
-            let raw = raw.strip_suffix(b"\r").unwrap_or(&raw);
-            let parsed = match std::str::from_utf8(raw) {
-                Ok(text) => upload.line(line_no, text)?,
-                Err(_) => Parsed::Error(line_error(
-                    line_no,
-                    "INVALID_REQUEST",
-                    "the line is not UTF-8",
-                )),
-            };
-            match parsed {
-                Parsed::Skip => {}
-                Parsed::Error(e) => results.push(e),
-                Parsed::Record(line, req) => {
-                    records += 1;
-                    if records > MAX_BULK_LINES {
-                        cut = Some(format!(
-                            "the upload has more than {MAX_BULK_LINES} records: the first \
-                             {MAX_BULK_LINES} were processed (re-send them with the same \
-                             Idempotency-Key to get their results); split the upload"
-                        ));
-                        break;
-                    }
-                    while tasks.len() >= BULK_CONCURRENCY {
-                        if let Some(done) = tasks.join_next().await {
-                            results.push(joined(done, &mut task_lines));
-                        }
-                    }
-                    let handle = tasks.spawn(process(
-                        state.clone(),
-                        staff,
-                        line,
-                        req,
-                        format!("{upload_key}:{line}"),
-                    ));
-                    task_lines.insert(handle.id(), line);
+        // The slices of this frame (one `None` at the end of the body).
+        let slices: Vec<Option<Bytes>> = match chunk {
+            None => vec![None],
+            Some(data) => (0..data.len())
+                .step_by(PARSE_SLICE)
+                .map(|from| Some(data.slice(from..data.len().min(from + PARSE_SLICE))))
+                .collect(),
+        };
+        for slice in slices {
+            let (p, items) = match parse_blocking(parser, slice).await {
+                Ok(parsed) => parsed,
+                Err(refused) => {
+                    running.finish(&mut answer).await;
+                    return Ok(refused);
                 }
+            };
+            parser = p;
+            for item in items {
+                match item {
+                    Item::Error(line, error) => {
+                        answer.totals.lines += 1;
+                        answer.keep_error(line, error);
+                    }
+                    Item::Record(line, req) => {
+                        running
+                            .start(&mut answer, &state, staff, (line, req), &upload_key)
+                            .await;
+                    }
+                }
+            }
+            if parser.over_cap {
+                cut = Some(Cut::Lines);
+                break 'body;
             }
         }
-        if cut.is_some() {
+        if at_end {
             break;
-        }
-        if done && let Some(e) = upload.finish() {
-            results.push(e);
         }
     }
     // Every started line finishes (and is committed) before the answer.
-    while let Some(done) = tasks.join_next().await {
-        results.push(joined(done, &mut task_lines));
+    running.finish(&mut answer).await;
+    if let Some(cut) = cut {
+        let message = cut.message(answer.totals.lines, &upload_key);
+        return Ok(answer.into_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some(&message),
+            &upload_key,
+        ));
     }
-    if let Some(message) = cut {
-        return Ok(too_large(message));
-    }
-    if format == Format::Csv && upload.csv.is_none() {
+    if format == Format::Csv && parser.columns.is_none() {
         return Err(ApiError::InvalidRequest(
             "the CSV upload has no header row".to_owned(),
         ));
     }
-    results.sort_by_key(LineResult::line);
-    let mut totals = Totals::default();
-    for r in &results {
-        totals.lines += 1;
-        match r {
-            LineResult::Failed { .. } => totals.failed += 1,
-            LineResult::Stored { response, .. } => {
-                totals.stored += 1;
-                match response.status.as_str() {
-                    "verified" => totals.verified += 1,
-                    "mismatch" => totals.mismatch += 1,
-                    "not_found" => totals.not_found += 1,
-                    "manual_review" => totals.manual_review += 1,
-                    "issued" => totals.issued += 1,
-                    _ => {}
-                }
+    Ok(answer.into_response(StatusCode::OK, None, &upload_key))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HEADER: &str = "id_number,full_name,date_of_birth,sex,vaccine_mp,vaccine_ma,\
+                          vaccine_vp,dose_number,series_total,date\n";
+
+    /// Issue 12, item 2: a quoted field left open over 64k lines, fed a line at a time (as
+    /// frames arrive), is read in one pass: every byte is looked at once (the old reader
+    /// re-split the whole growing record on every line: ~2·10⁹ bytes for this record).
+    #[test]
+    fn bulk_csv_open_quote_is_linear() {
+        let mut parser = Parser::new(Format::Csv);
+        let mut items = Vec::new();
+        let mut body = HEADER.as_bytes().to_vec();
+        body.push(b'"');
+        body.extend(std::iter::repeat_n(b'\n', 65_536));
+        for piece in body.split_inclusive(|&b| b == b'\n') {
+            parser.feed(Some(piece), &mut items).unwrap();
+        }
+        parser.feed(None, &mut items).unwrap();
+        assert_eq!(parser.scanned, body.len() as u64);
+        assert_eq!(items.len(), 1);
+        let Item::Error(line, e) = &items[0] else {
+            panic!("an error")
+        };
+        assert_eq!(*line, 2);
+        assert_eq!(
+            e.message,
+            "the row is not valid CSV (a quoted field is never closed)"
+        );
+    }
+
+    /// Multi-line quoted fields, CRLF, stray quotes, blank lines, a long record: line numbers
+    /// and reasons, whatever the slicing of the body.
+    #[test]
+    fn csv_records_and_errors_by_line_in_any_slicing() {
+        let long = "a".repeat(MAX_LINE_BYTES + 10);
+        let row = "001185000001,\"Lê, Văn \"\"Tám\"\"\",1962-11-03,M,EU/1/20/1528,ORG-100030215,\
+                   1119349007,1,2,2026-04-01";
+        let text = format!(
+            "\u{feff}{HEADER}{row}\r\n\n   \nx\"y,{row}\n\"multi\nline\",{}\n{long}\n{row}\n\"open",
+            &row[13..]
+        );
+        let mut whole = Vec::new();
+        let mut p = Parser::new(Format::Csv);
+        p.feed(Some(text.as_bytes()), &mut whole).unwrap();
+        p.feed(None, &mut whole).unwrap();
+        let summary = |items: &[Item]| -> Vec<(u64, String)> {
+            items
+                .iter()
+                .map(|i| match i {
+                    Item::Record(l, r) => (*l, r.full_name.clone()),
+                    Item::Error(l, e) => (*l, e.message.clone()),
+                })
+                .collect()
+        };
+        let expected = vec![
+            (2, "Lê, Văn \"Tám\"".to_owned()),
+            (5, "the row is not valid CSV (a stray quote)".to_owned()),
+            // A record over lines 6-7 (its id_number has a line break in quotes).
+            (6, "Lê, Văn \"Tám\"".to_owned()),
+            (
+                8,
+                format!("the record is longer than {MAX_LINE_BYTES} bytes"),
+            ),
+            (9, "Lê, Văn \"Tám\"".to_owned()),
+            (
+                10,
+                "the row is not valid CSV (a quoted field is never closed)".to_owned(),
+            ),
+        ];
+        assert_eq!(summary(&whole), expected);
+        for size in [1, 2, 7, 4096] {
+            let mut items = Vec::new();
+            let mut p = Parser::new(Format::Csv);
+            for piece in text.as_bytes().chunks(size) {
+                p.feed(Some(piece), &mut items).unwrap();
             }
+            p.feed(None, &mut items).unwrap();
+            assert_eq!(summary(&items), expected, "slices of {size}");
         }
-    }
-    Ok(Json(serde_json::json!({ "results": results, "totals": totals })).into_response())
-}
-
-/// A finished task's result; a task that panicked is reported under its line.
-fn joined(
-    done: Result<LineResult, tokio::task::JoinError>,
-    lines: &mut std::collections::HashMap<tokio::task::Id, u64>,
-) -> LineResult {
-    match done {
-        Ok(r) => {
-            let line = r.line();
-            lines.retain(|_, l| *l != line);
-            r
-        }
-        Err(e) => failed_task(lines.remove(&e.id()).unwrap_or(0)),
-    }
-}
-
-fn failed_task(line: u64) -> LineResult {
-    LineResult::Failed {
-        line,
-        error: LineError {
-            code: "INTERNAL",
-            message: "internal error; this line was not completed".to_owned(),
-        },
     }
 }
