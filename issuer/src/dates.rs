@@ -79,6 +79,13 @@ pub struct Date {
 }
 
 impl Date {
+    /// 1800-01-01, the smallest date.
+    pub const MIN: Date = Date {
+        year: 1800,
+        month: 1,
+        day: 1,
+    };
+
     /// A checked date.
     ///
     /// # Errors
@@ -216,6 +223,17 @@ impl PartialDate {
                 Date::new(y, m, d).map(PartialDate::Full)
             }
             _ => Err(DateError::Format),
+        }
+    }
+
+    /// The first day this date allows: `1992` → 1992-01-01, `1992-03` → 1992-03-01.
+    pub fn earliest_day(self) -> Date {
+        match self {
+            PartialDate::Full(d) => d,
+            // Day 1 exists in every valid month; a hand-built out-of-range value allows
+            // any date.
+            PartialDate::Year(year) => Date::new(year, 1, 1).unwrap_or(Date::MIN),
+            PartialDate::YearMonth(year, month) => Date::new(year, month, 1).unwrap_or(Date::MIN),
         }
     }
 

@@ -38,6 +38,11 @@
 //! assert!(matches!(result, MatchResult::Mismatch { .. }));
 //! assert_eq!(result.to_string(), "Does not match the population registry:\n\
 //!     - Name: differs only in diacritics (record 'Nguyen Thi Lan', registry 'Nguyễn Thị Lan'): correct the spelling");
+//! // That `Display` text is internal (it quotes the registry). The clinic API answers the
+//! // report, which quotes no registry value (see `matching`):
+//! let report = result.report();
+//! assert_eq!(report.mismatches[0].code, "NAME_DIACRITICS_ONLY");
+//! assert!(!report.mismatches[0].message.contains("Nguyễn"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -45,6 +50,8 @@
 //! - [`identity`]: CCCD / CMND / passport numbers (Circular 07/2016/TT-BCA).
 //! - [`names`]: Vietnamese name normalisation, comparison, ICAO 9303 transliteration.
 //! - [`dates`]: full and partial birth dates.
+//! - [`plausibility`]: clinical plausibility of a dose (dose numbers, dates), before storing
+//!   and before signing.
 //! - [`matching`]: the [`matching::Registry`] trait and [`matching::match_record`].
 //! - [`registry`]: the registry sources (local table, remote HTTPS service) behind
 //!   [`registry::PersonRegistry`], and re-matching of records stored while it was unavailable.
@@ -69,6 +76,7 @@ pub mod dates;
 pub mod identity;
 pub mod matching;
 pub mod names;
+pub mod plausibility;
 pub mod qr;
 pub mod ratelimit;
 pub mod registry;

@@ -23,18 +23,33 @@
 //!   other fields mismatch too, and as the hint of "not found" when the number is not
 //!   registered: either way the officer learns which of ID number, sex or birth year to check.
 //!   If the record agrees with the registry but not with the digits, the registry wins.
-//! - **No disclosure of someone else's data.** A mistyped ID number may hit another person.
-//!   Registry values (name, birth date, sex) are quoted in reasons only when the names agree at
-//!   least up to diacritics or word order; otherwise a reason says only that the record's value
-//!   is not the registered one.
+//! - **No disclosure of someone else's data.** A mistyped ID number may hit another person, and
+//!   a staff token is enough to submit records: a token holder probing ID numbers must learn
+//!   nothing from the registry. The clinic API ([`MatchResult::report`], what
+//!   `POST /dose-records` answers and stores) therefore quotes **no registry value at all**:
+//!   not the birth date, not the sex, not the ID number, and not the registered name either,
+//!   even when the names agree up to diacritics or word order (the registry's spelling is
+//!   personal data of the registry, and a prober who guessed a name would learn its exact
+//!   form). Each line names the field, the kind of difference (stable code, e.g.
+//!   `NAME_DIACRITICS_ONLY`, `DOB_DAY_MONTH_SWAPPED`) and what to do; the officer has the
+//!   person and their card in front of them, which is where the right value comes from. A
+//!   verified record's notes say that the registered spelling or full birth date will be used:
+//!   those values reach the clinic only on the certificate, after confirmation. The report
+//!   does not quote the record's own values either (they were just typed; a reply must not
+//!   echo long or personal input).
+//! - The `Display` texts ([`MatchResult`], [`FieldMismatch`], [`MatchNote`]) are **internal**:
+//!   written for an operator with registry access (CLI, support tools); they quote registry
+//!   values (name, birth date, sex) when the names agree at least up to diacritics or word
+//!   order, and otherwise say only that the record's value is not the registered one. They are
+//!   never sent over the clinic API.
 //! - **Foreign passports are not cross-checked** (they are not in the national registry):
 //!   [`MatchResult::ForeignPassport`] sends them to a separate, manual verification path.
 //!
 //! # Personal data
 //!
-//! `Display` of a [`MatchResult`] is written for the clinic UI and quotes the clinic's own data
-//! (and registry data under the rule above). For logs use [`MatchResult::redacted`] (stable codes
-//! only). `Debug` of results, persons and identities is redacted too, so a stray `{:?}` in a log
+//! `Display` of a [`MatchResult`] is internal (see above) and quotes the record's data and
+//! registry data under the rule above; [`MatchResult::report`] is the clinic API's form. For logs
+//! use [`MatchResult::redacted`] (stable codes only). `Debug` of results, persons and identities is redacted too, so a stray `{:?}` in a log
 //! leaks no name, ID number or birth date.
 
 use std::collections::HashMap;
@@ -332,6 +347,43 @@ impl MismatchReason {
     }
 }
 
+impl MismatchReason {
+    /// The sentence for the clinic API ([`MatchResult::report`]): what differs and what to
+    /// do, quoting no registry value (name, birth date, sex, ID number) and no value of the
+    /// record (see the module documentation).
+    pub fn clinic_message(&self) -> String {
+        match self {
+            // The digits are the record's own ID number, read against the record's own sex
+            // and birth year: nothing of the registry.
+            MismatchReason::IdDigits(_) | MismatchReason::ProbablyAnotherPerson => {
+                self.to_string()
+            }
+            MismatchReason::NameDiacriticsOnly { .. } => "differs from the registered name only in diacritics (tone marks, â/ă/ê/ô/ơ/ư, Đ/D): \
+                 correct the spelling from the person's card"
+                .to_owned(),
+            MismatchReason::NameToneMarkPlacement { .. } => "the tone mark is on another vowel than in the registered name \
+                 (as in Hoà / Hòa): confirm the spelling on the person's card"
+                .to_owned(),
+            MismatchReason::NameWordOrder { .. } => {
+                "the same names as registered, in another order: write the family name first"
+                    .to_owned()
+            }
+            MismatchReason::NameDifferent { .. } => "not the name registered under this ID number: check the name and the ID \
+                 number against the person's card"
+                .to_owned(),
+            MismatchReason::DateDayMonthSwapped { .. } => "day and month look swapped: forms are written day first (dd/mm/yyyy); \
+                 correct the date from the person's card"
+                .to_owned(),
+            MismatchReason::DateDiffers { .. } => "not the birth date registered under this ID number: check the birth date \
+                 and the ID number against the person's card"
+                .to_owned(),
+            MismatchReason::SexDiffers { .. } => "not the sex registered under this ID number: check the sex and the ID \
+                 number against the person's card"
+                .to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for MismatchReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -471,6 +523,30 @@ impl MatchNote {
             MatchNote::DateYearOnly { .. } => "DOB_YEAR_ONLY",
             MatchNote::DateYearMonthOnly { .. } => "DOB_YEAR_MONTH_ONLY",
         }
+    }
+}
+
+impl MatchNote {
+    /// The sentence for the clinic API ([`MatchResult::report`]), quoting no registry value:
+    /// the registered spelling and date are on the certificate once it is confirmed.
+    pub fn clinic_message(&self) -> String {
+        match self {
+            MatchNote::NameCaseOrSpacing { .. } => {
+                "Name: differs only in letter case or spacing; the registered spelling will be used"
+            }
+            MatchNote::NameToneMarkPlacement { .. } => {
+                "Name: the tone mark is on another vowel, an accepted spelling of the same name; \
+                 the registered spelling will be used"
+            }
+            MatchNote::DateYearOnly { .. } => {
+                "Date of birth: the record has only the birth year; the registered full date will be used"
+            }
+            MatchNote::DateYearMonthOnly { .. } => {
+                "Date of birth: the record has only the birth year and month; the registered full \
+                 date will be used"
+            }
+        }
+        .to_owned()
     }
 }
 
@@ -637,7 +713,9 @@ impl fmt::Debug for MatchResult {
 }
 
 impl fmt::Display for MatchResult {
-    /// For the clinic UI: a headline and one line per note or mismatch.
+    /// Internal (see the module documentation): a headline and one line per note or mismatch,
+    /// quoting registry values under the module's rule. The clinic API uses
+    /// [`MatchResult::report`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MatchResult::Verified { notes, .. } => {
@@ -793,12 +871,14 @@ pub struct ReportLine {
     pub field: &'static str,
     /// Stable code of the reason or note.
     pub code: &'static str,
-    /// The sentence for the clinic UI (may quote personal data: see the module documentation).
+    /// The sentence for the clinic API: no registry value, no value of the record (see the
+    /// module documentation).
     pub message: String,
 }
 
-/// A serialisable form of a [`MatchResult`] for the clinic API: stable codes beside the
-/// sentences of its `Display`.
+/// A serialisable form of a [`MatchResult`] for the clinic API: stable codes beside sentences
+/// that quote no registry value ([`MismatchReason::clinic_message`],
+/// [`MatchNote::clinic_message`]), unlike the internal `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchReport {
     /// `VERIFIED`, `MISMATCH`, `NOT_FOUND`, `FOREIGN_PASSPORT`.
@@ -830,7 +910,9 @@ impl MatchNote {
 }
 
 impl MatchResult {
-    /// The serialisable report of this result.
+    /// The serialisable report of this result, for the clinic API (stored with the record and
+    /// answered by `POST /dose-records`): it quotes no registry value and no value of the
+    /// record.
     pub fn report(&self) -> MatchReport {
         let mut report = MatchReport {
             outcome: self.code(),
@@ -847,7 +929,7 @@ impl MatchResult {
                     .map(|n| ReportLine {
                         field: n.field().code(),
                         code: n.code(),
-                        message: n.to_string(),
+                        message: n.clinic_message(),
                     })
                     .collect();
             }
@@ -858,7 +940,7 @@ impl MatchResult {
                     .map(|m| ReportLine {
                         field: m.field.code(),
                         code: m.reason.code(),
-                        message: m.to_string(),
+                        message: format!("{}: {}", m.field, m.reason.clinic_message()),
                     })
                     .collect();
             }

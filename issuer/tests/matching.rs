@@ -307,7 +307,7 @@ fn report_for_the_api() {
     assert!(
         r.mismatches[1]
             .message
-            .starts_with("Name: differs only in diacritics")
+            .starts_with("Name: differs from the registered name only in diacritics")
     );
     assert!(r.notes.is_empty() && r.hint.is_none());
     let r = match_record(&rec("079185012345", "Nguyễn Thị Lan", "1985", F), &registry).report();

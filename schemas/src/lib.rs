@@ -82,6 +82,16 @@ pub const VALUE_SETS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The first-authorisation table of COVID-19 vaccines (`vaccines/first-authorisation.json`):
+/// for products of `vaccines-covid-19-names`, the earliest date each was authorised (EMA
+/// conditional marketing authorisation or WHO Emergency Use Listing, whichever came first;
+/// otherwise the first national authorisation), each with its source, and a `floor` for
+/// products without an entry. Project data, not an upstream copy (see `README.md`).
+///
+/// Shape: `{"floor": "yyyy-mm-dd", "sources": {authority: text}, "products": {code: {"name",
+/// "date": "yyyy-mm-dd", "authority"}}}`.
+pub const VACCINE_FIRST_AUTHORISATION: &str = include_str!("../vaccines/first-authorisation.json");
+
 /// The JSON text of the value set with this `valueSetId` (e.g. `"vaccines-covid-19-names"`);
 /// `None` if it is not embedded.
 pub fn value_set(id: &str) -> Option<&'static str> {
@@ -123,5 +133,26 @@ mod tests {
             assert_eq!(value_set(id), Some(*text));
         }
         assert!(value_set("nope").is_none());
+    }
+
+    #[test]
+    fn first_authorisation_table_is_well_formed() {
+        let t = VACCINE_FIRST_AUTHORISATION;
+        assert!(t.contains("\"floor\": \"2020-08-11\""));
+        // Every product named is a code of the value set, and every authority has a source.
+        let names = value_set("vaccines-covid-19-names").unwrap();
+        for line in t.lines().filter(|l| l.contains("\"authority\"")) {
+            let code = line.trim().split('"').nth(1).unwrap();
+            assert!(
+                names.contains(&format!("\"{code}\"")),
+                "{code} is not in the value set"
+            );
+            let authority = line.rsplit("\"authority\": \"").next().unwrap();
+            let authority = authority.split('"').next().unwrap();
+            assert!(
+                t.contains(&format!("\"{authority}\": \"")),
+                "{authority} has no source"
+            );
+        }
     }
 }

@@ -26,6 +26,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::records::json_rejection;
 use super::{ApiError, AppState, Auth};
 use crate::identity::province_name;
 use crate::storage::{Actor, MAX_ROTATION_GRACE_SECS, Role, Staff, StorageError, TokenInfo};
@@ -147,9 +148,11 @@ async fn create_clinic(
     body: Result<Json<NewClinic>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ClinicCreated>), ApiError> {
     let staff = require_admin(staff)?;
-    let Json(req) = body.map_err(|_| {
-        ApiError::InvalidRequest(
-            "the body must be {\"name\": text, \"province\": province code}".to_owned(),
+    let Json(req) = body.map_err(|e| {
+        json_rejection(
+            &e,
+            "clinic",
+            "name (text), province (a province code, 1 to 96)",
         )
     })?;
     let name = req.name.trim();
@@ -190,9 +193,8 @@ async fn create_token(
     let Ok(Path(clinic_id)) = id else {
         return Err(ApiError::NotFound("clinic"));
     };
-    let Json(req) = body.map_err(|_| {
-        ApiError::InvalidRequest("the body must be {\"role\": \"staff\" | \"admin\"}".to_owned())
-    })?;
+    let Json(req) =
+        body.map_err(|e| json_rejection(&e, "token request", "role (\"staff\" or \"admin\")"))?;
     let role = match req.role.as_str() {
         "staff" => Role::Staff,
         "admin" => Role::Admin,

@@ -50,6 +50,10 @@ pub enum IssueError {
     /// The record has no vaccine or prophylaxis code (stored before the column existed).
     #[error("the record has no vaccine or prophylaxis code (vp); resubmit it")]
     NoProphylaxis,
+    /// The dose is not clinically plausible (re-checked before signing: the record may have
+    /// been stored before the checks existed).
+    #[error("the dose is not plausible: {0}")]
+    Implausible(#[from] crate::plausibility::Implausible),
     /// The signer certificate has expired or is not yet valid.
     #[error("the document signer certificate is not valid now")]
     SignerNotValid,
@@ -223,7 +227,8 @@ impl IssueContext {
     }
 
     /// Builds, signs and always self-verifies a certificate at `now` (Unix seconds); see
-    /// [`issue`].
+    /// [`issue`]. The dose is checked first ([`crate::plausibility::check`], with the
+    /// registry's birth date and `now`): [`IssueError::Implausible`].
     ///
     /// # Errors
     /// [`IssueError`].
@@ -250,6 +255,8 @@ impl IssueContext {
         times: &mut StageTimes,
     ) -> Result<NewCertificate, IssueError> {
         let t0 = std::time::Instant::now();
+        // Nothing implausible is signed, whatever path brought the record here.
+        crate::plausibility::check(v, person.date_of_birth.into(), now)?;
         let iat = Timestamp::from_unix_seconds(now);
         if iat > self.dsc_not_after {
             return Err(IssueError::SignerNotValid);

@@ -198,9 +198,9 @@ async fn answer(
     client: ClientKey,
     body: Result<Json<LookupRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    // The rejection text may quote the body: not echoed.
-    let Json(req) = body.map_err(|_| {
-        ApiError::InvalidRequest("the body must be a JSON lookup request".to_owned())
+    // Names the field and what it accepts, never a submitted value.
+    let Json(req) = body.map_err(|e| {
+        super::records::json_rejection(&e, "lookup request", super::records::LOOKUP_FIELDS)
     })?;
     // The canonical number when it parses; otherwise a key that no registry ID has (the
     // serde form of a national ID is digits only) for the same query.

@@ -378,6 +378,18 @@ pub enum ApiError {
         /// The value set id.
         set: &'static str,
     },
+    // Validation of dose records (issue 12: lengths, plausibility).
+    /// A field is longer than its limit (the value is not quoted).
+    #[error("{field} is too long: {limit}")]
+    FieldTooLong {
+        /// The request field (`full_name`, `id_number`).
+        field: &'static str,
+        /// What is accepted.
+        limit: &'static str,
+    },
+    /// The dose is not clinically plausible ([`crate::plausibility`]).
+    #[error("{0}")]
+    Implausible(crate::plausibility::Implausible),
     /// The record is not verified against the registry.
     #[error(
         "the dose record's status is '{0}': only a record verified against the population registry can be confirmed"
@@ -419,9 +431,10 @@ impl ApiError {
             ApiError::TokenRevoked => StatusCode::CONFLICT,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::InvalidRequest(_) | ApiError::UnknownCode { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::InvalidRequest(_)
+            | ApiError::UnknownCode { .. }
+            | ApiError::FieldTooLong { .. }
+            | ApiError::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotVerified(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Issue(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -438,6 +451,8 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::InvalidRequest(_) => "INVALID_REQUEST",
             ApiError::UnknownCode { .. } => "UNKNOWN_VACCINE_CODE",
+            ApiError::FieldTooLong { .. } => "FIELD_TOO_LONG",
+            ApiError::Implausible(_) => "IMPLAUSIBLE_VACCINATION",
             ApiError::NotVerified(_) => "NOT_VERIFIED",
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ApiError::NotReady(_) => "NOT_READY",

@@ -14,8 +14,17 @@ use super::{ApiError, AppState, Auth, issue};
 use crate::dates::{Date, PartialDate};
 use crate::identity::{IdKind, IdNumber, Sex};
 use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
+use crate::names::{DCC_NAME_MAX, icao_transliterate, split_full_name};
+use crate::plausibility;
 use crate::registry::PersonRegistry;
 use crate::storage::{Actor, NewDoseRecord, RecordStatus, Refused, Staff, Vaccination};
+
+/// Longest `id_number`, in characters as typed (separators included).
+pub const MAX_ID_NUMBER_CHARS: usize = 20;
+
+/// Longest `full_name`, in characters as typed (before spacing is normalised): two DCC name
+/// parts of [`DCC_NAME_MAX`] and some spacing. Each part is checked too (see [`parse_request`]).
+pub const MAX_FULL_NAME_CHARS: usize = 2 * DCC_NAME_MAX + 20;
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
@@ -135,6 +144,111 @@ impl CertificateResponse {
     }
 }
 
+/// The fields of a dose record, for messages about a body that does not deserialise.
+const DOSE_RECORD_FIELDS: &str = "id_number, id_kind (\"national\" or \"foreign_passport\", optional), full_name, date_of_birth, sex, vaccine {mp, ma, vp}, dose_number, series_total, date";
+
+/// The fields of a lookup request (`POST /lookup`).
+pub(crate) const LOOKUP_FIELDS: &str =
+    "full_name, date_of_birth, sex, id_number, last_dose_date (all text)";
+
+/// The 422 answer to a JSON body that could not be read as a `what` (`dose record`, `lookup
+/// request`, …) whose fields are `fields`. It names the field (its JSON path, from
+/// `serde_path_to_error`, which axum's `Json` uses), what the field accepts, and the line and
+/// column; it never quotes a submitted value (a value may be personal data): serde's texts
+/// quote values (`invalid type: string "…"`, ``unknown variant `…` ``), so only the part our
+/// own types wrote (what is expected) is kept.
+pub(crate) fn json_rejection(rejection: &JsonRejection, what: &str, fields: &str) -> ApiError {
+    use std::error::Error as _;
+    let shape = format!("the body must be a JSON {what} with the fields {fields}");
+    let mut source = rejection.source();
+    let mut path_error = None;
+    let mut json_error = None;
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            path_error = Some(e);
+            break;
+        }
+        if let Some(e) = e.downcast_ref::<serde_json::Error>() {
+            json_error = Some(e);
+            break;
+        }
+        source = e.source();
+    }
+    let message = match (rejection, path_error, json_error) {
+        (JsonRejection::MissingJsonContentType(_), _, _) => {
+            "the Content-Type must be application/json".to_owned()
+        }
+        (_, Some(e), _) => describe(e.path(), e.inner(), &shape),
+        (_, None, Some(e)) => format!(
+            "the body is not valid JSON (line {}, column {}): {shape}",
+            e.line(),
+            e.column()
+        ),
+        (JsonRejection::JsonSyntaxError(_), None, None) => {
+            format!("the body is not valid JSON: {shape}")
+        }
+        _ => format!("the body could not be read: {shape}"),
+    };
+    invalid(&message)
+}
+
+/// The message of a deserialisation error at `path` (see [`json_rejection`]).
+fn describe(path: &serde_path_to_error::Path, e: &serde_json::Error, shape: &str) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {}, column {}", e.line(), e.column());
+    if !matches!(e.classify(), Category::Data) {
+        return format!("the body is not valid JSON ({at}): {shape}");
+    }
+    let text = e.to_string();
+    // serde_json appends " at line L column C"; the position is given separately.
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(t, _)| t);
+    let parent = path.to_string();
+    let parent = if parent == "." { String::new() } else { parent };
+    let join = |field: &str| {
+        if parent.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{parent}.{field}")
+        }
+    };
+    // `missing field `x``: the name is one of our fields, not submitted text.
+    if let Some(field) = text
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        return format!("the field `{}` is missing ({at}): {shape}", join(field));
+    }
+    let field = if parent.is_empty() {
+        "the body".to_owned()
+    } else {
+        format!("the field `{parent}`")
+    };
+    // `unknown variant `v`, expected one of `a`, `b``, `invalid type: string "v", expected
+    // u32`, `invalid value: integer `-1`, expected u32`: only what follows the last
+    // ", expected " is ours.
+    let expected = text
+        .rsplit_once(", expected ")
+        .map(|(_, exp)| plain_expected(exp));
+    match expected {
+        Some(exp) => format!("{field} must be {exp} ({at}): {shape}"),
+        None => format!("{field} is not valid ({at}): {shape}"),
+    }
+}
+
+/// serde's name of an expected type in words for people.
+fn plain_expected(exp: &str) -> String {
+    match exp {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "a string" => "text (a JSON string)".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        e if e.starts_with("struct ") => "a JSON object".to_owned(),
+        e => e.to_owned(),
+    }
+}
+
 fn invalid(msg: &str) -> ApiError {
     ApiError::InvalidRequest(msg.to_owned())
 }
@@ -164,7 +278,45 @@ fn check_codes(v: &VaccineIn) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The name's family part (first word) and given part (the rest) must each fit the DCC's
+/// `fn`/`gn` and, transliterated, `fnt`/`gnt` (80 characters): the certificate never
+/// truncates a name.
+fn check_name_length(full_name: &str) -> Result<(), ApiError> {
+    let too_long = || ApiError::FieldTooLong {
+        field: "full_name",
+        limit: "at most 80 characters for the family name (the first word) and 80 for the given names, also once transliterated (the DCC limit)",
+    };
+    if full_name.chars().count() > MAX_FULL_NAME_CHARS {
+        return Err(too_long());
+    }
+    if let Some(split) = split_full_name(full_name) {
+        for part in std::iter::once(split.family.as_str()).chain(split.given.as_deref()) {
+            if part.chars().count() > DCC_NAME_MAX
+                || icao_transliterate(part).chars().count() > DCC_NAME_MAX
+            {
+                return Err(too_long());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one submitted dose record and turns it into the record to store: the checks every
+/// submission path shares (`POST /dose-records`, the bulk upload, the import): formats,
+/// lengths ([`MAX_ID_NUMBER_CHARS`], [`MAX_FULL_NAME_CHARS`] and the DCC's 80 characters per
+/// name part: 422 `FIELD_TOO_LONG`), vaccine codes, and the clinical plausibility that needs
+/// no clock ([`plausibility::check_timeless`]: 422 `IMPLAUSIBLE_VACCINATION`). The vaccination
+/// date against today is checked by `submit_one`, which has the service's clock. No message
+/// quotes a submitted value.
 pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
+    // Lengths first: nothing longer than its limit is parsed further.
+    if req.id_number.chars().count() > MAX_ID_NUMBER_CHARS {
+        return Err(ApiError::FieldTooLong {
+            field: "id_number",
+            limit: "at most 20 characters (a CCCD has 12 digits, a CMND 9, a passport number at most 20 characters)",
+        });
+    }
+    check_name_length(&req.full_name)?;
     let date_of_birth = PartialDate::parse(&req.date_of_birth)
         .map_err(|_| invalid("date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY"))?;
     let sex = Sex::parse(&req.sex).ok_or_else(|| invalid("sex must be M or F"))?;
@@ -172,10 +324,16 @@ pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDos
     if req.full_name.trim().is_empty() || req.id_number.trim().is_empty() {
         return Err(invalid("full_name and id_number are required"));
     }
-    if req.dose_number == 0 || req.series_total == 0 {
-        return Err(invalid("dose_number and series_total must be at least 1"));
-    }
     check_codes(&req.vaccine)?;
+    let vaccination = Vaccination {
+        prophylaxis: req.vaccine.vp,
+        product: req.vaccine.mp,
+        manufacturer: req.vaccine.ma,
+        dose_number: req.dose_number,
+        series_total: req.series_total,
+        date,
+    };
+    plausibility::check_timeless(&vaccination, date_of_birth).map_err(ApiError::Implausible)?;
     Ok(NewDoseRecord {
         clinic_id,
         identity: DoseIdentity {
@@ -185,14 +343,7 @@ pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDos
             date_of_birth,
             sex,
         },
-        vaccination: Vaccination {
-            prophylaxis: req.vaccine.vp,
-            product: req.vaccine.mp,
-            manufacturer: req.vaccine.ma,
-            dose_number: req.dose_number,
-            series_total: req.series_total,
-            date,
-        },
+        vaccination,
     })
 }
 
@@ -207,8 +358,7 @@ async fn submit(
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     super::limits::check_submissions(&state, &staff, 1)?;
-    // The rejection text may quote the body: not echoed.
-    let Json(req) = body.map_err(|_| invalid("the body must be a JSON dose record"))?;
+    let Json(req) = body.map_err(|e| json_rejection(&e, "dose record", DOSE_RECORD_FIELDS))?;
     let record = parse_request(req, staff.clinic_id)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
@@ -240,6 +390,13 @@ pub(crate) async fn submit_one(
     record: &NewDoseRecord,
     key: &str,
 ) -> Result<(SubmitResponse, StatusCode), ApiError> {
+    // The clock-free checks ran in `parse_request`; the date against today needs the clock.
+    plausibility::check(
+        &record.vaccination,
+        record.identity.date_of_birth,
+        state.now(),
+    )
+    .map_err(ApiError::Implausible)?;
     let actor = Actor::Staff(staff.token_id);
     let matcher = Actor::System("matcher".into());
     // The registry is asked first, so a new record is stored with its outcome in one write.
@@ -340,8 +497,9 @@ async fn stored_answer(
 }
 
 /// `POST /dose-records/{id}/confirm`: only the record's clinic (another clinic's record is
-/// 404, as a missing one); only a verified record (409
-/// `NOT_VERIFIED`); idempotent (a second confirmation returns the same certificate).
+/// 404, as a missing one); only a verified record (409 `NOT_VERIFIED`); a verified record
+/// whose dose is not plausible (any more) is refused with 422 `IMPLAUSIBLE_VACCINATION`
+/// ([`plausibility`]); idempotent (a second confirmation returns the same certificate).
 async fn confirm(
     State(state): State<AppState>,
     Auth(staff): Auth,
@@ -362,13 +520,24 @@ async fn confirm(
             &Actor::Staff(staff.token_id),
             // Only the record's clinic, whatever its status (the record is read once).
             // Another clinic's record is the same 404 as a missing one: ids are sequential,
-            // and a 403 would let any clinic count every record.
+            // and a 403 would let any clinic count every record. A record about to be signed
+            // is re-checked for plausibility against the registry's birth date (it may have
+            // been stored before the checks existed).
             |r| {
-                if r.clinic_id == clinic_id {
-                    Ok(())
-                } else {
-                    Err(ApiError::NotFound("dose record"))
+                if r.clinic_id != clinic_id {
+                    return Err(ApiError::NotFound("dose record"));
                 }
+                if r.status == RecordStatus::Verified {
+                    let born = r
+                        .registry_person
+                        .as_ref()
+                        .map_or(r.identity.date_of_birth, |p| {
+                            PartialDate::from(p.date_of_birth)
+                        });
+                    plausibility::check(&r.vaccination, born, now)
+                        .map_err(ApiError::Implausible)?;
+                }
+                Ok(())
             },
             move |r| async move {
                 tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))

@@ -314,7 +314,10 @@ pub async fn issue_pending(
 fn is_record_error(e: &IssueError) -> bool {
     matches!(
         e,
-        IssueError::NoRegistryPerson | IssueError::Name | IssueError::NoProphylaxis
+        IssueError::NoRegistryPerson
+            | IssueError::Name
+            | IssueError::NoProphylaxis
+            | IssueError::Implausible(_)
     )
 }
 
