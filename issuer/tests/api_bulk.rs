@@ -12,6 +12,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::{Value, json};
+use vaxpass_issuer::api::limits::SubmitLimits;
 use vaxpass_issuer::api::{AppState, Config, app};
 use vaxpass_issuer::identity::Sex;
 use vaxpass_issuer::matching::RegistryPerson;
@@ -45,6 +46,16 @@ async fn env_at(
     pg: Option<common::PgDb>,
     limits: LookupLimits,
 ) -> Env {
+    env_with(url, db, pg, limits, SubmitLimits::default()).await
+}
+
+async fn env_with(
+    url: String,
+    db: Option<tempfile::TempDir>,
+    pg: Option<common::PgDb>,
+    limits: LookupLimits,
+    submit: SubmitLimits,
+) -> Env {
     let common::OneClinic {
         storage,
         persons,
@@ -57,7 +68,8 @@ async fn env_at(
     let state = AppState::new(storage.clone(), signer.clone(), Config::default())
         .unwrap()
         .with_clock(move || c.load(Ordering::SeqCst))
-        .with_lookup_limits(limits);
+        .with_lookup_limits(limits)
+        .with_submit_limits(submit);
     Env {
         app: app(state),
         storage,
@@ -809,5 +821,51 @@ async fn bulk_csv_open_quote_is_one_error() {
     assert_eq!(results(&out).len(), 1);
     assert_eq!(results(&out)[0]["line"], 2);
     assert_eq!(results(&out)[0]["error"]["code"], "INVALID_REQUEST");
+    env.drop_db().await;
+}
+
+/// Bulk lines count against the token's submission limit like single submissions: lines over
+/// it are `RATE_LIMITED` line errors, and re-sending the upload under its key once the bucket
+/// has refilled stores exactly the missing lines.
+#[tokio::test]
+async fn bulk_lines_count_against_the_token_submission_limit() {
+    let (url, dir) = common::sqlite_url();
+    let submit = SubmitLimits {
+        burst: 3,
+        per_sec: 1,
+        ..SubmitLimits::default()
+    };
+    let env = env_with(url, Some(dir), None, LookupLimits::default(), submit).await;
+    let body: Vec<String> = env.persons[..5]
+        .iter()
+        .map(|p| record(p).to_string())
+        .collect();
+    let body = body.join("\n");
+    let (status, out) = env
+        .upload(
+            "application/x-ndjson",
+            Some("limited"),
+            Body::from(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let r = results(&out);
+    let limited = r
+        .iter()
+        .filter(|x| x["error"]["code"] == "RATE_LIMITED")
+        .count();
+    assert_eq!(limited, 2, "{out}");
+    assert_eq!(env.stored().await, 3);
+    // Refilled (the clock moves on): the same upload again stores the two missing lines only.
+    env._clock.fetch_add(10, Ordering::SeqCst);
+    let (status, again) = env
+        .upload("application/x-ndjson", Some("limited"), Body::from(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert!(
+        results(&again).iter().all(|x| x["error"].is_null()),
+        "{again}"
+    );
+    assert_eq!(env.stored().await, 5);
     env.drop_db().await;
 }

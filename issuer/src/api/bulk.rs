@@ -730,8 +730,23 @@ async fn process(
     req: SubmitRequest,
     key: String,
 ) -> LineResult {
+    // Each new line counts against the token's submission limit like a single submission; a
+    // line over it is a `RATE_LIMITED` line error. A line already stored under its key (a
+    // re-sent upload) is answered without counting, so re-sending the upload under its key
+    // later stores exactly the lines that are missing.
     let outcome = match parse_request(req, staff.clinic_id) {
-        Ok(record) => submit_one(&state, staff, &record, &key).await,
+        Ok(record) => match state
+            .storage
+            .has_record_with_key(staff.clinic_id, &key)
+            .await
+        {
+            Ok(true) => submit_one(&state, staff, &record, &key).await,
+            Ok(false) => match super::limits::check_submissions(&state, &staff, 1) {
+                Ok(()) => submit_one(&state, staff, &record, &key).await,
+                Err(limited) => Err(limited),
+            },
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e),
     };
     match outcome {

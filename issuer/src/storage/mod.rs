@@ -1602,6 +1602,26 @@ impl Storage {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// Whether the clinic already stored a record under `idempotency_key` (a retry), without
+    /// storing anything. Lets a rate-limited retry of a stored line get its answer.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`].
+    pub async fn has_record_with_key(
+        &self,
+        clinic_id: i64,
+        idempotency_key: &str,
+    ) -> Result<bool, StorageError> {
+        let row = sqlx::query(
+            "SELECT id FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
+        )
+        .bind(clinic_id)
+        .bind(idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     // ----- audit -----
 
     /// Audit entries with `seq > after`, at most `limit` (capped at 1,000).
