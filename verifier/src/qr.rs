@@ -168,10 +168,7 @@ fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
         },
         D::ImageLumaA8(img) => {
             let raw = img.into_raw();
-            let (white, black) = raw
-                .chunks_exact(2)
-                .map(|p| composite(p[0], p[1]))
-                .unzip();
+            let (white, black) = raw.chunks_exact(2).map(|p| composite(p[0], p[1])).unzip();
             Grey {
                 width,
                 height,
@@ -332,7 +329,10 @@ fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usiz
             sums.iter_mut().for_each(|s| *s = 0);
             for row in src[y * f * w..(y * f + f) * w].chunks_exact(w) {
                 for (x, s) in sums.iter_mut().enumerate() {
-                    *s += row[x * f..x * f + f].iter().map(|&p| u32::from(p)).sum::<u32>();
+                    *s += row[x * f..x * f + f]
+                        .iter()
+                        .map(|&p| u32::from(p))
+                        .sum::<u32>();
                 }
             }
             let dst = &mut out[(y + PAD) * pw + PAD..(y + PAD) * pw + PAD + tw];
@@ -409,7 +409,10 @@ fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
     let hints = DecodeHints {
         TryHarder: Some(true),
         AlsoInverted: Some(true),
-        PossibleFormats: Some(HashSet::from([BarcodeFormat::QR_CODE, BarcodeFormat::AZTEC])),
+        PossibleFormats: Some(HashSet::from([
+            BarcodeFormat::QR_CODE,
+            BarcodeFormat::AZTEC,
+        ])),
         ..DecodeHints::default()
     };
     let mut reader = MultiUseMultiFormatReader::default();
@@ -528,8 +531,14 @@ mod tests {
             (1, 8000),
         ] {
             let passes = pass_sizes(w, h);
-            assert!(!passes.is_empty() && passes.len() <= 2, "{w}×{h}: {passes:?}");
-            assert!(passes[0].0 * passes[0].1 <= WORK_PIXELS.max(w * h), "{w}×{h}");
+            assert!(
+                !passes.is_empty() && passes.len() <= 2,
+                "{w}×{h}: {passes:?}"
+            );
+            assert!(
+                passes[0].0 * passes[0].1 <= WORK_PIXELS.max(w * h),
+                "{w}×{h}"
+            );
             for (pw, ph) in &passes {
                 assert!(pw * ph <= FINE_PIXELS, "{w}×{h}: {passes:?}");
             }
@@ -560,7 +569,10 @@ mod tests {
 
     #[test]
     fn raw_frames_are_checked() {
-        assert!(matches!(decode_luma(&[0; 10], 4, 4), Err(QrError::Image(_))));
+        assert!(matches!(
+            decode_luma(&[0; 10], 4, 4),
+            Err(QrError::Image(_))
+        ));
         assert!(matches!(
             decode_luma(&[], 9000, 1),
             Err(QrError::TooManyPixels { .. })
