@@ -17,6 +17,8 @@
 //!    pixels. Small pictures are padded with a white quiet zone and enlarged, since codes
 //!    exported without a quiet zone or at one pixel per module defeat finder-pattern detection.
 //!    The number of passes is fixed, so the work per picture is bounded by its (capped) size.
+//!    Small pictures are also tried with their grey levels inverted (light codes without a
+//!    quiet zone).
 //! 4. **Several codes.** When a picture holds several codes, the one whose text starts with
 //!    `HC1:` wins; otherwise the first code found is returned.
 //!
@@ -24,6 +26,7 @@
 //! detector on some unforeseen picture becomes [`QrError::Unreadable`], never a crash (where the
 //! target unwinds).
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 /// Largest picture file accepted (a 12 MP phone photo as JPEG is well below this).
@@ -356,11 +359,18 @@ enum Found {
 fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     let mut fallback: Option<String> = None;
     let mut broken: Option<String> = None;
-    let mut sources = vec![&grey.pixels];
+    let mut sources = vec![Cow::Borrowed(&grey.pixels)];
     if let Some(black) = &grey.on_black {
-        sources.push(black);
+        sources.push(Cow::Borrowed(black));
+    }
+    // A light-on-dark code exported without a quiet zone: the white border added for detection
+    // touches its light finder patterns, so the detector's own inversion cannot find it. Small
+    // pictures (one pass, cheap) are tried inverted too, before the border is added.
+    if grey.width * grey.height <= WORK_PIXELS {
+        sources.push(Cow::Owned(grey.pixels.iter().map(|p| 255 - p).collect()));
     }
     for pixels in sources {
+        let pixels: &[u8] = &pixels;
         for (tw, th) in pass_sizes(grey.width, grey.height) {
             let (work, pw, ph) = resample(pixels, grey.width, tw, th);
             match detect(work, pw, ph) {

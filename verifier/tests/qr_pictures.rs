@@ -44,6 +44,14 @@ fn reads_dark_modules_on_a_transparent_background() {
 }
 
 #[test]
+fn reads_inverted_colours_without_quiet_zone() {
+    assert_eq!(
+        decode_image(&data("inverted-quiet0.png")).unwrap(),
+        expected()
+    );
+}
+
+#[test]
 fn prefers_the_hc1_code_when_a_picture_holds_two() {
     assert_eq!(
         decode_image(&data("two-codes-link-first.png")).unwrap(),
