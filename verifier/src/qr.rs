@@ -1,15 +1,51 @@
-//! Reading the QR code of a certificate from a PNG or JPEG picture (feature `qr-image`).
+//! Reading the QR or Aztec code of a certificate from a picture (feature `qr-image`).
 //!
-//! The picture is decoded with bounded dimensions and memory, turned to greyscale and searched
-//! for QR codes. The text of the first code that decodes is returned; an HCERT QR code holds
-//! `HC1:` followed by Base45, in alphanumeric mode.
+//! Accepted: PNG (grey, RGB, palette, with or without transparency, 8 or 16 bit), JPEG and WebP,
+//! and raw greyscale frames ([`decode_luma`], for camera frames in a browser).
+//!
+//! # How a picture is read
+//! 1. **Bounds first.** The file must be at most [`MAX_IMAGE_BYTES`]; the size the header
+//!    declares is read before any pixel is decoded and refused past [`MAX_IMAGE_SIDE`] or
+//!    [`MAX_IMAGE_PIXELS`]; the pixel decoder runs with an allocation cap of
+//!    [`MAX_DECODE_ALLOC`]. A hostile picture (a huge declared size in a tiny file) is thus
+//!    refused before any large buffer exists.
+//! 2. **Greyscale.** Transparent pixels are laid on white (and, if nothing is found, on black, for
+//!    light codes drawn on a transparent background).
+//! 3. **Bounded search.** The detector (ZXing's QR and Aztec readers, through the `rxing` port)
+//!    first works on a copy scaled down by box filtering to at most [`WORK_PIXELS`] pixels, then,
+//!    if that finds nothing and the picture was larger, on one of at most [`FINE_PIXELS`]
+//!    pixels. Small pictures are padded with a white quiet zone and enlarged, since codes
+//!    exported without a quiet zone or at one pixel per module defeat finder-pattern detection.
+//!    The number of passes is fixed, so the work per picture is bounded by its (capped) size.
+//!    Small pictures are also tried with their grey levels inverted (light codes without a
+//!    quiet zone).
+//! 4. **Several codes.** When a picture holds several codes, the one whose text starts with
+//!    `HC1:` wins; otherwise the first code found is returned.
+//!
+//! Everything the detector does is behind `catch_unwind` as well: a panic inside the third-party
+//! detector on some unforeseen picture becomes [`QrError::Unreadable`], never a crash (where the
+//! target unwinds).
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
-/// Largest picture file accepted (a phone photo of a QR code is well below this).
+/// Largest picture file accepted (a 12 MP phone photo as JPEG is well below this).
 pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Largest width or height accepted, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 8_000;
+/// Largest number of pixels accepted (width × height), checked on the header before decoding:
+/// 16.7 MP, more than any phone camera's default picture (12 MP).
+pub const MAX_IMAGE_PIXELS: u64 = 4096 * 4096;
+/// Allocation cap for the pixel decoder: a 16 MP RGB picture needs 48 MiB.
+pub const MAX_DECODE_ALLOC: u64 = 56 * 1024 * 1024;
+/// Largest picture the first detector pass works on (larger ones are scaled down).
+pub const WORK_PIXELS: usize = 1_100_000;
+/// Largest picture the second pass works on, when the first found nothing.
+pub const FINE_PIXELS: usize = 4_200_000;
+/// Pictures whose shorter side is below this many pixels are enlarged (nearest neighbour).
+const SMALL_SIDE: usize = 360;
+/// White border added around every picture before detection, in pixels of the working copy.
+const PAD: usize = 8;
 
 /// Why no certificate text could be read from a picture.
 #[derive(Debug, thiserror::Error)]
@@ -23,58 +59,389 @@ pub enum QrError {
         /// The limit.
         max: usize,
     },
-    /// The bytes are not a PNG or JPEG picture that could be decoded within the limits.
-    #[error("not a readable PNG or JPEG picture: {0}")]
+    /// The header declares a picture larger than [`MAX_IMAGE_SIDE`] or [`MAX_IMAGE_PIXELS`].
+    #[error(
+        "picture declares {width}×{height} pixels; at most {max_side} per side and {max_pixels} \
+         in all are accepted (scale the picture down)"
+    )]
+    TooManyPixels {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// [`MAX_IMAGE_SIDE`].
+        max_side: u32,
+        /// [`MAX_IMAGE_PIXELS`].
+        max_pixels: u64,
+    },
+    /// The bytes are not a PNG, JPEG or WebP picture that could be decoded within the limits.
+    #[error("not a readable PNG, JPEG or WebP picture: {0}")]
     Image(String),
-    /// The picture holds no QR code that could be found.
-    #[error("no QR code found in the picture")]
+    /// The picture holds no QR or Aztec code that could be found.
+    #[error("no QR or Aztec code found in the picture")]
     NoCode,
-    /// A QR code was found but could not be decoded (damaged, or not a text code).
-    #[error("a QR code was found but could not be read: {0}")]
+    /// A code was found but could not be decoded (damaged, or not a text code).
+    #[error("a QR or Aztec code was found but could not be read: {0}")]
     Unreadable(String),
 }
 
-/// Decodes the first readable QR code in a PNG or JPEG picture.
+/// Decodes the certificate's code in a PNG, JPEG or WebP picture.
 ///
 /// # Errors
-/// [`QrError`] when the picture is too large, is not a picture, or holds no readable QR code.
+/// [`QrError`] when the picture is too large, is not a picture, or holds no readable code.
 pub fn decode_image(bytes: &[u8]) -> Result<String, QrError> {
+    let luma = load_luma(bytes)?;
+    decode_grey(&luma)
+}
+
+/// A decoded picture in greyscale, ready for detection.
+struct Grey {
+    width: usize,
+    height: usize,
+    /// Laid on white.
+    pixels: Vec<u8>,
+    /// Laid on black, for pictures with transparency only.
+    on_black: Option<Vec<u8>>,
+}
+
+fn image_error(e: impl std::fmt::Display) -> QrError {
+    QrError::Image(e.to_string())
+}
+
+/// Checks the declared size of a picture without decoding its pixels.
+///
+/// # Errors
+/// [`QrError::TooLarge`], [`QrError::TooManyPixels`], or [`QrError::Image`] when the header
+/// cannot be read.
+pub fn check_declared_size(bytes: &[u8]) -> Result<(u32, u32), QrError> {
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(QrError::TooLarge {
             size: bytes.len(),
             max: MAX_IMAGE_BYTES,
         });
     }
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(image_error)?;
+    if reader.format().is_none() {
+        return Err(QrError::Image(
+            "the bytes are not a PNG, JPEG or WebP file".into(),
+        ));
+    }
+    let (width, height) = reader.into_dimensions().map_err(image_error)?;
+    if width > MAX_IMAGE_SIDE
+        || height > MAX_IMAGE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(QrError::TooManyPixels {
+            width,
+            height,
+            max_side: MAX_IMAGE_SIDE,
+            max_pixels: MAX_IMAGE_PIXELS,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(QrError::Image("the picture has no pixels".into()));
+    }
+    Ok((width, height))
+}
+
+fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
+    check_declared_size(bytes)?;
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| QrError::Image(e.to_string()))?;
+        .map_err(image_error)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| QrError::Image(e.to_string()))?;
-    decode_luma(&picture.to_luma8())
+    let picture = reader.decode().map_err(image_error)?;
+    let (width, height) = (picture.width() as usize, picture.height() as usize);
+    if width == 0 || height == 0 {
+        return Err(QrError::Image("the picture has no pixels".into()));
+    }
+    use image::DynamicImage as D;
+    let grey = match picture {
+        D::ImageLuma8(img) => Grey {
+            width,
+            height,
+            pixels: img.into_raw(),
+            on_black: None,
+        },
+        D::ImageLumaA8(img) => {
+            let raw = img.into_raw();
+            let (white, black) = raw.chunks_exact(2).map(|p| composite(p[0], p[1])).unzip();
+            Grey {
+                width,
+                height,
+                pixels: white,
+                on_black: Some(black),
+            }
+        }
+        D::ImageRgb8(img) => Grey {
+            width,
+            height,
+            pixels: img
+                .into_raw()
+                .chunks_exact(3)
+                .map(|p| rgb_luma(p[0], p[1], p[2]))
+                .collect(),
+            on_black: None,
+        },
+        D::ImageRgba8(img) => rgba_grey(width, height, &img.into_raw()),
+        other if other.color().has_alpha() => {
+            let raw = other.to_rgba8().into_raw();
+            drop(other);
+            rgba_grey(width, height, &raw)
+        }
+        other => Grey {
+            width,
+            height,
+            pixels: other.to_luma8().into_raw(),
+            on_black: None,
+        },
+    };
+    Ok(grey)
 }
 
-fn decode_luma(luma: &image::GrayImage) -> Result<String, QrError> {
-    let (w, h) = (luma.width() as usize, luma.height() as usize);
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        // x < w and y < h hold: rqrr only asks for pixels inside the size it was given.
-        luma.get_pixel(x as u32, y as u32).0[0]
-    });
-    let grids = prepared.detect_grids();
-    let mut last_error = None;
-    for grid in &grids {
-        match grid.decode() {
-            Ok((_, text)) => return Ok(text),
-            Err(e) => last_error = Some(e),
+fn rgba_grey(width: usize, height: usize, raw: &[u8]) -> Grey {
+    let (white, black) = raw
+        .chunks_exact(4)
+        .map(|p| composite(rgb_luma(p[0], p[1], p[2]), p[3]))
+        .unzip();
+    Grey {
+        width,
+        height,
+        pixels: white,
+        on_black: Some(black),
+    }
+}
+
+/// ITU-R BT.601 luma, in integers.
+fn rgb_luma(r: u8, g: u8, b: u8) -> u8 {
+    // The weights add up to 256, so the result is at most 255.
+    ((u32::from(r) * 77 + u32::from(g) * 150 + u32::from(b) * 29) >> 8) as u8
+}
+
+/// A grey value with opacity `a`, laid on white and on black.
+fn composite(l: u8, a: u8) -> (u8, u8) {
+    let (l, a) = (u32::from(l), u32::from(a));
+    let on_black = l * a / 255;
+    let on_white = on_black + (255 - a);
+    // Both are at most 255 (l, a ≤ 255).
+    (on_white as u8, on_black as u8)
+}
+
+/// Decodes the certificate's code in a greyscale frame (one byte per pixel, row by row), e.g. a
+/// camera frame's Y plane.
+///
+/// # Errors
+/// [`QrError::Image`] when `pixels` does not hold `width × height` bytes, [`QrError::TooManyPixels`]
+/// past the limits, [`QrError::NoCode`] or [`QrError::Unreadable`] otherwise.
+pub fn decode_luma(pixels: &[u8], width: u32, height: u32) -> Result<String, QrError> {
+    if width > MAX_IMAGE_SIDE
+        || height > MAX_IMAGE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(QrError::TooManyPixels {
+            width,
+            height,
+            max_side: MAX_IMAGE_SIDE,
+            max_pixels: MAX_IMAGE_PIXELS,
+        });
+    }
+    let (w, h) = (width as usize, height as usize);
+    if w == 0 || h == 0 || pixels.len() != w * h {
+        return Err(QrError::Image(format!(
+            "a {width}×{height} grey frame needs {} bytes, got {}",
+            w * h,
+            pixels.len()
+        )));
+    }
+    decode_grey(&Grey {
+        width: w,
+        height: h,
+        pixels: pixels.to_vec(),
+        on_black: None,
+    })
+}
+
+/// The plan of detector passes for a picture of `width × height`: each entry is the size of the
+/// working copy (before padding). Exposed for the bounds tests.
+#[doc(hidden)]
+pub fn pass_sizes(width: usize, height: usize) -> Vec<(usize, usize)> {
+    let mut sizes = Vec::new();
+    let first = fit(width, height, WORK_PIXELS);
+    sizes.push(first);
+    if first != (width, height) {
+        let fine = fit(width, height, FINE_PIXELS);
+        if fine != first {
+            sizes.push(fine);
         }
     }
-    match last_error {
-        Some(e) => Err(QrError::Unreadable(e.to_string())),
+    sizes
+}
+
+/// The size of `width × height` shrunk by an integer factor (or enlarged, for small pictures)
+/// so that it has at most `budget` pixels.
+fn fit(width: usize, height: usize, budget: usize) -> (usize, usize) {
+    let mut factor = 1;
+    while (width / factor) * (height / factor) > budget {
+        factor += 1;
+    }
+    if factor == 1 {
+        let up = upscale_factor(width, height);
+        return (width * up, height * up);
+    }
+    (width / factor, height / factor)
+}
+
+fn upscale_factor(width: usize, height: usize) -> usize {
+    let short = width.min(height);
+    if short >= SMALL_SIDE {
+        return 1;
+    }
+    // At most ×4, and never past the first pass's budget.
+    let mut up = SMALL_SIDE.div_ceil(short.max(1)).min(4);
+    while up > 1 && width * up * height * up > WORK_PIXELS {
+        up -= 1;
+    }
+    up
+}
+
+/// Resamples `src` (`w` pixels a row) to `tw × th` (an integer shrink by box filter or an integer
+/// enlargement by repetition), with a white border of [`PAD`] pixels.
+fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usize) {
+    let (pw, ph) = (tw + 2 * PAD, th + 2 * PAD);
+    let mut out = vec![255u8; pw * ph];
+    if tw >= w {
+        let up = tw / w.max(1);
+        for y in 0..th {
+            let row = &src[(y / up) * w..(y / up) * w + w];
+            let dst = &mut out[(y + PAD) * pw + PAD..(y + PAD) * pw + PAD + tw];
+            for (x, d) in dst.iter_mut().enumerate() {
+                *d = row[x / up];
+            }
+        }
+    } else {
+        let f = w / tw.max(1);
+        let area = (f * f) as u32;
+        let mut sums = vec![0u32; tw];
+        for y in 0..th {
+            sums.iter_mut().for_each(|s| *s = 0);
+            for row in src[y * f * w..(y * f + f) * w].chunks_exact(w) {
+                for (x, s) in sums.iter_mut().enumerate() {
+                    *s += row[x * f..x * f + f]
+                        .iter()
+                        .map(|&p| u32::from(p))
+                        .sum::<u32>();
+                }
+            }
+            let dst = &mut out[(y + PAD) * pw + PAD..(y + PAD) * pw + PAD + tw];
+            for (d, s) in dst.iter_mut().zip(&sums) {
+                // A mean of bytes fits a byte.
+                *d = (s / area) as u8;
+            }
+        }
+    }
+    (out, pw, ph)
+}
+
+/// What one detector pass found.
+enum Found {
+    Text(String),
+    Other(String),
+    Nothing,
+    Broken(String),
+}
+
+fn decode_grey(grey: &Grey) -> Result<String, QrError> {
+    let mut fallback: Option<String> = None;
+    let mut broken: Option<String> = None;
+    let mut sources = vec![Cow::Borrowed(&grey.pixels)];
+    if let Some(black) = &grey.on_black {
+        sources.push(Cow::Borrowed(black));
+    }
+    // A light-on-dark code exported without a quiet zone: the white border added for detection
+    // touches its light finder patterns, so the detector's own inversion cannot find it. Small
+    // pictures (one pass, cheap) are tried inverted too, before the border is added.
+    if grey.width * grey.height <= WORK_PIXELS {
+        sources.push(Cow::Owned(grey.pixels.iter().map(|p| 255 - p).collect()));
+    }
+    for pixels in sources {
+        let pixels: &[u8] = &pixels;
+        for (tw, th) in pass_sizes(grey.width, grey.height) {
+            let (work, pw, ph) = resample(pixels, grey.width, tw, th);
+            match detect(work, pw, ph) {
+                Found::Text(text) => return Ok(text),
+                Found::Other(text) => {
+                    fallback.get_or_insert(text);
+                }
+                Found::Broken(why) => {
+                    broken.get_or_insert(why);
+                }
+                Found::Nothing => {}
+            }
+        }
+        if let Some(text) = fallback {
+            return Ok(text);
+        }
+    }
+    match broken {
+        Some(why) => Err(QrError::Unreadable(why)),
         None => Err(QrError::NoCode),
     }
+}
+
+fn detect(pixels: Vec<u8>, width: usize, height: usize) -> Found {
+    let run = std::panic::AssertUnwindSafe(move || detect_unguarded(pixels, width, height));
+    std::panic::catch_unwind(run)
+        .unwrap_or_else(|_| Found::Broken("the detector failed on this picture".into()))
+}
+
+fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
+    use rxing::common::HybridBinarizer;
+    use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
+    use rxing::{
+        BarcodeFormat, BinaryBitmap, DecodeHints, Exceptions, Luma8LuminanceSource,
+        MultiUseMultiFormatReader, Reader,
+    };
+    use std::collections::HashSet;
+
+    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Found::Nothing;
+    };
+    let Ok(source) = Luma8LuminanceSource::new(pixels, w, h) else {
+        return Found::Nothing;
+    };
+    let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+    let hints = DecodeHints {
+        TryHarder: Some(true),
+        AlsoInverted: Some(true),
+        PossibleFormats: Some(HashSet::from([
+            BarcodeFormat::QR_CODE,
+            BarcodeFormat::AZTEC,
+        ])),
+        ..DecodeHints::default()
+    };
+    let mut reader = MultiUseMultiFormatReader::default();
+    let first = match reader.decode_with_hints(&mut bitmap, &hints) {
+        Ok(result) => result.getText().to_owned(),
+        Err(Exceptions::NotFoundException(_)) => return Found::Nothing,
+        Err(e) => return Found::Broken(e.to_string()),
+    };
+    if first.starts_with("HC1:") {
+        return Found::Text(first);
+    }
+    // Another code came first (a link, a logo's code): look for an HCERT among all codes.
+    let mut multi = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
+    if let Ok(all) = multi.decode_multiple_with_hints(&mut bitmap, &hints) {
+        if let Some(hc1) = all.iter().find(|r| r.getText().starts_with("HC1:")) {
+            return Found::Text(hc1.getText().to_owned());
+        }
+    }
+    Found::Other(first)
 }
 
 #[cfg(test)]
@@ -99,6 +466,131 @@ mod tests {
             .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         assert!(matches!(decode_image(&png), Err(QrError::NoCode)));
+    }
+
+    /// A real JPEG whose frame header is patched to declare `width × height × 3`, cut short
+    /// after the start of its scan: under 1 KB.
+    fn truncated_jpeg(width: u16, height: u16) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(16, 16, image::Rgb([200, 10, 10]))
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        let sos = jpeg.windows(2).position(|m| m == [0xFF, 0xDA]).unwrap();
+        jpeg.truncate(sos + 20);
+        jpeg
+    }
+
+    #[test]
+    fn a_declared_huge_picture_is_refused_before_decoding() {
+        let jpeg = truncated_jpeg(8000, 8000);
+        assert!(jpeg.len() < 1024);
+        let err = check_declared_size(&jpeg).unwrap_err();
+        assert!(matches!(
+            err,
+            QrError::TooManyPixels {
+                width: 8000,
+                height: 8000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decode_image(&jpeg),
+            Err(QrError::TooManyPixels { .. })
+        ));
+        assert_eq!(
+            err.to_string(),
+            "picture declares 8000×8000 pixels; at most 8000 per side and 16777216 in all are \
+             accepted (scale the picture down)"
+        );
+        // A PNG header declaring 5000 × 4000 (20 MP): refused as well.
+        let mut png = Vec::new();
+        image::GrayImage::from_pixel(1, 1, image::Luma([0]))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png[16..20].copy_from_slice(&5000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&4000u32.to_be_bytes());
+        assert!(matches!(
+            decode_image(&png),
+            Err(QrError::TooManyPixels { .. } | QrError::Image(_))
+        ));
+    }
+
+    #[test]
+    fn a_truncated_picture_within_the_limits_is_refused() {
+        // The JPEG decoder either refuses the cut stream or fills the missing part with grey.
+        assert!(matches!(
+            decode_image(&truncated_jpeg(2000, 2000)),
+            Err(QrError::Image(_) | QrError::NoCode)
+        ));
+    }
+
+    #[test]
+    fn detector_work_is_bounded_by_counting_pixels() {
+        // Every pass works on at most FINE_PIXELS pixels (plus the border), whatever the size.
+        for (w, h) in [
+            (4096, 4096),
+            (8000, 2097),
+            (4000, 3000),
+            (3000, 3000),
+            (1000, 1000),
+            (640, 480),
+            (37, 37),
+            (1, 8000),
+        ] {
+            let passes = pass_sizes(w, h);
+            assert!(
+                !passes.is_empty() && passes.len() <= 2,
+                "{w}×{h}: {passes:?}"
+            );
+            assert!(
+                passes[0].0 * passes[0].1 <= WORK_PIXELS.max(w * h),
+                "{w}×{h}"
+            );
+            for (pw, ph) in &passes {
+                assert!(pw * ph <= FINE_PIXELS, "{w}×{h}: {passes:?}");
+            }
+        }
+        // Small pictures are enlarged, at most ×4.
+        assert_eq!(pass_sizes(37, 37), vec![(148, 148)]);
+        assert_eq!(pass_sizes(640, 480), vec![(640, 480)]);
+    }
+
+    #[test]
+    fn resampling_keeps_the_mean_and_pads_white() {
+        let src: Vec<u8> = (0..16).map(|i| if i % 2 == 0 { 0 } else { 200 }).collect();
+        let (out, pw, ph) = resample(&src, 4, 2, 2);
+        assert_eq!((pw, ph), (2 + 2 * PAD, 2 + 2 * PAD));
+        assert_eq!(out[PAD * pw + PAD], 100);
+        assert_eq!(out[0], 255);
+        let (up, uw, _) = resample(&[0, 255], 2, 4, 2);
+        assert_eq!(&up[PAD * uw + PAD..PAD * uw + PAD + 4], &[0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn transparency_is_laid_on_white_and_black() {
+        assert_eq!(composite(0, 255), (0, 0));
+        assert_eq!(composite(0, 0), (255, 0));
+        assert_eq!(composite(255, 0), (255, 0));
+        assert_eq!(rgb_luma(255, 255, 255), 255);
+    }
+
+    #[test]
+    fn raw_frames_are_checked() {
+        assert!(matches!(
+            decode_luma(&[0; 10], 4, 4),
+            Err(QrError::Image(_))
+        ));
+        assert!(matches!(
+            decode_luma(&[], 9000, 1),
+            Err(QrError::TooManyPixels { .. })
+        ));
+        assert!(matches!(
+            decode_luma(&[255; 64 * 48], 64, 48),
+            Err(QrError::NoCode)
+        ));
     }
 
     #[test]

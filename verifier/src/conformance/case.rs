@@ -108,8 +108,12 @@ pub struct TestCase {
     pub base45: Option<String>,
     /// `PREFIX`.
     pub prefix: Option<String>,
-    /// `2DCODE`, base64-decoded PNG.
+    /// `2DCODE`, base64-decoded PNG; or, when the file has none, the picture its country keeps
+    /// in the `png/` folder beside `2DCode/` (see [`picture_file`](Self::picture_file)).
     pub picture: Option<Vec<u8>>,
+    /// Where [`picture`](Self::picture) was read from, when it was not embedded: the path
+    /// relative to the test folder.
+    pub picture_file: Option<String>,
     /// `TESTCTX.SCHEMA`.
     pub schema: Option<String>,
     /// `TESTCTX.CERTIFICATE`, base64-decoded DER.
@@ -173,6 +177,7 @@ impl TestCase {
             prefix: text("PREFIX"),
             // LV 1-3 spell the key `_2DCODE`; reading that spelling too keeps their pictures tested.
             picture: b64("2DCODE", text("2DCODE").or_else(|| text("_2DCODE")))?,
+            picture_file: None,
             schema: ctx_text("SCHEMA"),
             certificate: b64("TESTCTX.CERTIFICATE", ctx_text("CERTIFICATE"))?,
             validation_clock: ctx_text("VALIDATIONCLOCK"),

@@ -7,6 +7,13 @@
 //! of boolean flags. Every flag present is evaluated with this crate's own stages; an absent flag
 //! means "not tested". One (file, flag) pair is one result.
 //!
+//! A case without an embedded `2DCODE` picture is checked against the picture its country keeps
+//! in a `png/` folder beside `2DCode/` (or inside it), matched by name: the same stem, or a stem
+//! that contains the other as whole `-`/`_`/`.`/space-separated words (`BG-1.png` for `1.json`,
+//! `1_DE.png` for `1.json`, `VAC_1.png` for `VAC_1_v2.json`), when exactly one picture matches.
+//! A `EXPECTEDPICTUREDECODE` flag with no picture anywhere is listed in [`Report::not_tested`],
+//! neither passed nor failed.
+//!
 //! Known-wrong upstream expectations are waived through a [`Waivers`] list kept in the project,
 //! each entry with its reason; a waived pair that disagrees is reported as waived, not failed.
 
@@ -66,6 +73,9 @@ pub struct Report {
     pub broken: Vec<BrokenFile>,
     /// Waivers that matched no disagreeing pair: candidates for removal.
     pub unused_waivers: Vec<String>,
+    /// (file, flag) pairs that could not be evaluated for want of input (a picture flag
+    /// without an embedded picture nor one in the `png/` folder): neither passed nor failed.
+    pub not_tested: Vec<String>,
 }
 
 impl Report {
@@ -268,6 +278,7 @@ pub fn run(dir: &Path, waivers: &Waivers) -> Result<Report, RunError> {
         let case = match std::fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| TestCase::from_json(&bytes))
+            .and_then(|case| with_side_picture(case, &path, dir))
         {
             Ok(case) => case,
             Err(error) => {
@@ -276,6 +287,10 @@ pub fn run(dir: &Path, waivers: &Waivers) -> Result<Report, RunError> {
             }
         };
         for (flag, expected) in case.flags() {
+            if flag == Flag::PictureDecode && case.picture.is_none() {
+                report.not_tested.push(format!("{rel} {flag}: no picture"));
+                continue;
+            }
             let (actual, detail) = match evaluate::evaluate(&case, flag) {
                 Ok(()) => (true, "ok".to_owned()),
                 Err(why) => (false, why),
@@ -307,9 +322,176 @@ pub fn run(dir: &Path, waivers: &Waivers) -> Result<Report, RunError> {
     Ok(report)
 }
 
+/// Fills [`TestCase::picture`] from the `png/` folder when the file embeds no picture.
+fn with_side_picture(mut case: TestCase, path: &Path, root: &Path) -> Result<TestCase, String> {
+    if case.picture.is_some() {
+        return Ok(case);
+    }
+    let Some(found) = side_picture(path) else {
+        return Ok(case);
+    };
+    let size = std::fs::metadata(&found).map_err(|e| e.to_string())?.len();
+    let rel = found
+        .strip_prefix(root)
+        .unwrap_or(&found)
+        .to_string_lossy()
+        .replace('\\', "/");
+    if size > crate::qr::MAX_IMAGE_BYTES as u64 {
+        return Err(format!(
+            "picture {rel} is {size} bytes, more than the {} accepted",
+            crate::qr::MAX_IMAGE_BYTES
+        ));
+    }
+    case.picture = Some(std::fs::read(&found).map_err(|e| format!("picture {rel}: {e}"))?);
+    case.picture_file = Some(rel);
+    Ok(case)
+}
+
+/// The picture kept for the test file `path` (`…/2DCode/raw/NAME.json`) in `…/png/` or
+/// `…/2DCode/png/`, matched by name (see the module docs).
+pub fn side_picture(path: &Path) -> Option<PathBuf> {
+    let stem = path.file_stem()?.to_str()?;
+    let code_dir = path.parent()?.parent()?;
+    let folders = [code_dir.parent()?.join("png"), code_dir.join("png")];
+    let mut pictures = Vec::new();
+    for folder in &folders {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let is_picture = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["png", "jpg", "jpeg", "webp"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x))
+            });
+            if is_picture && p.is_file() {
+                pictures.push(p);
+            }
+        }
+    }
+    pictures.sort();
+    let stem_of = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    if let Some(exact) = pictures
+        .iter()
+        .find(|p| stem_of(p).eq_ignore_ascii_case(stem))
+    {
+        return Some(exact.clone());
+    }
+    let mut matches = pictures.iter().filter(|p| names_match(stem, &stem_of(p)));
+    match (matches.next(), matches.next()) {
+        (Some(one), None) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// Whether one name's words appear, in order and side by side, among the other's.
+fn names_match(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split(['-', '_', '.', ' '])
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let contains = |long: &[String], short: &[String]| {
+        !short.is_empty() && long.windows(short.len()).any(|w| w == short)
+    };
+    contains(&a, &b) || contains(&b, &a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn side_pictures_are_matched_by_name() {
+        assert!(names_match("1", "BG-1"));
+        assert!(names_match("1", "1_DE"));
+        assert!(names_match("VAC_1_v2", "VAC_1"));
+        assert!(!names_match("1", "11"));
+        assert!(!names_match("1", "BG-11"));
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("XX/2DCode/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        std::fs::create_dir_all(dir.path().join("XX/png")).unwrap();
+        for name in [
+            "XX-1.png",
+            "XX-11.png",
+            "2.png",
+            "3-a.png",
+            "3-b.png",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join("XX/png").join(name), b"x").unwrap();
+        }
+        let pic =
+            |json: &str| side_picture(&raw.join(json)).map(|p| p.file_name().unwrap().to_owned());
+        assert_eq!(pic("1.json").unwrap(), "XX-1.png");
+        assert_eq!(pic("11.json").unwrap(), "XX-11.png");
+        assert_eq!(pic("2.json").unwrap(), "2.png");
+        assert_eq!(pic("3.json"), None, "ambiguous: two pictures match");
+        assert_eq!(pic("4.json"), None);
+    }
+
+    /// A case without `2DCODE` takes its picture from `png/`; without any picture, its picture
+    /// flag is "not tested".
+    #[test]
+    fn a_case_without_2dcode_uses_the_png_folder_or_is_not_tested() {
+        let data =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/dgc-testdata");
+        let (Ok(at), Ok(b1)) = (
+            std::fs::read(data.join("AT/2DCode/raw/1.json")),
+            std::fs::read(data.join("common/2DCode/raw/B1.json")),
+        ) else {
+            eprintln!(
+                "SKIPPED: public conformance data not found at {}",
+                data.display()
+            );
+            return;
+        };
+        let png = std::fs::read(data.join("AT/png/1.png")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&at).unwrap();
+        doc.as_object_mut().unwrap().remove("2DCODE");
+        doc["EXPECTEDRESULTS"] = serde_json::json!({"EXPECTEDPICTUREDECODE": true});
+        for (country, picture) in [("YY", Some("YY_1_vaccination.png")), ("ZZ", None)] {
+            let raw = dir.path().join(country).join("2DCode/raw");
+            std::fs::create_dir_all(&raw).unwrap();
+            std::fs::write(raw.join("1.json"), doc.to_string()).unwrap();
+            if let Some(name) = picture {
+                std::fs::create_dir_all(dir.path().join(country).join("png")).unwrap();
+                std::fs::write(dir.path().join(country).join("png").join(name), &png).unwrap();
+            }
+        }
+        let report = run(dir.path(), &Waivers::default()).unwrap();
+        assert_eq!(report.results.len(), 1, "{report:?}");
+        assert_eq!(report.results[0].file, "YY/2DCode/raw/1.json");
+        assert!(report.results[0].passed(), "{:?}", report.results[0]);
+        assert_eq!(
+            report.not_tested,
+            vec!["ZZ/2DCode/raw/1.json EXPECTEDPICTUREDECODE: no picture".to_owned()]
+        );
+        assert_eq!(report.failed(), 0);
+        // The real B1 case has no picture anywhere: not tested, not failed.
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("common/2DCode/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        std::fs::write(raw.join("B1.json"), b1).unwrap();
+        let report = run(dir.path(), &Waivers::default()).unwrap();
+        assert!(
+            report
+                .not_tested
+                .iter()
+                .any(|n| n.contains("EXPECTEDPICTUREDECODE"))
+        );
+        assert!(!report.results.iter().any(|r| r.flag == Flag::PictureDecode));
+    }
 
     #[test]
     fn waiver_patterns() {
