@@ -56,6 +56,7 @@ pub mod kid;
 pub mod model;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+pub mod revocation;
 #[cfg(feature = "rules")]
 pub mod rules;
 pub mod schema;
