@@ -58,6 +58,7 @@ pub mod kid;
 pub mod model;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+pub mod revocation;
 #[cfg(feature = "rules")]
 pub mod rules;
 pub mod schema;

@@ -220,6 +220,10 @@ impl SignedHcert {
     pub fn cose_bytes(&self) -> &[u8] {
         &self.cose
     }
+    /// The COSE signature (what revocation's `SIGNATURE` hash covers).
+    pub fn signature(&self) -> &[u8] {
+        &self.cose[self.signature.clone()]
+    }
     /// The kid (protected header first, else unprotected).
     pub fn kid(&self) -> Option<Kid> {
         self.kid

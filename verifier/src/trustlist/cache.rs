@@ -45,18 +45,42 @@ pub enum CacheError {
         /// Why.
         error: Box<TrustListError>,
     },
+    /// The cached revocation list does not verify.
+    #[error("cached revocation list {path}: {error}")]
+    InvalidRevocations {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: Box<crate::revocation::RevocationError>,
+    },
 }
 
 /// A cache directory.
 #[derive(Clone, Debug)]
 pub struct Cache {
     dir: PathBuf,
+    list_file: &'static str,
+    etag_file: &'static str,
 }
 
 impl Cache {
     /// The cache in `dir` (created when first written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Cache { dir: dir.into() }
+        Self::with_file_names(dir, LIST_FILE, ETAG_FILE)
+    }
+
+    /// A cache in `dir` keeping its signed file and entity tag under other names (the
+    /// revocation list shares the trust list's cache directory and its atomic writes).
+    pub fn with_file_names(
+        dir: impl Into<PathBuf>,
+        list_file: &'static str,
+        etag_file: &'static str,
+    ) -> Self {
+        Cache {
+            dir: dir.into(),
+            list_file,
+            etag_file,
+        }
     }
 
     /// The directory.
@@ -66,7 +90,7 @@ impl Cache {
 
     /// Path of the cached list.
     pub fn list_path(&self) -> PathBuf {
-        self.dir.join(LIST_FILE)
+        self.dir.join(self.list_file)
     }
 
     /// The cached signed list, if any.
@@ -79,7 +103,7 @@ impl Cache {
 
     /// The cached entity tag, if any.
     pub fn read_etag(&self) -> Option<String> {
-        read_opt(&self.dir.join(ETAG_FILE))
+        read_opt(&self.dir.join(self.etag_file))
             .ok()
             .flatten()
             .and_then(|b| String::from_utf8(b).ok())
@@ -147,7 +171,7 @@ impl Cache {
             source,
         })?;
         write_atomic(&self.list_path(), signed_list)?;
-        let etag_path = self.dir.join(ETAG_FILE);
+        let etag_path = self.dir.join(self.etag_file);
         match etag {
             Some(tag) => write_atomic(&etag_path, tag.as_bytes())?,
             None => match fs::remove_file(&etag_path) {

@@ -499,13 +499,17 @@ fn fmt_err(msg: &str) -> TrustListError {
 }
 
 /// A CBOR map with small integer keys, checked for unknown and duplicate keys.
-struct Fields<'v, 'a> {
+pub(crate) struct Fields<'v, 'a> {
     pairs: &'v [(Value<'a>, Value<'a>)],
     what: &'static str,
 }
 
 impl<'v, 'a> Fields<'v, 'a> {
-    fn new(v: &'v Value<'a>, what: &'static str, allowed: &[i64]) -> Result<Self, TrustListError> {
+    pub(crate) fn new(
+        v: &'v Value<'a>,
+        what: &'static str,
+        allowed: &[i64],
+    ) -> Result<Self, TrustListError> {
         let pairs = v
             .as_map()
             .ok_or_else(|| fmt_err(&format!("{what} is not a map")))?;
@@ -523,14 +527,14 @@ impl<'v, 'a> Fields<'v, 'a> {
         Ok(Fields { pairs, what })
     }
 
-    fn opt(&self, key: i64) -> Option<&'v Value<'a>> {
+    pub(crate) fn opt(&self, key: i64) -> Option<&'v Value<'a>> {
         self.pairs
             .iter()
             .find(|(k, _)| k.as_i64() == Some(key))
             .map(|(_, v)| v)
     }
 
-    fn get(&self, key: i64) -> Result<&'v Value<'a>, TrustListError> {
+    pub(crate) fn get(&self, key: i64) -> Result<&'v Value<'a>, TrustListError> {
         self.opt(key)
             .ok_or_else(|| fmt_err(&format!("{}: key {key} missing", self.what)))
     }
@@ -539,28 +543,28 @@ impl<'v, 'a> Fields<'v, 'a> {
         fmt_err(&format!("{}: key {key} is not {ty}", self.what))
     }
 
-    fn uint(&self, key: i64) -> Result<u64, TrustListError> {
+    pub(crate) fn uint(&self, key: i64) -> Result<u64, TrustListError> {
         match self.get(key)? {
             Value::Unsigned(n) => Ok(*n),
             _ => Err(self.wrong(key, "an unsigned integer")),
         }
     }
 
-    fn ts(&self, key: i64) -> Result<Timestamp, TrustListError> {
+    pub(crate) fn ts(&self, key: i64) -> Result<Timestamp, TrustListError> {
         self.get(key)?
             .as_i64()
             .map(Timestamp::from_unix_seconds)
             .ok_or_else(|| self.wrong(key, "an integer timestamp"))
     }
 
-    fn text(&self, key: i64) -> Result<&'a str, TrustListError> {
+    pub(crate) fn text(&self, key: i64) -> Result<&'a str, TrustListError> {
         match self.get(key)? {
             Value::Text(t) => Ok(t),
             _ => Err(self.wrong(key, "a text string")),
         }
     }
 
-    fn bytes(&self, key: i64) -> Result<&'a [u8], TrustListError> {
+    pub(crate) fn bytes(&self, key: i64) -> Result<&'a [u8], TrustListError> {
         self.get(key)?
             .as_bytes()
             .ok_or_else(|| self.wrong(key, "a byte string"))
@@ -788,33 +792,7 @@ pub fn verify_with_backend(
     key.verify(alg, &cose.tbs(), cose.signature)?;
 
     // 2. The signer chains to the pinned anchor.
-    let anchor =
-        ParsedCertificate::parse(anchor_csca_der, "pinned CSCA").map_err(TrustListError::Anchor)?;
-    anchor.check_is_ca().map_err(TrustListError::Anchor)?;
-    anchor
-        .check_valid_at("pinned CSCA", now)
-        .map_err(TrustListError::Anchor)?;
-    signer
-        .check_issued_by(&anchor)
-        .map_err(TrustListError::SignerNotChained)?;
-    signer
-        .check_valid_at("trust-list signer", now)
-        .map_err(TrustListError::SignerNotValid)?;
-    if signer.is_ca {
-        return Err(TrustListError::SignerCertificate(
-            "the signer certificate is a CA certificate".into(),
-        ));
-    }
-    if signer.has_hcert_eku {
-        return Err(TrustListError::SignerCertificate(
-            "the signer certificate carries an HCERT extended key usage (it is a DSC)".into(),
-        ));
-    }
-    if signer.digital_signature == Some(false) {
-        return Err(TrustListError::SignerCertificate(
-            "the signer certificate's key usage lacks digitalSignature".into(),
-        ));
-    }
+    let anchor = check_list_signer(&signer, anchor_csca_der, now)?;
 
     // 3. Freshness.
     if list.issued_at.unix_seconds() > now.unix_seconds().saturating_add(policy.max_clock_skew) {
@@ -913,6 +891,45 @@ pub fn verify_with_backend(
     })
 }
 
+/// Checks that `signer` may sign lists (trust lists, revocation lists) for the pinned CSCA
+/// `anchor_csca_der` at `now`: the anchor is a CA valid now, the signer is issued by it, valid
+/// now, not a CA, carries no HCERT extended key usage (a DSC can never sign a list) and, if it
+/// has a key usage extension, digitalSignature. Returns the parsed anchor.
+pub(crate) fn check_list_signer(
+    signer: &ParsedCertificate,
+    anchor_csca_der: &[u8],
+    now: Timestamp,
+) -> Result<ParsedCertificate, TrustListError> {
+    let anchor =
+        ParsedCertificate::parse(anchor_csca_der, "pinned CSCA").map_err(TrustListError::Anchor)?;
+    anchor.check_is_ca().map_err(TrustListError::Anchor)?;
+    anchor
+        .check_valid_at("pinned CSCA", now)
+        .map_err(TrustListError::Anchor)?;
+    signer
+        .check_issued_by(&anchor)
+        .map_err(TrustListError::SignerNotChained)?;
+    signer
+        .check_valid_at("trust-list signer", now)
+        .map_err(TrustListError::SignerNotValid)?;
+    if signer.is_ca {
+        return Err(TrustListError::SignerCertificate(
+            "the signer certificate is a CA certificate".into(),
+        ));
+    }
+    if signer.has_hcert_eku {
+        return Err(TrustListError::SignerCertificate(
+            "the signer certificate carries an HCERT extended key usage (it is a DSC)".into(),
+        ));
+    }
+    if signer.digital_signature == Some(false) {
+        return Err(TrustListError::SignerCertificate(
+            "the signer certificate's key usage lacks digitalSignature".into(),
+        ));
+    }
+    Ok(anchor)
+}
+
 fn check_entry_fields(entry: &Entry, ts: &TrustedSigner) -> Result<(), EntryError> {
     let mismatch = |field| Err(EntryError::Mismatch { field });
     if entry.kid != ts.kid() {
@@ -947,4 +964,4 @@ pub fn dangerous_decode_unverified(bytes: &[u8]) -> Result<TrustList, TrustListE
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

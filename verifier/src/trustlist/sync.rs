@@ -91,6 +91,9 @@ pub enum SyncError {
     /// The downloaded list was refused.
     #[error("downloaded trust list refused: {0}")]
     Refused(#[from] TrustListError),
+    /// The downloaded revocation list was refused.
+    #[error("downloaded revocation list refused: {0}")]
+    RevocationsRefused(#[from] crate::revocation::RevocationError),
     /// The server said "not modified" but the cache is unusable.
     #[error("server reports no change, but {0}")]
     NotModifiedButCache(CacheError),
@@ -99,7 +102,7 @@ pub enum SyncError {
     Cache(#[from] CacheError),
 }
 
-fn with_since(url: &str, since: u64) -> String {
+pub(crate) fn with_since(url: &str, since: u64) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}since={since}")
 }
@@ -187,7 +190,7 @@ pub fn sync(
     })
 }
 
-enum Fetched {
+pub(crate) enum Fetched {
     NotModified,
     Body {
         body: Vec<u8>,
@@ -196,7 +199,6 @@ enum Fetched {
     },
 }
 
-/// One GET: `If-None-Match` when an ETag is given, delta accepted when `accept_delta`.
 fn fetch(
     agent: &ureq::Agent,
     url: &str,
@@ -204,15 +206,35 @@ fn fetch(
     accept_delta: bool,
     opts: &SyncOptions,
 ) -> Result<Fetched, SyncError> {
+    let accept =
+        accept_delta.then(|| format!("{}, application/cose", super::delta::DELTA_CONTENT_TYPE));
+    fetch_signed(
+        agent,
+        url,
+        etag,
+        accept.as_deref(),
+        super::delta::DELTA_CONTENT_TYPE,
+        opts.policy.max_input,
+    )
+}
+
+/// One GET of a signed list: `If-None-Match` when an ETag is given, `Accept: accept` when
+/// given; a body whose content type starts with `delta_type` is flagged as a delta. At most
+/// `max_input` bytes are read.
+pub(crate) fn fetch_signed(
+    agent: &ureq::Agent,
+    url: &str,
+    etag: Option<&str>,
+    accept: Option<&str>,
+    delta_type: &str,
+    max_input: usize,
+) -> Result<Fetched, SyncError> {
     let mut req = agent.get(url);
     if let Some(tag) = etag {
         req = req.header("If-None-Match", tag);
     }
-    if accept_delta {
-        req = req.header(
-            "Accept",
-            &format!("{}, application/cose", super::delta::DELTA_CONTENT_TYPE),
-        );
+    if let Some(accept) = accept {
+        req = req.header("Accept", accept);
     }
     let http = |e: ureq::Error| SyncError::Http {
         url: url.to_owned(),
@@ -237,9 +259,8 @@ fn fetch(
             .map(str::to_owned)
     };
     let etag = header("etag");
-    let delta =
-        header("content-type").is_some_and(|t| t.starts_with(super::delta::DELTA_CONTENT_TYPE));
-    let limit = u64::try_from(opts.policy.max_input).unwrap_or(u64::MAX);
+    let delta = header("content-type").is_some_and(|t| t.starts_with(delta_type));
+    let limit = u64::try_from(max_input).unwrap_or(u64::MAX);
     let body = resp
         .body_mut()
         .with_config()

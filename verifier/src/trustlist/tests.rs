@@ -13,14 +13,14 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate, Version};
 
-const T0: i64 = 1_767_225_600; // 2026-01-01
-const DAY: i64 = 86_400;
+pub(crate) const T0: i64 = 1_767_225_600; // 2026-01-01
+pub(crate) const DAY: i64 = 86_400;
 
-fn ts(s: i64) -> Timestamp {
+pub(crate) fn ts(s: i64) -> Timestamp {
     Timestamp::from_unix_seconds(s)
 }
 
-fn key() -> SigningKey {
+pub(crate) fn key() -> SigningKey {
     SigningKey::random(&mut rand_core::OsRng)
 }
 
@@ -109,17 +109,17 @@ fn cert_with(
     .unwrap()
 }
 
-struct Pki {
-    csca: Vec<u8>,
-    csca_key: SigningKey,
-    signer: Vec<u8>,
-    signer_key: SigningKey,
-    dsc: Vec<u8>,
+pub(crate) struct Pki {
+    pub(crate) csca: Vec<u8>,
+    pub(crate) csca_key: SigningKey,
+    pub(crate) signer: Vec<u8>,
+    pub(crate) signer_key: SigningKey,
+    pub(crate) dsc: Vec<u8>,
 }
 
 const CSCA_DN: &str = "C=VN,O=test,CN=VN CSCA";
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let csca_key = key();
     let csca = cert(
         &CertSpec {

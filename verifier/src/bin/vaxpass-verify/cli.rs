@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 /// Verify EU Digital COVID Certificates (HCERT) offline.
 ///
-/// Exit status: 0 valid, 1 decoded or read but not valid, 2 usage or I/O error.
+/// Exit status: 0 valid, 1 decoded or read but not valid, 2 usage or I/O error, 3 cannot
+/// decide (`check --revocations` with a revocation list expired beyond its grace period).
 #[derive(Debug, Parser)]
 #[command(name = "vaxpass-verify", version, about, long_about = None)]
 pub struct Cli {
@@ -50,6 +51,11 @@ pub enum Command {
         /// `--rules`.
         #[arg(long, value_name = "CC", requires = "rules")]
         country: Option<String>,
+        /// The cache directory filled by `revocations sync` (needs `--anchor`): a revoked
+        /// certificate is NOT VALID (REVOKED, with the reason); with a list expired beyond its
+        /// grace period the verdict is "cannot decide" (REVOCATION_UNKNOWN, exit status 3).
+        #[arg(long, value_name = "DIR")]
+        revocations: Option<PathBuf>,
         /// The certificate: an `HC1:` string, `-` for standard input, `@FILE` for a file holding
         /// the string, or a PNG/JPEG picture of the QR code.
         input: String,
@@ -65,6 +71,9 @@ pub enum Command {
     /// Download, verify and cache the signed trust list; show the cached list's state.
     #[command(subcommand)]
     TrustList(crate::trust_list::TrustListCommand),
+    /// Download, verify and cache the signed revocation list; show the cached list's state.
+    #[command(subcommand)]
+    Revocations(crate::revocations::RevocationsCommand),
     /// Run every test case of a folder in the dgc-testdata layout (**/2DCode/raw/*.json).
     Conformance {
         /// The folder.

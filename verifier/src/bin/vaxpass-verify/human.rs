@@ -54,6 +54,16 @@ fn explain(code: &str) -> (&'static str, &'static str, &'static str) {
             "the certificate does not say which key signed it",
             "issuer error: the holder must ask the issuer for a new certificate",
         ),
+        "REVOKED" => (
+            "revoked",
+            "the issuing country revoked this certificate",
+            "do not accept; a superseded certificate has a corrected replacement the holder can fetch",
+        ),
+        "REVOCATION_UNKNOWN" => (
+            "cannot decide: revocation status unknown",
+            "the revocation list expired beyond its grace period, so it cannot vouch that this certificate was not revoked since",
+            "sync the revocation list (vaxpass-verify revocations sync), then check again",
+        ),
         "KID_UNKNOWN" => (
             "unknown signer",
             "no trusted signer has the key id of this certificate",
@@ -256,6 +266,9 @@ pub fn check(r: &CheckReport) -> String {
     let mut out = String::new();
     match &r.failure {
         None => out.push_str("VALID\n"),
+        Some(f) if f.code == crate::revocations::UNKNOWN => {
+            let _ = writeln!(out, "CANNOT DECIDE — {}", explain(f.code).0);
+        }
         Some(f) => {
             let _ = writeln!(out, "NOT VALID — {}", explain(f.code).0);
         }
@@ -309,6 +322,18 @@ pub fn check(r: &CheckReport) -> String {
     line(&mut out, "Checked at", &r.checked_at);
     if let Some(list) = &r.trust_list {
         line(&mut out, "Trust list", &list.human());
+    }
+    if let Some(rev) = &r.revocation {
+        let status = match (rev.status, rev.reason) {
+            ("REVOKED", Some(reason)) => format!("REVOKED ({reason})"),
+            ("REVOCATION_UNKNOWN", _) => "UNKNOWN".to_owned(),
+            _ => "not revoked".to_owned(),
+        };
+        line(
+            &mut out,
+            "Revocation",
+            &format!("{status}; {}", rev.list.human()),
+        );
     }
     out
 }

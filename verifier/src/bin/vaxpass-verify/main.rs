@@ -4,6 +4,7 @@ mod cli;
 mod human;
 mod input;
 mod report;
+mod revocations;
 mod trust_list;
 
 use clap::Parser as _;
@@ -23,6 +24,8 @@ const EXIT_VALID: u8 = 0;
 const EXIT_INVALID: u8 = 1;
 /// Exit status: usage or I/O error.
 const EXIT_ERROR: u8 = 2;
+/// Exit status: cannot decide (revocation status unknown).
+const EXIT_UNDECIDED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,10 +42,11 @@ fn main() -> ExitCode {
             format,
             rules,
             country,
+            revocations,
             input,
         } => {
             let rules = rules.zip(country);
-            match prepare_check(&dsc, &trust, at.as_deref(), rules) {
+            match prepare_check(&dsc, &trust, at.as_deref(), rules, revocations.as_deref()) {
                 Ok(setup) => run_check(&setup, &input, format),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
             }
         }
         Command::TrustList(cmd) => trust_list::run(cmd),
+        Command::Revocations(cmd) => revocations::run(cmd),
         Command::Decode { format, input } => run_decode(&input, format),
         Command::Rules { command } => run_rules(&command),
     };
@@ -64,6 +69,8 @@ struct CheckSetup {
     rules: Option<(RuleSet, String)>,
     /// The trust list the signers came from, when one was given.
     trust_list: Option<trust_list::TrustListReport>,
+    /// The revocation list, when one was given.
+    revocations: Option<revocations::Loaded>,
 }
 
 /// Reads the options of `check`; every error is a usage or I/O error (exit status 2), with
@@ -73,6 +80,7 @@ fn prepare_check(
     trust: &trust_list::TrustListArgs,
     at: Option<&str>,
     rules: Option<(PathBuf, String)>,
+    revocations_dir: Option<&Path>,
 ) -> Result<CheckSetup, String> {
     let at = match at {
         None => Timestamp::now(),
@@ -138,11 +146,22 @@ fn prepare_check(
             Some((set, country))
         }
     };
+    let revocations = match revocations_dir {
+        None => None,
+        Some(dir) => {
+            let anchor = trust
+                .anchor
+                .as_deref()
+                .ok_or("--revocations needs --anchor CSCA.pem (the list is verified against it)")?;
+            Some(revocations::load(dir, anchor, at)?)
+        }
+    };
     Ok(CheckSetup {
         store,
         at,
         rules,
         trust_list,
+        revocations,
     })
 }
 
@@ -193,10 +212,10 @@ fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
         }
     };
     emit(&report, format, human::check);
-    if report.valid {
-        EXIT_VALID
-    } else {
-        EXIT_INVALID
+    match &report.failure {
+        None => EXIT_VALID,
+        Some(f) if f.code == revocations::UNKNOWN => EXIT_UNDECIDED,
+        Some(_) => EXIT_INVALID,
     }
 }
 
@@ -228,6 +247,7 @@ fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
         rules: country.map(|_| Vec::new()),
         checked_at: setup.at.to_string(),
         trust_list: setup.trust_list.clone(),
+        revocation: None,
     };
     let verified = match signed.clone().verify(&setup.store, setup.at) {
         Ok(verified) => verified,
@@ -279,6 +299,33 @@ fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
             });
         }
         report.rules = Some(results.iter().map(RuleLine::new).collect());
+    }
+    if let Some(loaded) = &setup.revocations {
+        let rev = revocations::status(loaded, verified.signed(), setup.at);
+        // Revoked outranks every other finding; unknown only replaces "valid".
+        match rev.status {
+            revocations::REVOKED => {
+                report.failure = Some(Failure {
+                    code: revocations::REVOKED,
+                    message: format!(
+                        "revoked by the issuing country (reason: {}; matched by its {} hash)",
+                        rev.reason.unwrap_or("unspecified"),
+                        rev.hash_type.unwrap_or("?")
+                    ),
+                });
+            }
+            revocations::UNKNOWN if report.failure.is_none() => {
+                report.failure = Some(Failure {
+                    code: revocations::UNKNOWN,
+                    message: format!(
+                        "revocation status unknown: the revocation list (sequence {}) is {}",
+                        rev.list.sequence, rev.list.freshness_text
+                    ),
+                });
+            }
+            _ => {}
+        }
+        report.revocation = Some(rev);
     }
     report.valid = report.failure.is_none();
     Ok(report)

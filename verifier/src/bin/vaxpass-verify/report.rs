@@ -186,6 +186,10 @@ pub struct CheckReport {
     /// with `--trust-list` or `--cache`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_list: Option<crate::trust_list::TrustListReport>,
+    /// The certificate's revocation status and the list's sequence and age (only with
+    /// `--revocations`, and only for a certificate that verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::revocations::RevocationReport>,
 }
 
 impl CheckReport {
@@ -206,6 +210,7 @@ impl CheckReport {
             rules: rules_country.map(|_| Vec::new()),
             checked_at: checked_at.to_string(),
             trust_list,
+            revocation: None,
         }
     }
 }
