@@ -69,24 +69,6 @@ fn looks_like_barcode_text(input: &str) -> bool {
         }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::looks_like_barcode_text;
-
-    #[test]
-    fn barcode_text_or_path() {
-        assert!(looks_like_barcode_text("HC2:6BFOXN%TS3DH"));
-        assert!(looks_like_barcode_text("LT1:NCF:ABC"));
-        assert!(!looks_like_barcode_text("HC2:"));
-        assert!(!looks_like_barcode_text("qr/HC2:6BF.png"));
-        assert!(looks_like_barcode_text("HC2:6BF/X"));
-        assert!(!looks_like_barcode_text("HC2:6BF/x"));
-        assert!(!looks_like_barcode_text("C:\\certs\\x.png"));
-        assert!(!looks_like_barcode_text("missing.png"));
-        assert!(!looks_like_barcode_text("hc2:abc"));
-    }
-}
-
 fn read_file(path: &str) -> Result<String, InputError> {
     let file = std::fs::File::open(path)
         .map_err(|e| InputError::Io(format!("cannot open {path}: {e}")))?;
@@ -110,4 +92,22 @@ fn bytes_to_text(bytes: Vec<u8>, what: &str) -> Result<String, InputError> {
     })?;
     // A file or a pipe usually ends with a newline; the QR text never has white space.
     Ok(text.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_barcode_text;
+
+    #[test]
+    fn barcode_text_or_path() {
+        assert!(looks_like_barcode_text("HC2:6BFOXN%TS3DH"));
+        assert!(looks_like_barcode_text("LT1:NCF:ABC"));
+        assert!(!looks_like_barcode_text("HC2:"));
+        assert!(!looks_like_barcode_text("qr/HC2:6BF.png"));
+        assert!(looks_like_barcode_text("HC2:6BF/X"));
+        assert!(!looks_like_barcode_text("HC2:6BF/x"));
+        assert!(!looks_like_barcode_text("C:\\certs\\x.png"));
+        assert!(!looks_like_barcode_text("missing.png"));
+        assert!(!looks_like_barcode_text("hc2:abc"));
+    }
 }
