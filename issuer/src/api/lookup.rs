@@ -18,7 +18,7 @@
 //!   a uniformly random jitter of up to [`LookupLimits::answer_jitter`] (default 20 ms) after
 //!   the request body was read; the work itself is done before that wait, so the floor must
 //!   exceed the slowest answer (`serve --lookup-min-answer-ms`). Measured with
-//!   `issuer/bench/lookup_timing.py` (see issuer/README.md).
+//!   `issuer/scripts/lookup_timing.py` (see issuer/README.md).
 //! - **Throttled.** Every attempt counts against the client address and against the ID
 //!   number ([`crate::ratelimit`]), before anything is looked up, whether it would match or
 //!   not: `429 RATE_LIMITED` with `Retry-After` (seconds) says nothing about the person.
