@@ -1,5 +1,5 @@
 //! Clinical plausibility of a dose, checked when a record is submitted (`POST /dose-records`,
-//! the bulk upload and the import, through [`crate::api::records::parse_request`] and
+//! the bulk upload and the import, through `api::records::parse_request` and
 //! `submit_one`) and again right before it is signed (confirmation and batch issuance, in
 //! [`crate::api::issue::IssueContext::issue_timed`]), since records may be in the database
 //! from before these checks existed.

@@ -37,7 +37,7 @@
 //! - `aws-lc`: verify signatures with AWS-LC (faster); without it, RustCrypto (`p256`, `rsa`)
 //!   is used, which also builds for `wasm32`.
 //! - `qr-image`: read the QR or Aztec code of a certificate from a PNG, JPEG or WebP picture
-//!   or a grey camera frame ([`qr`]; ZXing's readers through `rxing`; builds for `wasm32`).
+//!   or a grey camera frame (module `qr`; ZXing's readers through `rxing`; builds for `wasm32`).
 //! - `conformance`, `cli`: the conformance runner and the CLI.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -23,7 +23,7 @@ use crate::storage::{Actor, NewDoseRecord, RecordStatus, Refused, Staff, Vaccina
 pub const MAX_ID_NUMBER_CHARS: usize = 20;
 
 /// Longest `full_name`, in characters as typed (before spacing is normalised): two DCC name
-/// parts of [`DCC_NAME_MAX`] and some spacing. Each part is checked too (see [`parse_request`]).
+/// parts of [`DCC_NAME_MAX`] and some spacing. Each part is checked too (see `parse_request`).
 pub const MAX_FULL_NAME_CHARS: usize = 2 * DCC_NAME_MAX + 20;
 
 /// This module's routes.
