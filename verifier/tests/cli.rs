@@ -500,7 +500,9 @@ fn vn_rules_first_dose_of_two_fails_vr_vn_0002() {
         &json,
         "VR-VN-0002",
         "The vaccination series must be complete: the dose number must be equal to or greater \
-         than the total number of doses in the series.",
+         than the total number of doses in the series (a booster is a dose number above the \
+         series total), and both numbers must be between 1 and 9 (the range of the DCC schema \
+         up to 1.2.1; an impossible dose number such as 4294967295 is not a complete series).",
         "Phải tiêm đủ liệu trình",
     );
 }
