@@ -195,31 +195,24 @@ fn revoke_publish_sync_and_check_offline() {
     };
     let csca = keys.join("csca.pem");
     let (csca, cache_arg) = (csca.to_str().unwrap(), cache_dir.to_str().unwrap());
+    let sync_cli = || {
+        verify_cli(&[
+            "revocations",
+            "sync",
+            "--url",
+            &url,
+            "--anchor",
+            csca,
+            "--cache",
+            cache_arg,
+        ])
+        .unwrap()
+    };
     // The CLI refuses the rollback too (exit 1), and syncs the good list again.
-    let (code, out) = verify_cli(&[
-        "revocations",
-        "sync",
-        "--url",
-        &url,
-        "--anchor",
-        csca,
-        "--cache",
-        cache_arg,
-    ])
-    .unwrap();
+    let (code, out) = sync_cli();
     assert_eq!(code, 1, "{out}");
     *served.lock().unwrap() = revocation_list(3, true);
-    let (code, out) = verify_cli(&[
-        "revocations",
-        "sync",
-        "--url",
-        &url,
-        "--anchor",
-        csca,
-        "--cache",
-        cache_arg,
-    ])
-    .unwrap();
+    let (code, out) = sync_cli();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("sequence 3"), "{out}");
 

@@ -65,9 +65,21 @@ fn payload(ci: &str) -> Vec<u8> {
     }))
 }
 
-/// An ES256 certificate for `ci` and the signature it carries.
-fn es256_certificate(ci: &str) -> (SignedHcert, Vec<u8>, Kid) {
-    let (dsc, sk) = testutil::p256_cert(None);
+/// Signs a to-be-signed byte string.
+type SignFn = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+/// A certificate for `ci` signed with `alg` by a fresh DSC, and the signature it carries.
+fn certificate(alg: Algorithm, ci: &str) -> (SignedHcert, Vec<u8>, Kid) {
+    let (dsc, sign): (Vec<u8>, SignFn) = match alg {
+        Algorithm::Es256 => {
+            let (dsc, sk) = testutil::p256_cert(None);
+            (dsc, Box::new(move |tbs| testutil::es256_sign(&sk, tbs)))
+        }
+        Algorithm::Ps256 => {
+            let (dsc, sk) = testutil::rsa_cert(None);
+            (dsc, Box::new(move |tbs| testutil::ps256_sign(sk, tbs)))
+        }
+    };
     let kid = Kid::from_certificate_der(&dsc);
     let mut sig = Vec::new();
     let claims = IssueClaims {
@@ -75,29 +87,16 @@ fn es256_certificate(ci: &str) -> (SignedHcert, Vec<u8>, Kid) {
         iat: ts(T0 - DAY),
         exp: ts(T0 + 365 * DAY),
     };
-    let hc1 = encode_hc1(&payload(ci), &claims, Algorithm::Es256, &kid, |tbs| {
-        sig = testutil::es256_sign(&sk, tbs);
+    let hc1 = encode_hc1(&payload(ci), &claims, alg, &kid, |tbs| {
+        sig = sign(tbs);
         Ok::<_, std::convert::Infallible>(sig.clone())
     })
     .unwrap();
     (decode(&hc1, &Limits::default()).unwrap(), sig, kid)
 }
 
-fn ps256_certificate(ci: &str) -> (SignedHcert, Vec<u8>, Kid) {
-    let (dsc, sk) = testutil::rsa_cert(None);
-    let kid = Kid::from_certificate_der(&dsc);
-    let mut sig = Vec::new();
-    let claims = IssueClaims {
-        iss: Some("VN"),
-        iat: ts(T0 - DAY),
-        exp: ts(T0 + 365 * DAY),
-    };
-    let hc1 = encode_hc1(&payload(ci), &claims, Algorithm::Ps256, &kid, |tbs| {
-        sig = testutil::ps256_sign(sk, tbs);
-        Ok::<_, std::convert::Infallible>(sig.clone())
-    })
-    .unwrap();
-    (decode(&hc1, &Limits::default()).unwrap(), sig, kid)
+fn es256_certificate(ci: &str) -> (SignedHcert, Vec<u8>, Kid) {
+    certificate(Algorithm::Es256, ci)
 }
 
 use crate::SignedHcert;
@@ -118,7 +117,7 @@ fn python_hash(data_hex: &str) -> Option<String> {
 fn the_three_hashes_equal_pythons_for_es256_and_ps256() {
     for (name, (signed, sig, _)) in [
         ("ES256", es256_certificate(CI)),
-        ("PS256", ps256_certificate(CI)),
+        ("PS256", certificate(Algorithm::Ps256, CI)),
     ] {
         let hashes = CertificateHashes::of(&signed);
         assert_eq!(
