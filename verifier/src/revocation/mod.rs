@@ -69,8 +69,11 @@ pub use store::{RevocationStatus, RevocationStore};
 use crate::cbor::{self, CborError, Value, Writer};
 use crate::cose::{self, CoseError, CoseSign1};
 use crate::crypto::{Backend, PreparedKey, SignatureError};
+/// What a verifier remembers of the last good list, for rollback protection (the trust
+/// list's type: both lists follow the same sequence rules).
+pub use crate::trustlist::CacheState;
 use crate::trustlist::{
-    Fields, ParsedCertificate, TrustListError, check_list_signer, human_duration,
+    Fields, NotSuccessor, ParsedCertificate, TrustListError, check_list_signer, human_duration,
 };
 use crate::{Algorithm, Kid, Timestamp};
 
@@ -635,15 +638,6 @@ impl Default for RevocationPolicy {
     }
 }
 
-/// What a verifier remembers of the last good list, for rollback protection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheState {
-    /// Its sequence.
-    pub sequence: u64,
-    /// SHA-256 of its payload.
-    pub payload_sha256: [u8; 32],
-}
-
 /// A list's freshness at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -812,17 +806,14 @@ pub fn verify_with_backend(
     // 3. Sequence.
     let payload_sha256: [u8; 32] = Sha256::digest(cose.payload).into();
     if let Some(cached) = cached {
-        if list.sequence < cached.sequence {
-            return Err(RevocationError::Rollback {
-                cached: cached.sequence,
-                received: list.sequence,
-            });
-        }
-        if list.sequence == cached.sequence && payload_sha256 != cached.payload_sha256 {
-            return Err(RevocationError::SequenceReused {
-                sequence: list.sequence,
-            });
-        }
+        cached
+            .check_successor(list.sequence, &payload_sha256)
+            .map_err(|e| match e {
+                NotSuccessor::Rollback { cached, received } => {
+                    RevocationError::Rollback { cached, received }
+                }
+                NotSuccessor::Reused { sequence } => RevocationError::SequenceReused { sequence },
+            })?;
     }
     Ok(VerifiedRevocationList {
         list,

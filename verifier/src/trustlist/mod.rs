@@ -646,6 +646,36 @@ pub struct CacheState {
     pub payload_sha256: [u8; 32],
 }
 
+/// Why a received list may not replace the cached one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotSuccessor {
+    /// A lower sequence: a rollback.
+    Rollback { cached: u64, received: u64 },
+    /// The same sequence with other content.
+    Reused { sequence: u64 },
+}
+
+impl CacheState {
+    /// Checks that a list with `sequence` and payload hash `payload_sha256` may follow this
+    /// one (trust lists and revocation lists alike): a higher sequence, or the same list again.
+    pub(crate) fn check_successor(
+        &self,
+        sequence: u64,
+        payload_sha256: &[u8; 32],
+    ) -> Result<(), NotSuccessor> {
+        if sequence < self.sequence {
+            return Err(NotSuccessor::Rollback {
+                cached: self.sequence,
+                received: sequence,
+            });
+        }
+        if sequence == self.sequence && *payload_sha256 != self.payload_sha256 {
+            return Err(NotSuccessor::Reused { sequence });
+        }
+        Ok(())
+    }
+}
+
 /// Whether the list is within its validity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -823,17 +853,14 @@ pub fn verify_with_backend(
     // 4. Sequence.
     let payload_sha256: [u8; 32] = Sha256::digest(cose.payload).into();
     if let Some(cached) = cached {
-        if list.sequence < cached.sequence {
-            return Err(TrustListError::Rollback {
-                cached: cached.sequence,
-                received: list.sequence,
-            });
-        }
-        if list.sequence == cached.sequence && payload_sha256 != cached.payload_sha256 {
-            return Err(TrustListError::SequenceReused {
-                sequence: list.sequence,
-            });
-        }
+        cached
+            .check_successor(list.sequence, &payload_sha256)
+            .map_err(|e| match e {
+                NotSuccessor::Rollback { cached, received } => {
+                    TrustListError::Rollback { cached, received }
+                }
+                NotSuccessor::Reused { sequence } => TrustListError::SequenceReused { sequence },
+            })?;
     }
 
     // 5. Entries.
