@@ -70,12 +70,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The domain lives in its own crate (no I/O); re-exported under its old paths.
+pub use vaxpass_issuer_domain::{dates, identity, matching, names};
+
 pub mod api;
 pub mod batch;
-pub mod dates;
-pub mod identity;
-pub mod matching;
-pub mod names;
 pub mod plausibility;
 pub mod qr;
 pub mod ratelimit;

@@ -1,0 +1,13 @@
+//! The issuer's domain: identity document numbers (CCCD, CMND, passports), Vietnamese names,
+//! partial birth dates, and matching a dose record against a registry person.
+//!
+//! Pure functions and plain types: no database, network, HTTP or clock. Everything above it
+//! (registry sources, storage, issuance, the service) depends on this crate, never the reverse.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dates;
+pub mod identity;
+pub mod matching;
+pub mod names;
