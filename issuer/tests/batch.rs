@@ -152,6 +152,50 @@ async fn issues_every_confirmed_record_once_and_audits_it() {
     storage.close().await;
 }
 
+/// One clock: a batch run stamps its certificates (`iat`) and its audit entries with the
+/// storage's clock, not the system's (the time here is three days ago, inside the DSC's validity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_issuance_reads_the_storage_clock() {
+    const N: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let then = Timestamp::now().unix_seconds() - 3 * 86_400;
+    let signer = common::signer_in(
+        &dir.path().join("keys"),
+        Timestamp::from_unix_seconds(then - 7 * 86_400),
+        Timestamp::from_unix_seconds(then),
+    );
+    let storage = Storage::open(&sqlite_url(dir.path()))
+        .await
+        .unwrap()
+        .with_clock(move || then);
+    let actor = Actor::System("test".into());
+    batch::seed(&storage, N, 11, &actor).await.unwrap();
+    let ctx = IssueContext::new(signer.clone(), Config::default()).unwrap();
+    let report = batch::issue_pending(&storage, &ctx, &BatchOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.issued, N);
+
+    let store = TrustStore::from_der_certificates([signer.certificate_der()]).unwrap();
+    let mut verifier = Verifier::new(store);
+    let certs = all_certificates(&storage).await;
+    assert_eq!(certs.all.len() as u64, N);
+    for c in &certs.all {
+        let verified = verifier.verify(&c.hc1, Timestamp::now()).unwrap();
+        assert_eq!(
+            verified.signed().issued_at().map(|t| t.unix_seconds()),
+            Some(then)
+        );
+    }
+    let entries = storage.audit_entries(0, 1_000).await.unwrap();
+    assert!(!entries.is_empty());
+    assert!(
+        entries.iter().all(|e| e.at == then),
+        "audit entries at the storage clock"
+    );
+    storage.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_failing_inside_a_batch_stay_confirmed() {
     // Batches are committed with one UPDATE per run of consecutive record ids: records that

@@ -53,8 +53,8 @@ pub mod lookup;
 pub mod metrics;
 pub mod records;
 
-/// Unix seconds "now"; replaceable in tests.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// Unix seconds "now": the service's one clock, shared with the storage.
+pub use vaxpass_issuer_domain::clock::Clock;
 
 /// Default lifetime of tokens created through the admin API: 90 days.
 pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
@@ -126,7 +126,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// A state with the system clock.
+    /// A state reading the storage's clock (the system clock unless the storage was given
+    /// another one).
     ///
     /// # Errors
     /// The signer's certificate cannot be parsed as a DSC.
@@ -146,7 +147,7 @@ impl AppState {
             self_check: Arc::new(store),
             dsc_not_after,
             config: Arc::new(config),
-            clock: Arc::new(|| Timestamp::now().unix_seconds()),
+            clock: storage.clock(),
             lookup_limiter: crate::ratelimit::LookupLimiter::default(),
             submit_limiter,
             registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
@@ -154,10 +155,17 @@ impl AppState {
         })
     }
 
-    /// Replaces the clock (Unix seconds).
+    /// Replaces the clock (Unix seconds) of the service: this state's, its storage's and the
+    /// local registry's, so that every timestamp comes from one clock.
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> AppState {
-        self.clock = Arc::new(clock);
+        let clock = Clock::from_fn(clock);
+        self.storage = self.storage.with_service_clock(clock.clone());
+        if let crate::registry::RegistrySource::Local(local) = &*self.registry {
+            let local = local.clone().with_service_clock(clock.clone());
+            self.registry = Arc::new(crate::registry::RegistrySource::Local(local));
+        }
+        self.clock = clock;
         self
     }
 
@@ -183,7 +191,7 @@ impl AppState {
     }
 
     pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now()
     }
 }
 

@@ -150,10 +150,6 @@ struct Signed {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-fn unix_now() -> i64 {
-    vaxpass_verifier::Timestamp::now().unix_seconds()
-}
-
 /// Issues the certificates of every confirmed record (see the module documentation), calling
 /// `progress` after each committed batch. Returns when no confirmed record is left to claim.
 ///
@@ -189,9 +185,11 @@ pub async fn issue_pending(
         let tx = done_tx.clone();
         let ctx = ctx.clone();
         let verify_every = opts.verify_every;
+        // The storage's clock is the service's one clock: certificates are stamped with it.
+        let clock = storage.clock();
         let handle = std::thread::Builder::new()
             .name(format!("batch-sign-{i}"))
-            .spawn(move || worker(&ctx, &rx, &tx, verify_every))
+            .spawn(move || worker(&ctx, &clock, &rx, &tx, verify_every))
             .map_err(|_| BatchError::Worker)?;
         handles.push(handle);
     }
@@ -323,6 +321,7 @@ fn is_record_error(e: &IssueError) -> bool {
 
 fn worker(
     ctx: &IssueContext,
+    clock: &crate::storage::Clock,
     rx: &Mutex<mpsc::Receiver<Job>>,
     tx: &mpsc::Sender<Result<Signed, IssueError>>,
     verify_every: u64,
@@ -336,7 +335,7 @@ fn worker(
         };
         let Some(job) = job else { break };
         let Job { claim, _permit } = job;
-        let now = unix_now();
+        let now = clock.now();
         let mut certificates = Vec::with_capacity(claim.records.len());
         let mut failures = Vec::new();
         let mut fatal = None;

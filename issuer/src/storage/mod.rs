@@ -714,7 +714,7 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub use vaxpass_issuer_domain::clock::Clock;
 
 /// One async lock per key, created on demand and removed when nobody holds or waits for it.
 #[derive(Default)]
@@ -787,12 +787,6 @@ impl fmt::Debug for Storage {
             .field("group_commit", &self.group.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 const RECORD_COLUMNS: &str = "id, clinic_id, id_number, id_kind, full_name, date_of_birth, sex, \
@@ -996,7 +990,7 @@ impl Storage {
         Ok(Storage {
             pool,
             backend,
-            clock: Arc::new(system_clock),
+            clock: Clock::system(),
             write_lock,
             group,
             native,
@@ -1009,8 +1003,21 @@ impl Storage {
     /// Replaces the clock (Unix seconds) used for timestamps.
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Storage {
-        self.clock = Arc::new(clock);
+        self.clock = Clock::from_fn(clock);
         self
+    }
+
+    /// Replaces the clock with the service's clock (shared with the API and batch issuance).
+    #[must_use]
+    pub fn with_service_clock(mut self, clock: Clock) -> Storage {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this storage stamps its rows with: the service's one clock (the API and batch
+    /// issuance read it too).
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// Checks that the database answers (`SELECT 1`): the service's readiness probe.
@@ -1033,7 +1040,7 @@ impl Storage {
     }
 
     fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// A writing transaction. SQLite: writers first queue on an in-process async mutex (FIFO,

@@ -1,0 +1,72 @@
+//! The service's one clock: Unix seconds, injected everywhere a timestamp is taken (storage,
+//! the API, batch issuance), so that a test sets the time in one place.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Unix seconds "now". Cheap to clone; every clone reads the same source.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(system_now))
+    }
+
+    /// A clock that always reads `unix_seconds` (tests, reproducible runs).
+    pub fn fixed(unix_seconds: i64) -> Clock {
+        Clock(Arc::new(move || unix_seconds))
+    }
+
+    /// A clock read from a function (e.g. a test's adjustable time).
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The current time in Unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Clock").field(&self.now()).finish()
+    }
+}
+
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[test]
+    fn clones_read_the_same_source() {
+        let t = Arc::new(AtomicI64::new(1_700_000_000));
+        let seen = Arc::clone(&t);
+        let clock = Clock::from_fn(move || seen.load(Ordering::Relaxed));
+        let copy = clock.clone();
+        t.store(1_800_000_000, Ordering::Relaxed);
+        assert_eq!(copy.now(), 1_800_000_000);
+        assert_eq!(clock.now(), 1_800_000_000);
+        assert_eq!(Clock::fixed(42).now(), 42);
+    }
+
+    #[test]
+    fn the_system_clock_is_after_2025() {
+        assert!(Clock::system().now() > 1_735_689_600);
+    }
+}
