@@ -71,11 +71,10 @@
 #![warn(missing_docs)]
 
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
-pub use vaxpass_issuer_domain::{dates, identity, matching, names};
+pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
 
 pub mod api;
 pub mod batch;
-pub mod plausibility;
 pub mod qr;
 pub mod ratelimit;
 pub mod registry;

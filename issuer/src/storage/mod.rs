@@ -443,22 +443,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The vaccination part of a dose record.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Vaccination {
-    /// Vaccine or prophylaxis (DCC `vp`, value set `sct-vaccines-covid-19`, e.g. `1119349007`).
-    pub prophylaxis: String,
-    /// Vaccine medicinal product (value set `vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
-    pub product: String,
-    /// Marketing authorisation holder (e.g. `ORG-100030215`).
-    pub manufacturer: String,
-    /// Dose number in the series.
-    pub dose_number: u32,
-    /// Doses in the series.
-    pub series_total: u32,
-    /// Date of vaccination.
-    pub date: Date,
-}
+pub use vaxpass_issuer_domain::record::Vaccination;
 
 /// A dose record as a clinic submits it.
 #[derive(Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,7 +1,7 @@
 //! Clinical plausibility of a dose, checked when a record is submitted (`POST /dose-records`,
 //! the bulk upload and the import, through `api::records::parse_request` and
 //! `submit_one`) and again right before it is signed (confirmation and batch issuance, in
-//! [`crate::api::issue::IssueContext::issue_timed`]), since records may be in the database
+//! `vaxpass_issuer::api::issue::IssueContext::issue_timed`), since records may be in the database
 //! from before these checks existed.
 //!
 //! A dose is refused ([`Implausible`], HTTP 422 `IMPLAUSIBLE_VACCINATION`) when:
@@ -39,7 +39,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::dates::{Date, PartialDate};
-use crate::storage::Vaccination;
+use crate::record::Vaccination;
 
 /// Highest `dose_number` and `series_total` (the DCC schema's `dose_posint` up to 1.2.1).
 pub const MAX_DOSE: u32 = 9;

@@ -1,0 +1,20 @@
+//! The parts of a dose record that domain rules read.
+
+use crate::dates::Date;
+
+/// The vaccination part of a dose record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Vaccination {
+    /// Vaccine or prophylaxis (DCC `vp`, value set `sct-vaccines-covid-19`, e.g. `1119349007`).
+    pub prophylaxis: String,
+    /// Vaccine medicinal product (value set `vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
+    pub product: String,
+    /// Marketing authorisation holder (e.g. `ORG-100030215`).
+    pub manufacturer: String,
+    /// Dose number in the series.
+    pub dose_number: u32,
+    /// Doses in the series.
+    pub series_total: u32,
+    /// Date of vaccination.
+    pub date: Date,
+}
