@@ -43,9 +43,7 @@ impl fmt::Debug for Clock {
 }
 
 fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    vaxpass_verifier::Timestamp::now().unix_seconds()
 }
 
 #[cfg(test)]
