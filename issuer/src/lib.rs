@@ -81,3 +81,4 @@ pub mod registry;
 pub mod registry_csv;
 pub mod server;
 pub mod storage;
+pub mod workflow;

@@ -630,7 +630,7 @@ async fn implausible_confirmed_record_is_not_batch_issued() {
             .map(|f| (f.record_id, f.reason.clone()))
             .collect();
         failed.sort();
-        assert_eq!(failed.len(), 2);
+        assert_eq!(failed.len(), 2, "{failed:?}");
         assert_eq!(failed[0].0, bad_dose);
         assert!(
             failed[0].1.contains("dose_number must be between 1 and 9"),

@@ -18,3 +18,7 @@ pub struct Vaccination {
     /// Date of vaccination.
     pub date: Date,
 }
+
+/// The outcome code of a record stored while the population registry could not be asked: it
+/// stays `received` and is matched when the registry answers again.
+pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";

@@ -28,7 +28,7 @@ use crate::storage::{Actor, Claim, ClaimLock, NewCertificate, Storage, StorageEr
 
 pub mod import;
 
-pub use import::{ImportReport, LineError, import_records, seed};
+pub use import::{ImportReport, LineError, import_records, load_registry, seed};
 
 /// Default records per claimed batch (and per committed transaction).
 pub const DEFAULT_BATCH_SIZE: u32 = 10_000;

@@ -19,28 +19,25 @@
 //! nothing to declare `Send` by hand. A third source is a third variant.
 //!
 //! # When the registry cannot answer
-//! A dose record is committed before the registry is asked, so nothing is lost when it does
-//! not answer: the record stays `received`, its outcome is set to
-//! [`REGISTRY_UNAVAILABLE`], and `POST /dose-records` replies `202 Accepted` with that status.
-//! Such records are matched again by [`rematch_pending`] (and by a retry of the submission with
-//! the same `Idempotency-Key`, which re-runs the match of a record still `received`).
+//! A lookup fails with a [`RegistryError`]; what happens to the record then (stored
+//! `received` with the outcome [`REGISTRY_UNAVAILABLE`], matched again later) is the intake
+//! use case's ([`crate::workflow::intake`]).
 //!
 //! No error text of this module carries personal data: ID numbers travel only in request
 //! bodies, never in URLs, logs or messages.
 
 use std::fmt;
 
-use crate::api::{ApiError, AppState};
 use crate::identity::IdNumber;
-use crate::matching::{Registry, RegistryPerson, match_record};
-use crate::storage::{Actor, Storage, StorageError};
+use crate::matching::RegistryPerson;
+use crate::storage::{Storage, StorageError};
 
 pub mod remote;
 
 pub use remote::{RemoteRegistry, RemoteRegistryConfig};
 
 /// The outcome code of a record stored while the registry could not be asked.
-pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";
+pub use vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE;
 
 /// Why a registry lookup failed. The texts carry no personal data.
 #[derive(Debug, thiserror::Error)]
@@ -145,110 +142,10 @@ impl PersonRegistry for RegistrySource {
     }
 }
 
-/// The registry as far as one match needs it: the person found under the record's number.
-struct LookedUp(Option<RegistryPerson>);
-
-impl Registry for LookedUp {
-    fn find(&self, id: &IdNumber) -> Option<RegistryPerson> {
-        self.0.as_ref().filter(|p| &p.id == id).cloned()
+/// A registry held in memory (the local table loaded once, for a file import): a lookup is a
+/// hash-map read.
+impl PersonRegistry for crate::matching::InMemoryRegistry {
+    async fn lookup(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, RegistryError> {
+        Ok(crate::matching::Registry::find(self, id))
     }
-}
-
-/// The outcome body of a record left `received` because the registry could not answer.
-fn unavailable_outcome() -> serde_json::Value {
-    serde_json::json!({
-        "outcome": REGISTRY_UNAVAILABLE,
-        "message": "The population registry could not be asked now. The record is stored and \
-                    will be matched when the registry answers; submitting it again with the same \
-                    Idempotency-Key retries the match.",
-    })
-}
-
-/// After a failed lookup in `POST /dose-records`: a storage error of the local registry is a
-/// 500 as before; any other failure leaves the (already committed) record `received` with the
-/// outcome [`REGISTRY_UNAVAILABLE`], to be matched later. Returns the status and outcome body
-/// for the 202 answer.
-pub(crate) async fn defer_match(
-    state: &AppState,
-    id: i64,
-    error: RegistryError,
-) -> Result<(String, serde_json::Value), ApiError> {
-    if let RegistryError::Storage(e) = error {
-        return Err(e.into());
-    }
-    // The error text carries no personal data.
-    tracing::warn!(record = id, code = error.code(), %error, "registry lookup failed; match deferred");
-    state
-        .storage
-        .mark_registry_unavailable(id, error.code(), &Actor::System("matcher".into()))
-        .await?;
-    Ok((
-        crate::storage::RecordStatus::Received.to_string(),
-        unavailable_outcome(),
-    ))
-}
-
-/// What one [`rematch_pending`] pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RematchSummary {
-    /// Records matched (verified, mismatch, not found or manual review now).
-    pub matched: u64,
-    /// Records whose match failed again (the pass stopped at the first such failure).
-    pub still_pending: u64,
-    /// The registry error that stopped the pass, if any (its code).
-    pub stopped_by: Option<&'static str>,
-}
-
-/// Matches again every record left `received` (registry unavailable at submission, or a crash
-/// between storing and matching), oldest first, at most `limit` records. The pass stops at the
-/// first registry failure: the registry is down again, and the rest waits for the next pass.
-///
-/// # Errors
-/// [`StorageError`] when the database fails (a registry failure is reported in the summary).
-pub async fn rematch_pending(state: &AppState, limit: u32) -> Result<RematchSummary, StorageError> {
-    let mut summary = RematchSummary::default();
-    let mut after = 0;
-    let mut left = limit;
-    let actor = Actor::System("rematch".into());
-    while left > 0 {
-        let batch = state
-            .storage
-            .records_awaiting_match(after, left.min(100))
-            .await?;
-        let Some(last) = batch.last() else { break };
-        after = last.id;
-        left = left.saturating_sub(u32::try_from(batch.len()).unwrap_or(u32::MAX));
-        for record in batch {
-            let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind)
-            {
-                Ok(IdNumber::Passport(_)) | Err(_) => None,
-                Ok(number) => match state.registry.lookup(&number).await {
-                    Ok(p) => p,
-                    Err(RegistryError::Storage(e)) => return Err(e),
-                    Err(e) => {
-                        tracing::warn!(record = record.id, code = e.code(), error = %e, "rematch stopped: registry lookup failed");
-                        state
-                            .storage
-                            .mark_registry_unavailable(record.id, e.code(), &actor)
-                            .await?;
-                        summary.still_pending += 1;
-                        summary.stopped_by = Some(e.code());
-                        return Ok(summary);
-                    }
-                },
-            };
-            let result = match_record(&record.identity, &LookedUp(person));
-            match state
-                .storage
-                .set_verification(record.id, &result, &actor)
-                .await
-            {
-                Ok(_) => summary.matched += 1,
-                // Confirmed meanwhile: nothing to do.
-                Err(StorageError::AlreadyIssued { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(summary)
 }

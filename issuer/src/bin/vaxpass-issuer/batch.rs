@@ -14,6 +14,7 @@ use vaxpass_issuer::batch::{
     self, BatchError, BatchOptions, BatchReport, ImportReport, Progress, import::ImportError,
     per_second,
 };
+use vaxpass_issuer::registry::{RemoteRegistry, RemoteRegistryConfig};
 use vaxpass_issuer::storage::{Actor, ExportedCertificate, Storage, StorageError};
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Passphrase, Signer};
@@ -158,6 +159,9 @@ pub enum BatchCliError {
     /// The signer's certificate is not a usable DSC.
     #[error("the document signer certificate cannot be used: {0}")]
     Dsc(String),
+    /// The remote population registry (VAXPASS_REGISTRY_*) cannot be used.
+    #[error("remote population registry (VAXPASS_REGISTRY_*): {0}")]
+    Registry(String),
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -371,9 +375,24 @@ async fn issue(args: IssueArgs) -> Result<Outcome, BatchCliError> {
     let mut rejected = 0;
     if let Some(path) = &args.from {
         let file = File::open(path).map_err(io_err("cannot open", path))?;
-        let report =
-            batch::import_records(&storage, BufReader::with_capacity(1 << 16, file), &actor)
-                .await?;
+        let input = BufReader::with_capacity(1 << 16, file);
+        // The registry of `serve`: the remote service when VAXPASS_REGISTRY_URL is set, else
+        // the local table, loaded in memory once.
+        let remote =
+            RemoteRegistryConfig::from_env().map_err(|e| BatchCliError::Registry(e.to_string()))?;
+        let report = match remote {
+            Some(config) => {
+                let registry = RemoteRegistry::new(config)
+                    .map_err(|e| BatchCliError::Registry(e.to_string()))?;
+                batch::import_records(&storage, &registry, input, &actor).await?
+            }
+            None => {
+                let registry = batch::load_registry(&storage).await?;
+                let mut report = batch::import_records(&storage, &registry, input, &actor).await?;
+                report.registry = registry.len() as u64;
+                report
+            }
+        };
         print_import(&report);
         rejected = report.rejected;
     }
