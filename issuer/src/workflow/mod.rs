@@ -7,11 +7,13 @@
 //! - [`intake`]: store a record, match it against the registry, defer the match when the
 //!   registry cannot answer ([`intake::submit`]), and match the deferred ones again
 //!   ([`intake::rematch_pending`]).
+//! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]).
 //!
 //! Nothing here knows axum, hyper or status codes; errors are typed ([`SubmissionError`],
 //! [`WorkflowError`]) and their texts quote no submitted value.
 
 pub mod intake;
+pub mod lookup;
 pub mod submission;
 
 pub use intake::{
