@@ -440,6 +440,7 @@ impl From<crate::workflow::WorkflowError> for ApiError {
         match e {
             E::Submission(e) => e.into(),
             E::RecordMissing => ApiError::NotFound("dose record"),
+            E::Implausible(i) => ApiError::Implausible(i),
             E::Storage(e) => e.into(),
         }
     }

@@ -9,9 +9,7 @@ use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 
 use super::{ApiError, AppState, Auth, issue};
-use crate::dates::PartialDate;
-use crate::plausibility;
-use crate::storage::{NewDoseRecord, RecordStatus, Refused, Staff};
+use crate::storage::{NewDoseRecord, Staff};
 use crate::workflow::{self, Disposition, Outcome, REGISTRY_UNAVAILABLE};
 
 pub use crate::workflow::submission::{MAX_FULL_NAME_CHARS, MAX_ID_NUMBER_CHARS};
@@ -283,45 +281,17 @@ async fn confirm(
     // Signing and self-verifying are CPU work: on the blocking pool, outside any database
     // transaction, so the async workers keep serving requests meanwhile.
     let signing_state = state.clone();
-    let clinic_id = staff.clinic_id;
-    let issued = state
-        .storage
-        .confirm_and_issue_checked(
-            id,
-            &crate::storage::Actor::Staff(staff.token_id),
-            // Only the record's clinic, whatever its status (the record is read once).
-            // Another clinic's record is the same 404 as a missing one: ids are sequential,
-            // and a 403 would let any clinic count every record. A record about to be signed
-            // is re-checked for plausibility against the registry's birth date (it may have
-            // been stored before the checks existed).
-            |r| {
-                if r.clinic_id != clinic_id {
-                    return Err(ApiError::NotFound("dose record"));
-                }
-                if r.status == RecordStatus::Verified {
-                    let born = r
-                        .registry_person
-                        .as_ref()
-                        .map_or(r.identity.date_of_birth, |p| {
-                            PartialDate::from(p.date_of_birth)
-                        });
-                    plausibility::check(&r.vaccination, born, now)
-                        .map_err(ApiError::Implausible)?;
-                }
-                Ok(())
-            },
-            move |r| async move {
-                tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
-                    .await
-                    .map_err(|_| SignError::Task)?
-                    .map_err(SignError::Issue)
-            },
-        )
-        .await;
+    let issued = workflow::confirm::confirm(&state.storage, staff, id, now, move |r| async move {
+        tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
+            .await
+            .map_err(|_| SignError::Task)?
+            .map_err(SignError::Issue)
+    })
+    .await;
     let issued = match issued {
-        Err(Refused::Check(e)) => return Err(e),
-        Err(Refused::Storage(e)) => Err(e),
         Ok(issued) => Ok(issued),
+        Err(workflow::WorkflowError::Storage(e)) => Err(e),
+        Err(e) => return Err(e.into()),
     };
     state.metrics.observe_confirm(&issued);
     let issued = issued?;

@@ -7,11 +7,14 @@
 //! - [`intake`]: store a record, match it against the registry, defer the match when the
 //!   registry cannot answer ([`intake::submit`]), and match the deferred ones again
 //!   ([`intake::rematch_pending`]).
+//! - [`confirm`]: confirm a verified record and issue its certificate once
+//!   ([`confirm::confirm`]).
 //! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]).
 //!
 //! Nothing here knows axum, hyper or status codes; errors are typed ([`SubmissionError`],
 //! [`WorkflowError`]) and their texts quote no submitted value.
 
+pub mod confirm;
 pub mod intake;
 pub mod lookup;
 pub mod submission;
@@ -30,9 +33,13 @@ pub enum WorkflowError {
     /// The submission breaks a rule every submission path checks.
     #[error(transparent)]
     Submission(#[from] SubmissionError),
-    /// The record a retry refers to is gone (it was stored under the same key a moment ago).
+    /// The record does not exist, or belongs to another clinic (the same answer: ids are
+    /// sequential).
     #[error("the dose record does not exist")]
     RecordMissing,
+    /// The dose is not (any more) clinically plausible: it is not signed.
+    #[error(transparent)]
+    Implausible(crate::plausibility::Implausible),
     /// The database failed, or refused the change (see [`StorageError`]).
     #[error(transparent)]
     Storage(#[from] StorageError),
