@@ -531,14 +531,9 @@ impl Storage {
                     .bind(c.exp)
                     .bind(now);
             }
-            q.execute(&mut *tx).await.map_err(|e| match &e {
-                sqlx::Error::Database(d)
-                    if d.is_unique_violation() && d.message().contains("uvci") =>
-                {
-                    StorageError::DuplicateUvci
-                }
-                sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::BatchConflict,
-                _ => e.into(),
+            q.execute(&mut *tx).await.map_err(|e| {
+                super::constraint::batch_certificate_error(super::constraint::of_sqlx(&e))
+                    .unwrap_or_else(|| e.into())
             })?;
         }
         // The status change, conditional on `confirmed`; it must touch every record. Ids come

@@ -109,6 +109,7 @@
 
 mod audit;
 mod batch;
+mod constraint;
 mod group;
 pub mod lookup;
 mod native;
@@ -893,7 +894,7 @@ fn cert_from_row(row: &impl Columns) -> Result<Certificate, StorageError> {
 }
 
 fn is_fk_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+    constraint::of_sqlx(e) == Some(constraint::Violation::ForeignKey)
 }
 
 impl Storage {
@@ -1939,10 +1940,8 @@ async fn insert_certificate(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
-                StorageError::DuplicateUvci
-            }
+        .map_err(|e| match constraint::of_sqlx(&e) {
+            Some(constraint::Violation::DuplicateUvci) => StorageError::DuplicateUvci,
             _ => e.into(),
         })?;
     let entries = issue_entries(id, clinic_id, &new, actor);

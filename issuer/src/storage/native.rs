@@ -30,6 +30,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{Mutex, oneshot};
 
+use super::constraint::{self, Violation};
 use super::group::Counters;
 use super::{
     CERT_COLUMNS, Certificate, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS, RecordStatus,
@@ -460,7 +461,7 @@ fn insert_record(
         )
         .optional()
         .map_err(|e| {
-            if is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
+            if constraint::of_rusqlite(&e) == Some(Violation::ForeignKey) {
                 StorageError::UnknownClinic(r.clinic_id)
             } else {
                 e.into()
@@ -481,10 +482,6 @@ fn insert_record(
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
     Ok((existing_id, None))
-}
-
-fn is_constraint(e: &rusqlite::Error, code: std::os::raw::c_int) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == code)
 }
 
 /// What [`store_certificate`] stores.
@@ -529,14 +526,9 @@ pub(crate) fn store_certificate(
             new.exp,
             c.now
         ])
-        .map_err(|e| {
-            let unique = is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-                || is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
-            if unique && e.to_string().contains("uvci") {
-                StorageError::DuplicateUvci
-            } else {
-                e.into()
-            }
+        .map_err(|e| match constraint::of_rusqlite(&e) {
+            Some(Violation::DuplicateUvci) => StorageError::DuplicateUvci,
+            _ => e.into(),
         })?;
     let entries = super::issue_entries(c.id, c.clinic_id, &new, c.actor);
     append(conn, c.now, entries, head)?;
@@ -572,13 +564,8 @@ pub(crate) fn batch_commit(
                 c.uvci, id, c.hc1, c.payload, c.kid, c.iat, c.exp, now
             ])
             .map_err(|e| {
-                let unique = is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE);
-                match (unique, e.to_string().contains("uvci")) {
-                    (true, true) => StorageError::DuplicateUvci,
-                    // Another certificate for the record: another process issued it.
-                    (true, false) => StorageError::BatchConflict,
-                    _ => e.into(),
-                }
+                constraint::batch_certificate_error(constraint::of_rusqlite(&e))
+                    .unwrap_or_else(|| e.into())
             })?;
     }
     let mut updated = 0;
