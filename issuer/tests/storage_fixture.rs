@@ -33,7 +33,7 @@ use vaxpass_issuer::matching::{
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{
     Actor, Backend, CommitMode, ConfirmedRecord, DoseRecord, NewCertificate, NewDoseRecord,
-    RecordStatus, Role, Storage, TokenState, Vaccination,
+    RecordStatus, Role, Storage, StorageError, TokenState, Vaccination,
 };
 
 /// The generator's clock: 2025-11-24T16:00:00Z.
@@ -598,4 +598,77 @@ async fn postgres_dump_of_b09e59e_opens_and_works() {
         .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
         .await
         .unwrap();
+}
+
+/// A copy of the SQLite fixture with `sql` run on it, then opened by today's code.
+async fn open_altered(sql: &str) -> Result<Storage, StorageError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("issuer.db");
+    std::fs::copy(fixtures().join("issuer-b09e59e.sqlite3"), &file).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    conn.execute(sql).await.unwrap();
+    conn.close().await.unwrap();
+    Storage::open(&url).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_version_is_refused() {
+    let err = open_altered(
+        "INSERT INTO _sqlx_migrations \
+         (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (6, 'from the future', '2026-01-01 00:00:00', 1, x'00', 0)",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, StorageError::SchemaTooNew { version: 6 }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the database was migrated by a newer version of the issuer (migration 6 is unknown to \
+         this one); run that version or a newer one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_changed_outside_the_issuer_is_refused() {
+    let err = open_altered("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 3")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::SchemaMismatch { version: 3 }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_a_database_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("issuer.db");
+    std::fs::write(&file, vec![0x5a; 8_192]).unwrap();
+    let err = Storage::open(&format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::CorruptDatabase(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("the database file is damaged or not a SQLite database")
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_answer_is_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = Storage::open("postgres://vaxpass@127.0.0.1:1/vaxpass")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().starts_with("the database is unavailable ("),
+        "{err}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The lookup portal's query: a person's latest issued certificate, by the registry's
 //! canonical ID number (migration 0004 indexes it).
 
+use super::db;
 use super::{
     Backend, CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
     cert_from_row, record_from_row,
@@ -84,7 +85,8 @@ impl Storage {
         ))
         .bind(key)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -6,6 +6,7 @@
 //! few in normal operation, but a partial index (`WHERE status = 'received'`) would keep the
 //! pass cheap on a very large table (a later migration).
 
+use super::db;
 use super::{Actor, DoseRecord, RECORD_COLUMNS, Storage, StorageError, audit, record_from_row};
 
 impl Storage {
@@ -26,7 +27,8 @@ impl Storage {
         .bind(after_id)
         .bind(i64::from(limit.min(1_000)))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -53,14 +55,16 @@ impl Storage {
         .bind(now)
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .map_err(db)?;
         if updated.is_none() {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut **tx)
-                    .await?;
-            tx.rollback().await?;
+                    .await
+                    .map_err(db)?;
+            tx.rollback().await.map_err(db)?;
             return match exists {
                 Some(_) => Ok(()),
                 None => Err(StorageError::NotFound {
@@ -80,7 +84,7 @@ impl Storage {
             }],
         )
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 }
