@@ -39,8 +39,7 @@ pub mod remote;
 
 pub use remote::{RemoteRegistry, RemoteRegistryConfig};
 
-/// The outcome code of a record stored while the registry could not be asked.
-pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";
+pub use vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE;
 
 /// Why a registry lookup failed. The texts carry no personal data.
 #[derive(Debug, thiserror::Error)]

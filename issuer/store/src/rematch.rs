@@ -1,6 +1,6 @@
 //! Records waiting for a registry match: those stored while the population registry could not
 //! answer (outcome `REGISTRY_UNAVAILABLE`), and any left `received` by a crash between storing
-//! and matching. See `crate::registry::rematch_pending`.
+//! and matching. The issuer's `rematch_pending` drives it.
 //!
 //! The scan filters on `status = 'received'` over the primary key order; received records are
 //! few in normal operation, but a partial index (`WHERE status = 'received'`) would keep the
@@ -51,7 +51,7 @@ impl Storage {
             "UPDATE dose_records SET outcome = $1, updated_at = $2 \
              WHERE id = $3 AND status = 'received' RETURNING id",
         )
-        .bind(crate::registry::REGISTRY_UNAVAILABLE)
+        .bind(vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE)
         .bind(now)
         .bind(id)
         .fetch_optional(&mut **tx)

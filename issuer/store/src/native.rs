@@ -37,8 +37,8 @@ use super::{
     CERT_COLUMNS, Certificate, DatabaseError, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS,
     RecordStatus, StorageError, Verification, audit, corrupt,
 };
-use crate::identity::IdNumber;
-use crate::matching::RegistryPerson;
+use vaxpass_issuer_domain::identity::IdNumber;
+use vaxpass_issuer_domain::matching::RegistryPerson;
 
 /// How long a statement waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -11,11 +11,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::generate_persons;
 use sqlx::{AnyPool, Executor, Row};
-use vaxpass_issuer::identity::IdNumber;
-use vaxpass_issuer::matching::{InMemoryRegistry, MatchResult, RegistryPerson, match_record};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{
+use vaxpass_issuer_domain::identity::IdNumber;
+use vaxpass_issuer_domain::matching::{
+    InMemoryRegistry, MatchResult, RegistryPerson, match_record,
+};
+use vaxpass_issuer_store::{
     Actor, AuditBroken, AuditBrokenReason, Backend, CommitMode, ConfirmedRecord, DoseRecord,
     NewCertificate, Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, token_hash,
 };

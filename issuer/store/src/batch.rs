@@ -1,4 +1,4 @@
-//! Storage for batch issuance ([`crate::batch`]): bulk insertion of confirmed dose records,
+//! Storage for batch issuance (the issuer's `batch` stage): bulk insertion of confirmed dose records,
 //! claiming confirmed records, and committing a batch of certificates in one transaction.
 //!
 //! ## Exactly once
@@ -27,9 +27,9 @@ use super::{
     Actor, Backend, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
     Vaccination, audit, corrupt, id_kind_str, vaccination_from_row,
 };
-use crate::dates::Date;
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{MatchResult, RegistryPerson};
+use vaxpass_issuer_domain::dates::Date;
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::matching::{MatchResult, RegistryPerson};
 
 /// Rows per multi-row statement: 20 values per dose record and 8 per certificate stay under
 /// SQLite's 32,766 bound variables.

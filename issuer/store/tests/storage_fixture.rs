@@ -12,8 +12,8 @@
 //! record, a confirmation, the rest of the batch, a token; and verify the chain again.
 //!
 //! Regenerate (only when the format is meant to change, with today's code):
-//! `VAXPASS_FIXTURE_OUT=issuer/tests/fixtures/storage VAXPASS_TEST_POSTGRES_URL=… cargo test
-//! -p vaxpass-issuer --test storage_fixture -- --ignored generate`.
+//! `VAXPASS_FIXTURE_OUT=$PWD/issuer/store/tests/fixtures/storage VAXPASS_TEST_POSTGRES_URL=… cargo
+//! test -p vaxpass-issuer-store --test storage_fixture -- --ignored generate`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -23,15 +23,15 @@ use common::{PG_ENV, with_database};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
+use common::generate_persons;
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Connection, Executor};
-use vaxpass_issuer::dates::{Date, PartialDate};
-use vaxpass_issuer::identity::IdKind;
-use vaxpass_issuer::matching::{
+use vaxpass_issuer_domain::dates::{Date, PartialDate};
+use vaxpass_issuer_domain::identity::IdKind;
+use vaxpass_issuer_domain::matching::{
     DoseIdentity, InMemoryRegistry, MatchResult, RegistryPerson, match_record,
 };
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{
+use vaxpass_issuer_store::{
     Actor, Backend, CommitMode, ConfirmedRecord, DoseRecord, NewCertificate, NewDoseRecord,
     RecordStatus, Role, Storage, StorageError, TokenState, Vaccination,
 };
@@ -390,7 +390,7 @@ async fn read_and_extend(s: &Storage, m: &Value) {
     let listed = s
         .records_for_clinic(
             clinic,
-            vaxpass_issuer::storage::Page {
+            vaxpass_issuer_store::Page {
                 after_id: None,
                 limit: 100,
             },
@@ -515,7 +515,7 @@ async fn read_and_extend(s: &Storage, m: &Value) {
 }
 
 /// A pending record as the [`DoseRecord`] that [`certificate`] reads.
-fn pending_as_record(p: &vaxpass_issuer::storage::PendingRecord, at: i64) -> DoseRecord {
+fn pending_as_record(p: &vaxpass_issuer_store::PendingRecord, at: i64) -> DoseRecord {
     DoseRecord {
         id: p.id,
         clinic_id: p.clinic_id,

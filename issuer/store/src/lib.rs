@@ -4,14 +4,14 @@
 //! One [`Storage`] type serves both backends through `sqlx::Any`: SQLite (embedded, the
 //! default; `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written
 //! once with `$n` placeholders, which both drivers accept; the schema differs only in types and
-//! lives per backend under `issuer/migrations/{sqlite,postgres}/`, embedded and run by
+//! lives per backend under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by
 //! [`Storage::open`].
 //!
 //! ```
-//! use vaxpass_issuer::dates::{Date, PartialDate};
-//! use vaxpass_issuer::matching::{match_record, DoseIdentity, InMemoryRegistry};
-//! use vaxpass_issuer::registry_csv::generate_persons;
-//! use vaxpass_issuer::storage::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
+//! use vaxpass_issuer_domain::dates::{Date, PartialDate};
+//! use vaxpass_issuer_domain::identity::{IdNumber, Sex};
+//! use vaxpass_issuer_domain::matching::{match_record, DoseIdentity, InMemoryRegistry, RegistryPerson};
+//! use vaxpass_issuer_store::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +20,12 @@
 //! let storage = Storage::open(&url).await?; // creates the file, runs the migrations
 //! let admin = Actor::System("setup".into());
 //!
-//! let people: Vec<_> = generate_persons(1_000, 1).collect();
+//! let people = vec![RegistryPerson {
+//!     id: IdNumber::parse_national("079090001234")?,
+//!     full_name: "Nguyễn Văn An".into(),
+//!     date_of_birth: Date::parse("1990-04-12")?,
+//!     sex: Sex::Male,
+//! }];
 //! storage.import_registry(people.iter().cloned(), 500, &admin).await?;
 //! let clinic = storage.create_clinic("Trạm Y tế Phường 1", 79, &admin).await?;
 //! let (token, _) = storage.create_staff_token(clinic, Role::Staff, &admin).await?;
@@ -107,6 +112,9 @@
 //!
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod audit;
 mod batch;
 mod constraint;
@@ -130,9 +138,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::dates::{Date, PartialDate};
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
+use vaxpass_issuer_domain::dates::{Date, PartialDate};
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
 pub use batch::{
@@ -446,7 +454,7 @@ pub struct DoseRecord {
     pub status: RecordStatus,
     /// The matching outcome code (`VERIFIED`, `MISMATCH`, …), once matched.
     pub outcome: Option<String>,
-    /// The [`crate::matching::MatchReport`] as JSON, once matched (may quote personal data).
+    /// The [`vaxpass_issuer_domain::matching::MatchReport`] as JSON, once matched (may quote personal data).
     pub match_report: Option<String>,
     /// The registry's canonical identity (verified records): what the certificate carries.
     pub registry_person: Option<RegistryPerson>,
