@@ -121,6 +121,7 @@ mod constraint;
 mod error;
 mod group;
 pub mod lookup;
+mod migrate;
 mod native;
 mod rematch;
 mod tokens;
@@ -861,9 +862,15 @@ impl Storage {
                 .map_err(db)?,
             Backend::Postgres => options.max_connections(10).connect(url).await.map_err(db)?,
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await.map_err(db)?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await.map_err(db)?,
+        match (backend, native::file_of(url)) {
+            // A file: the migrations run through rusqlite (`migrate`), on the history sqlx wrote.
+            (Backend::Sqlite, Some(file)) => {
+                let mut conn = native::open(&file).map_err(db)?;
+                migrate::run(&mut conn, &migrate::SQLITE)?;
+            }
+            // An in-memory database lives in sqlx's connections only.
+            (Backend::Sqlite, None) => SQLITE_MIGRATIONS.run(&pool).await.map_err(db)?,
+            (Backend::Postgres, _) => POSTGRES_MIGRATIONS.run(&pool).await.map_err(db)?,
         }
         let write_lock = Arc::new(Mutex::new(()));
         let counters = Arc::new(group::Counters::default());

@@ -90,7 +90,8 @@ pub(crate) fn file_of(url: &str) -> Option<PathBuf> {
     Some(path.to_path_buf())
 }
 
-fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+/// A connection to the database file, with the settings of the storage's connections.
+pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     // The file exists (sqlx created and migrated it); never create one here.
     let conn = Connection::open_with_flags(
         path,
