@@ -34,33 +34,24 @@ impl Migration {
     }
 }
 
+/// A [`Migration`] of `migrations/sqlite/`: version, description, file name.
+macro_rules! sqlite {
+    ($version:literal, $description:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/sqlite/", $file)),
+        }
+    };
+}
+
 /// `migrations/sqlite/`, in order (a test checks this list against the directory).
 pub(crate) const SQLITE: [Migration; 5] = [
-    Migration {
-        version: 1,
-        description: "storage",
-        sql: include_str!("../migrations/sqlite/0001_storage.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "prophylaxis",
-        sql: include_str!("../migrations/sqlite/0002_prophylaxis.sql"),
-    },
-    Migration {
-        version: 3,
-        description: "batch",
-        sql: include_str!("../migrations/sqlite/0003_batch.sql"),
-    },
-    Migration {
-        version: 4,
-        description: "lookup",
-        sql: include_str!("../migrations/sqlite/0004_lookup.sql"),
-    },
-    Migration {
-        version: 5,
-        description: "token expiry",
-        sql: include_str!("../migrations/sqlite/0005_token_expiry.sql"),
-    },
+    sqlite!(1, "storage", "0001_storage.sql"),
+    sqlite!(2, "prophylaxis", "0002_prophylaxis.sql"),
+    sqlite!(3, "batch", "0003_batch.sql"),
+    sqlite!(4, "lookup", "0004_lookup.sql"),
+    sqlite!(5, "token expiry", "0005_token_expiry.sql"),
 ];
 
 /// The bookkeeping table, as sqlx created it (so that either finds the other's).
