@@ -72,6 +72,8 @@
 
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
+/// The persistence stage: the `vaxpass-issuer-store` crate, under its old path.
+pub use vaxpass_issuer_store as storage;
 
 pub mod api;
 pub mod batch;
@@ -80,5 +82,4 @@ pub mod ratelimit;
 pub mod registry;
 pub mod registry_csv;
 pub mod server;
-pub mod storage;
 pub mod workflow;
