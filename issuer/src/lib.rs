@@ -72,6 +72,10 @@
 
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
+/// The registry sources: the `vaxpass-issuer-registry` crate, under its old path.
+pub use vaxpass_issuer_registry as registry;
+/// The registry CSV reader and generator (`vaxpass_issuer_registry::csv`), under its old path.
+pub use vaxpass_issuer_registry::csv as registry_csv;
 /// The persistence stage: the `vaxpass-issuer-store` crate, under its old path.
 pub use vaxpass_issuer_store as storage;
 
@@ -79,7 +83,5 @@ pub mod api;
 pub mod batch;
 pub mod qr;
 pub mod ratelimit;
-pub mod registry;
-pub mod registry_csv;
 pub mod server;
 pub mod workflow;

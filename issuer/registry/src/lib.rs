@@ -1,3 +1,5 @@
+//! # vaxpass-issuer-registry
+//!
 //! The population registry the service matches dose records against, behind one async trait
 //! with two sources:
 //!
@@ -7,9 +9,11 @@
 //!   ([`remote::RemoteRegistry`]; its request/response contract, timeouts, retries and circuit
 //!   breaker are described in [`remote`]).
 //!
-//! [`crate::matching`] keeps the pure, synchronous [`crate::matching::Registry`] trait that
-//! [`crate::matching::match_record`] grades against; this module does the I/O before it: one
-//! [`PersonRegistry::lookup`] per record, then `match_record` over the one person found.
+//! The domain's [`matching`] keeps the pure, synchronous [`matching::Registry`] trait that
+//! [`matching::match_record`] grades against; this crate does the I/O before it: one
+//! [`PersonRegistry::lookup`] per record, then `match_record` over the one person found
+//! ([`matching::LookedUp`]). [`csv`] reads the registry's CSV extract and writes a synthetic
+//! one.
 //!
 //! # Why an enum beside the trait
 //! [`PersonRegistry`] is an `async fn`-in-trait (Rust 2024, no `async_trait` macro), implemented
@@ -21,17 +25,24 @@
 //! # When the registry cannot answer
 //! A lookup fails with a [`RegistryError`]; what happens to the record then (stored
 //! `received` with the outcome [`REGISTRY_UNAVAILABLE`], matched again later) is the intake
-//! use case's ([`crate::workflow::intake`]).
+//! use case's (`vaxpass_issuer::workflow::intake`, above this crate).
 //!
 //! No error text of this module carries personal data: ID numbers travel only in request
 //! bodies, never in URLs, logs or messages.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::fmt;
 
-use crate::identity::IdNumber;
-use crate::matching::RegistryPerson;
-use crate::storage::{Storage, StorageError};
+#[cfg(doc)]
+use vaxpass_issuer_domain::matching;
 
+use vaxpass_issuer_domain::identity::IdNumber;
+use vaxpass_issuer_domain::matching::RegistryPerson;
+use vaxpass_issuer_store::{Storage, StorageError};
+
+pub mod csv;
 pub mod remote;
 
 pub use remote::{RemoteRegistry, RemoteRegistryConfig};
@@ -144,8 +155,8 @@ impl PersonRegistry for RegistrySource {
 
 /// A registry held in memory (the local table loaded once, for a file import): a lookup is a
 /// hash-map read.
-impl PersonRegistry for crate::matching::InMemoryRegistry {
+impl PersonRegistry for vaxpass_issuer_domain::matching::InMemoryRegistry {
     async fn lookup(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, RegistryError> {
-        Ok(crate::matching::Registry::find(self, id))
+        Ok(vaxpass_issuer_domain::matching::Registry::find(self, id))
     }
 }
