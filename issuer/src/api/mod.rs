@@ -415,6 +415,9 @@ pub enum ApiError {
     /// The database failed.
     #[error("storage failed: {0}")]
     Storage(StorageError),
+    /// The database is busy or cannot be reached for a moment (`Retry-After: 1`).
+    #[error("the database is busy or unreachable: {0}")]
+    Unavailable(StorageError),
     /// A defect inside the service (a stored value that does not read back, the embedded
     /// value sets that do not load): what failed, for the log.
     #[error("internal error: {0}")]
@@ -453,6 +456,7 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound { what, .. } => ApiError::NotFound(what),
             StorageError::IdempotencyConflict { .. } => ApiError::IdempotencyConflict,
             StorageError::TokenRevoked(_) => ApiError::TokenRevoked,
+            e @ (StorageError::Busy(_) | StorageError::Unavailable(_)) => ApiError::Unavailable(e),
             StorageError::Issue(inner) => ApiError::Issue(inner.to_string()),
             other => ApiError::Storage(other),
         }
@@ -473,7 +477,7 @@ impl ApiError {
             | ApiError::FieldTooLong { .. }
             | ApiError::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotVerified(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Issue(_) | ApiError::Storage(_) | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -495,6 +499,7 @@ impl ApiError {
             ApiError::NotVerified(_) => "NOT_VERIFIED",
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ApiError::NotReady(_) => "NOT_READY",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Issue(_) => "ISSUE_FAILED",
             ApiError::Storage(_) | ApiError::Internal(_) => "INTERNAL",
         }
@@ -510,6 +515,9 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code(), error = %self, "request failed");
             match self {
                 ApiError::NotReady(_) => "the service is not ready".to_owned(),
+                ApiError::Unavailable(_) => {
+                    "the database is busy or unreachable for a moment; retry shortly".to_owned()
+                }
                 _ => "internal error; the request was not completed".to_owned(),
             }
         } else {
@@ -537,6 +545,9 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
             _ => {}
         }
