@@ -78,10 +78,12 @@ pub use vaxpass_issuer_registry as registry;
 pub use vaxpass_issuer_registry::csv as registry_csv;
 /// The persistence stage: the `vaxpass-issuer-store` crate, under its old path.
 pub use vaxpass_issuer_store as storage;
+/// The use cases below the HTTP layer: the `vaxpass-issuer-workflow` crate.
+pub use vaxpass_issuer_workflow as workflow;
+/// The lookup portal's throttles (`vaxpass_issuer_workflow::ratelimit`), under their old path.
+pub use vaxpass_issuer_workflow::ratelimit;
 
 pub mod api;
 pub mod batch;
 pub mod qr;
-pub mod ratelimit;
 pub mod server;
-pub mod workflow;

@@ -433,6 +433,8 @@ impl From<crate::workflow::SubmissionError> for ApiError {
             E::UnknownCode { field, set } => ApiError::UnknownCode { field, set },
             E::Implausible(i) => ApiError::Implausible(i),
             E::ValueSets(_) => ApiError::Internal("the embedded vaccine value sets do not load"),
+            // A refusal added later: its text quotes no submitted value.
+            other => ApiError::InvalidRequest(other.to_string()),
         }
     }
 }
@@ -445,6 +447,7 @@ impl From<crate::workflow::WorkflowError> for ApiError {
             E::RecordMissing => ApiError::NotFound("dose record"),
             E::Implausible(i) => ApiError::Implausible(i),
             E::Storage(e) => e.into(),
+            _ => ApiError::Internal("a use case failed in a way this API version does not know"),
         }
     }
 }

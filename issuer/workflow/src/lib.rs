@@ -1,7 +1,10 @@
+//! # vaxpass-issuer-workflow
+//!
 //! The issuer's use cases, below the HTTP layer: what happens to a dose record between the
-//! clinic's submission and its certificate, in domain terms. The HTTP handlers ([`crate::api`])
-//! and the file import ([`crate::batch::import`]) call these and only translate: a request
-//! body into a [`SubmitRequest`], a [`Submitted`] into a status code and JSON.
+//! clinic's submission and its certificate, in domain terms. The HTTP handlers
+//! (`vaxpass_issuer::api`) and the file import (`vaxpass_issuer::batch`) call these and only
+//! translate: a request body into a [`SubmitRequest`], a [`Submitted`] into a status code and
+//! JSON.
 //!
 //! - [`submission`]: the checks every submission path shares ([`submission::parse`]).
 //! - [`intake`]: store a record, match it against the registry, defer the match when the
@@ -9,15 +12,25 @@
 //!   ([`intake::rematch_pending`]).
 //! - [`confirm`]: confirm a verified record and issue its certificate once
 //!   ([`confirm::confirm`]).
-//! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]).
+//! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]), with
+//!   its throttles ([`ratelimit`]).
 //!
 //! Nothing here knows axum, hyper or status codes; errors are typed ([`SubmissionError`],
 //! [`WorkflowError`]) and their texts quote no submitted value.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod confirm;
 pub mod intake;
 pub mod lookup;
+pub mod ratelimit;
 pub mod submission;
+
+// The stages below, under the names the issuer has always used for them.
+use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
+use vaxpass_issuer_registry as registry;
+use vaxpass_issuer_store as storage;
 
 pub use intake::{
     Disposition, Outcome, REGISTRY_UNAVAILABLE, RematchSummary, Submitted, rematch_pending, submit,

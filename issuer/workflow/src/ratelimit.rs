@@ -16,7 +16,7 @@
 //!   birth date, sex, date of the latest dose) gets at most the ceiling's burst plus its rate
 //!   per ID: 20, then 20 an hour (one network alone: 5, then 5 an hour), however many
 //!   addresses they hold. The answer to a miss does not say which detail was wrong, nor
-//!   whether the person exists or has a certificate (see [`crate::api::lookup`]).
+//!   whether the person exists or has a certificate (see `vaxpass_issuer::api::lookup`).
 //! - *Locking a holder out.* Attempts from other networks use their own (ID, network) buckets,
 //!   not the holder's: a handful of foreign attempts (fewer than the ceiling's 20) leave the
 //!   holder their 5 tries at once and 5 an hour. To lock one holder out the attacker has to
@@ -114,7 +114,7 @@ pub struct LookupLimits {
     pub trust_forwarded_for: bool,
     /// Every lookup answer (found, miss, refused) goes out no sooner than this after the
     /// request was read, so that its time does not tell what exists (see
-    /// [`crate::api::lookup`]). Default [`DEFAULT_MIN_ANSWER_TIME`]; it must exceed the
+    /// `vaxpass_issuer::api::lookup`). Default [`DEFAULT_MIN_ANSWER_TIME`]; it must exceed the
     /// slowest answer (the audit write of a hit included).
     pub min_answer_time: std::time::Duration,
     /// A uniformly random extra wait of up to this, added to [`Self::min_answer_time`].
