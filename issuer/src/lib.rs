@@ -72,10 +72,11 @@
 
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
+// QR images belong to issuance (its own crate); re-exported under the old path.
+pub use vaxpass_issuer_issuance::qr;
 
 pub mod api;
 pub mod batch;
-pub mod qr;
 pub mod ratelimit;
 pub mod registry;
 pub mod registry_csv;
