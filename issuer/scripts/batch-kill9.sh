@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # kill -9 in the middle of an N-certificate batch run on SQLite (default 1,000,000), then a
 # restart; checks that every record is issued once with unique UVCIs and that the audit log is
-# intact. Build first: cargo build --release -p vaxpass-issuer. Usage: batch-kill9.sh [N]
+# intact. Build first: cargo build --release -p vaxpass-issuer -p vaxpass-tools.
+# Usage: batch-kill9.sh [N]
 set -uo pipefail
 B=${VAXPASS_ISSUER:-target/release/vaxpass-issuer}
+BB=${VAXPASS_BATCH_BENCH:-target/release/vaxpass-batch-bench}
 N=${1:-1000000}; KILL_AT=$((N * 2 / 5))
 D=$(mktemp -d /var/tmp/batch-kill9.XXXXXX)
 URL="sqlite://$D/issuer.db?mode=rwc"
-$B batch bench --count 1000 --dir $D/b --progress none > $D/bench-small.log 2>&1 || { echo bench failed; cat $D/bench-small.log; exit 1; }
+$BB --count 1000 --dir $D/b > $D/bench-small.log 2>&1 || { echo bench failed; cat $D/bench-small.log; exit 1; }
 KEYS=$D/b/keys
 ls $KEYS/keys.toml >/dev/null || exit 1
 echo "== seed"; /usr/bin/time -f "%e s" $B batch seed --database "$URL" --count $N 2>&1 | tail -3

@@ -74,11 +74,15 @@
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
 // QR images belong to issuance (its own crate); re-exported under the old path.
 pub use vaxpass_issuer_issuance::qr;
+/// The registry sources: the `vaxpass-issuer-registry` crate, under its old path.
+pub use vaxpass_issuer_registry as registry;
+/// The registry CSV reader and generator (`vaxpass_issuer_registry::csv`), under its old path.
+pub use vaxpass_issuer_registry::csv as registry_csv;
+/// The persistence stage: the `vaxpass-issuer-store` crate, under its old path.
+pub use vaxpass_issuer_store as storage;
 
 pub mod api;
 pub mod batch;
 pub mod ratelimit;
-pub mod registry;
-pub mod registry_csv;
 pub mod server;
-pub mod storage;
+pub mod workflow;

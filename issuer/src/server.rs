@@ -513,14 +513,14 @@ impl Server {
 pub const DEFAULT_REMATCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Matches records left `received` again, at once and then every `every` (see
-/// [`crate::registry::rematch_pending`]); logs counts and codes only.
+/// [`crate::workflow::rematch_pending`]); logs counts and codes only.
 fn spawn_rematch(state: AppState, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match crate::registry::rematch_pending(&state, 10_000).await {
+            match crate::workflow::rematch_pending(&state.storage, &*state.registry, 10_000).await {
                 Ok(summary) if summary.matched > 0 || summary.still_pending > 0 => {
                     tracing::info!(
                         matched = summary.matched,

@@ -1252,7 +1252,7 @@ async fn rotated_token_replaces_the_old_one_postgres() {
 async fn database_of_the_old_schema_opens_on(url: &str, backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
+        .join("store/migrations")
         .join(backend);
     let mut names: Vec<_> = std::fs::read_dir(&source)
         .unwrap()

@@ -32,10 +32,11 @@ use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry::remote::BreakerStatus;
 use vaxpass_issuer::registry::{
     PersonRegistry, REGISTRY_UNAVAILABLE, RegistryError, RegistrySource, RemoteRegistry,
-    RemoteRegistryConfig, rematch_pending,
+    RemoteRegistryConfig,
 };
 use vaxpass_issuer::registry_csv::generate_persons;
 use vaxpass_issuer::storage::{RecordStatus, Role, Storage};
+use vaxpass_issuer::workflow::rematch_pending;
 
 const API_KEY: &str = "test-registry-key";
 
@@ -774,13 +775,17 @@ async fn registry_down_then_rematch(url: Option<&str>) {
     let q = env.persons[1].clone();
     let (status, _) = env.submit(record_for(&q), "k2").await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let summary = rematch_pending(&env.state, 100).await.unwrap();
+    let summary = rematch_pending(&env.state.storage, &*env.state.registry, 100)
+        .await
+        .unwrap();
     assert_eq!(summary.matched, 0);
     assert_eq!(summary.stopped_by, Some("STATUS"));
 
     // The registry is back: the pass matches both, oldest first.
     server.set_script(registry_script(env.persons.clone()));
-    let summary = rematch_pending(&env.state, 100).await.unwrap();
+    let summary = rematch_pending(&env.state.storage, &*env.state.registry, 100)
+        .await
+        .unwrap();
     assert_eq!(summary.matched, 2, "{summary:?}");
     assert_eq!(summary.stopped_by, None);
     for id in [id, id + 1] {
@@ -822,4 +827,72 @@ async fn a_retried_submission_rematches_a_received_record() {
     let (status, body) = env.submit(record_for(&p), "same-key").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "verified");
+}
+
+/// A file import matches through the remote registry like `POST /dose-records` (issue 13: the
+/// import went through an in-memory copy of the local table only): verified lines are stored
+/// confirmed, a person the registry does not know is reported, and while the registry is down
+/// every line is reported `REGISTRY_UNAVAILABLE` and nothing is stored — importing the same
+/// file again afterwards stores each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_import_matches_through_the_remote_registry() {
+    use vaxpass_issuer::batch::import_records;
+    use vaxpass_issuer::storage::Actor;
+
+    let pki = Pki::new();
+    let persons: Vec<RegistryPerson> = generate_persons(50, 5)
+        .filter(|p| p.id.as_cccd().is_some())
+        .take(3)
+        .collect();
+    let server = start_server(pki.server_config(None), |_, _| Reply::json(503, json!({}))).await;
+    let mut c = config(&pki, &server);
+    c.max_attempts = 1;
+    c.breaker_failures = 100;
+    let registry = RemoteRegistry::new(c).unwrap();
+    // The local table stays empty: a match can only come from the remote registry.
+    let env = api(registry.clone(), persons.clone()).await;
+    let clinic = env
+        .storage
+        .create_clinic("Import clinic", 1, &common::test_actor())
+        .await;
+    let clinic = clinic.unwrap();
+    let unknown = generate_persons(60, 99)
+        .find(|p| p.id.as_cccd().is_some() && !persons.iter().any(|q| q.id == p.id))
+        .unwrap();
+    let mut file = String::new();
+    for p in persons.iter().chain([&unknown]) {
+        let mut line = record_for(p);
+        line["clinic_id"] = json!(clinic);
+        file.push_str(&line.to_string());
+        file.push('\n');
+    }
+    let actor = Actor::System("import-test".into());
+
+    let down = import_records(&env.storage, &registry, file.as_bytes(), &actor)
+        .await
+        .unwrap();
+    assert_eq!(down.read, 4);
+    assert_eq!(down.stored.inserted, 0);
+    assert_eq!(down.rejected, 4);
+    assert!(
+        down.errors.iter().all(|e| e.code == REGISTRY_UNAVAILABLE),
+        "{:?}",
+        down.errors
+    );
+    for e in &down.errors {
+        assert!(!e.message.contains(&unknown.full_name), "{e}");
+    }
+
+    server.set_script(registry_script(persons.clone()));
+    let up = import_records(&env.storage, &registry, file.as_bytes(), &actor)
+        .await
+        .unwrap();
+    assert_eq!(up.stored.inserted, 3, "{:?}", up.errors);
+    assert_eq!(up.rejected, 1);
+    assert_eq!(up.errors[0].line, 4);
+    assert_eq!(up.errors[0].code, "NOT_FOUND");
+    let again = import_records(&env.storage, &registry, file.as_bytes(), &actor)
+        .await
+        .unwrap();
+    assert_eq!((again.stored.inserted, again.stored.existing), (0, 3));
 }

@@ -204,6 +204,19 @@ impl Registry for InMemoryRegistry {
     }
 }
 
+/// The registry as far as one match needs it: the one person an asynchronous lookup found
+/// under the record's number, or none. A lookup by number (database or network) comes first;
+/// [`match_record`] then grades the record against what it found. A person registered under
+/// another number is not found (the lookup answered about someone else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookedUp(pub Option<RegistryPerson>);
+
+impl Registry for LookedUp {
+    fn find(&self, id: &IdNumber) -> Option<RegistryPerson> {
+        self.0.as_ref().filter(|p| &p.id == id).cloned()
+    }
+}
+
 /// Adjustable parts of the matching policy (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchPolicy {

@@ -2,6 +2,10 @@
 
 use crate::dates::Date;
 
+/// The outcome code of a record stored while the registry could not be asked (its status stays
+/// `received` until it is matched again).
+pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";
+
 /// The vaccination part of a dose record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Vaccination {

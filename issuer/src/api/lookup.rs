@@ -38,6 +38,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::metrics::LookupOutcome;
+use super::records::CertificateResponse;
+use super::{ApiError, AppState};
+#[cfg(doc)]
+use crate::ratelimit::LookupLimits;
+use crate::ratelimit::{ClientKey, Limited};
+use crate::workflow::{self, lookup::LookupAnswer};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -45,45 +52,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-
-use super::metrics::LookupOutcome;
-use super::records::CertificateResponse;
-use super::{ApiError, AppState};
-use crate::dates::Date;
-use crate::identity::{IdNumber, Sex};
-use crate::names::{self, NameComparison};
-#[cfg(doc)]
-use crate::ratelimit::LookupLimits;
-use crate::ratelimit::{ClientKey, Limited};
-use crate::storage::lookup::LatestCertificate;
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/lookup", post(lookup))
 }
 
-/// The body of `POST /lookup`.
-#[derive(Clone, Deserialize)]
-pub struct LookupRequest {
-    /// Full name, family name first, with diacritics.
-    pub full_name: String,
-    /// `YYYY-MM-DD` (or another full-date form [`Date::parse`] reads).
-    pub date_of_birth: String,
-    /// `M`/`F`, `male`/`female`, `nam`/`nữ`.
-    pub sex: String,
-    /// CCCD or CMND number (spaces, dots and dashes are fine).
-    pub id_number: String,
-    /// The date of the latest dose, `YYYY-MM-DD` (or another full-date form [`Date::parse`]
-    /// reads).
-    pub last_dose_date: String,
-}
-
-impl std::fmt::Debug for LookupRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LookupRequest(..)")
-    }
-}
+/// The body of `POST /lookup` ([`workflow::lookup::LookupRequest`]).
+pub use crate::workflow::lookup::LookupRequest;
 
 /// The message of every miss.
 pub const NO_MATCH_MESSAGE: &str = "no certificate matches these details";
@@ -159,24 +135,6 @@ fn rate_limited(limited: Limited) -> Response {
     response
 }
 
-/// Whether the details match the certificate's person and latest dose. Every field is
-/// compared, whichever fails.
-fn matches(req: &LookupRequest, found: &LatestCertificate) -> bool {
-    let Some(person) = found.record.registry_person.as_ref() else {
-        return false;
-    };
-    let name = matches!(
-        names::compare(&req.full_name, &person.full_name),
-        NameComparison::Exact | NameComparison::Equivalent | NameComparison::ToneMarkPlacement
-    );
-    let dob = Date::parse(req.date_of_birth.trim()).is_ok_and(|d| d == person.date_of_birth);
-    let sex = Sex::parse(&req.sex) == Some(person.sex);
-    let dose =
-        Date::parse(req.last_dose_date.trim()).is_ok_and(|d| d == found.record.vaccination.date);
-    // Non-short-circuiting: all four comparisons always run.
-    name & dob & sex & dose
-}
-
 /// `POST /lookup` (see the module documentation): [`answer`], sent no sooner than the
 /// minimum answer time (plus jitter) after the request was read, whatever the answer.
 async fn lookup(
@@ -202,34 +160,28 @@ async fn answer(
     let Json(req) = body.map_err(|e| {
         super::records::json_rejection(&e, "lookup request", super::records::LOOKUP_FIELDS)
     })?;
-    // The canonical number when it parses; otherwise a key that no registry ID has (the
-    // serde form of a national ID is digits only) for the same query.
-    let (limit_key, query_key) = match IdNumber::parse_national(&req.id_number) {
-        Ok(id) => {
-            let key = String::from(id);
-            (key.clone(), key)
-        }
-        Err(_) => (format!("invalid:{}", req.id_number.trim()), "-".to_owned()),
-    };
-    let id_key = state.lookup_limiter.id_key(&limit_key);
-    drop(limit_key);
-    if let Err(limited) = state.lookup_limiter.check(client, &id_key, state.now()) {
-        state.metrics.lookup_attempt(LookupOutcome::RateLimited);
-        return Ok(rate_limited(limited));
-    }
-    let found = state.storage.latest_certificate_by_key(&query_key).await?;
-    match found {
-        Some(found) if matches(&req, &found) => {
-            // On record before it is handed out: no answer if it cannot be recorded.
-            state.storage.record_lookup(&found.certificate.uvci).await?;
+    match workflow::lookup::lookup(
+        &state.storage,
+        &state.lookup_limiter,
+        client,
+        &req,
+        state.now(),
+    )
+    .await?
+    {
+        LookupAnswer::Found(certificate) => {
             state.metrics.lookup_attempt(LookupOutcome::Found);
             Ok(no_store(
-                Json(CertificateResponse::of(found.certificate)?).into_response(),
+                Json(CertificateResponse::of(*certificate)?).into_response(),
             ))
         }
-        _ => {
+        LookupAnswer::NoMatch => {
             state.metrics.lookup_attempt(LookupOutcome::NotFound);
             Ok(no_match())
+        }
+        LookupAnswer::Limited(limited) => {
+            state.metrics.lookup_attempt(LookupOutcome::RateLimited);
+            Ok(rate_limited(limited))
         }
     }
 }

@@ -415,6 +415,35 @@ pub enum ApiError {
     /// The database failed.
     #[error("storage failed: {0}")]
     Storage(StorageError),
+    /// A defect inside the service (a stored value that does not read back, the embedded
+    /// value sets that do not load): what failed, for the log.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl From<crate::workflow::SubmissionError> for ApiError {
+    fn from(e: crate::workflow::SubmissionError) -> Self {
+        use crate::workflow::SubmissionError as E;
+        match e {
+            E::Invalid(message) => ApiError::InvalidRequest(message.to_owned()),
+            E::FieldTooLong { field, limit } => ApiError::FieldTooLong { field, limit },
+            E::UnknownCode { field, set } => ApiError::UnknownCode { field, set },
+            E::Implausible(i) => ApiError::Implausible(i),
+            E::ValueSets(_) => ApiError::Internal("the embedded vaccine value sets do not load"),
+        }
+    }
+}
+
+impl From<crate::workflow::WorkflowError> for ApiError {
+    fn from(e: crate::workflow::WorkflowError) -> Self {
+        use crate::workflow::WorkflowError as E;
+        match e {
+            E::Submission(e) => e.into(),
+            E::RecordMissing => ApiError::NotFound("dose record"),
+            E::Implausible(i) => ApiError::Implausible(i),
+            E::Storage(e) => e.into(),
+        }
+    }
 }
 
 impl From<StorageError> for ApiError {
@@ -445,7 +474,9 @@ impl ApiError {
             | ApiError::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotVerified(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Issue(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Issue(_) | ApiError::Storage(_) | ApiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -465,7 +496,7 @@ impl ApiError {
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ApiError::NotReady(_) => "NOT_READY",
             ApiError::Issue(_) => "ISSUE_FAILED",
-            ApiError::Storage(_) => "INTERNAL",
+            ApiError::Storage(_) | ApiError::Internal(_) => "INTERNAL",
         }
     }
 }

@@ -6,102 +6,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
-
-use vaxpass_verifier::valuesets::{ValueSets, ids};
+use serde::Serialize;
 
 use super::{ApiError, AppState, Auth, issue};
-use crate::dates::{Date, PartialDate};
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{DoseIdentity, Registry, RegistryPerson, match_record};
-use crate::names::{DCC_NAME_MAX, icao_transliterate, split_full_name};
-use crate::plausibility;
-use crate::registry::PersonRegistry;
-use crate::storage::{Actor, NewDoseRecord, RecordStatus, Refused, Staff, Vaccination};
+use crate::storage::{NewDoseRecord, Staff};
+use crate::workflow::{self, Disposition, Outcome, REGISTRY_UNAVAILABLE};
 
-/// Longest `id_number`, in characters as typed (separators included).
-pub const MAX_ID_NUMBER_CHARS: usize = 20;
-
-/// Longest `full_name`, in characters as typed (before spacing is normalised): two DCC name
-/// parts of [`DCC_NAME_MAX`] and some spacing. Each part is checked too (see `parse_request`).
-pub const MAX_FULL_NAME_CHARS: usize = 2 * DCC_NAME_MAX + 20;
+pub use crate::workflow::submission::{MAX_FULL_NAME_CHARS, MAX_ID_NUMBER_CHARS};
+pub use crate::workflow::{SubmitRequest, VaccineIn};
 
 /// This module's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dose-records", post(submit))
         .route("/dose-records/{id}/confirm", post(confirm))
-}
-
-/// The vaccine of a submitted dose (DCC codes).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VaccineIn {
-    /// Medicinal product (`vaccines-covid-19-names`, e.g. `EU/1/20/1528`).
-    pub mp: String,
-    /// Marketing authorisation holder (`vaccines-covid-19-auth-holders`).
-    pub ma: String,
-    /// Vaccine or prophylaxis (`sct-vaccines-covid-19`, e.g. `1119349007`).
-    pub vp: String,
-}
-
-impl VaccineIn {
-    /// Comirnaty (BioNTech/Pfizer, mRNA): the vaccine of the demo, the load generator and
-    /// the examples.
-    pub fn comirnaty() -> VaccineIn {
-        VaccineIn {
-            mp: "EU/1/20/1528".to_owned(),
-            ma: "ORG-100030215".to_owned(),
-            vp: "1119349007".to_owned(),
-        }
-    }
-}
-
-/// The body of `POST /dose-records`.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct SubmitRequest {
-    /// ID number as typed.
-    pub id_number: String,
-    /// `national` (default) or `foreign_passport`.
-    #[serde(default)]
-    pub id_kind: IdKind,
-    /// Full name, family name first.
-    pub full_name: String,
-    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
-    pub date_of_birth: String,
-    /// `M`/`F`, `male`/`female`.
-    pub sex: String,
-    /// The vaccine.
-    pub vaccine: VaccineIn,
-    /// Dose number.
-    pub dose_number: u32,
-    /// Doses in the series.
-    pub series_total: u32,
-    /// Date of vaccination, `YYYY-MM-DD`.
-    pub date: String,
-}
-
-impl SubmitRequest {
-    /// The record a clinic would submit for `p` with every identity field as the registry
-    /// holds it (so it is verified): for the demo's example, the load generator and tests.
-    pub fn for_person(
-        p: &RegistryPerson,
-        vaccine: VaccineIn,
-        dose_number: u32,
-        series_total: u32,
-        date: Date,
-    ) -> SubmitRequest {
-        SubmitRequest {
-            id_number: p.id.to_string(),
-            id_kind: p.id.kind(),
-            full_name: p.full_name.clone(),
-            date_of_birth: p.date_of_birth.to_string(),
-            sex: p.sex.code().to_owned(),
-            vaccine,
-            dose_number,
-            series_total,
-            date: date.to_string(),
-        }
-    }
 }
 
 /// The answer of `POST /dose-records`.
@@ -133,7 +51,7 @@ pub struct CertificateResponse {
 impl CertificateResponse {
     pub(crate) fn of(c: crate::storage::Certificate) -> Result<Self, ApiError> {
         let payload = serde_json::from_str(&c.payload)
-            .map_err(|_| ApiError::Issue("stored payload is not JSON".to_owned()))?;
+            .map_err(|_| ApiError::Internal("stored certificate payload"))?;
         Ok(CertificateResponse {
             uvci: c.uvci,
             hc1: c.hc1,
@@ -253,98 +171,11 @@ fn invalid(msg: &str) -> ApiError {
     ApiError::InvalidRequest(msg.to_owned())
 }
 
-/// The registry as far as one lookup needs it: the person found under the record's number.
-struct Found(Option<RegistryPerson>);
-
-impl Registry for Found {
-    fn find(&self, id: &IdNumber) -> Option<RegistryPerson> {
-        self.0.as_ref().filter(|p| &p.id == id).cloned()
-    }
-}
-
-/// The vaccine codes must be in the embedded eHealth Network value sets (inactive codes are
-/// accepted, as the verifier accepts them).
-fn check_codes(v: &VaccineIn) -> Result<(), ApiError> {
-    let sets = ValueSets::shared().map_err(|e| ApiError::Issue(format!("value sets: {e}")))?;
-    for (field, set, code) in [
-        ("vaccine.vp", ids::VACCINE_PROPHYLAXIS, &v.vp),
-        ("vaccine.mp", ids::VACCINE_MEDICINAL_PRODUCT, &v.mp),
-        ("vaccine.ma", ids::VACCINE_MAH_MANF, &v.ma),
-    ] {
-        if !sets.get(set).is_some_and(|s| s.contains(code)) {
-            return Err(ApiError::UnknownCode { field, set });
-        }
-    }
-    Ok(())
-}
-
-/// The name's family part (first word) and given part (the rest) must each fit the DCC's
-/// `fn`/`gn` and, transliterated, `fnt`/`gnt` (80 characters): the certificate never
-/// truncates a name.
-fn check_name_length(full_name: &str) -> Result<(), ApiError> {
-    let too_long = || ApiError::FieldTooLong {
-        field: "full_name",
-        limit: "at most 80 characters for the family name (the first word) and 80 for the given names, also once transliterated (the DCC limit)",
-    };
-    if full_name.chars().count() > MAX_FULL_NAME_CHARS {
-        return Err(too_long());
-    }
-    if let Some(split) = split_full_name(full_name) {
-        for part in std::iter::once(split.family.as_str()).chain(split.given.as_deref()) {
-            if part.chars().count() > DCC_NAME_MAX
-                || icao_transliterate(part).chars().count() > DCC_NAME_MAX
-            {
-                return Err(too_long());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks one submitted dose record and turns it into the record to store: the checks every
-/// submission path shares (`POST /dose-records`, the bulk upload, the import): formats,
-/// lengths ([`MAX_ID_NUMBER_CHARS`], [`MAX_FULL_NAME_CHARS`] and the DCC's 80 characters per
-/// name part: 422 `FIELD_TOO_LONG`), vaccine codes, and the clinical plausibility that needs
-/// no clock ([`plausibility::check_timeless`]: 422 `IMPLAUSIBLE_VACCINATION`). The vaccination
-/// date against today is checked by `submit_one`, which has the service's clock. No message
-/// quotes a submitted value.
+/// Checks one submitted dose record and turns it into the record to store
+/// ([`workflow::submission::parse`]; 422 `INVALID_REQUEST`, `FIELD_TOO_LONG`,
+/// `UNKNOWN_VACCINE_CODE` or `IMPLAUSIBLE_VACCINATION`). No message quotes a submitted value.
 pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
-    // Lengths first: nothing longer than its limit is parsed further.
-    if req.id_number.chars().count() > MAX_ID_NUMBER_CHARS {
-        return Err(ApiError::FieldTooLong {
-            field: "id_number",
-            limit: "at most 20 characters (a CCCD has 12 digits, a CMND 9, a passport number at most 20 characters)",
-        });
-    }
-    check_name_length(&req.full_name)?;
-    let date_of_birth = PartialDate::parse(&req.date_of_birth)
-        .map_err(|_| invalid("date_of_birth must be YYYY-MM-DD, YYYY-MM or YYYY"))?;
-    let sex = Sex::parse(&req.sex).ok_or_else(|| invalid("sex must be M or F"))?;
-    let date = Date::parse(&req.date).map_err(|_| invalid("date must be YYYY-MM-DD"))?;
-    if req.full_name.trim().is_empty() || req.id_number.trim().is_empty() {
-        return Err(invalid("full_name and id_number are required"));
-    }
-    check_codes(&req.vaccine)?;
-    let vaccination = Vaccination {
-        prophylaxis: req.vaccine.vp,
-        product: req.vaccine.mp,
-        manufacturer: req.vaccine.ma,
-        dose_number: req.dose_number,
-        series_total: req.series_total,
-        date,
-    };
-    plausibility::check_timeless(&vaccination, date_of_birth).map_err(ApiError::Implausible)?;
-    Ok(NewDoseRecord {
-        clinic_id,
-        identity: DoseIdentity {
-            id_number: req.id_number,
-            id_kind: req.id_kind,
-            full_name: req.full_name,
-            date_of_birth,
-            sex,
-        },
-        vaccination,
-    })
+    Ok(workflow::submission::parse(req, clinic_id)?)
 }
 
 /// `POST /dose-records`: stores the record (clinic from the token; `Idempotency-Key` makes
@@ -380,120 +211,58 @@ async fn submit(
 }
 
 /// Stores one parsed record under `key` (the clinic's idempotency key), matches it against
-/// the registry and stores the outcome: the core of `POST /dose-records`, shared with the
-/// bulk upload. Returns the answer and its status: 201 for a new record, 200 for a retry with
-/// the same key and content, 202 when the registry could not be asked (the record is stored,
-/// `received`, and re-matched later). Everything it stores is committed when it returns.
+/// the registry and stores the outcome ([`workflow::submit`]): the core of
+/// `POST /dose-records`, shared with the bulk upload. Returns the answer and its status: 201
+/// for a new record, 200 for a retry with the same key and content, 202 when the registry could
+/// not be asked (the record is stored, `received`, and re-matched later). Everything it stores
+/// is committed when it returns.
 pub(crate) async fn submit_one(
     state: &AppState,
     staff: Staff,
     record: &NewDoseRecord,
     key: &str,
 ) -> Result<(SubmitResponse, StatusCode), ApiError> {
-    // The clock-free checks ran in `parse_request`; the date against today needs the clock.
-    plausibility::check(
-        &record.vaccination,
-        record.identity.date_of_birth,
+    let submitted = workflow::submit(
+        &state.storage,
+        &*state.registry,
+        staff,
+        record,
+        key,
         state.now(),
     )
-    .map_err(ApiError::Implausible)?;
-    let actor = Actor::Staff(staff.token_id);
-    let matcher = Actor::System("matcher".into());
-    // The registry is asked first, so a new record is stored with its outcome in one write.
-    let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
-        Ok(IdNumber::Passport(_)) | Err(_) => None,
-        Ok(number) => match state.registry.lookup(&number).await {
-            Ok(person) => person,
-            Err(e) => return submit_unmatched(state, &actor, record, key, e).await,
-        },
-    };
-    let result = match_record(&record.identity, &Found(person));
-    let (id, created, status) = state
-        .storage
-        .insert_and_verify(record, key, &actor, &result, &matcher)
-        .await?;
-    let status = match (created, status) {
-        (true, status) => status,
-        // A retry of a record left `received` (the registry could not be asked then): this
-        // match is its first.
-        (false, RecordStatus::Received) => {
-            state
-                .storage
-                .set_verification(id, &result, &matcher)
-                .await?
+    .await?;
+    let outcome = match submitted.outcome {
+        Outcome::Matched(report) => {
+            state.metrics.record_submitted(submitted.status);
+            serde_json::to_value(report).map_err(|_| ApiError::Internal("match report"))?
         }
-        // A retry of a record matched before: its stored outcome.
-        (false, _) => return stored_answer(state, id).await,
+        Outcome::Deferred => unavailable_outcome(),
+        Outcome::Stored(report) => report
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(serde_json::Value::Null),
     };
-    state.metrics.record_submitted(status);
-    let outcome = serde_json::to_value(result.report())
-        .map_err(|_| ApiError::Issue("match report is not serialisable".to_owned()))?;
-    Ok((
-        SubmitResponse {
-            id,
-            status: status.to_string(),
-            outcome,
-        },
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-    ))
-}
-
-/// The registry could not be asked: the record is stored (or found under its key) `received`
-/// and answered 202 for a later match, unless a retry finds it matched already (200).
-async fn submit_unmatched(
-    state: &AppState,
-    actor: &Actor,
-    record: &NewDoseRecord,
-    key: &str,
-    e: crate::registry::RegistryError,
-) -> Result<(SubmitResponse, StatusCode), ApiError> {
-    let (id, created) = state.storage.insert_dose_record(record, key, actor).await?;
-    if !created {
-        let stored = state
-            .storage
-            .get_dose_record(id)
-            .await?
-            .ok_or(ApiError::NotFound("dose record"))?;
-        if stored.status != RecordStatus::Received {
-            return stored_answer(state, id).await;
-        }
-    }
-    let (status, outcome) = crate::registry::defer_match(state, id, e).await?;
+    let status = match submitted.disposition {
+        Disposition::Created => StatusCode::CREATED,
+        Disposition::Replayed => StatusCode::OK,
+        Disposition::Deferred => StatusCode::ACCEPTED,
+    };
     let body = SubmitResponse {
-        id,
-        status,
+        id: submitted.id,
+        status: submitted.status.to_string(),
         outcome,
     };
-    Ok((body, StatusCode::ACCEPTED))
+    Ok((body, status))
 }
 
-/// 200 with the stored status and matching report of a record.
-async fn stored_answer(
-    state: &AppState,
-    id: i64,
-) -> Result<(SubmitResponse, StatusCode), ApiError> {
-    let stored = state
-        .storage
-        .get_dose_record(id)
-        .await?
-        .ok_or(ApiError::NotFound("dose record"))?;
-    let outcome = stored
-        .match_report
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(serde_json::Value::Null);
-    Ok((
-        SubmitResponse {
-            id,
-            status: stored.status.to_string(),
-            outcome,
-        },
-        StatusCode::OK,
-    ))
+/// The outcome body of a record left `received` because the registry could not answer.
+fn unavailable_outcome() -> serde_json::Value {
+    serde_json::json!({
+        "outcome": REGISTRY_UNAVAILABLE,
+        "message": "The population registry could not be asked now. The record is stored and \
+                    will be matched when the registry answers; submitting it again with the same \
+                    Idempotency-Key retries the match.",
+    })
 }
 
 /// `POST /dose-records/{id}/confirm`: only the record's clinic (another clinic's record is
@@ -512,45 +281,17 @@ async fn confirm(
     // Signing and self-verifying are CPU work: on the blocking pool, outside any database
     // transaction, so the async workers keep serving requests meanwhile.
     let signing_state = state.clone();
-    let clinic_id = staff.clinic_id;
-    let issued = state
-        .storage
-        .confirm_and_issue_checked(
-            id,
-            &Actor::Staff(staff.token_id),
-            // Only the record's clinic, whatever its status (the record is read once).
-            // Another clinic's record is the same 404 as a missing one: ids are sequential,
-            // and a 403 would let any clinic count every record. A record about to be signed
-            // is re-checked for plausibility against the registry's birth date (it may have
-            // been stored before the checks existed).
-            |r| {
-                if r.clinic_id != clinic_id {
-                    return Err(ApiError::NotFound("dose record"));
-                }
-                if r.status == RecordStatus::Verified {
-                    let born = r
-                        .registry_person
-                        .as_ref()
-                        .map_or(r.identity.date_of_birth, |p| {
-                            PartialDate::from(p.date_of_birth)
-                        });
-                    plausibility::check(&r.vaccination, born, now)
-                        .map_err(ApiError::Implausible)?;
-                }
-                Ok(())
-            },
-            move |r| async move {
-                tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
-                    .await
-                    .map_err(|_| SignError::Task)?
-                    .map_err(SignError::Issue)
-            },
-        )
-        .await;
+    let issued = workflow::confirm::confirm(&state.storage, staff, id, now, move |r| async move {
+        tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
+            .await
+            .map_err(|_| SignError::Task)?
+            .map_err(SignError::Issue)
+    })
+    .await;
     let issued = match issued {
-        Err(Refused::Check(e)) => return Err(e),
-        Err(Refused::Storage(e)) => Err(e),
         Ok(issued) => Ok(issued),
+        Err(workflow::WorkflowError::Storage(e)) => Err(e),
+        Err(e) => return Err(e.into()),
     };
     state.metrics.observe_confirm(&issued);
     let issued = issued?;

@@ -1,5 +1,6 @@
 //! Bringing records to `confirmed` in bulk: an NDJSON file of dose records matched against
-//! the registry ([`import_records`]), or a synthetic population for benchmarks ([`seed`]).
+//! the registry ([`import_records`]: any [`PersonRegistry`], the local table loaded in memory
+//! or the remote registry service), or a synthetic population for benchmarks ([`seed`]).
 
 use std::io::{BufRead, Read};
 use std::time::{Duration, Instant};
@@ -8,13 +9,15 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use vaxpass_verifier::valuesets::ValueSets;
 
-use crate::api::records::{SubmitRequest, parse_request};
 use crate::dates::Date;
-use crate::matching::{DoseIdentity, InMemoryRegistry, match_record};
+use crate::identity::IdNumber;
+use crate::matching::{DoseIdentity, InMemoryRegistry, LookedUp, match_record};
+use crate::registry::{PersonRegistry, REGISTRY_UNAVAILABLE, RegistryError};
 use crate::registry_csv::generate_persons;
 use crate::storage::{
     Actor, ConfirmedRecord, InsertSummary, NewDoseRecord, Storage, StorageError, Vaccination,
 };
+use crate::workflow::{SubmitRequest, submission};
 
 /// Longest accepted NDJSON line (bytes).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -27,7 +30,7 @@ const IMPORT_CHUNK: usize = 20_000;
 pub struct LineError {
     /// 1-based line number.
     pub line: u64,
-    /// `INVALID`, `MISMATCH`, `NOT_FOUND`, `FOREIGN_PASSPORT`.
+    /// `INVALID`, `MISMATCH`, `NOT_FOUND`, `FOREIGN_PASSPORT`, `REGISTRY_UNAVAILABLE`.
     pub code: &'static str,
     /// What is wrong (codes only for matching outcomes).
     pub message: String,
@@ -97,9 +100,9 @@ struct Line {
 }
 
 /// One line as a dose record: the same validation as `POST /dose-records`
-/// ([`crate::api::records::parse_request`]), then the optional idempotency key.
+/// ([`submission::parse`]), then the optional idempotency key.
 fn parse_line(line: Line) -> Result<(NewDoseRecord, Option<String>), String> {
-    let record = parse_request(line.record, line.clinic_id).map_err(|e| e.to_string())?;
+    let record = submission::parse(line.record, line.clinic_id).map_err(|e| e.to_string())?;
     if line
         .idempotency_key
         .as_ref()
@@ -132,15 +135,19 @@ pub async fn load_registry(storage: &Storage) -> Result<InMemoryRegistry, Storag
 }
 
 /// Reads an NDJSON file of dose records (the API's `SubmitRequest` fields plus `clinic_id`
-/// and an optional `idempotency_key`), matches each against the registry (loaded in memory)
-/// and stores the verified ones as `confirmed` in transactions of 20,000; the others are
-/// reported by line number and not stored. A line without a key gets `batch-<SHA-256 of the
-/// line>`, so importing the same file again stores nothing twice.
+/// and an optional `idempotency_key`), matches each against `registry` (one lookup per line:
+/// the local table loaded in memory by [`load_registry`], or the remote registry service) and
+/// stores the verified ones as `confirmed` in transactions of 20,000; the others are reported
+/// by line number and not stored — a line whose lookup failed with the code
+/// `REGISTRY_UNAVAILABLE` (importing the file again retries it). A line without a key gets
+/// `batch-<SHA-256 of the line>`, so importing the same file again stores nothing twice.
+/// `report.registry` is left to the caller (the size of the table it loaded, if it did).
 ///
 /// # Errors
 /// [`ImportError`]; chunks stored before the error stay stored.
 pub async fn import_records<R: BufRead>(
     storage: &Storage,
+    registry: &impl PersonRegistry,
     mut input: R,
     actor: &Actor,
 ) -> Result<ImportReport, ImportError> {
@@ -148,10 +155,6 @@ pub async fn import_records<R: BufRead>(
     ValueSets::shared().map_err(|e| ImportError::ValueSets(e.to_string()))?;
     let mut report = ImportReport::default();
     storage.tune_for_batch().await?;
-    let t = Instant::now();
-    let registry = load_registry(storage).await?;
-    report.registry = registry.len() as u64;
-    report.matching += t.elapsed();
     let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -199,7 +202,20 @@ pub async fn import_records<R: BufRead>(
             }
         };
         let t = Instant::now();
-        let result = match_record(&record.identity, &registry);
+        let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
+            Ok(IdNumber::Passport(_)) | Err(_) => None,
+            Ok(number) => match registry.lookup(&number).await {
+                Ok(person) => person,
+                Err(RegistryError::Storage(e)) => return Err(e.into()),
+                Err(e) => {
+                    report.matching += t.elapsed();
+                    // The error's text carries no personal data.
+                    report.reject(line_no, REGISTRY_UNAVAILABLE, e.to_string());
+                    continue;
+                }
+            },
+        };
+        let result = match_record(&record.identity, &LookedUp(person));
         report.matching += t.elapsed();
         if !result.is_verified() {
             // Codes only: the redacted form carries no personal data.

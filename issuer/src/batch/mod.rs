@@ -17,7 +17,8 @@
 //! Records are brought to `confirmed` by an import ([`import_records`], matched against the
 //! registry first) or, for benchmarks, by [`seed`].
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
@@ -28,7 +29,7 @@ use crate::storage::{Actor, Claim, ClaimLock, NewCertificate, Storage, StorageEr
 
 pub mod import;
 
-pub use import::{ImportReport, LineError, import_records, seed};
+pub use import::{ImportReport, LineError, import_records, load_registry, seed};
 
 /// Default records per claimed batch (and per committed transaction).
 pub const DEFAULT_BATCH_SIZE: u32 = 10_000;
@@ -199,6 +200,11 @@ pub async fn issue_pending(
     let backend = storage.backend();
     let batch_size = opts.batch_size;
     let sem = in_flight.clone();
+    // Records that failed in this run: they stay confirmed, so a later pass would claim them
+    // again and report them twice. The writer adds them before its commit releases their row
+    // locks, so a pass that can see such a record again finds it here.
+    let failed_ids = Arc::new(std::sync::Mutex::new(HashSet::<i64>::new()));
+    let failed_seen = failed_ids.clone();
     let reader = async move {
         let mut read = Duration::ZERO;
         let mut cursor = 0;
@@ -208,6 +214,7 @@ pub async fn issue_pending(
             crate::storage::Backend::Postgres => 1,
             crate::storage::Backend::Sqlite => 0,
         };
+        let mut restarted = false;
         loop {
             let Ok(permit) = sem.clone().acquire_owned().await else {
                 break; // the writer stopped
@@ -215,7 +222,7 @@ pub async fn issue_pending(
             let t = Instant::now();
             let claim = storage.batch_claim(cursor, batch_size).await;
             read += t.elapsed();
-            let claim = match claim {
+            let mut claim = match claim {
                 Ok(c) => c,
                 Err(e) => return Err(BatchError::from(e)),
             };
@@ -224,9 +231,18 @@ pub async fn issue_pending(
                 None if passes_left > 0 => {
                     passes_left -= 1;
                     cursor = 0;
+                    restarted = true;
                     continue;
                 }
                 None => break,
+            }
+            if restarted {
+                let failed = failed_seen.lock().unwrap_or_else(PoisonError::into_inner);
+                claim.records.retain(|r| !failed.contains(&r.id));
+                if claim.records.is_empty() {
+                    // Only records that failed already: dropping the claim releases them.
+                    continue;
+                }
             }
             if work_tx
                 .send(Job {
@@ -255,6 +271,10 @@ pub async fn issue_pending(
                     break;
                 }
             };
+            if !signed.failures.is_empty() {
+                let mut failed = failed_ids.lock().unwrap_or_else(PoisonError::into_inner);
+                failed.extend(signed.failures.iter().map(|f| f.record_id));
+            }
             let t = Instant::now();
             let n = signed.certificates.len() as u64;
             let result = storage

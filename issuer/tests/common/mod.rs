@@ -10,27 +10,21 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use rand_core::{OsRng, RngCore};
 use serde_json::Value;
-use sqlx::{AnyPool, Executor};
 use tower::ServiceExt;
 use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
 use vaxpass_issuer::dates::Date;
-use vaxpass_issuer::matching::{DoseIdentity, RegistryPerson};
+use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Actor, Backend, NewDoseRecord, Role, Storage, Vaccination};
+use vaxpass_issuer::storage::{Role, Storage};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Signer};
 use vaxpass_verifier::Timestamp;
 
-/// The environment variable naming the PostgreSQL server used by the tests.
-pub const PG_ENV: &str = "VAXPASS_TEST_POSTGRES_URL";
-
-/// The actor that performs test setup.
-pub fn test_actor() -> Actor {
-    Actor::System("test".into())
-}
+#[path = "../../store/tests/common/mod.rs"]
+mod db;
+pub use db::*;
 
 /// Makes a dev PKI dated `pki_start` in `dir` and returns the vaccination signer current at
 /// `now`.
@@ -73,104 +67,6 @@ pub async fn staff_token(storage: &Storage, clinic: i64, role: Role) -> String {
         .await
         .unwrap();
     token.expose().to_owned()
-}
-
-/// A fresh SQLite database file: its URL and the directory holding it (keep it alive).
-pub fn sqlite_url() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("issuer.db").display()
-    );
-    (url, dir)
-}
-
-/// `url` with its database name replaced (keeping any `?query`).
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    match query {
-        Some(q) => format!("{}/{db}?{q}", &base[..path]),
-        None => format!("{}/{db}", &base[..path]),
-    }
-}
-
-/// A PostgreSQL database created for one test. `drop().await` removes it; if the test
-/// panics first, dropping the value removes it (from a thread of its own).
-pub struct PgDb {
-    /// The server URL from [`PG_ENV`].
-    pub server: String,
-    /// The database name.
-    pub name: String,
-    /// The URL of the new database.
-    pub url: String,
-    /// Whether the database still has to be dropped.
-    live: bool,
-}
-
-/// Creates a randomly named database `<prefix>_<hex>` on the server named by [`PG_ENV`], or
-/// prints the skip message and returns `None` when the variable is not set.
-pub async fn pg_database(prefix: &str) -> Option<PgDb> {
-    let Ok(server) = std::env::var(PG_ENV) else {
-        println!("SKIPPED (PostgreSQL): {PG_ENV} not set");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("{prefix}_{:016x}", OsRng.next_u64());
-    let admin = AnyPool::connect(&server).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-    let url = with_database(&server, &name);
-    Some(PgDb {
-        server,
-        name,
-        url,
-        live: true,
-    })
-}
-
-/// Drops database `name` on `server` (forcing out any connection left open).
-pub async fn drop_database(server: &str, name: &str) {
-    let admin = AnyPool::connect(server).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-}
-
-impl PgDb {
-    /// Drops the database.
-    pub async fn drop(mut self) {
-        self.live = false;
-        drop_database(&self.server, &self.name).await;
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if !self.live {
-            return;
-        }
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(drop_database(&server, &name));
-            }
-        })
-        .join();
-    }
 }
 
 /// Sends `req` to `app` in-process; returns the status, the headers without `date`, and the
@@ -306,66 +202,6 @@ pub async fn call(
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, content_type, body.to_vec())
-}
-
-/// One test's database: a SQLite file in a temporary directory, or a PostgreSQL database of
-/// its own (dropped by [`TestDb::cleanup`], or when the value is dropped if the test fails).
-pub struct TestDb {
-    /// The database URL.
-    pub url: String,
-    /// Which backend `url` names.
-    pub backend: Backend,
-    /// SQLite: the directory holding the file.
-    pub dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: the database to drop afterwards.
-    pg: Option<PgDb>,
-}
-
-impl TestDb {
-    /// A fresh SQLite file.
-    pub fn sqlite() -> TestDb {
-        let (url, dir) = sqlite_url();
-        TestDb {
-            url,
-            backend: Backend::Sqlite,
-            dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    /// A fresh PostgreSQL database, or `None` (skip message printed) without [`PG_ENV`].
-    pub async fn postgres() -> Option<TestDb> {
-        let pg = pg_database("vaxpass_test").await?;
-        Some(TestDb {
-            url: pg.url.clone(),
-            backend: Backend::Postgres,
-            dir: None,
-            pg: Some(pg),
-        })
-    }
-
-    /// Drops the PostgreSQL database (SQLite: the file goes with the value).
-    pub async fn cleanup(self) {
-        if let Some(pg) = self.pg {
-            pg.drop().await;
-        }
-    }
-}
-
-/// A dose record of `p` at `clinic_id`: Comirnaty, dose `dose` of 2, given on 2021-09-01.
-pub fn dose_for(clinic_id: i64, p: &RegistryPerson, dose: u32) -> NewDoseRecord {
-    NewDoseRecord {
-        clinic_id,
-        identity: DoseIdentity::from(p),
-        vaccination: Vaccination {
-            prophylaxis: "1119349007".into(),
-            product: "EU/1/20/1528".into(),
-            manufacturer: "ORG-100030215".into(),
-            dose_number: dose,
-            series_total: 2,
-            date: Date::parse("2021-09-01").unwrap(),
-        },
-    }
 }
 
 /// A service (`app`) over a fresh SQLite database: one clinic, its staff token, 50 generated

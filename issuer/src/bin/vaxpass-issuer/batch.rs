@@ -14,6 +14,7 @@ use vaxpass_issuer::batch::{
     self, BatchError, BatchOptions, BatchReport, ImportReport, Progress, import::ImportError,
     per_second,
 };
+use vaxpass_issuer::registry::{RemoteRegistry, RemoteRegistryConfig};
 use vaxpass_issuer::storage::{Actor, ExportedCertificate, Storage, StorageError};
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Passphrase, Signer};
@@ -33,9 +34,6 @@ pub enum BatchCommand {
     Seed(SeedArgs),
     /// Write the issued certificates as NDJSON: {"id","uvci","dose_record_id","hc1"} per line.
     Export(ExportArgs),
-    /// Benchmark: seed COUNT persons, issue their certificates, measure the signing-only
-    /// ceiling in the same run and print the figures.
-    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,25 +114,6 @@ pub struct ExportArgs {
     qr: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Persons, records and certificates.
-    #[arg(long, default_value_t = 100_000)]
-    count: u64,
-    /// Working directory (keys and SQLite file); default: a new one under the temp dir,
-    /// removed afterwards.
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Database URL (default: a new SQLite file in the working directory). Must be empty.
-    #[arg(long)]
-    database: Option<String>,
-    /// Signatures for the signing-only ceiling.
-    #[arg(long, default_value_t = 200_000)]
-    ceiling_count: u64,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
 /// Why a batch command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchCliError {
@@ -158,6 +137,9 @@ pub enum BatchCliError {
     /// The signer's certificate is not a usable DSC.
     #[error("the document signer certificate cannot be used: {0}")]
     Dsc(String),
+    /// The remote population registry (VAXPASS_REGISTRY_*) cannot be used.
+    #[error("remote population registry (VAXPASS_REGISTRY_*): {0}")]
+    Registry(String),
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -203,7 +185,6 @@ pub fn run(cmd: BatchCommand) -> Result<Outcome, BatchCliError> {
             BatchCommand::Issue(args) => issue(args).await,
             BatchCommand::Seed(args) => seed(args).await,
             BatchCommand::Export(args) => export(args).await,
-            BatchCommand::Bench(args) => bench(args).await,
         }
     })
 }
@@ -371,9 +352,24 @@ async fn issue(args: IssueArgs) -> Result<Outcome, BatchCliError> {
     let mut rejected = 0;
     if let Some(path) = &args.from {
         let file = File::open(path).map_err(io_err("cannot open", path))?;
-        let report =
-            batch::import_records(&storage, BufReader::with_capacity(1 << 16, file), &actor)
-                .await?;
+        let input = BufReader::with_capacity(1 << 16, file);
+        // The registry of `serve`: the remote service when VAXPASS_REGISTRY_URL is set, else
+        // the local table, loaded in memory once.
+        let remote =
+            RemoteRegistryConfig::from_env().map_err(|e| BatchCliError::Registry(e.to_string()))?;
+        let report = match remote {
+            Some(config) => {
+                let registry = RemoteRegistry::new(config)
+                    .map_err(|e| BatchCliError::Registry(e.to_string()))?;
+                batch::import_records(&storage, &registry, input, &actor).await?
+            }
+            None => {
+                let registry = batch::load_registry(&storage).await?;
+                let mut report = batch::import_records(&storage, &registry, input, &actor).await?;
+                report.registry = registry.len() as u64;
+                report
+            }
+        };
         print_import(&report);
         rejected = report.rejected;
     }
@@ -494,182 +490,4 @@ async fn export_to(
         .sync_all()
         .map_err(io_err("cannot sync", path))?;
     Ok(n)
-}
-
-/// zlib of one certificate's COSE_Sign1 on one thread, side by side: miniz_oxide at level 9
-/// with a new compressor per certificate (the verifier's one-shot `encode_hc1`) and issuance's
-/// [`Deflater`](vaxpass_issuer_issuance::deflate::Deflater), the same compressor kept between
-/// certificates (what issuing uses).
-fn zlib_side_by_side(hc1: &str) {
-    use vaxpass_verifier::{base45, zlib};
-    const N: u32 = 20_000;
-    let Some(cose) = hc1
-        .strip_prefix("HC1:")
-        .and_then(|b| base45::decode(b.as_bytes()).ok())
-        .and_then(|z| zlib::inflate(&z, 1 << 16).ok())
-    else {
-        return;
-    };
-    let mut theirs = 0;
-    let t = Instant::now();
-    for _ in 0..N {
-        theirs = miniz_oxide::deflate::compress_to_vec_zlib(&cose, 9).len();
-    }
-    let theirs_t = t.elapsed();
-    let mut deflater = vaxpass_issuer_issuance::deflate::Deflater::new();
-    let mut out = Vec::new();
-    let t = Instant::now();
-    for _ in 0..N {
-        out.clear();
-        deflater.deflate_into(&cose, &mut out);
-    }
-    let ours_t = t.elapsed();
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(N);
-    println!(
-        "zlib of a {}-byte COSE_Sign1, one thread: miniz_oxide level 9, a new compressor each \
-         {:.2} µs ({theirs} bytes), issuance's Deflater (kept) {:.2} µs ({} bytes): {:.2}x",
-        cose.len(),
-        per(theirs_t),
-        per(ours_t),
-        out.len(),
-        per(theirs_t) / per(ours_t).max(1e-9),
-    );
-}
-
-fn us_per(ns: u64, n: u64) -> f64 {
-    if n == 0 {
-        0.0
-    } else {
-        ns as f64 / n as f64 / 1_000.0
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| {
-            let parts: Vec<&str> = s.split_whitespace().take(3).collect();
-            (parts.len() == 3).then(|| parts.join(" "))
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-async fn bench(args: BenchArgs) -> Result<Outcome, BatchCliError> {
-    let (dir, remove) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("vaxpass-batch-bench-{}", std::process::id())),
-            true,
-        ),
-    };
-    let result = bench_in(&args, &dir).await;
-    if remove {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
-}
-
-async fn bench_in(args: &BenchArgs, dir: &Path) -> Result<Outcome, BatchCliError> {
-    std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
-    let keys_dir = dir.join("keys");
-    let opts = vaxpass_keys::dev::DevOptions::new(Timestamp::now());
-    vaxpass_keys::dev::dev_init(&keys_dir, &opts).map_err(|source| BatchCliError::Keys {
-        dir: keys_dir.clone(),
-        source,
-    })?;
-    let signer = open_signer(&keys_dir, None)?;
-    let ctx = context(signer.clone())?;
-    let url = args
-        .database
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
-    let storage = Storage::open(&url).await?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "batch bench: {} persons, {:?} backend, {} cores, load average before: {}",
-        args.count,
-        storage.backend(),
-        cores,
-        load_average()
-    );
-    let actor = Actor::System("batch-bench".into());
-    let t = Instant::now();
-    let seeded = batch::seed(&storage, args.count, 1, &actor).await?;
-    println!(
-        "seed: {} persons and {} confirmed records in {:.1} s (match {:.0} records/s on one core, \
-         {:.2} µs each)",
-        seeded.registry,
-        seeded.stored.inserted,
-        t.elapsed().as_secs_f64(),
-        per_second(seeded.read, seeded.matching),
-        us_per(
-            u64::try_from(seeded.matching.as_nanos()).unwrap_or(u64::MAX),
-            seeded.read
-        ),
-    );
-    let report = run_batch(&storage, &ctx, &args.run).await;
-    let load_after = load_average();
-    let sample = storage.export_certificates(0, 1).await;
-    storage.close().await;
-    let report = report?;
-    let sample = sample?;
-    let n = report.issued;
-    let s = &report.stages;
-    println!(
-        "batch issue: {} certificates in {:.2} s = {:.0} certificates/s end to end ({} workers, \
-         batch {}, self-verify 1 in {})",
-        n,
-        report.elapsed.as_secs_f64(),
-        report.rate(),
-        report.workers,
-        args.run.batch_size,
-        args.run.verify_every
-    );
-    println!("per stage (CPU time per certificate, summed over workers):");
-    for (name, ns, count) in [
-        ("build (payload, UVCI, CBOR)", s.build_ns, n),
-        ("sign", s.sign_ns, n),
-        ("encode (CWT, COSE, zlib, Base45, JSON)", s.encode_ns, n),
-        ("self-verify (sampled)", s.verify_ns, s.verified.max(1)),
-    ] {
-        println!("  {name:40} {:8.2} µs", us_per(ns, count));
-    }
-    let read_ns = u64::try_from(report.read.as_nanos()).unwrap_or(u64::MAX);
-    let write_ns = u64::try_from(report.write.as_nanos()).unwrap_or(u64::MAX);
-    println!(
-        "  {:40} {:8.2} µs  (reader, wall: {:.0} records/s)",
-        "read (claim)",
-        us_per(read_ns, n),
-        per_second(n, report.read)
-    );
-    println!(
-        "  {:40} {:8.2} µs  (writer, wall: {:.0} certificates/s)",
-        "write (one transaction per batch)",
-        us_per(write_ns, n),
-        per_second(n, report.write)
-    );
-    let (signed, took) = batch::signing_ceiling(&signer, report.workers, args.ceiling_count)?;
-    let ceiling = per_second(signed, took);
-    println!(
-        "signing-only ceiling: {signed} signatures in {:.2} s = {ceiling:.0} signatures/s \
-         ({} threads)",
-        took.as_secs_f64(),
-        report.workers
-    );
-    println!(
-        "end to end / signing-only = {:.2}; load average after: {load_after}",
-        if ceiling > 0.0 {
-            report.rate() / ceiling
-        } else {
-            0.0
-        }
-    );
-    if let Some(c) = sample.first() {
-        zlib_side_by_side(&c.hc1);
-    }
-    Ok(if report.failed > 0 {
-        Outcome::Invalid
-    } else {
-        Outcome::Ok
-    })
 }

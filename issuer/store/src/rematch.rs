@@ -1,11 +1,12 @@
 //! Records waiting for a registry match: those stored while the population registry could not
 //! answer (outcome `REGISTRY_UNAVAILABLE`), and any left `received` by a crash between storing
-//! and matching. See `crate::registry::rematch_pending`.
+//! and matching. The issuer's `rematch_pending` drives it.
 //!
 //! The scan filters on `status = 'received'` over the primary key order; received records are
 //! few in normal operation, but a partial index (`WHERE status = 'received'`) would keep the
 //! pass cheap on a very large table (a later migration).
 
+use super::db;
 use super::{Actor, DoseRecord, RECORD_COLUMNS, Storage, StorageError, audit, record_from_row};
 
 impl Storage {
@@ -26,7 +27,8 @@ impl Storage {
         .bind(after_id)
         .bind(i64::from(limit.min(1_000)))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -49,18 +51,20 @@ impl Storage {
             "UPDATE dose_records SET outcome = $1, updated_at = $2 \
              WHERE id = $3 AND status = 'received' RETURNING id",
         )
-        .bind(crate::registry::REGISTRY_UNAVAILABLE)
+        .bind(vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE)
         .bind(now)
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .map_err(db)?;
         if updated.is_none() {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut **tx)
-                    .await?;
-            tx.rollback().await?;
+                    .await
+                    .map_err(db)?;
+            tx.rollback().await.map_err(db)?;
             return match exists {
                 Some(_) => Ok(()),
                 None => Err(StorageError::NotFound {
@@ -80,7 +84,7 @@ impl Storage {
             }],
         )
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 }

@@ -28,9 +28,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::dates::{Date, DateError, days_in_month};
-use crate::identity::{Cccd, Cmnd, IdError, IdNumber, PROVINCES, Sex};
-use crate::matching::RegistryPerson;
+use vaxpass_issuer_domain::dates::{Date, DateError, days_in_month};
+use vaxpass_issuer_domain::identity::{Cccd, Cmnd, IdError, IdNumber, PROVINCES, Sex};
+use vaxpass_issuer_domain::matching::RegistryPerson;
 
 /// The header line.
 pub const HEADER: &str = "id_number,full_name,date_of_birth,sex";
@@ -190,14 +190,14 @@ impl<R: BufRead> RegistryReader<R> {
 /// no text, only its state, so it can follow a record across any number of chunks in one pass;
 /// it also counts the record's fields and the line breaks it has seen.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct QuoteCheck {
+pub struct QuoteCheck {
     state: QuoteState,
     /// Fields of the current record so far (0 before its first byte).
-    pub(crate) fields: usize,
+    pub fields: usize,
     /// `\n` seen since the check was created.
-    pub(crate) newlines: u64,
+    pub newlines: u64,
     /// `newlines` when the current record's first byte was seen.
-    pub(crate) record_start: u64,
+    pub record_start: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -221,7 +221,7 @@ enum QuoteState {
 
 impl QuoteCheck {
     /// Follows `bytes` (the next bytes of the input, in order).
-    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, bytes: &[u8]) {
         use QuoteState::*;
         for &b in bytes {
             if b == b'\n' {
@@ -260,17 +260,17 @@ impl QuoteCheck {
     }
 
     /// Whether the record so far broke a quoting rule.
-    pub(crate) fn bad(&self) -> bool {
+    pub fn bad(&self) -> bool {
         self.state == QuoteState::Bad
     }
 
     /// Whether a quoted field is still open.
-    pub(crate) fn open(&self) -> bool {
+    pub fn open(&self) -> bool {
         self.state == QuoteState::Quoted
     }
 
     /// Ready for the next record (the line count goes on).
-    pub(crate) fn next_record(&mut self) {
+    pub fn next_record(&mut self) {
         self.state = QuoteState::RecordStart;
         self.fields = 0;
     }
@@ -333,7 +333,7 @@ fn parse_row(csv: &mut csv_core::Reader, line: &str) -> Result<RegistryPerson, R
         });
     };
     let id = IdNumber::parse_national(id).map_err(RowReason::Id)?;
-    let full_name = crate::names::normalise_spacing(name);
+    let full_name = vaxpass_issuer_domain::names::normalise_spacing(name);
     let n = full_name.chars().count();
     if n == 0 || n > MAX_NAME_CHARS {
         return Err(RowReason::Name);

@@ -13,6 +13,7 @@
 //! next request; another process sharing the database refuses it at the latest
 //! [`AUTH_CACHE_TTL`] later. An expiry is checked on every request, cached or not.
 
+use super::db;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -146,17 +147,17 @@ fn state_at(expires_at: Option<i64>, revoked_at: Option<i64>, now: i64) -> Token
 }
 
 fn info_of(row: &sqlx::any::AnyRow, now: i64) -> Result<TokenInfo, StorageError> {
-    let role = role_of(&row.try_get::<String, _>("role")?)?;
-    let expires_at: Option<i64> = row.try_get("expires_at")?;
-    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    let role = role_of(&row.try_get::<String, _>("role").map_err(db)?)?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(db)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(db)?;
     Ok(TokenInfo {
-        id: row.try_get("id")?,
-        clinic_id: row.try_get("clinic_id")?,
+        id: row.try_get("id").map_err(db)?,
+        clinic_id: row.try_get("clinic_id").map_err(db)?,
         role: role.as_str(),
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get("created_at").map_err(db)?,
         expires_at,
         revoked_at,
-        replaced_by: row.try_get("replaced_by")?,
+        replaced_by: row.try_get("replaced_by").map_err(db)?,
         state: state_at(expires_at, revoked_at, now),
     })
 }
@@ -184,7 +185,8 @@ async fn load_info(
     ))
     .bind(id)
     .fetch_optional(&mut **tx)
-    .await?;
+    .await
+    .map_err(db)?;
     row.as_ref().map(|r| info_of(r, now)).transpose()
 }
 
@@ -224,7 +226,7 @@ impl Storage {
                         if super::is_fk_violation(&e) {
                             StorageError::UnknownClinic(clinic_id)
                         } else {
-                            e.into()
+                            db(e)
                         }
                     })?;
                     audit::append(
@@ -272,14 +274,16 @@ impl Storage {
         .bind(&hash)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let staff = Staff {
-            token_id: row.try_get("id")?,
-            clinic_id: row.try_get("clinic_id")?,
-            role: role_of(&row.try_get::<String, _>("role")?)?,
+            token_id: row.try_get("id").map_err(db)?,
+            clinic_id: row.try_get("clinic_id").map_err(db)?,
+            role: role_of(&row.try_get::<String, _>("role").map_err(db)?)?,
         };
-        self.auth_cache.put(hash, staff, row.try_get("expires_at")?);
+        self.auth_cache
+            .put(hash, staff, row.try_get("expires_at").map_err(db)?);
         Ok(Some(staff))
     }
 
@@ -299,7 +303,8 @@ impl Storage {
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(|r| info_of(r, now)).transpose()
     }
 
@@ -312,7 +317,8 @@ impl Storage {
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clinics WHERE id = $1")
             .bind(clinic_id)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         if exists.is_none() {
             return Err(StorageError::UnknownClinic(clinic_id));
         }
@@ -321,7 +327,8 @@ impl Storage {
         ))
         .bind(clinic_id)
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(|r| info_of(r, now)).collect()
     }
 
@@ -349,7 +356,8 @@ impl Storage {
                         .bind(now)
                         .bind(id)
                         .execute(&mut **tx)
-                        .await?;
+                        .await
+                        .map_err(db)?;
                     audit::append(
                         tx,
                         now,
@@ -414,7 +422,7 @@ impl Storage {
                     .bind(now)
                     .bind(expires_at)
                     .fetch_one(&mut **tx)
-                    .await?;
+                    .await.map_err(db)?;
                     let (old_expires, old_revoked) = if grace == 0 {
                         (old.expires_at, Some(now))
                     } else {
@@ -430,7 +438,7 @@ impl Storage {
                     .bind(new_id)
                     .bind(id)
                     .execute(&mut **tx)
-                    .await?;
+                    .await.map_err(db)?;
                     audit::append(
                         tx,
                         now,

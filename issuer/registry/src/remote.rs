@@ -70,10 +70,10 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
-use super::{PersonRegistry, RegistryError};
-use crate::dates::Date;
-use crate::identity::{IdNumber, Sex};
-use crate::matching::RegistryPerson;
+use crate::{PersonRegistry, RegistryError};
+use vaxpass_issuer_domain::dates::Date;
+use vaxpass_issuer_domain::identity::{IdNumber, Sex};
+use vaxpass_issuer_domain::matching::RegistryPerson;
 
 /// The lookup path under the base URL.
 pub const LOOKUP_PATH: &str = "/v1/persons:lookup";

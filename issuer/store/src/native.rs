@@ -23,6 +23,7 @@
 //! check the same outcomes. Only a file database takes this path; an in-memory one (which
 //! only sqlx's own connections can share) stays on sqlx.
 
+use super::db;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -30,13 +31,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{Mutex, oneshot};
 
+use super::constraint::{self, Violation};
 use super::group::Counters;
 use super::{
-    CERT_COLUMNS, Certificate, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS, RecordStatus,
-    StorageError, Verification, audit, corrupt,
+    CERT_COLUMNS, Certificate, DatabaseError, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS,
+    RecordStatus, StorageError, Verification, audit, corrupt,
 };
-use crate::identity::IdNumber;
-use crate::matching::RegistryPerson;
+use vaxpass_issuer_domain::identity::IdNumber;
+use vaxpass_issuer_domain::matching::RegistryPerson;
 
 /// How long a statement waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,7 +90,8 @@ pub(crate) fn file_of(url: &str) -> Option<PathBuf> {
     Some(path.to_path_buf())
 }
 
-fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+/// A connection to the database file, with the settings of the storage's connections.
+pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     // The file exists (sqlx created and migrated it); never create one here.
     let conn = Connection::open_with_flags(
         path,
@@ -120,15 +123,13 @@ impl Native {
         max_batch: usize,
         counters: Arc<Counters>,
     ) -> Result<Native, StorageError> {
-        let conn = open(&path)?;
+        let conn = open(&path).map_err(db)?;
         let (jobs, rx) = mpsc::channel();
         let thread_counters = counters.clone();
         std::thread::Builder::new()
             .name("vaxpass-sqlite-writer".to_owned())
             .spawn(move || writer(conn, rx, write_lock, max_batch.max(1), thread_counters))
-            .map_err(|e| {
-                StorageError::Commit(Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>)
-            })?;
+            .map_err(|e| StorageError::Commit(DatabaseError::shared(Arc::new(e))))?;
         Ok(Native {
             jobs,
             counters,
@@ -153,14 +154,19 @@ impl Native {
                 let deliver: Deliver = Box::new(move |outcome: Outcome| {
                     let value = match (result, outcome) {
                         (Ok(v), Ok(())) => Ok(v),
-                        (Ok(_), Err(e)) => Err(StorageError::Commit(e)),
+                        (Ok(_), Err(e)) => Err(StorageError::Commit(DatabaseError::shared(e))),
                         (Err(e), _) => Err(e),
                     };
                     answer_with(&slot, value);
                 });
                 (ok, deliver)
             }),
-            fail: Box::new(move |e| answer_with(&fail_slot, Err(StorageError::Commit(e)))),
+            fail: Box::new(move |e| {
+                answer_with(
+                    &fail_slot,
+                    Err(StorageError::Commit(DatabaseError::shared(e))),
+                )
+            }),
         };
         self.counters.queued(true);
         if self.jobs.send(job).is_err() {
@@ -178,7 +184,7 @@ impl Native {
         let idle = self.readers.lock().ok().and_then(|mut r| r.pop());
         let conn = match idle {
             Some(conn) => conn,
-            None => open(&self.path)?,
+            None => open(&self.path).map_err(db)?,
         };
         let result = op(&conn);
         // A connection left inside a transaction (it cannot be: reads are autocommit) or after
@@ -195,9 +201,9 @@ impl Native {
 }
 
 fn gone() -> StorageError {
-    StorageError::Commit(Arc::new(std::io::Error::other(
+    StorageError::Commit(DatabaseError::other(
         "the SQLite writer thread ended before answering",
-    )))
+    ))
 }
 
 type Slot<T> = Arc<std::sync::Mutex<Option<oneshot::Sender<Result<T, StorageError>>>>>;
@@ -302,13 +308,13 @@ fn execute(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 /// A rusqlite row read through the same parsing as sqlx's ([`super::Columns`]).
 impl super::Columns for rusqlite::Row<'_> {
     fn text(&self, col: &str) -> Result<String, StorageError> {
-        Ok(self.get(col)?)
+        self.get(col).map_err(db)
     }
     fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError> {
-        Ok(self.get(col)?)
+        self.get(col).map_err(db)
     }
     fn int(&self, col: &str) -> Result<i64, StorageError> {
-        Ok(self.get(col)?)
+        self.get(col).map_err(db)
     }
 }
 
@@ -319,9 +325,9 @@ fn first<T, P: rusqlite::Params>(
     params: P,
     parse: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StorageError>,
 ) -> Result<Option<T>, StorageError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    rows.next()?.map(parse).transpose()
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    rows.next().map_err(db)?.map(parse).transpose()
 }
 
 /// A dose record by id.
@@ -376,10 +382,10 @@ pub(crate) fn pending(
         "SELECT {} FROM dose_records WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2",
         super::batch::PENDING_COLUMNS
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query([after, limit])?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let mut rows = stmt.query([after, limit]).map_err(db)?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.next().map_err(db)? {
         out.push(super::batch::pending_from_row(row)?);
     }
     Ok(out)
@@ -407,19 +413,23 @@ pub(crate) fn insert_and_verify(
     let (id, created) = insert_record(conn, &s)?;
     let Some(created) = created else {
         let status: String = conn
-            .prepare_cached("SELECT status FROM dose_records WHERE id = $1")?
-            .query_row([id], |r| r.get(0))?;
+            .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
+            .map_err(db)?
+            .query_row([id], |r| r.get(0))
+            .map_err(db)?;
         let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
         return Ok((id, false, status));
     };
     let v = &s.verification;
     let updated: Option<i64> = conn
-        .prepare_cached(super::VERIFY_SQL)?
+        .prepare_cached(super::VERIFY_SQL)
+        .map_err(db)?
         .query_row(
             rusqlite::params![v.status.as_str(), v.code, v.report, v.person, s.now, id],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     if updated.is_none() {
         // Just inserted in this transaction: it cannot be confirmed or issued already.
         return Err(corrupt("dose record"));
@@ -437,7 +447,8 @@ fn insert_record(
     let id_ = &r.identity;
     let v = &r.vaccination;
     let inserted: Option<i64> = conn
-        .prepare_cached(super::INSERT_RECORD_SQL)?
+        .prepare_cached(super::INSERT_RECORD_SQL)
+        .map_err(db)?
         .query_row(
             rusqlite::params![
                 r.clinic_id,
@@ -460,10 +471,10 @@ fn insert_record(
         )
         .optional()
         .map_err(|e| {
-            if is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
+            if constraint::of_rusqlite(&e) == Some(Violation::ForeignKey) {
                 StorageError::UnknownClinic(r.clinic_id)
             } else {
-                e.into()
+                db(e)
             }
         })?;
     if let Some(id) = inserted {
@@ -473,18 +484,16 @@ fn insert_record(
         .prepare_cached(
             "SELECT id, request_hash FROM dose_records \
              WHERE clinic_id = $1 AND idempotency_key = $2",
-        )?
+        )
+        .map_err(db)?
         .query_row(rusqlite::params![r.clinic_id, s.key], |row| {
             Ok((row.get(0)?, row.get(1)?))
-        })?;
+        })
+        .map_err(db)?;
     if stored_hash != s.request_hash {
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
     Ok((existing_id, None))
-}
-
-fn is_constraint(e: &rusqlite::Error, code: std::os::raw::c_int) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == code)
 }
 
 /// What [`store_certificate`] stores.
@@ -504,9 +513,11 @@ pub(crate) fn store_certificate(
     head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
     let marked: Option<Option<String>> = conn
-        .prepare_cached(super::MARK_ISSUED_SQL)?
+        .prepare_cached(super::MARK_ISSUED_SQL)
+        .map_err(db)?
         .query_row(rusqlite::params![c.now, c.id], |r| r.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     let Some(person) = marked else {
         return recheck_unverified(conn, c.id);
     };
@@ -518,7 +529,8 @@ pub(crate) fn store_certificate(
         return Err(StorageError::Changed { id: c.id });
     }
     let new = c.new;
-    conn.prepare_cached(super::INSERT_CERT_SQL)?
+    conn.prepare_cached(super::INSERT_CERT_SQL)
+        .map_err(db)?
         .execute(rusqlite::params![
             new.uvci,
             c.id,
@@ -529,14 +541,9 @@ pub(crate) fn store_certificate(
             new.exp,
             c.now
         ])
-        .map_err(|e| {
-            let unique = is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-                || is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
-            if unique && e.to_string().contains("uvci") {
-                StorageError::DuplicateUvci
-            } else {
-                e.into()
-            }
+        .map_err(|e| match constraint::of_rusqlite(&e) {
+            Some(Violation::DuplicateUvci) => StorageError::DuplicateUvci,
+            _ => db(e),
         })?;
     let entries = super::issue_entries(c.id, c.clinic_id, &new, c.actor);
     append(conn, c.now, entries, head)?;
@@ -565,25 +572,20 @@ pub(crate) fn batch_commit(
     actor: String,
     head: &audit::HeadCache,
 ) -> Result<(), StorageError> {
-    let mut insert = conn.prepare_cached(super::INSERT_CERT_SQL)?;
+    let mut insert = conn.prepare_cached(super::INSERT_CERT_SQL).map_err(db)?;
     for (id, c) in certificates {
         insert
             .execute(rusqlite::params![
                 c.uvci, id, c.hc1, c.payload, c.kid, c.iat, c.exp, now
             ])
             .map_err(|e| {
-                let unique = is_constraint(&e, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE);
-                match (unique, e.to_string().contains("uvci")) {
-                    (true, true) => StorageError::DuplicateUvci,
-                    // Another certificate for the record: another process issued it.
-                    (true, false) => StorageError::BatchConflict,
-                    _ => e.into(),
-                }
+                constraint::batch_certificate_error(constraint::of_rusqlite(&e))
+                    .unwrap_or_else(|| db(e))
             })?;
     }
     let mut updated = 0;
     for sql in super::batch::mark_issued_sql(certificates, now) {
-        updated += conn.execute(&sql, [])?;
+        updated += conn.execute(&sql, []).map_err(db)?;
     }
     if updated != certificates.len() {
         return Err(StorageError::BatchConflict);
@@ -595,9 +597,11 @@ pub(crate) fn batch_commit(
 /// The record was not `verified` when its certificate was to be stored (see the sqlx path).
 fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError> {
     let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM dose_records WHERE id = $1")?
+        .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
+        .map_err(db)?
         .query_row([id], |r| r.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     let Some(status) = status else {
         return Err(StorageError::NotFound {
             what: "dose record",
@@ -632,8 +636,10 @@ fn append(
         Some((seq, hash)) => {
             let (sql, rows, new_head) = audit::chain(seq, hash.clone(), at, entries);
             let moved = conn
-                .prepare_cached(audit::MOVE_HEAD_SQL)?
-                .execute(rusqlite::params![new_head.0, new_head.1, seq, hash])?;
+                .prepare_cached(audit::MOVE_HEAD_SQL)
+                .map_err(db)?
+                .execute(rusqlite::params![new_head.0, new_head.1, seq, hash])
+                .map_err(db)?;
             if moved == 1 {
                 insert_rows(conn, &sql, at, rows)?;
                 cache.set(new_head);
@@ -645,12 +651,16 @@ fn append(
     };
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     let (last, prev): (i64, String) = conn
-        .prepare_cached(audit::RESERVE_SQL)?
-        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .prepare_cached(audit::RESERVE_SQL)
+        .map_err(db)?
+        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)?;
     let (sql, rows, head) = audit::chain(last - n, prev, at, entries);
     insert_rows(conn, &sql, at, rows)?;
-    conn.prepare_cached(audit::SET_HEAD_HASH_SQL)?
-        .execute([&head.1])?;
+    conn.prepare_cached(audit::SET_HEAD_HASH_SQL)
+        .map_err(db)?
+        .execute([&head.1])
+        .map_err(db)?;
     cache.set(head);
     Ok(())
 }
@@ -661,22 +671,22 @@ fn insert_rows(
     at: i64,
     rows: Vec<audit::Chained>,
 ) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
     let mut i = 0;
     let mut bind = |stmt: &mut rusqlite::CachedStatement<'_>, v: &dyn rusqlite::ToSql| {
         i += 1;
         stmt.raw_bind_parameter(i, v)
     };
     for r in &rows {
-        bind(&mut stmt, &r.seq)?;
-        bind(&mut stmt, &at)?;
-        bind(&mut stmt, &r.entry.actor)?;
-        bind(&mut stmt, &r.entry.action)?;
-        bind(&mut stmt, &r.entry.subject)?;
-        bind(&mut stmt, &r.details)?;
-        bind(&mut stmt, &r.prev_hash)?;
-        bind(&mut stmt, &r.hash)?;
+        bind(&mut stmt, &r.seq).map_err(db)?;
+        bind(&mut stmt, &at).map_err(db)?;
+        bind(&mut stmt, &r.entry.actor).map_err(db)?;
+        bind(&mut stmt, &r.entry.action).map_err(db)?;
+        bind(&mut stmt, &r.entry.subject).map_err(db)?;
+        bind(&mut stmt, &r.details).map_err(db)?;
+        bind(&mut stmt, &r.prev_hash).map_err(db)?;
+        bind(&mut stmt, &r.hash).map_err(db)?;
     }
-    stmt.raw_execute()?;
+    stmt.raw_execute().map_err(db)?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! The lookup portal's query: a person's latest issued certificate, by the registry's
 //! canonical ID number (migration 0004 indexes it).
 
+use super::db;
 use super::{
     Backend, CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
     cert_from_row, record_from_row,
 };
-use crate::identity::IdNumber;
+use vaxpass_issuer_domain::identity::IdNumber;
 
 /// A person's latest dose with its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +57,12 @@ impl Storage {
 
     /// As [`Storage::latest_certificate_of`], by the ID's serde form (the `id` field of the
     /// stored `registry_person` JSON). Any string is accepted: the portal runs the same
-    /// query for a number that does not parse, with a key that matches nothing.
-    pub(crate) async fn latest_certificate_by_key(
+    /// query for a number that does not parse, with a key that matches nothing (the same
+    /// work, so the answer time does not tell a malformed number from an unknown one).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Corrupt`].
+    pub async fn latest_certificate_by_key(
         &self,
         key: &str,
     ) -> Result<Option<LatestCertificate>, StorageError> {
@@ -84,7 +89,8 @@ impl Storage {
         ))
         .bind(key)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Ok(None);
         };

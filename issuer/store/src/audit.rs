@@ -7,6 +7,7 @@
 //! its hash; a removed entry leaves a gap in `seq` (or, at the end, disagrees with the one-row
 //! `audit_head`); a reordered entry breaks the `prev_hash` links.
 
+use super::db;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
@@ -156,7 +157,8 @@ pub(crate) async fn append_cached(
                 .bind(seq)
                 .bind(&hash)
                 .execute(&mut **tx)
-                .await?
+                .await
+                .map_err(db)?
                 .rows_affected();
             if moved == 1 {
                 insert_rows(tx, &sql, at, rows).await?;
@@ -269,7 +271,7 @@ async fn insert_rows(
             .bind(r.prev_hash)
             .bind(r.hash);
     }
-    q.execute(&mut **tx).await?;
+    q.execute(&mut **tx).await.map_err(db)?;
     Ok(())
 }
 
@@ -297,15 +299,17 @@ async fn append_rows(
     let row = sqlx::query(RESERVE_SQL)
         .bind(n)
         .fetch_one(&mut **tx)
-        .await?;
-    let last: i64 = row.try_get("seq")?;
-    let prev: String = row.try_get("hash")?;
+        .await
+        .map_err(db)?;
+    let last: i64 = row.try_get("seq").map_err(db)?;
+    let prev: String = row.try_get("hash").map_err(db)?;
     let (sql, rows, head) = chain(last - n, prev, at, entries);
     insert_rows(tx, &sql, at, rows).await?;
     sqlx::query(SET_HEAD_HASH_SQL)
         .bind(&head.1)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(head)
 }
 

@@ -11,13 +11,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::generate_persons;
 use sqlx::{AnyPool, Executor, Row};
-use vaxpass_issuer::identity::IdNumber;
-use vaxpass_issuer::matching::{InMemoryRegistry, MatchResult, RegistryPerson, match_record};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{
-    Actor, AuditBroken, AuditBrokenReason, Backend, DoseRecord, NewCertificate, Page, RecordStatus,
-    Role, SqliteSettings, Storage, StorageError, token_hash,
+use vaxpass_issuer_domain::identity::IdNumber;
+use vaxpass_issuer_domain::matching::{
+    InMemoryRegistry, MatchResult, RegistryPerson, match_record,
+};
+use vaxpass_issuer_store::{
+    Actor, AuditBroken, AuditBrokenReason, Backend, CommitMode, ConfirmedRecord, DoseRecord,
+    NewCertificate, Page, RecordStatus, Role, SqliteSettings, Storage, StorageError, token_hash,
 };
 
 impl TestDb {
@@ -365,6 +367,81 @@ both_backends! {
         assert!(!format!("{:?}", first.certificate).contains("HC1:"));
         s.audit_verify().await.unwrap();
         s.close().await;
+    }
+
+    fn batch_commit_tells_a_duplicate_uvci_from_a_record_certified_meanwhile(db) {
+        let modes = match db.backend {
+            Backend::Sqlite => vec![
+                CommitMode::Grouped { max_batch: 16 },
+                CommitMode::GroupedSqlx { max_batch: 16 },
+                CommitMode::PerOperation,
+            ],
+            Backend::Postgres => vec![CommitMode::PerOperation, CommitMode::Grouped { max_batch: 16 }],
+        };
+        let people = persons(20);
+        let raw = db.raw().await;
+        for (round, mode) in modes.into_iter().enumerate() {
+            let s = Storage::open_with(&db.url, mode).await.unwrap();
+            let clinic = s.create_clinic("Batch", 79, &system()).await.unwrap();
+            let confirmed: Vec<ConfirmedRecord> = people[..3]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ConfirmedRecord {
+                    record: dose_for(clinic, p, 1),
+                    idempotency_key: format!("{round}-{i}"),
+                    result: MatchResult::Verified { person: p.clone(), notes: vec![] },
+                })
+                .collect();
+            s.insert_confirmed_records(&confirmed, &system()).await.unwrap();
+            let claim = s.batch_claim(0, 3).await.unwrap();
+            let ids: Vec<i64> = claim.records.iter().map(|r| r.id).collect();
+            assert_eq!(ids.len(), 3, "{mode:?}");
+            drop(claim);
+            let new = |uvci: String| NewCertificate {
+                uvci,
+                hc1: "HC1:TEST".into(),
+                payload: "{}".into(),
+                kid: "AAAAAAAAAAA=".into(),
+                iat: 1_700_000_000,
+                exp: 1_731_536_000,
+            };
+            // A UVCI already stored (the first certificate of an earlier round, or of this one).
+            let taken = format!("URN:UVCI:01:VN:R{round}A");
+            let claim = s.batch_claim(0, 1).await.unwrap();
+            s.batch_commit(claim.lock, &[(ids[0], new(taken.clone()))], &system()).await.unwrap();
+            let claim = s.batch_claim(0, 2).await.unwrap();
+            let batch = [(ids[1], new(format!("URN:UVCI:01:VN:R{round}B"))), (ids[2], new(taken))];
+            let err = s.batch_commit(claim.lock, &batch, &system()).await.unwrap_err();
+            assert!(matches!(err, StorageError::DuplicateUvci), "{mode:?}: {err}");
+            // Record 1 gets a certificate behind the storage's back (another process): a
+            // unique violation on the record, not on the UVCI.
+            sqlx::query(
+                "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at) \
+                 VALUES ($1, $2, 'x', '{}', 'k', 0, 0, 0)",
+            )
+            .bind(format!("URN:UVCI:01:VN:R{round}ELSEWHERE"))
+            .bind(ids[1])
+            .execute(&raw)
+            .await
+            .unwrap();
+            let claim = s.batch_claim(0, 2).await.unwrap();
+            let batch = [(ids[1], new(format!("URN:UVCI:01:VN:R{round}B"))), (ids[2], new(format!("URN:UVCI:01:VN:R{round}C")))];
+            let err = s.batch_commit(claim.lock, &batch, &system()).await.unwrap_err();
+            assert!(matches!(err, StorageError::BatchConflict), "{mode:?}: {err}");
+            // Nothing of the failed batches was stored; record 2 is issued on its own.
+            assert_eq!(s.certificate_for_record(ids[2]).await.unwrap(), None);
+            let claim = s.batch_claim(ids[1], 1).await.unwrap();
+            s.batch_commit(claim.lock, &[(ids[2], new(format!("URN:UVCI:01:VN:R{round}C")))], &system()).await.unwrap();
+            // Mark record 1 as issued too, so the next round's claims start clean.
+            sqlx::query("UPDATE dose_records SET status = 'issued' WHERE id = $1")
+                .bind(ids[1])
+                .execute(&raw)
+                .await
+                .unwrap();
+            s.audit_verify().await.unwrap();
+            s.close().await;
+        }
+        raw.close().await;
     }
 
     fn uvci_uniqueness_is_enforced_by_the_database(db) {

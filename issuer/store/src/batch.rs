@@ -1,4 +1,4 @@
-//! Storage for batch issuance ([`crate::batch`]): bulk insertion of confirmed dose records,
+//! Storage for batch issuance (the issuer's `batch` stage): bulk insertion of confirmed dose records,
 //! claiming confirmed records, and committing a batch of certificates in one transaction.
 //!
 //! ## Exactly once
@@ -17,6 +17,7 @@
 //! - SQLite: one writer at a time anyway; the claim is a plain read in id order. One batch
 //!   process per SQLite file (a second one fails at its first conflicting commit).
 
+use super::db;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
@@ -26,9 +27,9 @@ use super::{
     Actor, Backend, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
     Vaccination, audit, corrupt, id_kind_str, vaccination_from_row,
 };
-use crate::dates::Date;
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{MatchResult, RegistryPerson};
+use vaxpass_issuer_domain::dates::Date;
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::matching::{MatchResult, RegistryPerson};
 
 /// Rows per multi-row statement: 20 values per dose record and 8 per certificate stay under
 /// SQLite's 32,766 bound variables.
@@ -336,7 +337,7 @@ impl Storage {
                 if super::is_fk_violation(&e) {
                     StorageError::UnknownClinic(chunk.first().map_or(0, |r| r.record.clinic_id))
                 } else {
-                    e.into()
+                    db(e)
                 }
             })?;
             for id in &ids {
@@ -363,7 +364,7 @@ impl Storage {
             )
             .await?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(summary)
     }
 
@@ -380,20 +381,22 @@ impl Storage {
         let n = self.pool.options().get_max_connections();
         let mut held = Vec::new();
         for _ in 0..n {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.pool.acquire().await.map_err(db)?;
             sqlx::query("PRAGMA cache_size = -262144")
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(db)?;
             // Sorting and the IN lists' ephemeral tables in memory, not in temporary files.
             sqlx::query("PRAGMA temp_store = MEMORY")
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(db)?;
             held.push(conn);
         }
         if let Some(native) = &self.native {
             // The connection of the native writer, which commits the batches.
             native
-                .write(|conn| Ok(conn.pragma_update(None, "cache_size", -262_144)?))
+                .write(|conn| conn.pragma_update(None, "cache_size", -262_144).map_err(db))
                 .await?;
         }
         Ok(())
@@ -416,7 +419,7 @@ impl Storage {
                 })
                 .await
                 // The reading task panicked or the runtime is shutting down.
-                .map_err(|_| StorageError::Database(sqlx::Error::WorkerCrashed))??;
+                .map_err(|_| super::db(sqlx::Error::WorkerCrashed))??;
                 Ok(Claim {
                     records,
                     lock: ClaimLock(None),
@@ -430,7 +433,8 @@ impl Storage {
                 .bind(after)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?;
+                .await
+                .map_err(db)?;
                 Ok(Claim {
                     records: rows
                         .iter()
@@ -440,7 +444,7 @@ impl Storage {
                 })
             }
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin().await.map_err(db)?;
                 let rows = sqlx::query(&format!(
                     "SELECT {PENDING_COLUMNS} FROM dose_records \
                      WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2 \
@@ -449,13 +453,14 @@ impl Storage {
                 .bind(after)
                 .bind(limit)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 let records: Vec<PendingRecord> = rows
                     .iter()
                     .map(pending_from_row)
                     .collect::<Result<_, _>>()?;
                 if records.is_empty() {
-                    tx.rollback().await?;
+                    tx.rollback().await.map_err(db)?;
                     return Ok(Claim {
                         records,
                         lock: ClaimLock(None),
@@ -486,7 +491,7 @@ impl Storage {
     ) -> Result<(), StorageError> {
         if certificates.is_empty() {
             if let Some(tx) = lock.0 {
-                tx.rollback().await?;
+                tx.rollback().await.map_err(db)?;
             }
             return Ok(());
         }
@@ -531,14 +536,9 @@ impl Storage {
                     .bind(c.exp)
                     .bind(now);
             }
-            q.execute(&mut *tx).await.map_err(|e| match &e {
-                sqlx::Error::Database(d)
-                    if d.is_unique_violation() && d.message().contains("uvci") =>
-                {
-                    StorageError::DuplicateUvci
-                }
-                sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::BatchConflict,
-                _ => e.into(),
+            q.execute(&mut *tx).await.map_err(|e| {
+                super::constraint::batch_certificate_error(super::constraint::of_sqlx(&e))
+                    .unwrap_or_else(|| db(e))
             })?;
         }
         // The status change, conditional on `confirmed`; it must touch every record. Ids come
@@ -547,14 +547,18 @@ impl Storage {
         // instead of a list of thousands.
         let mut updated = 0;
         for sql in mark_issued_sql(certificates, now) {
-            updated += sqlx::query(&sql).execute(&mut *tx).await?.rows_affected();
+            updated += sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
         }
         if updated != certificates.len() as u64 {
             return Err(StorageError::BatchConflict);
         }
         let entry = batch_issue_entry(certificates, actor.to_string());
         audit::append(&mut tx, now, vec![entry]).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         drop(guard);
         Ok(())
     }
@@ -576,17 +580,20 @@ impl Storage {
         .bind(after)
         .bind(i64::from(limit.min(50_000)))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter()
             .map(|row| {
-                let number: String = row.try_get("id_number")?;
+                let number: String = row.try_get("id_number").map_err(db)?;
                 Ok(RegistryPerson {
                     id: IdNumber::parse(&number, IdKind::National)
                         .map_err(|_| corrupt("registry ID number"))?,
-                    full_name: row.try_get("full_name")?,
-                    date_of_birth: Date::parse(&row.try_get::<String, _>("date_of_birth")?)
-                        .map_err(|_| corrupt("registry birth date"))?,
-                    sex: Sex::parse(&row.try_get::<String, _>("sex")?)
+                    full_name: row.try_get("full_name").map_err(db)?,
+                    date_of_birth: Date::parse(
+                        &row.try_get::<String, _>("date_of_birth").map_err(db)?,
+                    )
+                    .map_err(|_| corrupt("registry birth date"))?,
+                    sex: Sex::parse(&row.try_get::<String, _>("sex").map_err(db)?)
                         .ok_or(corrupt("registry sex"))?,
                 })
             })
@@ -601,7 +608,8 @@ impl Storage {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM dose_records WHERE status = 'confirmed'")
                 .fetch_one(&self.pool)
-                .await?;
+                .await
+                .map_err(db)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -612,7 +620,8 @@ impl Storage {
     pub async fn certificate_count(&self) -> Result<u64, StorageError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
             .fetch_one(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -633,14 +642,15 @@ impl Storage {
         .bind(after)
         .bind(i64::from(limit.min(10_000)))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(ExportedCertificate {
-                    id: r.try_get("id")?,
-                    uvci: r.try_get("uvci")?,
-                    dose_record_id: r.try_get("dose_record_id")?,
-                    hc1: r.try_get("hc1")?,
+                    id: r.try_get("id").map_err(db)?,
+                    uvci: r.try_get("uvci").map_err(db)?,
+                    dose_record_id: r.try_get("dose_record_id").map_err(db)?,
+                    hc1: r.try_get("hc1").map_err(db)?,
                 })
             })
             .collect()

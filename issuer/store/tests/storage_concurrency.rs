@@ -14,10 +14,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::generate_persons;
 use sqlx::{AnyPool, Executor};
-use vaxpass_issuer::matching::{MatchResult, RegistryPerson};
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{
+use vaxpass_issuer_domain::matching::{MatchResult, RegistryPerson};
+use vaxpass_issuer_store::{
     Actor, Backend, CommitMode, DoseRecord, NewCertificate, RecordStatus, Storage, StorageError,
 };
 

@@ -4,14 +4,14 @@
 //! One [`Storage`] type serves both backends through `sqlx::Any`: SQLite (embedded, the
 //! default; `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written
 //! once with `$n` placeholders, which both drivers accept; the schema differs only in types and
-//! lives per backend under `issuer/migrations/{sqlite,postgres}/`, embedded and run by
+//! lives per backend under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by
 //! [`Storage::open`].
 //!
 //! ```
-//! use vaxpass_issuer::dates::{Date, PartialDate};
-//! use vaxpass_issuer::matching::{match_record, DoseIdentity, InMemoryRegistry};
-//! use vaxpass_issuer::registry_csv::generate_persons;
-//! use vaxpass_issuer::storage::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
+//! use vaxpass_issuer_domain::dates::{Date, PartialDate};
+//! use vaxpass_issuer_domain::identity::{IdNumber, Sex};
+//! use vaxpass_issuer_domain::matching::{match_record, DoseIdentity, InMemoryRegistry, RegistryPerson};
+//! use vaxpass_issuer_store::{Actor, NewCertificate, NewDoseRecord, Role, Storage, Vaccination};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +20,12 @@
 //! let storage = Storage::open(&url).await?; // creates the file, runs the migrations
 //! let admin = Actor::System("setup".into());
 //!
-//! let people: Vec<_> = generate_persons(1_000, 1).collect();
+//! let people = vec![RegistryPerson {
+//!     id: IdNumber::parse_national("079090001234")?,
+//!     full_name: "Nguyễn Văn An".into(),
+//!     date_of_birth: Date::parse("1990-04-12")?,
+//!     sex: Sex::Male,
+//! }];
 //! storage.import_registry(people.iter().cloned(), 500, &admin).await?;
 //! let clinic = storage.create_clinic("Trạm Y tế Phường 1", 79, &admin).await?;
 //! let (token, _) = storage.create_staff_token(clinic, Role::Staff, &admin).await?;
@@ -107,10 +112,16 @@
 //!
 //! No error text or `Debug` output here carries personal data (names, ID numbers, birth dates).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod audit;
 mod batch;
+mod constraint;
+mod error;
 mod group;
 pub mod lookup;
+mod migrate;
 mod native;
 mod rematch;
 mod tokens;
@@ -125,17 +136,19 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::dates::{Date, PartialDate};
-use crate::identity::{IdKind, IdNumber, Sex};
-use crate::matching::{DoseIdentity, MatchResult, RegistryPerson};
+use vaxpass_issuer_domain::dates::{Date, PartialDate};
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
 pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };
+use error::db;
+pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
 pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
 
@@ -193,108 +206,6 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Largest registry batch: 4 values per row stay far below both backends' bind limits.
 pub const MAX_IMPORT_BATCH: usize = 5_000;
-
-/// Why a storage operation failed. The texts carry no personal data.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
-    #[error("unsupported database URL: expected sqlite://… or postgres://…")]
-    UnsupportedUrl,
-    /// The SQLite database file could not be created or made private (mode 0600).
-    #[error(
-        "database file {path}: {source}; the issuer creates it with mode 0600 in a directory it can write"
-    )]
-    File {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The database failed or refused a statement.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// Migrations failed.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// No such row.
-    #[error("{what} {id} does not exist")]
-    NotFound {
-        /// `dose record`, `clinic`.
-        what: &'static str,
-        /// Its id.
-        id: i64,
-    },
-    /// The clinic named by a record or token does not exist.
-    #[error("clinic {0} does not exist")]
-    UnknownClinic(i64),
-    /// Only a verified record can be confirmed.
-    #[error(
-        "dose record {id} cannot be confirmed: its status is '{status}', only a record verified against the population registry can be"
-    )]
-    NotVerified {
-        /// The record.
-        id: i64,
-        /// Its status.
-        status: RecordStatus,
-    },
-    /// The record was already confirmed and its certificate issued: it can no longer change.
-    #[error("dose record {id} already has a certificate and can no longer be changed")]
-    AlreadyIssued {
-        /// The record.
-        id: i64,
-    },
-    /// The idempotency key was used before by this clinic for a different record.
-    #[error(
-        "the idempotency key was already used by this clinic for a different record (record {existing_id})"
-    )]
-    IdempotencyConflict {
-        /// The record stored under that key.
-        existing_id: i64,
-    },
-    /// A certificate with this UVCI exists already (the database's UNIQUE constraint).
-    #[error("a certificate with this UVCI already exists")]
-    DuplicateUvci,
-    /// The issuing callback of [`Storage::confirm_and_issue`] failed; nothing was stored.
-    #[error("issuing the certificate failed: {0}")]
-    Issue(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// An import batch size of 0 or above [`MAX_IMPORT_BATCH`].
-    #[error("import batch size must be between 1 and {MAX_IMPORT_BATCH}")]
-    BatchSize,
-    /// A stored value could not be read back (a column edited outside the application).
-    #[error("stored {what} is malformed")]
-    Corrupt {
-        /// Which value.
-        what: &'static str,
-    },
-    /// The audit log does not verify.
-    #[error(transparent)]
-    AuditBroken(#[from] AuditBroken),
-    /// The transaction holding this write (with a group of others, see [`CommitMode`]) could
-    /// not be committed: none of its writes is stored.
-    #[error("database error while committing: {0}")]
-    Commit(#[source] Arc<dyn std::error::Error + Send + Sync>),
-    /// SQLite failed or refused a statement on the service's native path (see
-    /// [`CommitMode::Grouped`]).
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The record changed (it was matched again) while its certificate was being signed; the
-    /// certificate was dropped unstored. Confirming again signs the record as it is now.
-    #[error("dose record {id} changed while its certificate was being signed; confirm it again")]
-    Changed {
-        /// The record.
-        id: i64,
-    },
-    /// The token is revoked (or expired): it cannot be rotated.
-    #[error("staff token {0} is revoked or expired; create a new token instead")]
-    TokenRevoked(i64),
-    /// A batch commit found a record no longer confirmed or already certified: another
-    /// process issued it. Nothing of the batch was stored.
-    #[error(
-        "a record of the batch was issued by another process meanwhile; nothing of this batch was stored (run one batch process per SQLite database)"
-    )]
-    BatchConflict,
-}
 
 /// How [`Storage`] commits its writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -544,7 +455,7 @@ pub struct DoseRecord {
     pub status: RecordStatus,
     /// The matching outcome code (`VERIFIED`, `MISMATCH`, …), once matched.
     pub outcome: Option<String>,
-    /// The [`crate::matching::MatchReport`] as JSON, once matched (may quote personal data).
+    /// The [`vaxpass_issuer_domain::matching::MatchReport`] as JSON, once matched (may quote personal data).
     pub match_report: Option<String>,
     /// The registry's canonical identity (verified records): what the certificate carries.
     pub registry_person: Option<RegistryPerson>,
@@ -804,13 +715,13 @@ pub(crate) trait Columns {
 
 impl Columns for AnyRow {
     fn text(&self, col: &str) -> Result<String, StorageError> {
-        Ok(self.try_get(col)?)
+        self.try_get(col).map_err(db)
     }
     fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError> {
-        Ok(self.try_get(col)?)
+        self.try_get(col).map_err(db)
     }
     fn int(&self, col: &str) -> Result<i64, StorageError> {
-        Ok(self.try_get(col)?)
+        self.try_get(col).map_err(db)
     }
 }
 
@@ -892,8 +803,18 @@ fn cert_from_row(row: &impl Columns) -> Result<Certificate, StorageError> {
     })
 }
 
+/// The settings of every SQLite connection of the pool. WAL: readers never block the writer;
+/// FULL: the WAL is synced at every commit, so an acknowledged record survives a power cut.
+async fn sqlite_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    Ok(())
+}
+
 fn is_fk_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+    constraint::of_sqlx(e) == Some(constraint::Violation::ForeignKey)
 }
 
 impl Storage {
@@ -902,8 +823,10 @@ impl Storage {
     /// the group-commit writer.
     ///
     /// # Errors
-    /// [`StorageError::UnsupportedUrl`], [`StorageError::Database`] (cannot connect),
-    /// [`StorageError::Migrate`].
+    /// [`StorageError::UnsupportedUrl`], [`StorageError::Unavailable`] (cannot connect),
+    /// [`StorageError::CorruptDatabase`] (a file that is not a SQLite database),
+    /// [`StorageError::SchemaTooNew`] (migrated by a newer issuer),
+    /// [`StorageError::SchemaMismatch`], [`StorageError::Migrate`], [`StorageError::Database`].
     pub async fn open(url: &str) -> Result<Storage, StorageError> {
         let backend = Backend::from_url(url)?;
         Storage::open_with(url, CommitMode::default_for(backend)).await
@@ -922,29 +845,32 @@ impl Storage {
                 make_private(&file, url.contains("mode=rwc"))?;
             }
         }
+        // One connection first, outside the pool: the pool retries a connection that fails
+        // until its acquire timeout and then reports only the timeout; this one says why at
+        // once (refused, not a database, …).
+        let mut probe = AnyConnection::connect(url).await.map_err(db)?;
+        if backend == Backend::Sqlite {
+            sqlite_session(&mut probe).await.map_err(db)?;
+        }
+        probe.close().await.map_err(db)?;
         let pool = match backend {
-            Backend::Sqlite => {
-                options
-                    .max_connections(4)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL: readers never block the writer; FULL: the WAL is synced at
-                            // every commit, so an acknowledged record survives a power cut.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
-            }
-            Backend::Postgres => options.max_connections(10).connect(url).await?,
+            Backend::Sqlite => options
+                .max_connections(4)
+                .after_connect(|conn, _meta| Box::pin(sqlite_session(conn)))
+                .connect(url)
+                .await
+                .map_err(db)?,
+            Backend::Postgres => options.max_connections(10).connect(url).await.map_err(db)?,
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        match (backend, native::file_of(url)) {
+            // A file: the migrations run through rusqlite (`migrate`), on the history sqlx wrote.
+            (Backend::Sqlite, Some(file)) => {
+                let mut conn = native::open(&file).map_err(db)?;
+                migrate::run(&mut conn, &migrate::SQLITE)?;
+            }
+            // An in-memory database lives in sqlx's connections only.
+            (Backend::Sqlite, None) => SQLITE_MIGRATIONS.run(&pool).await.map_err(db)?,
+            (Backend::Postgres, _) => POSTGRES_MIGRATIONS.run(&pool).await.map_err(db)?,
         }
         let write_lock = Arc::new(Mutex::new(()));
         let counters = Arc::new(group::Counters::default());
@@ -1010,7 +936,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -1037,12 +966,12 @@ impl Storage {
             Backend::Sqlite => {
                 let guard = self.write_lock.clone().lock_owned().await;
                 WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?,
                     _guard: Some(guard),
                 }
             }
             Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
+                tx: self.pool.begin().await.map_err(db)?,
                 _guard: None,
             },
         })
@@ -1077,9 +1006,7 @@ impl Storage {
             job.run_alone(tx).await;
         }
         answer.await.map_err(|_| {
-            StorageError::Commit(Arc::new(sqlx::Error::Protocol(
-                "the writer ended before answering".to_owned(),
-            )))
+            StorageError::Commit(DatabaseError::other("the writer ended before answering"))
         })?
     }
 
@@ -1092,19 +1019,23 @@ impl Storage {
         if self.backend != Backend::Sqlite {
             return Ok(None);
         }
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .map_err(db)?;
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .map_err(db)?;
         let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .map_err(db)?;
         let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(Some(SqliteSettings {
             journal_mode,
             synchronous,
@@ -1173,7 +1104,7 @@ impl Storage {
                     .bind(p.date_of_birth.to_string())
                     .bind(p.sex.code());
             }
-            q.execute(&mut **tx).await?;
+            q.execute(&mut **tx).await.map_err(db)?;
             summary.rows += buf.len() as u64;
             summary.batches += 1;
         }
@@ -1188,7 +1119,7 @@ impl Storage {
             }],
         )
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(summary)
     }
 
@@ -1203,7 +1134,8 @@ impl Storage {
         let row = sqlx::query(FIND_PERSON_SQL)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         row.map(|row| person_from_row(&row, id)).transpose()
     }
 
@@ -1214,7 +1146,8 @@ impl Storage {
     pub async fn registry_count(&self) -> Result<u64, StorageError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registry_persons")
             .fetch_one(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -1243,7 +1176,8 @@ impl Storage {
                 .bind(i64::from(province))
                 .bind(now)
                 .fetch_one(&mut **tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 audit::append(
                     tx,
                     now,
@@ -1352,7 +1286,8 @@ impl Storage {
                         sqlx::query_scalar("SELECT status FROM dose_records WHERE id = $1")
                             .bind(id)
                             .fetch_one(&mut **tx)
-                            .await?;
+                            .await
+                            .map_err(db)?;
                     let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
                     return Ok((id, false, status));
                 };
@@ -1378,7 +1313,8 @@ impl Storage {
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(record_from_row).transpose()
     }
 
@@ -1547,7 +1483,8 @@ impl Storage {
         ))
         .bind(uvci)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(cert_from_row).transpose()
     }
 
@@ -1569,7 +1506,8 @@ impl Storage {
         ))
         .bind(dose_record_id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(cert_from_row).transpose()
     }
 
@@ -1590,7 +1528,8 @@ impl Storage {
         .bind(page.after_id.unwrap_or(0))
         .bind(i64::from(page.limit.min(1_000)))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -1610,7 +1549,8 @@ impl Storage {
         .bind(clinic_id)
         .bind(idempotency_key)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(row.is_some())
     }
 
@@ -1632,11 +1572,12 @@ impl Storage {
         .bind(after)
         .bind(i64::from(limit.min(1_000)))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
+        .await
+        .map_err(db)?;
+        rows.iter()
             .map(audit::entry_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()
+            .map_err(db)
     }
 
     /// Verifies the whole audit chain: every entry's hash, every link, no gap in `seq`, and
@@ -1649,9 +1590,10 @@ impl Storage {
         // The head first: entries up to its seq were committed with it.
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)
-            .await?;
-        let head_seq: i64 = head.try_get("seq")?;
-        let head_hash: String = head.try_get("hash")?;
+            .await
+            .map_err(db)?;
+        let head_seq: i64 = head.try_get("seq").map_err(db)?;
+        let head_hash: String = head.try_get("hash").map_err(db)?;
         let mut verifier = audit::Verifier::new();
         let mut after = 0;
         loop {
@@ -1662,12 +1604,13 @@ impl Storage {
             .bind(after)
             .bind(head_seq)
             .fetch_all(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
             if rows.is_empty() {
                 break;
             }
             for row in &rows {
-                let entry = audit::entry_from_row(row)?;
+                let entry = audit::entry_from_row(row).map_err(db)?;
                 verifier.check(&entry)?;
                 after = entry.seq;
             }
@@ -1758,7 +1701,7 @@ async fn insert_record_rows(
             if is_fk_violation(&e) {
                 StorageError::UnknownClinic(record.clinic_id)
             } else {
-                e.into()
+                db(e)
             }
         })?;
     if let Some(id) = inserted {
@@ -1770,9 +1713,10 @@ async fn insert_record_rows(
     .bind(record.clinic_id)
     .bind(idempotency_key)
     .fetch_one(&mut **tx)
-    .await?;
-    let existing_id: i64 = row.try_get("id")?;
-    if row.try_get::<String, _>("request_hash")? != request_hash {
+    .await
+    .map_err(db)?;
+    let existing_id: i64 = row.try_get("id").map_err(db)?;
+    if row.try_get::<String, _>("request_hash").map_err(db)? != request_hash {
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
     Ok((existing_id, None))
@@ -1829,12 +1773,14 @@ async fn verify_rows(
         .bind(now)
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .map_err(db)?;
     if updated.is_none() {
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut **tx)
-            .await?;
+            .await
+            .map_err(db)?;
         return Err(match exists {
             Some(_) => StorageError::AlreadyIssued { id },
             None => StorageError::NotFound {
@@ -1866,7 +1812,8 @@ async fn store_certificate_tx(
         .bind(now)
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .map_err(db)?;
     if marked.is_none() {
         return recheck_unverified(tx, id).await;
     }
@@ -1892,14 +1839,15 @@ async fn recheck_unverified(
     )
     .bind(id)
     .fetch_optional(&mut **tx)
-    .await?;
+    .await
+    .map_err(db)?;
     let Some(row) = row else {
         return Err(StorageError::NotFound {
             what: "dose record",
             id,
         });
     };
-    let status = RecordStatus::parse(&row.try_get::<String, _>("status")?)
+    let status = RecordStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)
         .ok_or(corrupt("record status"))?;
     if status == RecordStatus::Issued {
         // Issued meanwhile (another process): theirs stands, ours was never stored.
@@ -1908,7 +1856,8 @@ async fn recheck_unverified(
         ))
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?
+        .await
+        .map_err(db)?
         .ok_or(corrupt("issued record without certificate"))?;
         return Ok(Issued {
             certificate: cert_from_row(&row)?,
@@ -1939,11 +1888,9 @@ async fn insert_certificate(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() && d.message().contains("uvci") => {
-                StorageError::DuplicateUvci
-            }
-            _ => e.into(),
+        .map_err(|e| match constraint::of_sqlx(&e) {
+            Some(constraint::Violation::DuplicateUvci) => StorageError::DuplicateUvci,
+            _ => db(e),
         })?;
     let entries = issue_entries(id, clinic_id, &new, actor);
     audit::append_cached(tx, now, entries, head).await?;

@@ -1,0 +1,46 @@
+//! The issuer's use cases, below the HTTP layer: what happens to a dose record between the
+//! clinic's submission and its certificate, in domain terms. The HTTP handlers ([`crate::api`])
+//! and the file import ([`crate::batch::import`]) call these and only translate: a request
+//! body into a [`SubmitRequest`], a [`Submitted`] into a status code and JSON.
+//!
+//! - [`submission`]: the checks every submission path shares ([`submission::parse`]).
+//! - [`intake`]: store a record, match it against the registry, defer the match when the
+//!   registry cannot answer ([`intake::submit`]), and match the deferred ones again
+//!   ([`intake::rematch_pending`]).
+//! - [`confirm`]: confirm a verified record and issue its certificate once
+//!   ([`confirm::confirm`]).
+//! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]).
+//!
+//! Nothing here knows axum, hyper or status codes; errors are typed ([`SubmissionError`],
+//! [`WorkflowError`]) and their texts quote no submitted value.
+
+pub mod confirm;
+pub mod intake;
+pub mod lookup;
+pub mod submission;
+
+pub use intake::{
+    Disposition, Outcome, REGISTRY_UNAVAILABLE, RematchSummary, Submitted, rematch_pending, submit,
+};
+pub use submission::{SubmissionError, SubmitRequest, VaccineIn};
+
+use crate::storage::StorageError;
+
+/// Why a use case did not complete. The texts carry no personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkflowError {
+    /// The submission breaks a rule every submission path checks.
+    #[error(transparent)]
+    Submission(#[from] SubmissionError),
+    /// The record does not exist, or belongs to another clinic (the same answer: ids are
+    /// sequential).
+    #[error("the dose record does not exist")]
+    RecordMissing,
+    /// The dose is not (any more) clinically plausible: it is not signed.
+    #[error(transparent)]
+    Implausible(crate::plausibility::Implausible),
+    /// The database failed, or refused the change (see [`StorageError`]).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
