@@ -72,6 +72,8 @@
 
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
+// QR images belong to issuance (its own crate); re-exported under the old path.
+pub use vaxpass_issuer_issuance::qr;
 /// The registry sources: the `vaxpass-issuer-registry` crate, under its old path.
 pub use vaxpass_issuer_registry as registry;
 /// The registry CSV reader and generator (`vaxpass_issuer_registry::csv`), under its old path.
@@ -85,5 +87,4 @@ pub use vaxpass_issuer_workflow::ratelimit;
 
 pub mod api;
 pub mod batch;
-pub mod qr;
 pub mod server;

@@ -1,8 +1,17 @@
 //! The issuing direction: payload → CWT → COSE_Sign1 (signed by a closure) → zlib → Base45 →
 //! `HC1:` text.
+//!
+//! [`encode_cose`] (CWT and COSE_Sign1, the codec's own writers) is always built. The rest
+//! compresses, and the verifier has no compressor of its own: `armour`, `encode_hc1` and
+//! `encode_dcc` are one-shot conveniences (tests, tools, third parties issuing a few
+//! certificates) behind the feature `encode`, on miniz_oxide's level 9. The issuer's
+//! high-volume path (a compressor kept per thread) is `vaxpass-issuer-issuance`.
 
+#[cfg(any(test, feature = "encode"))]
+use crate::hc1;
+#[cfg(any(test, feature = "encode"))]
 use crate::model::Dcc;
-use crate::{Algorithm, Kid, Timestamp, base45, cose, cwt, hc1, zlib};
+use crate::{Algorithm, Kid, Timestamp, cose, cwt};
 
 /// The CWT claims an issuer sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,15 +41,17 @@ pub fn encode_cose<E>(
     cose::sign1(alg.cose_id(), kid.as_bytes(), &cwt, sign)
 }
 
-/// Compresses and armours a COSE_Sign1: zlib, Base45, `HC1:` prefix.
+/// Compresses and armours a COSE_Sign1: zlib (miniz_oxide, level 9), Base45, `HC1:` prefix.
+#[cfg(any(test, feature = "encode"))]
 pub fn armour(cose_sign1: &[u8]) -> String {
-    Encoder::new().armour(cose_sign1)
+    hc1::armour_zlib(&miniz_oxide::deflate::compress_to_vec_zlib(cose_sign1, 9))
 }
 
 /// Encodes a CBOR payload into an `HC1:` string.
 ///
 /// # Errors
 /// Whatever `sign` returns.
+#[cfg(any(test, feature = "encode"))]
 pub fn encode_hc1<E>(
     payload_cbor: &[u8],
     claims: &IssueClaims<'_>,
@@ -55,6 +66,7 @@ pub fn encode_hc1<E>(
 ///
 /// # Errors
 /// Whatever `sign` returns.
+#[cfg(any(test, feature = "encode"))]
 pub fn encode_dcc<E>(
     dcc: &Dcc,
     claims: &IssueClaims<'_>,
@@ -65,68 +77,12 @@ pub fn encode_dcc<E>(
     encode_hc1(&dcc.to_cbor(), claims, alg, kid, sign)
 }
 
-/// Reusable issuing state for one thread: a [`zlib::Deflater`] and its output buffer, so that
-/// encoding many certificates allocates the compressor once. Its results are those of the free
-/// functions ([`armour`], [`encode_hc1`], [`encode_dcc`]), byte for byte.
-#[derive(Debug, Default)]
-pub struct Encoder {
-    deflater: zlib::Deflater,
-    z: Vec<u8>,
-}
-
-impl Encoder {
-    /// A new encoder.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// As [`armour`].
-    pub fn armour(&mut self, cose_sign1: &[u8]) -> String {
-        self.z.clear();
-        self.deflater.deflate_into(cose_sign1, &mut self.z);
-        let mut out = String::with_capacity(hc1::PREFIX.len() + base45::encoded_len(self.z.len()));
-        out.push_str(hc1::PREFIX);
-        base45::encode_into(&self.z, &mut out);
-        out
-    }
-
-    /// As [`encode_hc1`].
-    ///
-    /// # Errors
-    /// Whatever `sign` returns.
-    pub fn encode_hc1<E>(
-        &mut self,
-        payload_cbor: &[u8],
-        claims: &IssueClaims<'_>,
-        alg: Algorithm,
-        kid: &Kid,
-        sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
-    ) -> Result<String, E> {
-        encode_cose(payload_cbor, claims, alg, kid, sign).map(|c| self.armour(&c))
-    }
-
-    /// As [`encode_dcc`].
-    ///
-    /// # Errors
-    /// Whatever `sign` returns.
-    pub fn encode_dcc<E>(
-        &mut self,
-        dcc: &Dcc,
-        claims: &IssueClaims<'_>,
-        alg: Algorithm,
-        kid: &Kid,
-        sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
-    ) -> Result<String, E> {
-        self.encode_hc1(&dcc.to_cbor(), claims, alg, kid, sign)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{CertificateType, Entries, Name, Recovery};
-    use crate::testutil;
     use crate::{Limits, TrustStore, TrustedSigner, Verifier};
+    use crate::{base45, testutil};
     use proptest::prelude::*;
     use std::convert::Infallible;
 
@@ -175,34 +131,6 @@ mod tests {
         // Unknown kid.
         let mut empty = Verifier::new(TrustStore::new());
         assert_eq!(empty.verify(&hc1, NOW).unwrap_err().code(), "KID_UNKNOWN");
-    }
-
-    #[test]
-    fn encoder_matches_the_free_functions() {
-        let (der, sk) = testutil::p256_cert(None);
-        let kid = Kid::from_certificate_der(&der);
-        let store = std::sync::Arc::new(TrustStore::from_der_certificates([&der[..]]).unwrap());
-        let mut encoder = Encoder::new();
-        for family in ["NGUYEN", "TRAN<THI<BICH<NGOC", "LE"] {
-            let mut dcc = vaccination();
-            dcc.nam.family_name_std = Some(family.into());
-            // A fixed "signature": both paths must give the same text.
-            let fixed = |_: &[u8]| Ok::<_, Infallible>(vec![7u8; 64]);
-            let a = encode_dcc(&dcc, &claims(), Algorithm::Es256, &kid, fixed).unwrap();
-            let b = encoder
-                .encode_dcc(&dcc, &claims(), Algorithm::Es256, &kid, fixed)
-                .unwrap();
-            assert_eq!(a, b);
-            assert_eq!(encoder.armour(b"\x80\x01"), armour(b"\x80\x01"));
-            // A real signature through the encoder verifies.
-            let hc1 = encoder
-                .encode_dcc(&dcc, &claims(), Algorithm::Es256, &kid, |tbs| {
-                    Ok::<_, Infallible>(testutil::es256_sign(&sk, tbs))
-                })
-                .unwrap();
-            let verified = Verifier::new(store.clone()).verify(&hc1, NOW).unwrap();
-            assert_eq!(verified.dcc().unwrap(), dcc);
-        }
     }
 
     #[test]

@@ -22,9 +22,32 @@ pub fn strip_prefix(text: &str) -> Result<&str, PrefixError> {
     })
 }
 
+/// The `HC1:` text of a zlib stream: the prefix, then the stream in Base45 (the last two
+/// steps of encoding; compressing is the caller's).
+pub fn armour_zlib(zlib: &[u8]) -> String {
+    let mut out = String::with_capacity(PREFIX.len() + crate::base45::encoded_len(zlib.len()));
+    out.push_str(PREFIX);
+    crate::base45::encode_into(zlib, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn armour_zlib_is_prefix_then_base45() {
+        let text = armour_zlib(b"\x78\xda\x01\x02");
+        assert_eq!(
+            crate::base45::decode(strip_prefix(&text).unwrap().as_bytes()).unwrap(),
+            b"\x78\xda\x01\x02"
+        );
+        assert_eq!(armour_zlib(b""), "HC1:");
+        assert_eq!(
+            armour_zlib(b"AB"),
+            format!("HC1:{}", crate::base45::encode(b"AB"))
+        );
+    }
 
     #[test]
     fn strict_prefix() {

@@ -1,4 +1,4 @@
-//! Decode, verify and issue EU Digital COVID Certificates (HCERT / EU DCC).
+//! Decode and verify EU Digital COVID Certificates (HCERT / EU DCC), and encode them.
 //!
 //! The pipeline is a chain of stages, each a module with its own error type:
 //!
@@ -38,6 +38,8 @@
 //!   is used, which also builds for `wasm32`.
 //! - `qr-image`: read the QR or Aztec code of a certificate from a PNG, JPEG or WebP picture
 //!   or a grey camera frame (module `qr`; ZXing's readers through `rxing`; builds for `wasm32`).
+//! - `encode`: the one-shot issuing functions `encode::{armour, encode_hc1, encode_dcc}`
+//!   (zlib by miniz_oxide; the example above uses them). Verification needs none of it.
 //! - `conformance`, `cli`: the conformance runner and the CLI.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,4 +1,4 @@
-//! zlib (RFC 1950) inflate with an output cap enforced while inflating, and deflate for issuing.
+//! zlib (RFC 1950) inflate with an output cap enforced while inflating.
 //!
 //! HCERT compresses the COSE_Sign1 with zlib (HCERT spec §3.4). The inflater writes into a
 //! fixed buffer of `limit` bytes and stops as soon as that is full, so a decompression bomb
@@ -6,11 +6,10 @@
 //!
 //! Inflate is our own (RFC 1950/1951, safe code): the streams are a few hundred bytes, for
 //! which building miniz_oxide's 1,024-entry tables for every table of every dynamic block
-//! cost more than decoding. Deflate (issuing) is our own too, for the same reason (see
-//! `deflate.rs`): level-9-like parsing with tables sized to the input.
+//! cost more than decoding. Compressing is issuing's business: the verifier has no deflater
+//! of its own (the one-shot [`crate::encode`] functions, feature `encode`, use miniz_oxide's).
 
 mod adler;
-mod deflate;
 #[cfg(test)]
 mod differential;
 mod huffman;
@@ -100,48 +99,6 @@ pub fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>, ZlibError> {
     Inflater::new().inflate(input, limit).map(<[u8]>::to_vec)
 }
 
-/// A reusable zlib compressor for the smallest output (so the smallest QR code): parsing as
-/// zlib's level 9 (hash chains followed up to 4,096 links, lazy matching), one block of dynamic
-/// Huffman codes (or fixed or stored, whichever is smaller), the header announcing maximum
-/// compression. It keeps its hash table and buffers (a few KiB for a certificate) between
-/// calls, so that issuing many certificates on one thread allocates nothing after the first.
-/// The output is byte for byte that of [`deflate`].
-#[derive(Default)]
-pub struct Deflater {
-    scratch: deflate::Scratch,
-}
-
-impl std::fmt::Debug for Deflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deflater").finish_non_exhaustive()
-    }
-}
-
-impl Deflater {
-    /// A new compressor (its buffers are allocated on first use).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends the zlib stream of `data` to `out`.
-    pub fn deflate_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        deflate::deflate_into(data, out, &mut self.scratch);
-    }
-
-    /// The zlib stream of `data`.
-    pub fn deflate(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.deflate_into(data, &mut out);
-        out
-    }
-}
-
-/// Compresses to a zlib stream (see [`Deflater`]). To compress many inputs on one
-/// thread, reuse a [`Deflater`].
-pub fn deflate(data: &[u8]) -> Vec<u8> {
-    Deflater::new().deflate(data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,30 +140,9 @@ mod tests {
         let mut inflater = Inflater::new();
         for n in [0usize, 1, 100, 5000, 65_536] {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
-            let z = deflate(&data);
+            let z = miniz_oxide::deflate::compress_to_vec_zlib(&data, 9);
             assert_eq!(inflater.inflate(&z, 65_536).unwrap(), &data[..]);
         }
-    }
-
-    #[test]
-    fn deflater_matches_deflate_and_reuses() {
-        let mut deflater = Deflater::new();
-        let mut out = b"prefix".to_vec();
-        for n in [0usize, 1, 100, 400, 5000, 70_000, 300_000, 7] {
-            let data: Vec<u8> = (0..n).map(|i| ((i * i + i / 3) % 251) as u8).collect();
-            let expected = deflate(&data);
-            assert_eq!(deflater.deflate(&data), expected, "n = {n}");
-            out.truncate(6);
-            deflater.deflate_into(&data, &mut out);
-            assert_eq!(&out[..6], b"prefix");
-            assert_eq!(&out[6..], &expected[..], "n = {n}");
-            assert_eq!(inflate(&out[6..], 300_000).unwrap(), data);
-        }
-        // Incompressible data (stored blocks) of several output-buffer sizes.
-        let noise: Vec<u8> = (0u32..200_000)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        assert_eq!(deflater.deflate(&noise), deflate(&noise));
     }
 
     #[test]

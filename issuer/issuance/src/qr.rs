@@ -14,14 +14,14 @@
 //! `qr` benchmark of this crate).
 //!
 //! ```
-//! use vaxpass_issuer::qr::{Ecc, QrOptions, render_png, render_svg};
+//! use vaxpass_issuer_issuance::qr::{Ecc, QrOptions, render_png, render_svg};
 //!
 //! let opts = QrOptions { ecc: Ecc::Q, module_px: 4, quiet_zone: 4 };
 //! let png = render_png("HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEPWK G2EP4J0B", &opts)?;
 //! assert_eq!(&png[1..4], b"PNG");
 //! let svg = render_svg("HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEPWK G2EP4J0B", &opts)?;
 //! assert!(svg.starts_with("<svg"));
-//! # Ok::<(), vaxpass_issuer::qr::QrError>(())
+//! # Ok::<(), vaxpass_issuer_issuance::qr::QrError>(())
 //! ```
 
 use std::fmt::{self, Write as _};

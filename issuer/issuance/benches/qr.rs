@@ -1,25 +1,26 @@
 //! QR images of a real signed certificate, side by side in one run:
 //! - `qrcode_image_png`: the `qrcode` crate's own path (`render::<Luma<u8>>()` into an 8-bit
 //!   `image` buffer, then the `image` crate's PNG encoder);
-//! - `vaxpass_png`: [`vaxpass_issuer::qr::render_png`] (same matrix, drawn straight into a
+//! - `vaxpass_png`: [`vaxpass_issuer_issuance::qr::render_png`] (same matrix, drawn straight into a
 //!   1-bit PNG);
 //! - `matrix_only` (the encoder's share of both) and `vaxpass_svg`.
 //!
 //! Both PNGs are 4 pixels per module with a 4-module quiet zone at level Q.
 //!
-//! `cargo bench -p vaxpass-issuer --bench qr`
+//! `cargo bench -p vaxpass-issuer-issuance --bench qr`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::io::Cursor;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vaxpass_issuer::qr::{Ecc, QrMatrix, QrOptions, render_png, render_svg};
+use vaxpass_issuer_issuance::encode::Encoder;
+use vaxpass_issuer_issuance::qr::{Ecc, QrMatrix, QrOptions, render_png, render_svg};
 use vaxpass_keys::CertificateType;
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_verifier::Timestamp;
-use vaxpass_verifier::encode::{IssueClaims, encode_dcc};
+use vaxpass_verifier::encode::IssueClaims;
 use vaxpass_verifier::model::{Dcc, Entries, Name, Vaccination};
 
 /// A certificate signed with a development DSC, as the issuer signs them.
@@ -69,10 +70,11 @@ fn signed_hc1() -> String {
         exp: Timestamp::from_unix_seconds(start + 366 * 86_400),
     };
     let kid = signer.kid();
-    encode_dcc(&dcc, &claims, signer.algorithm(), &kid, |tbs| {
-        signer.sign(tbs)
-    })
-    .unwrap()
+    Encoder::new()
+        .encode_hc1(&dcc.to_cbor(), &claims, signer.algorithm(), &kid, |tbs| {
+            signer.sign(tbs)
+        })
+        .unwrap()
 }
 
 fn qrcode_image_png(text: &str) -> Vec<u8> {
