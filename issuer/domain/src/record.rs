@@ -22,3 +22,31 @@ pub struct Vaccination {
     /// Date of vaccination.
     pub date: Date,
 }
+
+/// A signed (and, when asked, self-verified) certificate, ready to be stored: what issuance
+/// produces and the store keeps. `Debug` shows only the UVCI and the key id (the payload and the
+/// `HC1:` text hold personal data).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// `URN:UVCI:01:VN:…`, unique.
+    pub uvci: String,
+    /// The `HC1:` string.
+    pub hc1: String,
+    /// The HCERT payload as JSON.
+    pub payload: String,
+    /// The signer's key id (base64).
+    pub kid: String,
+    /// CWT issued-at, Unix seconds.
+    pub iat: i64,
+    /// CWT expiry, Unix seconds.
+    pub exp: i64,
+}
+
+impl std::fmt::Debug for NewCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCertificate")
+            .field("uvci", &self.uvci)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}

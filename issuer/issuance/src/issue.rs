@@ -101,32 +101,9 @@ impl Default for IssueSettings {
     }
 }
 
-/// A signed (and, when asked, self-verified) certificate, ready to be stored.
-#[derive(Clone, PartialEq, Eq)]
-pub struct IssuedCertificate {
-    /// `URN:UVCI:01:VN:…`.
-    pub uvci: String,
-    /// The `HC1:` string.
-    pub hc1: String,
-    /// The HCERT payload as JSON.
-    pub payload: String,
-    /// The signer's key id (base64).
-    pub kid: String,
-    /// CWT issued-at, Unix seconds.
-    pub iat: i64,
-    /// CWT expiry, Unix seconds.
-    pub exp: i64,
-}
-
-impl std::fmt::Debug for IssuedCertificate {
-    // The payload and the HC1 text hold personal data.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCertificate")
-            .field("uvci", &self.uvci)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
+/// A signed (and, when asked, self-verified) certificate, ready to be stored (the domain's
+/// type, which the store takes as it is).
+pub use vaxpass_issuer_domain::record::NewCertificate as IssuedCertificate;
 
 /// Everything issuing needs besides the dose: the signer, a trust store holding exactly its
 /// certificate (self-verification), its notAfter and the issuing settings. Cheap to clone;

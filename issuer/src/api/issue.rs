@@ -2,7 +2,7 @@
 //! signing, encoding, self-verification) is the `vaxpass-issuer-issuance` crate, re-exported
 //! here under its old paths; this module maps the service's types onto it: [`Config`] to
 //! [`IssueSettings`], a stored [`DoseRecord`] to the registry identity and dose it takes, and
-//! its [`IssuedCertificate`] to the storage's [`NewCertificate`].
+//! its [`IssuedCertificate`] is the storage's [`NewCertificate`] (the domain's type).
 
 pub use vaxpass_issuer_issuance::{
     IssueContext, IssueError, IssueSettings, IssuedCertificate, StageTimes, TARGET_COVID_19,
@@ -26,18 +26,6 @@ impl From<&Config> for IssueSettings {
 impl From<Config> for IssueSettings {
     fn from(c: Config) -> Self {
         IssueSettings::from(&c)
-    }
-}
-
-/// The certificate to store for an issued one (the fields move, nothing is copied).
-pub fn new_certificate(c: IssuedCertificate) -> NewCertificate {
-    NewCertificate {
-        uvci: c.uvci,
-        hc1: c.hc1,
-        payload: c.payload,
-        kid: c.kid,
-        iat: c.iat,
-        exp: c.exp,
     }
 }
 
@@ -86,7 +74,6 @@ pub fn issue(
     state
         .issue_context()
         .issue(person, &record.vaccination, now)
-        .map(new_certificate)
 }
 
 #[cfg(test)]
@@ -111,23 +98,6 @@ mod tests {
         assert_eq!(
             IssueSettings::from(Config::default()),
             IssueSettings::default()
-        );
-    }
-
-    #[test]
-    fn new_certificate_keeps_every_field() {
-        let c = IssuedCertificate {
-            uvci: "URN:UVCI:01:VN:X#1".to_owned(),
-            hc1: "HC1:ABC".to_owned(),
-            payload: "{}".to_owned(),
-            kid: "a2lk".to_owned(),
-            iat: 1,
-            exp: 2,
-        };
-        let n = new_certificate(c.clone());
-        assert_eq!(
-            (n.uvci, n.hc1, n.payload, n.kid, n.iat, n.exp),
-            (c.uvci, c.hc1, c.payload, c.kid, c.iat, c.exp)
         );
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use vaxpass_keys::Signer;
 
-use crate::api::issue::{IssueContext, IssueError, StageTimes, new_certificate};
+use crate::api::issue::{IssueContext, IssueError, StageTimes};
 use crate::storage::{Actor, Claim, ClaimLock, NewCertificate, Storage, StorageError};
 
 pub mod import;
@@ -363,7 +363,7 @@ fn worker(
             let verify = n % verify_every == 0;
             n += 1;
             match ctx.issue_timed(&r.person, &r.vaccination, now, verify, &mut times) {
-                Ok(c) => certificates.push((r.id, new_certificate(c))),
+                Ok(c) => certificates.push((r.id, c)),
                 Err(e) if is_record_error(&e) => failures.push(Failure {
                     record_id: r.id,
                     reason: e.to_string(),

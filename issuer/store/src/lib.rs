@@ -479,31 +479,9 @@ impl fmt::Debug for DoseRecord {
     }
 }
 
-/// A certificate to store, built by the caller of [`Storage::confirm_and_issue`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct NewCertificate {
-    /// `URN:UVCI:01:VN:…`, unique.
-    pub uvci: String,
-    /// The `HC1:` string.
-    pub hc1: String,
-    /// The HCERT payload as JSON.
-    pub payload: String,
-    /// The signer's key id (base64).
-    pub kid: String,
-    /// CWT issued-at, Unix seconds.
-    pub iat: i64,
-    /// CWT expiry, Unix seconds.
-    pub exp: i64,
-}
-
-impl fmt::Debug for NewCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewCertificate")
-            .field("uvci", &self.uvci)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
+/// A certificate to store, built by the caller of [`Storage::confirm_and_issue`] (issuance
+/// produces it; the type is the domain's).
+pub use vaxpass_issuer_domain::record::NewCertificate;
 
 /// A stored certificate.
 #[derive(Clone, PartialEq, Eq)]
