@@ -73,6 +73,8 @@
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
 // QR images belong to issuance (its own crate); re-exported under the old path.
+/// Batch issuance: the `vaxpass-issuer-batch` crate.
+pub use vaxpass_issuer_batch as batch;
 pub use vaxpass_issuer_issuance::qr;
 /// The registry sources: the `vaxpass-issuer-registry` crate, under its old path.
 pub use vaxpass_issuer_registry as registry;
@@ -86,5 +88,4 @@ pub use vaxpass_issuer_workflow as workflow;
 pub use vaxpass_issuer_workflow::ratelimit;
 
 pub mod api;
-pub mod batch;
 pub mod server;

@@ -1,3 +1,5 @@
+//! # vaxpass-issuer-batch
+//!
 //! National-scale batch issuance: every confirmed dose record of the database gets its
 //! certificate, on all cores, exactly once.
 //!
@@ -11,11 +13,14 @@
 //!
 //! A run killed at any point (`kill -9` included) loses only uncommitted batches, whose
 //! records are still `confirmed`: the next run issues them, and no record is ever issued twice
-//! (see [`crate::storage`]'s batch section). At most a few batches are in flight
+//! (see the store's batch section, [`Storage::batch_claim`]). At most a few batches are in flight
 //! ([`BatchOptions::max_in_flight`]), which bounds memory and, on PostgreSQL, connections.
 //!
 //! Records are brought to `confirmed` by an import ([`import_records`], matched against the
 //! registry first) or, for benchmarks, by [`seed`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,8 +29,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use vaxpass_keys::Signer;
 
-use crate::api::issue::{IssueContext, IssueError, StageTimes};
 use crate::storage::{Actor, Claim, ClaimLock, NewCertificate, Storage, StorageError};
+use vaxpass_issuer_issuance::{IssueContext, IssueError, StageTimes};
+
+// The stages below, under the names the issuer has always used for them.
+use vaxpass_issuer_domain::{dates, identity, matching};
+use vaxpass_issuer_registry as registry;
+use vaxpass_issuer_registry::csv as registry_csv;
+use vaxpass_issuer_store as storage;
+use vaxpass_issuer_workflow as workflow;
 
 pub mod import;
 
