@@ -73,6 +73,8 @@
 // The domain lives in its own crate (no I/O); re-exported under its old paths.
 pub use vaxpass_issuer_domain::{dates, identity, matching, names, plausibility};
 // QR images belong to issuance (its own crate); re-exported under the old path.
+/// The HTTP service: the `vaxpass-issuer-api` crate.
+pub use vaxpass_issuer_api as api;
 /// Batch issuance: the `vaxpass-issuer-batch` crate.
 pub use vaxpass_issuer_batch as batch;
 pub use vaxpass_issuer_issuance::qr;
@@ -87,5 +89,4 @@ pub use vaxpass_issuer_workflow as workflow;
 /// The lookup portal's throttles (`vaxpass_issuer_workflow::ratelimit`), under their old path.
 pub use vaxpass_issuer_workflow::ratelimit;
 
-pub mod api;
 pub mod server;

@@ -1,4 +1,4 @@
-//! `issuer/openapi.json`: an OpenAPI 3.1 document with the required fields, every `$ref`
+//! `issuer/api/openapi.json`: an OpenAPI 3.1 document with the required fields, every `$ref`
 //! resolving, and every route of the router documented; `GET /openapi.json` serves it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 

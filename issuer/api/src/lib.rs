@@ -1,3 +1,5 @@
+//! # vaxpass-issuer-api
+//!
 //! The issuer's HTTP service: `app(state) -> Router`.
 //!
 //! Routes (JSON; errors are `{"code": "...", "message": "..."}` with a stable `code`):
@@ -31,6 +33,9 @@
 //! Nothing personal is logged: only 5xx errors are, with their code and a text free of
 //! personal data.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
@@ -43,6 +48,15 @@ use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore};
 
 use crate::storage::{RecordStatus, Staff, Storage, StorageError};
+
+// The stages below, under the names the issuer has always used for them.
+use vaxpass_issuer_domain::{identity, plausibility};
+use vaxpass_issuer_issuance::qr;
+use vaxpass_issuer_registry as registry;
+use vaxpass_issuer_registry::csv as registry_csv;
+use vaxpass_issuer_store as storage;
+use vaxpass_issuer_workflow as workflow;
+use vaxpass_issuer_workflow::ratelimit;
 
 pub mod admin;
 pub mod bulk;
@@ -323,7 +337,7 @@ fn framework_error(status: StatusCode) -> (&'static str, &'static str) {
 }
 
 /// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 async fn openapi() -> impl IntoResponse {
     (
