@@ -1,9 +1,10 @@
 //! The issuer's storage: registry persons, clinics and staff tokens, dose records with their
 //! verification results, issued certificates and the hash-chained audit log.
 //!
-//! One [`Storage`] type serves both backends through `sqlx::Any`: SQLite (embedded, the
-//! default; `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written
-//! once with `$n` placeholders, which both drivers accept; the schema differs only in types and
+//! One [`Storage`] type serves both backends: SQLite (embedded, the default;
+//! `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written once
+//! with `$n` placeholders, which both drivers accept. Reads of a SQLite file run on rusqlite,
+//! every other read on `sqlx::Any` (see `read.rs`); the schema differs only in types and
 //! lives per backend under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by
 //! [`Storage::open`].
 //!
@@ -123,6 +124,7 @@ mod group;
 pub mod lookup;
 mod migrate;
 mod native;
+mod read;
 mod rematch;
 mod tokens;
 
@@ -150,6 +152,7 @@ pub use batch::{
 use error::db;
 pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
+use read::Arg;
 pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
 
 /// Mode of the SQLite database file and its `-wal` and `-shm` files: they hold names, ID
@@ -668,6 +671,8 @@ pub struct Storage {
     group: Option<group::Group>,
     /// SQLite file with [`CommitMode::Grouped`]: the hot path without sqlx (see `native`).
     native: Option<Arc<native::Native>>,
+    /// Where reads run: rusqlite on a SQLite file, sqlx otherwise (see `read`).
+    reader: read::Reader,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
     /// Recently authenticated tokens (see [`Storage::authenticate`]).
@@ -711,6 +716,8 @@ pub(crate) trait Columns {
     fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError>;
     /// An INTEGER column.
     fn int(&self, col: &str) -> Result<i64, StorageError>;
+    /// A nullable INTEGER column.
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError>;
 }
 
 impl Columns for AnyRow {
@@ -723,15 +730,18 @@ impl Columns for AnyRow {
     fn int(&self, col: &str) -> Result<i64, StorageError> {
         self.try_get(col).map_err(db)
     }
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        self.try_get(col).map_err(db)
+    }
 }
 
 /// A count column (dose number, series total) as a `u32`.
-fn count(row: &impl Columns, col: &'static str) -> Result<u32, StorageError> {
+fn count(row: &dyn Columns, col: &'static str) -> Result<u32, StorageError> {
     u32::try_from(row.int(col)?).map_err(|_| corrupt(col))
 }
 
 /// The vaccination columns shared by records and pending records.
-fn vaccination_from_row(row: &impl Columns) -> Result<Vaccination, StorageError> {
+fn vaccination_from_row(row: &dyn Columns) -> Result<Vaccination, StorageError> {
     Ok(Vaccination {
         prophylaxis: row.text("prophylaxis")?,
         product: row.text("product")?,
@@ -743,7 +753,7 @@ fn vaccination_from_row(row: &impl Columns) -> Result<Vaccination, StorageError>
     })
 }
 
-fn record_from_row(row: &impl Columns) -> Result<DoseRecord, StorageError> {
+fn record_from_row(row: &dyn Columns) -> Result<DoseRecord, StorageError> {
     let id_kind = match row.text("id_kind")?.as_str() {
         "national" => IdKind::National,
         "foreign_passport" => IdKind::ForeignPassport,
@@ -780,7 +790,7 @@ const FIND_PERSON_SQL: &str =
     "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1";
 
 /// A registry person (a row of [`FIND_PERSON_SQL`]) with the ID number it was found under.
-fn person_from_row(row: &impl Columns, id: &IdNumber) -> Result<RegistryPerson, StorageError> {
+fn person_from_row(row: &dyn Columns, id: &IdNumber) -> Result<RegistryPerson, StorageError> {
     Ok(RegistryPerson {
         id: id.clone(),
         full_name: row.text("full_name")?,
@@ -790,7 +800,7 @@ fn person_from_row(row: &impl Columns, id: &IdNumber) -> Result<RegistryPerson, 
     })
 }
 
-fn cert_from_row(row: &impl Columns) -> Result<Certificate, StorageError> {
+fn cert_from_row(row: &dyn Columns) -> Result<Certificate, StorageError> {
     Ok(Certificate {
         uvci: row.text("uvci")?,
         dose_record_id: row.int("dose_record_id")?,
@@ -898,7 +908,14 @@ impl Storage {
                 (Some(group), native)
             }
         };
+        let reader = match (backend, native::file_of(url)) {
+            (Backend::Sqlite, Some(file)) => {
+                read::Reader::Sqlite(Arc::new(native::Readers::new(file)))
+            }
+            _ => read::Reader::Sqlx(pool.clone()),
+        };
         Ok(Storage {
+            reader,
             pool,
             backend,
             clock: Clock::system(),
@@ -936,11 +953,13 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.reader.one("SELECT 1", &[], |_| Ok(())).await
+    }
+
+    /// The one number a `SELECT COUNT(*) AS n …` returns.
+    async fn count(&self, sql: &str) -> Result<u64, StorageError> {
+        let n = self.reader.one(sql, &[], |row| row.int("n")).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The backend.
@@ -950,6 +969,7 @@ impl Storage {
 
     /// Closes every connection (waits for those in use to be returned).
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
@@ -1019,23 +1039,20 @@ impl Storage {
         if self.backend != Backend::Sqlite {
             return Ok(None);
         }
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
+        // Each on a read connection: every connection of the storage has the same settings.
+        let r = &self.reader;
+        let journal_mode = r
+            .one("PRAGMA journal_mode", &[], |row| row.text("journal_mode"))
+            .await?;
+        let synchronous = r
+            .one("PRAGMA synchronous", &[], |row| row.int("synchronous"))
+            .await?;
+        let foreign_keys = r
+            .one("PRAGMA foreign_keys", &[], |row| row.int("foreign_keys"))
+            .await?;
+        let busy_timeout_ms = r
+            .one("PRAGMA busy_timeout", &[], |row| row.int("timeout"))
+            .await?;
         Ok(Some(SqliteSettings {
             journal_mode,
             synchronous,
@@ -1128,15 +1145,11 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn find_person(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| native::person(conn, id));
-        }
-        let row = sqlx::query(FIND_PERSON_SQL)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
+        self.reader
+            .first(FIND_PERSON_SQL, &[Arg::Text(&id.to_string())], |row| {
+                person_from_row(row, id)
+            })
             .await
-            .map_err(db)?;
-        row.map(|row| person_from_row(&row, id)).transpose()
     }
 
     /// Number of registry persons.
@@ -1144,11 +1157,8 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn registry_count(&self) -> Result<u64, StorageError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registry_persons")
-            .fetch_one(&self.pool)
+        self.count("SELECT COUNT(*) AS n FROM registry_persons")
             .await
-            .map_err(db)?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     // ----- clinics and tokens -----
@@ -1305,17 +1315,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn get_dose_record(&self, id: i64) -> Result<Option<DoseRecord>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| native::dose_record(conn, id));
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(record_from_row).transpose()
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
+        self.reader
+            .first(&sql, &[Arg::Int(id)], record_from_row)
+            .await
     }
 
     /// Stores the registry matching outcome of a record (again if re-matched), unless it is
@@ -1474,18 +1477,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn get_certificate(&self, uvci: &str) -> Result<Option<Certificate>, StorageError> {
-        if let Some(native) = &self.native {
-            return native
-                .read(|conn| native::certificate(conn, native::CertificateKey::Uvci(uvci)));
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1"
-        ))
-        .bind(uvci)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(cert_from_row).transpose()
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1");
+        self.reader
+            .first(&sql, &[Arg::Text(uvci)], cert_from_row)
+            .await
     }
 
     /// The certificate of a dose record.
@@ -1496,19 +1491,10 @@ impl Storage {
         &self,
         dose_record_id: i64,
     ) -> Result<Option<Certificate>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| {
-                native::certificate(conn, native::CertificateKey::Record(dose_record_id))
-            });
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
-        ))
-        .bind(dose_record_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(cert_from_row).transpose()
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+        self.reader
+            .first(&sql, &[Arg::Int(dose_record_id)], cert_from_row)
+            .await
     }
 
     /// A page of a clinic's records in id order.
@@ -1520,17 +1506,16 @@ impl Storage {
         clinic_id: i64,
         page: Page,
     ) -> Result<Vec<DoseRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM dose_records WHERE clinic_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3"
-        ))
-        .bind(clinic_id)
-        .bind(page.after_id.unwrap_or(0))
-        .bind(i64::from(page.limit.min(1_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(record_from_row).collect()
+        );
+        let args = [
+            Arg::Int(clinic_id),
+            Arg::Int(page.after_id.unwrap_or(0)),
+            Arg::Int(i64::from(page.limit.min(1_000))),
+        ];
+        self.reader.all(&sql, &args, record_from_row).await
     }
 
     /// Whether the clinic already stored a record under `idempotency_key` (a retry), without
@@ -1543,15 +1528,9 @@ impl Storage {
         clinic_id: i64,
         idempotency_key: &str,
     ) -> Result<bool, StorageError> {
-        let row = sqlx::query(
-            "SELECT id FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
-        )
-        .bind(clinic_id)
-        .bind(idempotency_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(row.is_some())
+        let sql = "SELECT id FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2";
+        let args = [Arg::Int(clinic_id), Arg::Text(idempotency_key)];
+        Ok(self.reader.first(sql, &args, |_| Ok(())).await?.is_some())
     }
 
     // ----- audit -----
@@ -1565,19 +1544,10 @@ impl Storage {
         after: i64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit.min(1_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(audit::entry_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(db)
+        let sql = "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let args = [Arg::Int(after), Arg::Int(i64::from(limit.min(1_000)))];
+        self.reader.all(sql, &args, audit::entry_from_row).await
     }
 
     /// Verifies the whole audit chain: every entry's hash, every link, no gap in `seq`, and
@@ -1588,30 +1558,31 @@ impl Storage {
     /// [`StorageError::Database`].
     pub async fn audit_verify(&self) -> Result<AuditReport, StorageError> {
         // The head first: entries up to its seq were committed with it.
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        let head_seq: i64 = head.try_get("seq").map_err(db)?;
-        let head_hash: String = head.try_get("hash").map_err(db)?;
+        let (head_seq, head_hash) = self
+            .reader
+            .one(
+                "SELECT seq, hash FROM audit_head WHERE id = 1",
+                &[],
+                |row| Ok((row.int("seq")?, row.text("hash")?)),
+            )
+            .await?;
         let mut verifier = audit::Verifier::new();
         let mut after = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
-            )
-            .bind(after)
-            .bind(head_seq)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-            if rows.is_empty() {
+            let entries = self
+                .reader
+                .all(
+                    "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+                     WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
+                    &[Arg::Int(after), Arg::Int(head_seq)],
+                    audit::entry_from_row,
+                )
+                .await?;
+            if entries.is_empty() {
                 break;
             }
-            for row in &rows {
-                let entry = audit::entry_from_row(row).map_err(db)?;
-                verifier.check(&entry)?;
+            for entry in &entries {
+                verifier.check(entry)?;
                 after = entry.seq;
             }
         }

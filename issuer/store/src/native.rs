@@ -13,10 +13,11 @@
 //!   [`super::group`], with one hop to the thread and one back per write instead of per
 //!   statement. It takes the same in-process write lock as the sqlx writer, so the two never
 //!   interleave inside a group, and shares its counters ([`super::GroupStats`]).
-//! - **Reads** (the record to confirm, a certificate, a registry person) run on the calling
-//!   thread with a connection from a small pool: a point query on an index takes microseconds,
-//!   less than a hop to another thread. WAL readers do not wait for the writer. A batch claim
-//!   (thousands of rows) reads the same way on Tokio's blocking pool.
+//! - **Reads** run on the calling thread with a connection from a small pool ([`Readers`],
+//!   used by `super::read` for every read of a SQLite file, whatever the commit mode): a point
+//!   query on an index takes microseconds, less than a hop to another thread. WAL readers do
+//!   not wait for the writer. A batch claim (thousands of rows) reads the same way on Tokio's
+//!   blocking pool.
 //!
 //! Every statement is the same SQL, with the same `$n` parameters, as the sqlx path (SQLite
 //! numbers `$1`, `$2`, … in order of first appearance): the storage tests run both paths and
@@ -34,10 +35,9 @@ use tokio::sync::{Mutex, oneshot};
 use super::constraint::{self, Violation};
 use super::group::Counters;
 use super::{
-    CERT_COLUMNS, Certificate, DatabaseError, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS,
-    RecordStatus, StorageError, Verification, audit, corrupt,
+    CERT_COLUMNS, Certificate, DatabaseError, Issued, NewCertificate, RecordStatus, StorageError,
+    Verification, audit, corrupt,
 };
-use vaxpass_issuer_domain::identity::IdNumber;
 use vaxpass_issuer_domain::matching::RegistryPerson;
 
 /// How long a statement waits for a lock held by another connection or process.
@@ -68,13 +68,25 @@ struct Job {
 pub(crate) struct Native {
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+}
+
+/// Read connections to a SQLite file: a small pool of idle ones, used on the calling thread.
+pub(crate) struct Readers {
     path: PathBuf,
-    readers: std::sync::Mutex<Vec<Connection>>,
+    idle: std::sync::Mutex<Vec<Connection>>,
+    /// Set by [`Readers::close`]: no read opens a connection any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Native {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Native").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").finish_non_exhaustive()
     }
 }
 
@@ -130,12 +142,7 @@ impl Native {
             .name("vaxpass-sqlite-writer".to_owned())
             .spawn(move || writer(conn, rx, write_lock, max_batch.max(1), thread_counters))
             .map_err(|e| StorageError::Commit(DatabaseError::shared(Arc::new(e))))?;
-        Ok(Native {
-            jobs,
-            counters,
-            path,
-            readers: std::sync::Mutex::new(Vec::new()),
-        })
+        Ok(Native { jobs, counters })
     }
 
     /// Runs `op` in the writer's current group (inside a savepoint); returns after the commit.
@@ -175,13 +182,39 @@ impl Native {
         }
         rx.await.map_err(|_| gone())?
     }
+}
+
+impl Readers {
+    /// Read connections to the file `path` (opened when first needed).
+    pub(crate) fn new(path: PathBuf) -> Readers {
+        Readers {
+            path,
+            idle: std::sync::Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the idle connections; every later read fails with
+    /// [`StorageError::Unavailable`] (as sqlx's closed pool does).
+    pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
 
     /// Runs `op` on a read connection of the pool, on this thread.
     pub(crate) fn read<T>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let idle = self.readers.lock().ok().and_then(|mut r| r.pop());
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StorageError::Unavailable(DatabaseError::other(
+                "the storage is closed",
+            )));
+        }
+        let idle = self.idle.lock().ok().and_then(|mut r| r.pop());
         let conn = match idle {
             Some(conn) => conn,
             None => open(&self.path).map_err(db)?,
@@ -189,8 +222,8 @@ impl Native {
         let result = op(&conn);
         // A connection left inside a transaction (it cannot be: reads are autocommit) or after
         // an error is still usable; keep a few.
-        if conn.is_autocommit() {
-            if let Ok(mut idle) = self.readers.lock() {
+        if conn.is_autocommit() && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            if let Ok(mut idle) = self.idle.lock() {
                 if idle.len() < MAX_IDLE_READERS {
                     idle.push(conn);
                 }
@@ -316,6 +349,9 @@ impl super::Columns for rusqlite::Row<'_> {
     fn int(&self, col: &str) -> Result<i64, StorageError> {
         self.get(col).map_err(db)
     }
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        self.get(col).map_err(db)
+    }
 }
 
 /// The first row of `sql` with `params`, parsed by `parse`, or `None`.
@@ -330,65 +366,10 @@ fn first<T, P: rusqlite::Params>(
     rows.next().map_err(db)?.map(parse).transpose()
 }
 
-/// A dose record by id.
-pub(crate) fn dose_record(conn: &Connection, id: i64) -> Result<Option<DoseRecord>, StorageError> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
-    first(conn, &sql, [id], |row| super::record_from_row(row))
-}
-
-/// The certificate with `uvci`, or of the dose record `record`.
-pub(crate) fn certificate(
-    conn: &Connection,
-    by: CertificateKey<'_>,
-) -> Result<Option<Certificate>, StorageError> {
-    let parse = |row: &rusqlite::Row<'_>| super::cert_from_row(row);
-    match by {
-        CertificateKey::Uvci(u) => {
-            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1");
-            first(conn, &sql, [u], parse)
-        }
-        CertificateKey::Record(id) => {
-            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
-            first(conn, &sql, [id], parse)
-        }
-    }
-}
-
-/// Which certificate [`certificate`] reads.
-#[derive(Clone, Copy)]
-pub(crate) enum CertificateKey<'a> {
-    Uvci(&'a str),
-    Record(i64),
-}
-
-/// The registry person with this ID number.
-pub(crate) fn person(
-    conn: &Connection,
-    id: &IdNumber,
-) -> Result<Option<RegistryPerson>, StorageError> {
-    first(conn, super::FIND_PERSON_SQL, [id.to_string()], |row| {
-        super::person_from_row(row, id)
-    })
-}
-
-/// Up to `limit` confirmed records with an id above `after`, in id order (a batch claim on
-/// SQLite).
-pub(crate) fn pending(
-    conn: &Connection,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<super::PendingRecord>, StorageError> {
-    let sql = format!(
-        "SELECT {} FROM dose_records WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2",
-        super::batch::PENDING_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
-    let mut rows = stmt.query([after, limit]).map_err(db)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(super::batch::pending_from_row(row)?);
-    }
-    Ok(out)
+/// The certificate of the dose record `id` (read inside a write).
+fn certificate_of_record(conn: &Connection, id: i64) -> Result<Option<Certificate>, StorageError> {
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+    first(conn, &sql, [id], |row| super::cert_from_row(row))
 }
 
 // ----- writes (run on the writer thread, inside the group's transaction) -----
@@ -610,8 +591,8 @@ fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError
     };
     let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
     if status == RecordStatus::Issued {
-        let certificate = certificate(conn, CertificateKey::Record(id))?
-            .ok_or(corrupt("issued record without certificate"))?;
+        let certificate =
+            certificate_of_record(conn, id)?.ok_or(corrupt("issued record without certificate"))?;
         return Ok(Issued {
             certificate,
             newly_issued: false,
