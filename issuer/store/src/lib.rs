@@ -98,7 +98,9 @@
 //!   confirming a dose record, batch claims and commits, and the reads they need): rusqlite on
 //!   the same SQLite library, one writer thread owning its connection instead of a thread
 //!   round trip per statement through sqlx; the groups, savepoints, lock and audit chain are
-//!   the same (see `native.rs`). [`CommitMode::GroupedSqlx`] keeps every statement on sqlx.
+//!   the same (see `native.rs`). [`CommitMode::GroupedSqlx`] keeps every write on sqlx.
+//! - Reads of a SQLite file (every commit mode) run on rusqlite read connections, on the
+//!   calling thread (`read.rs`); WAL readers do not wait for the writer.
 //! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
 //!   The write transaction of [`Storage::confirm_and_issue`] first locks the dose record's
 //!   row and re-checks its status.
@@ -227,9 +229,10 @@ pub enum CommitMode {
         /// The most writes in one transaction.
         max_batch: usize,
     },
-    /// [`CommitMode::Grouped`] with every statement through sqlx, also on a SQLite file:
-    /// what `Grouped` was before its native SQLite path. For comparison (`vaxpass-loadgen`)
-    /// and for tests of the sqlx path; slower on SQLite, the same on PostgreSQL.
+    /// [`CommitMode::Grouped`] with every write through sqlx, also on a SQLite file (reads
+    /// of a file run on rusqlite in every mode): what `Grouped` was before its native SQLite
+    /// path. For comparison (`vaxpass-loadgen`) and for tests of the sqlx group writer; slower
+    /// on SQLite, the same on PostgreSQL.
     GroupedSqlx {
         /// The most writes in one transaction.
         max_batch: usize,
