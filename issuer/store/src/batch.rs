@@ -349,7 +349,7 @@ impl Storage {
         }
         if summary.inserted > 0 {
             audit::append(
-                &mut tx,
+                &mut crate::tx::SqlxTx(&mut tx),
                 now,
                 vec![audit::NewEntry {
                     actor: actor.to_string(),
@@ -536,7 +536,7 @@ impl Storage {
             return Err(StorageError::BatchConflict);
         }
         let entry = batch_issue_entry(certificates, actor.to_string());
-        audit::append(&mut tx, now, vec![entry]).await?;
+        audit::append(&mut crate::tx::SqlxTx(&mut tx), now, vec![entry]).await?;
         tx.commit().await.map_err(db)?;
         drop(guard);
         Ok(())

@@ -129,6 +129,7 @@ mod native;
 mod read;
 mod rematch;
 mod tokens;
+mod tx;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -1129,7 +1130,7 @@ impl Storage {
             summary.batches += 1;
         }
         audit::append(
-            &mut tx,
+            &mut crate::tx::SqlxTx(&mut tx),
             self.now(),
             vec![audit::NewEntry {
                 actor: actor.to_string(),
@@ -1192,7 +1193,7 @@ impl Storage {
                 .await
                 .map_err(db)?;
                 audit::append(
-                    tx,
+                    &mut crate::tx::SqlxTx(tx),
                     now,
                     vec![audit::NewEntry {
                         actor,
@@ -1306,7 +1307,13 @@ impl Storage {
                 };
                 let (status, verified) = verify_rows(tx, id, verification, now, matcher).await?;
                 // Both entries in one append: one head update, one INSERT.
-                audit::append_cached(tx, now, vec![created, verified], &head).await?;
+                audit::append_cached(
+                    &mut crate::tx::SqlxTx(tx),
+                    now,
+                    vec![created, verified],
+                    &head,
+                )
+                .await?;
                 Ok((id, true, status))
             })
         })
@@ -1711,7 +1718,7 @@ async fn insert_record_tx(
         insert_record_rows(tx, record, idempotency_key, request_hash, now, actor).await?;
     let created = entry.is_some();
     if let Some(entry) = entry {
-        audit::append_cached(tx, now, vec![entry], head).await?;
+        audit::append_cached(&mut crate::tx::SqlxTx(tx), now, vec![entry], head).await?;
     }
     Ok((id, created))
 }
@@ -1726,7 +1733,7 @@ async fn verify_tx(
     head: &audit::HeadCache,
 ) -> Result<RecordStatus, StorageError> {
     let (status, entry) = verify_rows(tx, id, v, now, actor).await?;
-    audit::append_cached(tx, now, vec![entry], head).await?;
+    audit::append_cached(&mut crate::tx::SqlxTx(tx), now, vec![entry], head).await?;
     Ok(status)
 }
 
@@ -1867,7 +1874,7 @@ async fn insert_certificate(
             _ => db(e),
         })?;
     let entries = issue_entries(id, clinic_id, &new, actor);
-    audit::append_cached(tx, now, entries, head).await?;
+    audit::append_cached(&mut crate::tx::SqlxTx(tx), now, entries, head).await?;
     Ok(Issued {
         certificate: Certificate {
             uvci: new.uvci,

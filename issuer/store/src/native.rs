@@ -34,6 +34,7 @@ use tokio::sync::{Mutex, oneshot};
 
 use super::constraint::{self, Violation};
 use super::group::Counters;
+use super::tx::{SqliteTx, run_ready};
 use super::{
     CERT_COLUMNS, Certificate, DatabaseError, Issued, NewCertificate, RecordStatus, StorageError,
     Verification, audit, corrupt,
@@ -53,7 +54,7 @@ type Outcome = Result<(), Arc<rusqlite::Error>>;
 type Deliver = Box<dyn FnOnce(Outcome) + Send>;
 
 /// The runnable part of a [`Job`].
-type Run = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+type Run = Box<dyn FnOnce(&mut Connection) -> (bool, Deliver) + Send>;
 
 /// A type-erased write: `run` executes its statements on the writer's connection (inside its
 /// savepoint) and says whether it succeeded, with the callback that answers its caller; `fail`
@@ -149,7 +150,7 @@ impl Native {
     pub(crate) async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let (answer, rx) = oneshot::channel();
         let slot = Arc::new(std::sync::Mutex::new(Some(answer)));
@@ -251,7 +252,7 @@ fn answer_with<T>(slot: &Slot<T>, value: Result<T, StorageError>) {
 
 /// The writer thread: ends when every [`Native`] handle is dropped.
 fn writer(
-    conn: Connection,
+    mut conn: Connection,
     rx: mpsc::Receiver<Job>,
     write_lock: Arc<Mutex<()>>,
     max_batch: usize,
@@ -266,12 +267,12 @@ fn writer(
             continue;
         }
         counters.fill(&mut batch, first, max_batch, || rx.try_recv().ok());
-        run_group(&conn, &mut batch);
+        run_group(&mut conn, &mut batch);
     }
 }
 
 /// Runs the jobs inside the open transaction, each in a savepoint, commits once, then answers.
-fn run_group(conn: &Connection, batch: &mut Vec<Job>) {
+fn run_group(conn: &mut Connection, batch: &mut Vec<Job>) {
     let mut delivers = Vec::with_capacity(batch.len());
     let mut broken: Option<Arc<rusqlite::Error>> = None;
     let alone = batch.len() == 1;
@@ -387,7 +388,7 @@ pub(crate) struct Submission {
 
 /// `Storage::insert_and_verify` on the native path.
 pub(crate) fn insert_and_verify(
-    conn: &Connection,
+    conn: &mut Connection,
     s: Submission,
     head: &audit::HeadCache,
 ) -> Result<(i64, bool, RecordStatus), StorageError> {
@@ -489,7 +490,7 @@ pub(crate) struct Confirmation {
 
 /// The write half of a confirmation (`store_certificate_tx` on the native path).
 pub(crate) fn store_certificate(
-    conn: &Connection,
+    conn: &mut Connection,
     c: Confirmation,
     head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
@@ -547,7 +548,7 @@ pub(crate) fn store_certificate(
 /// once per certificate), the records marked `issued` (every one must still be `confirmed`)
 /// and the batch's audit entry, all or nothing (the write's savepoint).
 pub(crate) fn batch_commit(
-    conn: &Connection,
+    conn: &mut Connection,
     certificates: &[(i64, NewCertificate)],
     now: i64,
     actor: String,
@@ -564,6 +565,7 @@ pub(crate) fn batch_commit(
                     .unwrap_or_else(|| db(e))
             })?;
     }
+    drop(insert);
     let mut updated = 0;
     for sql in super::batch::mark_issued_sql(certificates, now) {
         updated += conn.execute(&sql, []).map_err(db)?;
@@ -601,73 +603,17 @@ fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError
     Err(StorageError::NotVerified { id, status })
 }
 
-/// `audit::append_cached` on this connection: the head row moves only if it still is what
-/// the cache says, else the head is read; the chain is always built on the head the database
-/// holds in this transaction.
+/// `audit::append_cached` on the writer's connection.
 fn append(
-    conn: &Connection,
+    conn: &mut Connection,
     at: i64,
     entries: Vec<audit::NewEntry>,
     cache: &audit::HeadCache,
 ) -> Result<(), StorageError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let entries = match cache.get() {
-        Some((seq, hash)) => {
-            let (sql, rows, new_head) = audit::chain(seq, hash.clone(), at, entries);
-            let moved = conn
-                .prepare_cached(audit::MOVE_HEAD_SQL)
-                .map_err(db)?
-                .execute(rusqlite::params![new_head.0, new_head.1, seq, hash])
-                .map_err(db)?;
-            if moved == 1 {
-                insert_rows(conn, &sql, at, rows)?;
-                cache.set(new_head);
-                return Ok(());
-            }
-            rows.into_iter().map(audit::Chained::into_entry).collect()
-        }
-        None => entries,
-    };
-    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-    let (last, prev): (i64, String) = conn
-        .prepare_cached(audit::RESERVE_SQL)
-        .map_err(db)?
-        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(db)?;
-    let (sql, rows, head) = audit::chain(last - n, prev, at, entries);
-    insert_rows(conn, &sql, at, rows)?;
-    conn.prepare_cached(audit::SET_HEAD_HASH_SQL)
-        .map_err(db)?
-        .execute([&head.1])
-        .map_err(db)?;
-    cache.set(head);
-    Ok(())
-}
-
-fn insert_rows(
-    conn: &Connection,
-    sql: &str,
-    at: i64,
-    rows: Vec<audit::Chained>,
-) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut i = 0;
-    let mut bind = |stmt: &mut rusqlite::CachedStatement<'_>, v: &dyn rusqlite::ToSql| {
-        i += 1;
-        stmt.raw_bind_parameter(i, v)
-    };
-    for r in &rows {
-        bind(&mut stmt, &r.seq).map_err(db)?;
-        bind(&mut stmt, &at).map_err(db)?;
-        bind(&mut stmt, &r.entry.actor).map_err(db)?;
-        bind(&mut stmt, &r.entry.action).map_err(db)?;
-        bind(&mut stmt, &r.entry.subject).map_err(db)?;
-        bind(&mut stmt, &r.details).map_err(db)?;
-        bind(&mut stmt, &r.prev_hash).map_err(db)?;
-        bind(&mut stmt, &r.hash).map_err(db)?;
-    }
-    stmt.raw_execute().map_err(db)?;
-    Ok(())
+    run_ready(audit::append_cached(
+        &mut SqliteTx(conn),
+        at,
+        entries,
+        cache,
+    ))
 }

@@ -6,6 +6,7 @@
 //! Parameters are bound by name (`$1` is the first argument, wherever it appears in the
 //! statement), as sqlx binds them on both backends.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sqlx::AnyPool;
@@ -146,7 +147,7 @@ impl Reader {
 }
 
 /// Binds `args` to a sqlx query in order (`$1` first).
-fn bind<'q>(
+pub(crate) fn bind<'q>(
     mut query: Query<'q, sqlx::Any, AnyArguments<'q>>,
     args: &[Arg<'q>],
 ) -> Query<'q, sqlx::Any, AnyArguments<'q>> {
@@ -167,21 +168,7 @@ fn sqlite_rows<T>(
     which: Rows,
     parse: &mut dyn FnMut(&dyn Columns) -> Result<T, StorageError>,
 ) -> Result<Vec<T>, StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut name = String::with_capacity(4);
-    for (i, arg) in args.iter().enumerate() {
-        name.clear();
-        name.push('$');
-        name.push_str(&(i + 1).to_string());
-        let Some(index) = stmt.parameter_index(&name).map_err(db)? else {
-            continue;
-        };
-        match *arg {
-            Arg::Int(v) => stmt.raw_bind_parameter(index, v),
-            Arg::Text(v) => stmt.raw_bind_parameter(index, v),
-        }
-        .map_err(db)?;
-    }
+    let mut stmt = prepare(conn, sql, args)?;
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
@@ -191,4 +178,28 @@ fn sqlite_rows<T>(
         }
     }
     Ok(out)
+}
+
+/// The cached statement of `sql` with `args` bound to `$1`, `$2`, … by name.
+pub(crate) fn prepare<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<rusqlite::CachedStatement<'c>, StorageError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut name = String::with_capacity(4);
+    for (i, arg) in args.iter().enumerate() {
+        name.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(name, "${}", i + 1);
+        let Some(index) = stmt.parameter_index(&name).map_err(db)? else {
+            continue;
+        };
+        match *arg {
+            Arg::Int(v) => stmt.raw_bind_parameter(index, v),
+            Arg::Text(v) => stmt.raw_bind_parameter(index, v),
+        }
+        .map_err(db)?;
+    }
+    Ok(stmt)
 }

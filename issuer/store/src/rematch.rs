@@ -71,7 +71,7 @@ impl Storage {
             };
         }
         audit::append(
-            &mut tx,
+            &mut crate::tx::SqlxTx(&mut tx),
             now,
             vec![audit::NewEntry {
                 actor: actor.to_string(),

@@ -232,7 +232,7 @@ impl Storage {
                         }
                     })?;
                     audit::append(
-                        tx,
+                        &mut crate::tx::SqlxTx(tx),
                         now,
                         vec![audit::NewEntry {
                             actor,
@@ -357,7 +357,7 @@ impl Storage {
                         .await
                         .map_err(db)?;
                     audit::append(
-                        tx,
+                        &mut crate::tx::SqlxTx(tx),
                         now,
                         vec![audit::NewEntry {
                             actor,
@@ -438,7 +438,7 @@ impl Storage {
                     .execute(&mut **tx)
                     .await.map_err(db)?;
                     audit::append(
-                        tx,
+                        &mut crate::tx::SqlxTx(tx),
                         now,
                         vec![audit::NewEntry {
                             actor,
