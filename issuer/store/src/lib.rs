@@ -94,11 +94,12 @@
 //!   write is rolled back alone and gets its own error), and commits them with one sync. Every
 //!   caller is answered after that commit, so durability is that of one transaction per write,
 //!   at a fraction of the syncs. [`CommitMode::PerOperation`] gives one transaction per write.
-//! - On a SQLite file, group commit takes a native path for the hot operations (submitting and
-//!   confirming a dose record, batch claims and commits, and the reads they need): rusqlite on
-//!   the same SQLite library, one writer thread owning its connection instead of a thread
-//!   round trip per statement through sqlx; the groups, savepoints, lock and audit chain are
-//!   the same (see `native.rs`). [`CommitMode::GroupedSqlx`] keeps every write on sqlx.
+//! - On a SQLite file, group commit takes a native path for its writes (every grouped write
+//!   operation, and batch commits): rusqlite on the same SQLite library, one writer thread
+//!   owning its connection instead of a thread round trip per statement through sqlx; the
+//!   operations are the same code (`tx.rs`), and the groups, savepoints, lock and audit chain
+//!   the same (see `native.rs`). Registry imports, batch inserts of confirmed records and
+//!   re-match notes still run on sqlx. [`CommitMode::GroupedSqlx`] keeps every write on sqlx.
 //! - Reads of a SQLite file (every commit mode) run on rusqlite read connections, on the
 //!   calling thread (`read.rs`); WAL readers do not wait for the writer.
 //! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
@@ -157,6 +158,7 @@ pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
 use read::Arg;
 pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
+use tx::Tx;
 
 /// Mode of the SQLite database file and its `-wal` and `-shm` files: they hold names, ID
 /// numbers and birth dates.
@@ -223,9 +225,9 @@ pub enum CommitMode {
     /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
     /// sync; every caller is answered after that commit. The default on SQLite.
     ///
-    /// On a SQLite file, submissions and confirmations of dose records (and the reads they
-    /// need) take a native path that calls SQLite directly instead of through sqlx's
-    /// connection thread, one statement at a time (see [`CommitMode::GroupedSqlx`]).
+    /// On a SQLite file, the grouped writes take a native path that calls SQLite directly
+    /// instead of through sqlx's connection thread, one statement at a time (see
+    /// [`CommitMode::GroupedSqlx`]).
     Grouped {
         /// The most writes in one transaction.
         max_batch: usize,
@@ -1012,13 +1014,22 @@ impl Storage {
     async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(
-                &'t mut Transaction<'static, Any>,
-            ) -> group::BoxFuture<'t, Result<T, StorageError>>
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> group::BoxFuture<'t, Result<T, StorageError>>
             + Send
             + 'static,
     {
-        let (job, answer) = group::typed(op);
+        if let Some(native) = &self.native {
+            // The SQLite writer thread: its statements complete when called.
+            return native
+                .write(move |conn| tx::run_ready(op(&mut tx::SqliteTx(conn))))
+                .await;
+        }
+        let (job, answer) = group::typed(move |tx| {
+            Box::pin(async move {
+                let mut tx = tx::SqlxTx(tx);
+                op(&mut tx).await
+            })
+        });
         let job = match &self.group {
             Some(group) => group.send(job).err(),
             None => Some(job),
@@ -1182,18 +1193,20 @@ impl Storage {
         let actor = actor.to_string();
         self.write(move |tx| {
             Box::pin(async move {
-                let id: i64 = sqlx::query_scalar(
+                let id = tx::one(
+                    tx,
                     "INSERT INTO clinics (name, province, created_at) VALUES ($1, $2, $3) \
                      RETURNING id",
+                    &[
+                        Arg::Text(&name),
+                        Arg::Int(i64::from(province)),
+                        Arg::Int(now),
+                    ],
+                    |row| row.int("id"),
                 )
-                .bind(name)
-                .bind(i64::from(province))
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 audit::append(
-                    &mut crate::tx::SqlxTx(tx),
+                    tx,
                     now,
                     vec![audit::NewEntry {
                         actor,
@@ -1277,43 +1290,24 @@ impl Storage {
         let actor = actor.to_string();
         let matcher = matcher.to_string();
         let head = self.audit_head.clone();
-        if let Some(native) = &self.native {
-            let submission = native::Submission {
-                record,
-                key,
-                request_hash,
-                verification,
-                now,
-                actor,
-                matcher,
-            };
-            return native
-                .write(move |conn| native::insert_and_verify(conn, submission, &head))
-                .await;
-        }
         self.write(move |tx| {
             Box::pin(async move {
                 let (id, created) =
                     insert_record_rows(tx, &record, &key, &request_hash, now, actor).await?;
                 let Some(created) = created else {
-                    let status: String =
-                        sqlx::query_scalar("SELECT status FROM dose_records WHERE id = $1")
-                            .bind(id)
-                            .fetch_one(&mut **tx)
-                            .await
-                            .map_err(db)?;
+                    let status = tx::one(
+                        tx,
+                        "SELECT status FROM dose_records WHERE id = $1",
+                        &[Arg::Int(id)],
+                        |row| row.text("status"),
+                    )
+                    .await?;
                     let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
                     return Ok((id, false, status));
                 };
                 let (status, verified) = verify_rows(tx, id, verification, now, matcher).await?;
                 // Both entries in one append: one head update, one INSERT.
-                audit::append_cached(
-                    &mut crate::tx::SqlxTx(tx),
-                    now,
-                    vec![created, verified],
-                    &head,
-                )
-                .await?;
+                audit::append_cached(tx, now, vec![created, verified], &head).await?;
                 Ok((id, true, status))
             })
         })
@@ -1459,19 +1453,6 @@ impl Storage {
         let now = self.now();
         let actor = actor.to_string();
         let head = self.audit_head.clone();
-        if let Some(native) = &self.native {
-            let confirmation = native::Confirmation {
-                id,
-                clinic_id,
-                signed_for,
-                new,
-                now,
-                actor,
-            };
-            return Ok(native
-                .write(move |conn| native::store_certificate(conn, confirmation, &head))
-                .await?);
-        }
         Ok(self
             .write(move |tx| {
                 Box::pin(async move {
@@ -1651,7 +1632,7 @@ impl Verification {
 /// Inserts a record (or finds the one stored under its key) inside `tx`; returns its id and,
 /// when created now, the audit entry to append.
 async fn insert_record_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     record: &NewDoseRecord,
     idempotency_key: &str,
     request_hash: &str,
@@ -1660,44 +1641,44 @@ async fn insert_record_rows(
 ) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
     let id_ = &record.identity;
     let v = &record.vaccination;
-    let inserted: Option<i64> = sqlx::query_scalar(INSERT_RECORD_SQL)
-        .bind(record.clinic_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&id_.id_number)
-        .bind(id_kind_str(id_.id_kind))
-        .bind(&id_.full_name)
-        .bind(id_.date_of_birth.to_string())
-        .bind(id_.sex.code())
-        .bind(&v.product)
-        .bind(&v.manufacturer)
-        .bind(i64::from(v.dose_number))
-        .bind(i64::from(v.series_total))
-        .bind(v.date.to_string())
-        .bind(now)
-        .bind(&v.prophylaxis)
-        .fetch_optional(&mut **tx)
+    let dob = id_.date_of_birth.to_string();
+    let date = v.date.to_string();
+    let args = [
+        Arg::Int(record.clinic_id),
+        Arg::Text(idempotency_key),
+        Arg::Text(request_hash),
+        Arg::Text(&id_.id_number),
+        Arg::Text(id_kind_str(id_.id_kind)),
+        Arg::Text(&id_.full_name),
+        Arg::Text(&dob),
+        Arg::Text(id_.sex.code()),
+        Arg::Text(&v.product),
+        Arg::Text(&v.manufacturer),
+        Arg::Int(i64::from(v.dose_number)),
+        Arg::Int(i64::from(v.series_total)),
+        Arg::Text(&date),
+        Arg::Int(now),
+        Arg::Text(&v.prophylaxis),
+    ];
+    let inserted = tx::first(tx, INSERT_RECORD_SQL, &args, |row| row.int("id"))
         .await
-        .map_err(|e| {
-            if is_fk_violation(&e) {
+        .map_err(|e| match constraint::of_error(&e) {
+            Some(constraint::Violation::ForeignKey) => {
                 StorageError::UnknownClinic(record.clinic_id)
-            } else {
-                db(e)
             }
+            _ => e,
         })?;
     if let Some(id) = inserted {
         return Ok((id, Some(create_entry(id, record, actor))));
     }
-    let row = sqlx::query(
+    let (existing_id, stored_hash) = tx::one(
+        tx,
         "SELECT id, request_hash FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
+        &[Arg::Int(record.clinic_id), Arg::Text(idempotency_key)],
+        |row| Ok((row.int("id")?, row.text("request_hash")?)),
     )
-    .bind(record.clinic_id)
-    .bind(idempotency_key)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
-    let existing_id: i64 = row.try_get("id").map_err(db)?;
-    if row.try_get::<String, _>("request_hash").map_err(db)? != request_hash {
+    .await?;
+    if stored_hash != request_hash {
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
     Ok((existing_id, None))
@@ -1706,7 +1687,7 @@ async fn insert_record_rows(
 /// Inserts a record (or finds the one stored under its key) inside `tx` and appends its audit
 /// entry.
 async fn insert_record_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     record: &NewDoseRecord,
     idempotency_key: &str,
     request_hash: &str,
@@ -1718,14 +1699,14 @@ async fn insert_record_tx(
         insert_record_rows(tx, record, idempotency_key, request_hash, now, actor).await?;
     let created = entry.is_some();
     if let Some(entry) = entry {
-        audit::append_cached(&mut crate::tx::SqlxTx(tx), now, vec![entry], head).await?;
+        audit::append_cached(tx, now, vec![entry], head).await?;
     }
     Ok((id, created))
 }
 
 /// Stores a matching outcome inside `tx` and appends its audit entry.
 async fn verify_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     v: Verification,
     now: i64,
@@ -1733,37 +1714,38 @@ async fn verify_tx(
     head: &audit::HeadCache,
 ) -> Result<RecordStatus, StorageError> {
     let (status, entry) = verify_rows(tx, id, v, now, actor).await?;
-    audit::append_cached(&mut crate::tx::SqlxTx(tx), now, vec![entry], head).await?;
+    audit::append_cached(tx, now, vec![entry], head).await?;
     Ok(status)
 }
 
 /// Stores a matching outcome inside `tx`; returns the status and the audit entry to append.
 async fn verify_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     v: Verification,
     now: i64,
     actor: String,
 ) -> Result<(RecordStatus, audit::NewEntry), StorageError> {
     let entry = verify_entry(id, &v, actor);
-    let updated: Option<i64> = sqlx::query_scalar(VERIFY_SQL)
-        .bind(v.status.as_str())
-        .bind(v.code)
-        .bind(v.report)
-        .bind(v.person)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
+    let args = [
+        Arg::Text(v.status.as_str()),
+        Arg::Text(v.code),
+        Arg::Text(&v.report),
+        Arg::OptText(v.person.as_deref()),
+        Arg::Int(now),
+        Arg::Int(id),
+    ];
+    let updated = tx::first(tx, VERIFY_SQL, &args, |_| Ok(())).await?;
     if updated.is_none() {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db)?;
+        let exists = tx::first(
+            tx,
+            "SELECT id FROM dose_records WHERE id = $1",
+            &[Arg::Int(id)],
+            |_| Ok(()),
+        )
+        .await?;
         return Err(match exists {
-            Some(_) => StorageError::AlreadyIssued { id },
+            Some(()) => StorageError::AlreadyIssued { id },
             None => StorageError::NotFound {
                 what: "dose record",
                 id,
@@ -1777,7 +1759,7 @@ async fn verify_rows(
 /// certificate signed for `signed_for`.
 #[allow(clippy::too_many_arguments)]
 async fn store_certificate_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     clinic_id: i64,
     signed_for: Option<RegistryPerson>,
@@ -1789,16 +1771,14 @@ async fn store_certificate_tx(
     // The usual case in one statement: still verified → marked issued (row-locked on
     // PostgreSQL). If the certificate cannot be stored after all (changed identity, duplicate
     // UVCI) the write fails and this update is rolled back with it.
-    let marked: Option<Option<String>> = sqlx::query_scalar(MARK_ISSUED_SQL)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    if marked.is_none() {
+    let marked = tx::first(tx, MARK_ISSUED_SQL, &[Arg::Int(now), Arg::Int(id)], |row| {
+        row.text_or_null("registry_person")
+    })
+    .await?;
+    let Some(marked) = marked else {
         return recheck_unverified(tx, id).await;
-    }
-    let person: Option<RegistryPerson> = match marked.flatten() {
+    };
+    let person: Option<RegistryPerson> = match marked {
         Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
         None => None,
     };
@@ -1810,38 +1790,30 @@ async fn store_certificate_tx(
 
 /// The record was not `verified` when its certificate was to be stored: issued meanwhile
 /// (another process: theirs is returned, ours was never stored), gone, or in another state.
-async fn recheck_unverified(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-) -> Result<Issued, StorageError> {
-    let row = sqlx::query(
-        "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 \
-         RETURNING status, registry_person",
+async fn recheck_unverified(tx: &mut dyn Tx, id: i64) -> Result<Issued, StorageError> {
+    // UPDATE … RETURNING: row-locked on PostgreSQL until the write ends.
+    let status = tx::first(
+        tx,
+        "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 RETURNING status",
+        &[Arg::Int(id)],
+        |row| row.text("status"),
     )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
+    .await?;
+    let Some(status) = status else {
         return Err(StorageError::NotFound {
             what: "dose record",
             id,
         });
     };
-    let status = RecordStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)
-        .ok_or(corrupt("record status"))?;
+    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
     if status == RecordStatus::Issued {
         // Issued meanwhile (another process): theirs stands, ours was never stored.
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?
-        .ok_or(corrupt("issued record without certificate"))?;
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+        let certificate = tx::first(tx, &sql, &[Arg::Int(id)], cert_from_row)
+            .await?
+            .ok_or(corrupt("issued record without certificate"))?;
         return Ok(Issued {
-            certificate: cert_from_row(&row)?,
+            certificate,
             newly_issued: false,
         });
     }
@@ -1850,7 +1822,7 @@ async fn recheck_unverified(
 
 /// Inserts the certificate of a record just marked issued, and the audit entries.
 async fn insert_certificate(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     clinic_id: i64,
     new: NewCertificate,
@@ -1858,23 +1830,24 @@ async fn insert_certificate(
     actor: String,
     head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
-    sqlx::query(INSERT_CERT_SQL)
-        .bind(&new.uvci)
-        .bind(id)
-        .bind(&new.hc1)
-        .bind(&new.payload)
-        .bind(&new.kid)
-        .bind(new.iat)
-        .bind(new.exp)
-        .bind(now)
-        .execute(&mut **tx)
+    let args = [
+        Arg::Text(&new.uvci),
+        Arg::Int(id),
+        Arg::Text(&new.hc1),
+        Arg::Text(&new.payload),
+        Arg::Text(&new.kid),
+        Arg::Int(new.iat),
+        Arg::Int(new.exp),
+        Arg::Int(now),
+    ];
+    tx.execute(INSERT_CERT_SQL, &args)
         .await
-        .map_err(|e| match constraint::of_sqlx(&e) {
+        .map_err(|e| match constraint::of_error(&e) {
             Some(constraint::Violation::DuplicateUvci) => StorageError::DuplicateUvci,
-            _ => db(e),
+            _ => e,
         })?;
     let entries = issue_entries(id, clinic_id, &new, actor);
-    audit::append_cached(&mut crate::tx::SqlxTx(tx), now, entries, head).await?;
+    audit::append_cached(tx, now, entries, head).await?;
     Ok(Issued {
         certificate: Certificate {
             uvci: new.uvci,

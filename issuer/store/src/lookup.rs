@@ -49,8 +49,7 @@ impl Storage {
                     subject,
                     details: serde_json::json!({ "via": "portal" }),
                 };
-                super::audit::append_cached(&mut crate::tx::SqlxTx(tx), now, vec![entry], &head)
-                    .await
+                super::audit::append_cached(tx, now, vec![entry], &head).await
             })
         })
         .await

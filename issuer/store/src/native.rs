@@ -6,7 +6,8 @@
 //! and those wake-ups cost more than SQLite's own work. For the service's hot path, this module
 //! talks to SQLite directly (rusqlite, on the same SQLite library sqlx links):
 //!
-//! - **Writes** (submitting and confirming a dose record, committing an issuance batch) go to
+//! - **Writes** (every write operation of the storage's group commit: clinics, tokens, dose
+//!   records, verifications, certificates, lookups; and committing an issuance batch) go to
 //!   one writer thread that owns its connection. It runs the writes waiting at that moment in
 //!   one `BEGIN IMMEDIATE` transaction, each inside a `SAVEPOINT`, commits them with one sync
 //!   of the WAL (`synchronous=FULL`), then answers every caller: the group commit of
@@ -19,9 +20,9 @@
 //!   not wait for the writer. A batch claim (thousands of rows) reads the same way on Tokio's
 //!   blocking pool.
 //!
-//! Every statement is the same SQL, with the same `$n` parameters, as the sqlx path (SQLite
-//! numbers `$1`, `$2`, … in order of first appearance): the storage tests run both paths and
-//! check the same outcomes. Only a file database takes this path; an in-memory one (which
+//! The operations themselves are written once, on [`super::tx::Tx`] (the same code runs on
+//! sqlx's transactions for PostgreSQL and the other commit modes): the storage tests run both
+//! and check the same outcomes. Only a file database takes this path; an in-memory one (which
 //! only sqlx's own connections can share) stays on sqlx.
 
 use super::db;
@@ -29,17 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, oneshot};
 
-use super::constraint::{self, Violation};
+use super::constraint;
 use super::group::Counters;
 use super::tx::{SqliteTx, run_ready};
-use super::{
-    CERT_COLUMNS, Certificate, DatabaseError, Issued, NewCertificate, RecordStatus, StorageError,
-    Verification, audit, corrupt,
-};
-use vaxpass_issuer_domain::matching::RegistryPerson;
+use super::{DatabaseError, NewCertificate, StorageError, audit};
 
 /// How long a statement waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,194 +352,7 @@ impl super::Columns for rusqlite::Row<'_> {
     }
 }
 
-/// The first row of `sql` with `params`, parsed by `parse`, or `None`.
-fn first<T, P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-    parse: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StorageError>,
-) -> Result<Option<T>, StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut rows = stmt.query(params).map_err(db)?;
-    rows.next().map_err(db)?.map(parse).transpose()
-}
-
-/// The certificate of the dose record `id` (read inside a write).
-fn certificate_of_record(conn: &Connection, id: i64) -> Result<Option<Certificate>, StorageError> {
-    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
-    first(conn, &sql, [id], |row| super::cert_from_row(row))
-}
-
 // ----- writes (run on the writer thread, inside the group's transaction) -----
-
-/// What [`insert_and_verify`] stores.
-pub(crate) struct Submission {
-    pub record: super::NewDoseRecord,
-    pub key: String,
-    pub request_hash: String,
-    pub verification: Verification,
-    pub now: i64,
-    pub actor: String,
-    pub matcher: String,
-}
-
-/// `Storage::insert_and_verify` on the native path.
-pub(crate) fn insert_and_verify(
-    conn: &mut Connection,
-    s: Submission,
-    head: &audit::HeadCache,
-) -> Result<(i64, bool, RecordStatus), StorageError> {
-    let (id, created) = insert_record(conn, &s)?;
-    let Some(created) = created else {
-        let status: String = conn
-            .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
-            .map_err(db)?
-            .query_row([id], |r| r.get(0))
-            .map_err(db)?;
-        let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
-        return Ok((id, false, status));
-    };
-    let v = &s.verification;
-    let updated: Option<i64> = conn
-        .prepare_cached(super::VERIFY_SQL)
-        .map_err(db)?
-        .query_row(
-            rusqlite::params![v.status.as_str(), v.code, v.report, v.person, s.now, id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)?;
-    if updated.is_none() {
-        // Just inserted in this transaction: it cannot be confirmed or issued already.
-        return Err(corrupt("dose record"));
-    }
-    let verified = super::verify_entry(id, v, s.matcher);
-    append(conn, s.now, vec![created, verified], head)?;
-    Ok((id, true, v.status))
-}
-
-fn insert_record(
-    conn: &Connection,
-    s: &Submission,
-) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
-    let r = &s.record;
-    let id_ = &r.identity;
-    let v = &r.vaccination;
-    let inserted: Option<i64> = conn
-        .prepare_cached(super::INSERT_RECORD_SQL)
-        .map_err(db)?
-        .query_row(
-            rusqlite::params![
-                r.clinic_id,
-                s.key,
-                s.request_hash,
-                id_.id_number,
-                super::id_kind_str(id_.id_kind),
-                id_.full_name,
-                id_.date_of_birth.to_string(),
-                id_.sex.code(),
-                v.product,
-                v.manufacturer,
-                i64::from(v.dose_number),
-                i64::from(v.series_total),
-                v.date.to_string(),
-                s.now,
-                v.prophylaxis,
-            ],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(|e| {
-            if constraint::of_rusqlite(&e) == Some(Violation::ForeignKey) {
-                StorageError::UnknownClinic(r.clinic_id)
-            } else {
-                db(e)
-            }
-        })?;
-    if let Some(id) = inserted {
-        return Ok((id, Some(super::create_entry(id, r, s.actor.clone()))));
-    }
-    let (existing_id, stored_hash): (i64, String) = conn
-        .prepare_cached(
-            "SELECT id, request_hash FROM dose_records \
-             WHERE clinic_id = $1 AND idempotency_key = $2",
-        )
-        .map_err(db)?
-        .query_row(rusqlite::params![r.clinic_id, s.key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .map_err(db)?;
-    if stored_hash != s.request_hash {
-        return Err(StorageError::IdempotencyConflict { existing_id });
-    }
-    Ok((existing_id, None))
-}
-
-/// What [`store_certificate`] stores.
-pub(crate) struct Confirmation {
-    pub id: i64,
-    pub clinic_id: i64,
-    pub signed_for: Option<RegistryPerson>,
-    pub new: NewCertificate,
-    pub now: i64,
-    pub actor: String,
-}
-
-/// The write half of a confirmation (`store_certificate_tx` on the native path).
-pub(crate) fn store_certificate(
-    conn: &mut Connection,
-    c: Confirmation,
-    head: &audit::HeadCache,
-) -> Result<Issued, StorageError> {
-    let marked: Option<Option<String>> = conn
-        .prepare_cached(super::MARK_ISSUED_SQL)
-        .map_err(db)?
-        .query_row(rusqlite::params![c.now, c.id], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    let Some(person) = marked else {
-        return recheck_unverified(conn, c.id);
-    };
-    let person: Option<RegistryPerson> = match person {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
-        None => None,
-    };
-    if person != c.signed_for {
-        return Err(StorageError::Changed { id: c.id });
-    }
-    let new = c.new;
-    conn.prepare_cached(super::INSERT_CERT_SQL)
-        .map_err(db)?
-        .execute(rusqlite::params![
-            new.uvci,
-            c.id,
-            new.hc1,
-            new.payload,
-            new.kid,
-            new.iat,
-            new.exp,
-            c.now
-        ])
-        .map_err(|e| match constraint::of_rusqlite(&e) {
-            Some(Violation::DuplicateUvci) => StorageError::DuplicateUvci,
-            _ => db(e),
-        })?;
-    let entries = super::issue_entries(c.id, c.clinic_id, &new, c.actor);
-    append(conn, c.now, entries, head)?;
-    Ok(Issued {
-        certificate: Certificate {
-            uvci: new.uvci,
-            dose_record_id: c.id,
-            hc1: new.hc1,
-            payload: new.payload,
-            kid: new.kid,
-            iat: new.iat,
-            exp: new.exp,
-            issued_at: c.now,
-        },
-        newly_issued: true,
-    })
-}
 
 /// `Storage::batch_commit` on the native path: the certificates (one prepared INSERT, run
 /// once per certificate), the records marked `issued` (every one must still be `confirmed`)
@@ -575,32 +385,6 @@ pub(crate) fn batch_commit(
     }
     let entry = super::batch::batch_issue_entry(certificates, actor);
     append(conn, now, vec![entry], head)
-}
-
-/// The record was not `verified` when its certificate was to be stored (see the sqlx path).
-fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
-        .map_err(db)?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    let Some(status) = status else {
-        return Err(StorageError::NotFound {
-            what: "dose record",
-            id,
-        });
-    };
-    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
-    if status == RecordStatus::Issued {
-        let certificate =
-            certificate_of_record(conn, id)?.ok_or(corrupt("issued record without certificate"))?;
-        return Ok(Issued {
-            certificate,
-            newly_issued: false,
-        });
-    }
-    Err(StorageError::NotVerified { id, status })
 }
 
 /// `audit::append_cached` on the writer's connection.

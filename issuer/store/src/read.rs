@@ -23,6 +23,10 @@ pub(crate) enum Arg<'a> {
     Int(i64),
     /// A TEXT.
     Text(&'a str),
+    /// An INTEGER or NULL.
+    OptInt(Option<i64>),
+    /// A TEXT or NULL.
+    OptText(Option<&'a str>),
 }
 
 impl From<i64> for Arg<'_> {
@@ -155,6 +159,8 @@ pub(crate) fn bind<'q>(
         query = match *arg {
             Arg::Int(v) => query.bind(v),
             Arg::Text(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
         };
     }
     query
@@ -198,6 +204,8 @@ pub(crate) fn prepare<'c>(
         match *arg {
             Arg::Int(v) => stmt.raw_bind_parameter(index, v),
             Arg::Text(v) => stmt.raw_bind_parameter(index, v),
+            Arg::OptInt(v) => stmt.raw_bind_parameter(index, v),
+            Arg::OptText(v) => stmt.raw_bind_parameter(index, v),
         }
         .map_err(db)?;
     }

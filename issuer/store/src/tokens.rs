@@ -13,13 +13,14 @@
 //! next request; another process sharing the database refuses it at the latest
 //! [`AUTH_CACHE_TTL`] later. An expiry is checked on every request, cached or not.
 
-use super::db;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
 
+use super::constraint::{self, Violation};
 use super::read::Arg;
+use super::tx::{self, Tx};
 use super::{
     Actor, Columns, Role, Staff, Storage, StorageError, TokenSecret, audit, corrupt, token_hash,
 };
@@ -164,6 +165,9 @@ fn info_of(row: &dyn Columns, now: i64) -> Result<TokenInfo, StorageError> {
     })
 }
 
+const INSERT_TOKEN_SQL: &str = "INSERT INTO staff_tokens \
+    (clinic_id, role, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+
 const TOKEN_COLUMNS: &str = "id, clinic_id, role, created_at, expires_at, revoked_at, replaced_by";
 
 /// The answer of [`Storage::rotate_token`].
@@ -177,19 +181,9 @@ pub struct Rotated {
     pub old: TokenInfo,
 }
 
-async fn load_info(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: i64,
-    now: i64,
-) -> Result<Option<TokenInfo>, StorageError> {
-    let row = sqlx::query(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    row.as_ref().map(|r| info_of(r, now)).transpose()
+async fn load_info(tx: &mut dyn Tx, id: i64, now: i64) -> Result<Option<TokenInfo>, StorageError> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1");
+    tx::first(tx, &sql, &[Arg::Int(id)], |row| info_of(row, now)).await
 }
 
 impl Storage {
@@ -213,26 +207,21 @@ impl Storage {
         let id = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(clinic_id)
-                    .bind(role.as_str())
-                    .bind(hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(|e| {
-                        if super::is_fk_violation(&e) {
-                            StorageError::UnknownClinic(clinic_id)
-                        } else {
-                            db(e)
-                        }
-                    })?;
+                    let args = [
+                        Arg::Int(clinic_id),
+                        Arg::Text(role.as_str()),
+                        Arg::Text(&hash),
+                        Arg::Int(now),
+                        Arg::OptInt(expires_at),
+                    ];
+                    let id = tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id"))
+                        .await
+                        .map_err(|e| match constraint::of_error(&e) {
+                            Some(Violation::ForeignKey) => StorageError::UnknownClinic(clinic_id),
+                            _ => e,
+                        })?;
                     audit::append(
-                        &mut crate::tx::SqlxTx(tx),
+                        tx,
                         now,
                         vec![audit::NewEntry {
                             actor,
@@ -350,14 +339,13 @@ impl Storage {
                     if info.revoked_at.is_some() {
                         return Ok(info);
                     }
-                    sqlx::query("UPDATE staff_tokens SET revoked_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
+                    tx.execute(
+                        "UPDATE staff_tokens SET revoked_at = $1 WHERE id = $2",
+                        &[Arg::Int(now), Arg::Int(id)],
+                    )
+                    .await?;
                     audit::append(
-                        &mut crate::tx::SqlxTx(tx),
+                        tx,
                         now,
                         vec![audit::NewEntry {
                             actor,
@@ -410,35 +398,33 @@ impl Storage {
                     if old.state != TokenState::Active {
                         return Err(StorageError::TokenRevoked(id));
                     }
-                    let new_id: i64 = sqlx::query_scalar(
-                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(old.clinic_id)
-                    .bind(old.role)
-                    .bind(hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_one(&mut **tx)
-                    .await.map_err(db)?;
+                    let args = [
+                        Arg::Int(old.clinic_id),
+                        Arg::Text(old.role),
+                        Arg::Text(&hash),
+                        Arg::Int(now),
+                        Arg::OptInt(expires_at),
+                    ];
+                    let new_id = tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id")).await?;
                     let (old_expires, old_revoked) = if grace == 0 {
                         (old.expires_at, Some(now))
                     } else {
                         let end = now.saturating_add(grace);
                         (Some(old.expires_at.map_or(end, |e| e.min(end))), None)
                     };
-                    sqlx::query(
+                    tx.execute(
                         "UPDATE staff_tokens SET revoked_at = $1, expires_at = $2, replaced_by = $3 \
                          WHERE id = $4",
+                        &[
+                            Arg::OptInt(old_revoked),
+                            Arg::OptInt(old_expires),
+                            Arg::Int(new_id),
+                            Arg::Int(id),
+                        ],
                     )
-                    .bind(old_revoked)
-                    .bind(old_expires)
-                    .bind(new_id)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await.map_err(db)?;
+                    .await?;
                     audit::append(
-                        &mut crate::tx::SqlxTx(tx),
+                        tx,
                         now,
                         vec![audit::NewEntry {
                             actor,

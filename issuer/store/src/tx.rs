@@ -54,6 +54,20 @@ pub(crate) async fn first<T: Send>(
     Ok(found)
 }
 
+/// The one row `sql` returns (`INSERT … RETURNING`), parsed.
+pub(crate) async fn one<T: Send>(
+    tx: &mut dyn Tx,
+    sql: &str,
+    args: &[Arg<'_>],
+    parse: impl FnMut(&dyn Columns) -> Result<T, StorageError> + Send,
+) -> Result<T, StorageError> {
+    first(tx, sql, args, parse)
+        .await?
+        .ok_or(StorageError::Corrupt {
+            what: "a statement that returns a row",
+        })
+}
+
 /// A sqlx transaction (PostgreSQL, or SQLite through sqlx).
 pub(crate) struct SqlxTx<'t>(pub(crate) &'t mut Transaction<'static, Any>);
 
