@@ -7,9 +7,10 @@
 //! its hash; a removed entry leaves a gap in `seq` (or, at the end, disagrees with the one-row
 //! `audit_head`); a reordered entry breaks the `prev_hash` links.
 
-use super::db;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+
+use super::read::Arg;
+use super::tx::{Tx, first};
 
 use super::StorageError;
 
@@ -140,7 +141,7 @@ impl HeadCache {
 /// back), nothing was changed and the head is read as in [`append`]. The chain is thus always
 /// built on the head the database holds in this transaction.
 pub(crate) async fn append_cached(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     at: i64,
     entries: Vec<NewEntry>,
     cache: &HeadCache,
@@ -151,15 +152,13 @@ pub(crate) async fn append_cached(
     let entries = match cache.get() {
         Some((seq, hash)) => {
             let (sql, rows, new_head) = chain(seq, hash.clone(), at, entries);
-            let moved = sqlx::query(MOVE_HEAD_SQL)
-                .bind(new_head.0)
-                .bind(&new_head.1)
-                .bind(seq)
-                .bind(&hash)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+            let args = [
+                Arg::Int(new_head.0),
+                Arg::Text(&new_head.1),
+                Arg::Int(seq),
+                Arg::Text(&hash),
+            ];
+            let moved = tx.execute(MOVE_HEAD_SQL, &args).await?;
             if moved == 1 {
                 insert_rows(tx, &sql, at, rows).await?;
                 cache.set(new_head);
@@ -254,31 +253,32 @@ pub(super) fn chain(
 }
 
 async fn insert_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     sql: &str,
     at: i64,
     rows: Vec<Chained>,
 ) -> Result<(), StorageError> {
-    let mut q = sqlx::query(sql);
-    for r in rows {
-        q = q
-            .bind(r.seq)
-            .bind(at)
-            .bind(r.entry.actor)
-            .bind(r.entry.action)
-            .bind(r.entry.subject)
-            .bind(r.details)
-            .bind(r.prev_hash)
-            .bind(r.hash);
+    let mut args = Vec::with_capacity(rows.len() * 8);
+    for r in &rows {
+        args.extend([
+            Arg::Int(r.seq),
+            Arg::Int(at),
+            Arg::Text(&r.entry.actor),
+            Arg::Text(r.entry.action),
+            Arg::Text(&r.entry.subject),
+            Arg::Text(&r.details),
+            Arg::Text(&r.prev_hash),
+            Arg::Text(&r.hash),
+        ]);
     }
-    q.execute(&mut **tx).await.map_err(db)?;
+    tx.execute(sql, &args).await?;
     Ok(())
 }
 
 /// Appends entries inside the caller's transaction. Locks the head row first: appends are
 /// serialised on both backends, and the head always names the last entry.
 pub(crate) async fn append(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     at: i64,
     entries: Vec<NewEntry>,
 ) -> Result<(), StorageError> {
@@ -290,39 +290,33 @@ pub(crate) async fn append(
 
 /// [`append`] of a non-empty list; returns the new head.
 async fn append_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     at: i64,
     entries: Vec<NewEntry>,
 ) -> Result<(i64, String), StorageError> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     // UPDATE ... RETURNING takes the row lock (PostgreSQL) / the write lock (SQLite).
-    let row = sqlx::query(RESERVE_SQL)
-        .bind(n)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
-    let last: i64 = row.try_get("seq").map_err(db)?;
-    let prev: String = row.try_get("hash").map_err(db)?;
+    let (last, prev) = first(tx, RESERVE_SQL, &[Arg::Int(n)], |row| {
+        Ok((row.int("seq")?, row.text("hash")?))
+    })
+    .await?
+    .ok_or(StorageError::Corrupt { what: "audit head" })?;
     let (sql, rows, head) = chain(last - n, prev, at, entries);
     insert_rows(tx, &sql, at, rows).await?;
-    sqlx::query(SET_HEAD_HASH_SQL)
-        .bind(&head.1)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
+    tx.execute(SET_HEAD_HASH_SQL, &[Arg::Text(&head.1)]).await?;
     Ok(head)
 }
 
-pub(crate) fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {
+pub(crate) fn entry_from_row(row: &dyn super::Columns) -> Result<AuditEntry, StorageError> {
     Ok(AuditEntry {
-        seq: row.try_get("seq")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        subject: row.try_get("subject")?,
-        details: row.try_get("details")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
+        seq: row.int("seq")?,
+        at: row.int("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        subject: row.text("subject")?,
+        details: row.text("details")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
     })
 }
 

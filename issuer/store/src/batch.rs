@@ -18,17 +18,17 @@
 //!   process per SQLite file (a second one fails at its first conflicting commit).
 
 use super::db;
+use super::read::Arg;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{
     Actor, Backend, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
     Vaccination, audit, corrupt, id_kind_str, vaccination_from_row,
 };
-use vaxpass_issuer_domain::dates::Date;
-use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber};
 use vaxpass_issuer_domain::matching::{MatchResult, RegistryPerson};
 
 /// Rows per multi-row statement: 20 values per dose record and 8 per certificate stay under
@@ -118,7 +118,7 @@ pub struct ExportedCertificate {
 pub(super) const PENDING_COLUMNS: &str = "id, clinic_id, prophylaxis, product, manufacturer, dose_number, \
     series_total, vaccination_date, registry_person";
 
-pub(super) fn pending_from_row(row: &impl Columns) -> Result<PendingRecord, StorageError> {
+pub(super) fn pending_from_row(row: &dyn Columns) -> Result<PendingRecord, StorageError> {
     let person = row.text_or_null("registry_person")?;
     let person = serde_json::from_str(person.as_deref().ok_or(corrupt("registry person"))?)
         .map_err(|_| corrupt("registry person"))?;
@@ -349,7 +349,7 @@ impl Storage {
         }
         if summary.inserted > 0 {
             audit::append(
-                &mut tx,
+                &mut crate::tx::SqlxTx(&mut tx),
                 now,
                 vec![audit::NewEntry {
                     actor: actor.to_string(),
@@ -410,36 +410,15 @@ impl Storage {
     pub async fn batch_claim(&self, after: i64, limit: u32) -> Result<Claim, StorageError> {
         let limit = i64::from(limit.max(1));
         match self.backend {
-            Backend::Sqlite if self.native.is_some() => {
-                let native = self.native.clone();
-                // Thousands of rows: read on the blocking pool, not on an async worker.
-                let records = tokio::task::spawn_blocking(move || match native {
-                    Some(native) => native.read(|conn| super::native::pending(conn, after, limit)),
-                    None => Ok(Vec::new()),
-                })
-                .await
-                // The reading task panicked or the runtime is shutting down.
-                .map_err(|_| super::db(sqlx::Error::WorkerCrashed))??;
-                Ok(Claim {
-                    records,
-                    lock: ClaimLock(None),
-                })
-            }
             Backend::Sqlite => {
-                let rows = sqlx::query(&format!(
+                let sql = format!(
                     "SELECT {PENDING_COLUMNS} FROM dose_records \
                      WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2"
-                ))
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+                );
+                let args = vec![Arg::Int(after), Arg::Int(limit)];
+                let records = self.reader.all_large(sql, args, pending_from_row).await?;
                 Ok(Claim {
-                    records: rows
-                        .iter()
-                        .map(pending_from_row)
-                        .collect::<Result<_, _>>()?,
+                    records,
                     lock: ClaimLock(None),
                 })
             }
@@ -457,7 +436,7 @@ impl Storage {
                 .map_err(db)?;
                 let records: Vec<PendingRecord> = rows
                     .iter()
-                    .map(pending_from_row)
+                    .map(|row| pending_from_row(row))
                     .collect::<Result<_, _>>()?;
                 if records.is_empty() {
                     tx.rollback().await.map_err(db)?;
@@ -557,7 +536,7 @@ impl Storage {
             return Err(StorageError::BatchConflict);
         }
         let entry = batch_issue_entry(certificates, actor.to_string());
-        audit::append(&mut tx, now, vec![entry]).await?;
+        audit::append(&mut crate::tx::SqlxTx(&mut tx), now, vec![entry]).await?;
         tx.commit().await.map_err(db)?;
         drop(guard);
         Ok(())
@@ -573,31 +552,16 @@ impl Storage {
         after: &str,
         limit: u32,
     ) -> Result<Vec<RegistryPerson>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id_number, full_name, date_of_birth, sex FROM registry_persons \
-             WHERE id_number > $1 ORDER BY id_number LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit.min(50_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let number: String = row.try_get("id_number").map_err(db)?;
-                Ok(RegistryPerson {
-                    id: IdNumber::parse(&number, IdKind::National)
-                        .map_err(|_| corrupt("registry ID number"))?,
-                    full_name: row.try_get("full_name").map_err(db)?,
-                    date_of_birth: Date::parse(
-                        &row.try_get::<String, _>("date_of_birth").map_err(db)?,
-                    )
-                    .map_err(|_| corrupt("registry birth date"))?,
-                    sex: Sex::parse(&row.try_get::<String, _>("sex").map_err(db)?)
-                        .ok_or(corrupt("registry sex"))?,
-                })
+        let sql = "SELECT id_number, full_name, date_of_birth, sex FROM registry_persons \
+             WHERE id_number > $1 ORDER BY id_number LIMIT $2";
+        let args = [Arg::Text(after), Arg::Int(i64::from(limit.min(50_000)))];
+        self.reader
+            .all(sql, &args, |row| {
+                let id = IdNumber::parse(&row.text("id_number")?, IdKind::National)
+                    .map_err(|_| corrupt("registry ID number"))?;
+                super::person_from_row(row, &id)
             })
-            .collect()
+            .await
     }
 
     /// Number of records by status `confirmed` (waiting for batch issuance).
@@ -605,12 +569,8 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn confirmed_count(&self) -> Result<u64, StorageError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM dose_records WHERE status = 'confirmed'")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.count("SELECT COUNT(*) AS n FROM dose_records WHERE status = 'confirmed'")
+            .await
     }
 
     /// Number of stored certificates.
@@ -618,11 +578,7 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn certificate_count(&self) -> Result<u64, StorageError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.count("SELECT COUNT(*) AS n FROM certificates").await
     }
 
     /// Up to `limit` (capped at 10,000) certificates with a row id above `after`, in id order:
@@ -635,25 +591,19 @@ impl Storage {
         after: i64,
         limit: u32,
     ) -> Result<Vec<ExportedCertificate>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, uvci, dose_record_id, hc1 FROM certificates WHERE id > $1 \
-             ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit.min(10_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
+        let sql = "SELECT id, uvci, dose_record_id, hc1 FROM certificates WHERE id > $1 \
+             ORDER BY id LIMIT $2";
+        let args = [Arg::Int(after), Arg::Int(i64::from(limit.min(10_000)))];
+        self.reader
+            .all(sql, &args, |r| {
                 Ok(ExportedCertificate {
-                    id: r.try_get("id").map_err(db)?,
-                    uvci: r.try_get("uvci").map_err(db)?,
-                    dose_record_id: r.try_get("dose_record_id").map_err(db)?,
-                    hc1: r.try_get("hc1").map_err(db)?,
+                    id: r.int("id")?,
+                    uvci: r.text("uvci")?,
+                    dose_record_id: r.int("dose_record_id")?,
+                    hc1: r.text("hc1")?,
                 })
             })
-            .collect()
+            .await
     }
 }
 

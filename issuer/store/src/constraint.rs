@@ -96,6 +96,19 @@ pub(crate) fn of_sqlx(e: &sqlx::Error) -> Option<Violation> {
     None
 }
 
+/// The violation behind a driver's error classified as [`StorageError::Database`], if any
+/// (what statements run through [`crate::tx::Tx`] return).
+pub(crate) fn of_error(e: &StorageError) -> Option<Violation> {
+    let StorageError::Database(d) = e else {
+        return None;
+    };
+    let driver = d.driver();
+    if let Some(e) = driver.downcast_ref::<rusqlite::Error>() {
+        return of_rusqlite(e);
+    }
+    driver.downcast_ref::<sqlx::Error>().and_then(of_sqlx)
+}
+
 /// The violation behind a rusqlite error, if any.
 pub(crate) fn of_rusqlite(e: &rusqlite::Error) -> Option<Violation> {
     match e {

@@ -157,6 +157,11 @@ impl DatabaseError {
         DatabaseError(e)
     }
 
+    /// The driver's own error.
+    pub(crate) fn driver(&self) -> &(dyn std::error::Error + 'static) {
+        &*self.0
+    }
+
     /// An error of the storage's own machinery (a writer gone), as text.
     pub(crate) fn other(text: &'static str) -> DatabaseError {
         DatabaseError::new(std::io::Error::other(text))

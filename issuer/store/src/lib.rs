@@ -1,9 +1,10 @@
 //! The issuer's storage: registry persons, clinics and staff tokens, dose records with their
 //! verification results, issued certificates and the hash-chained audit log.
 //!
-//! One [`Storage`] type serves both backends through `sqlx::Any`: SQLite (embedded, the
-//! default; `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written
-//! once with `$n` placeholders, which both drivers accept; the schema differs only in types and
+//! One [`Storage`] type serves both backends: SQLite (embedded, the default;
+//! `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written once
+//! with `$n` placeholders, which both drivers accept. Reads of a SQLite file run on rusqlite,
+//! every other read on `sqlx::Any` (see `read.rs`); the schema differs only in types and
 //! lives per backend under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by
 //! [`Storage::open`].
 //!
@@ -93,11 +94,14 @@
 //!   write is rolled back alone and gets its own error), and commits them with one sync. Every
 //!   caller is answered after that commit, so durability is that of one transaction per write,
 //!   at a fraction of the syncs. [`CommitMode::PerOperation`] gives one transaction per write.
-//! - On a SQLite file, group commit takes a native path for the hot operations (submitting and
-//!   confirming a dose record, batch claims and commits, and the reads they need): rusqlite on
-//!   the same SQLite library, one writer thread owning its connection instead of a thread
-//!   round trip per statement through sqlx; the groups, savepoints, lock and audit chain are
-//!   the same (see `native.rs`). [`CommitMode::GroupedSqlx`] keeps every statement on sqlx.
+//! - On a SQLite file, group commit takes a native path for its writes (every grouped write
+//!   operation, and batch commits): rusqlite on the same SQLite library, one writer thread
+//!   owning its connection instead of a thread round trip per statement through sqlx; the
+//!   operations are the same code (`tx.rs`), and the groups, savepoints, lock and audit chain
+//!   the same (see `native.rs`). Registry imports, batch inserts of confirmed records and
+//!   re-match notes still run on sqlx. [`CommitMode::GroupedSqlx`] keeps every write on sqlx.
+//! - Reads of a SQLite file (every commit mode) run on rusqlite read connections, on the
+//!   calling thread (`read.rs`); WAL readers do not wait for the writer.
 //! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
 //!   The write transaction of [`Storage::confirm_and_issue`] first locks the dose record's
 //!   row and re-checks its status.
@@ -123,8 +127,10 @@ mod group;
 pub mod lookup;
 mod migrate;
 mod native;
+mod read;
 mod rematch;
 mod tokens;
+mod tx;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -150,7 +156,9 @@ pub use batch::{
 use error::db;
 pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
+use read::Arg;
 pub use tokens::{AUTH_CACHE_TTL, MAX_ROTATION_GRACE_SECS, Rotated, TokenInfo, TokenState};
+use tx::Tx;
 
 /// Mode of the SQLite database file and its `-wal` and `-shm` files: they hold names, ID
 /// numbers and birth dates.
@@ -217,16 +225,17 @@ pub enum CommitMode {
     /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
     /// sync; every caller is answered after that commit. The default on SQLite.
     ///
-    /// On a SQLite file, submissions and confirmations of dose records (and the reads they
-    /// need) take a native path that calls SQLite directly instead of through sqlx's
-    /// connection thread, one statement at a time (see [`CommitMode::GroupedSqlx`]).
+    /// On a SQLite file, the grouped writes take a native path that calls SQLite directly
+    /// instead of through sqlx's connection thread, one statement at a time (see
+    /// [`CommitMode::GroupedSqlx`]).
     Grouped {
         /// The most writes in one transaction.
         max_batch: usize,
     },
-    /// [`CommitMode::Grouped`] with every statement through sqlx, also on a SQLite file:
-    /// what `Grouped` was before its native SQLite path. For comparison (`vaxpass-loadgen`)
-    /// and for tests of the sqlx path; slower on SQLite, the same on PostgreSQL.
+    /// [`CommitMode::Grouped`] with every write through sqlx, also on a SQLite file (reads
+    /// of a file run on rusqlite in every mode): what `Grouped` was before its native SQLite
+    /// path. For comparison (`vaxpass-loadgen`) and for tests of the sqlx group writer; slower
+    /// on SQLite, the same on PostgreSQL.
     GroupedSqlx {
         /// The most writes in one transaction.
         max_batch: usize,
@@ -646,6 +655,8 @@ pub struct Storage {
     group: Option<group::Group>,
     /// SQLite file with [`CommitMode::Grouped`]: the hot path without sqlx (see `native`).
     native: Option<Arc<native::Native>>,
+    /// Where reads run: rusqlite on a SQLite file, sqlx otherwise (see `read`).
+    reader: read::Reader,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
     /// Recently authenticated tokens (see [`Storage::authenticate`]).
@@ -689,6 +700,8 @@ pub(crate) trait Columns {
     fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError>;
     /// An INTEGER column.
     fn int(&self, col: &str) -> Result<i64, StorageError>;
+    /// A nullable INTEGER column.
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError>;
 }
 
 impl Columns for AnyRow {
@@ -701,15 +714,18 @@ impl Columns for AnyRow {
     fn int(&self, col: &str) -> Result<i64, StorageError> {
         self.try_get(col).map_err(db)
     }
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        self.try_get(col).map_err(db)
+    }
 }
 
 /// A count column (dose number, series total) as a `u32`.
-fn count(row: &impl Columns, col: &'static str) -> Result<u32, StorageError> {
+fn count(row: &dyn Columns, col: &'static str) -> Result<u32, StorageError> {
     u32::try_from(row.int(col)?).map_err(|_| corrupt(col))
 }
 
 /// The vaccination columns shared by records and pending records.
-fn vaccination_from_row(row: &impl Columns) -> Result<Vaccination, StorageError> {
+fn vaccination_from_row(row: &dyn Columns) -> Result<Vaccination, StorageError> {
     Ok(Vaccination {
         prophylaxis: row.text("prophylaxis")?,
         product: row.text("product")?,
@@ -721,7 +737,7 @@ fn vaccination_from_row(row: &impl Columns) -> Result<Vaccination, StorageError>
     })
 }
 
-fn record_from_row(row: &impl Columns) -> Result<DoseRecord, StorageError> {
+fn record_from_row(row: &dyn Columns) -> Result<DoseRecord, StorageError> {
     let id_kind = match row.text("id_kind")?.as_str() {
         "national" => IdKind::National,
         "foreign_passport" => IdKind::ForeignPassport,
@@ -758,7 +774,7 @@ const FIND_PERSON_SQL: &str =
     "SELECT full_name, date_of_birth, sex FROM registry_persons WHERE id_number = $1";
 
 /// A registry person (a row of [`FIND_PERSON_SQL`]) with the ID number it was found under.
-fn person_from_row(row: &impl Columns, id: &IdNumber) -> Result<RegistryPerson, StorageError> {
+fn person_from_row(row: &dyn Columns, id: &IdNumber) -> Result<RegistryPerson, StorageError> {
     Ok(RegistryPerson {
         id: id.clone(),
         full_name: row.text("full_name")?,
@@ -768,7 +784,7 @@ fn person_from_row(row: &impl Columns, id: &IdNumber) -> Result<RegistryPerson, 
     })
 }
 
-fn cert_from_row(row: &impl Columns) -> Result<Certificate, StorageError> {
+fn cert_from_row(row: &dyn Columns) -> Result<Certificate, StorageError> {
     Ok(Certificate {
         uvci: row.text("uvci")?,
         dose_record_id: row.int("dose_record_id")?,
@@ -876,7 +892,14 @@ impl Storage {
                 (Some(group), native)
             }
         };
+        let reader = match (backend, native::file_of(url)) {
+            (Backend::Sqlite, Some(file)) => {
+                read::Reader::Sqlite(Arc::new(native::Readers::new(file)))
+            }
+            _ => read::Reader::Sqlx(pool.clone()),
+        };
         Ok(Storage {
+            reader,
             pool,
             backend,
             clock: Clock::system(),
@@ -914,11 +937,13 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.reader.one("SELECT 1", &[], |_| Ok(())).await
+    }
+
+    /// The one number a `SELECT COUNT(*) AS n …` returns.
+    async fn count(&self, sql: &str) -> Result<u64, StorageError> {
+        let n = self.reader.one(sql, &[], |row| row.int("n")).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The backend.
@@ -928,6 +953,7 @@ impl Storage {
 
     /// Closes every connection (waits for those in use to be returned).
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
@@ -966,13 +992,22 @@ impl Storage {
     async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(
-                &'t mut Transaction<'static, Any>,
-            ) -> group::BoxFuture<'t, Result<T, StorageError>>
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> group::BoxFuture<'t, Result<T, StorageError>>
             + Send
             + 'static,
     {
-        let (job, answer) = group::typed(op);
+        if let Some(native) = &self.native {
+            // The SQLite writer thread: its statements complete when called.
+            return native
+                .write(move |conn| tx::run_ready(op(&mut tx::SqliteTx(conn))))
+                .await;
+        }
+        let (job, answer) = group::typed(move |tx| {
+            Box::pin(async move {
+                let mut tx = tx::SqlxTx(tx);
+                op(&mut tx).await
+            })
+        });
         let job = match &self.group {
             Some(group) => group.send(job).err(),
             None => Some(job),
@@ -997,23 +1032,20 @@ impl Storage {
         if self.backend != Backend::Sqlite {
             return Ok(None);
         }
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
+        // Each on a read connection: every connection of the storage has the same settings.
+        let r = &self.reader;
+        let journal_mode = r
+            .one("PRAGMA journal_mode", &[], |row| row.text("journal_mode"))
+            .await?;
+        let synchronous = r
+            .one("PRAGMA synchronous", &[], |row| row.int("synchronous"))
+            .await?;
+        let foreign_keys = r
+            .one("PRAGMA foreign_keys", &[], |row| row.int("foreign_keys"))
+            .await?;
+        let busy_timeout_ms = r
+            .one("PRAGMA busy_timeout", &[], |row| row.int("timeout"))
+            .await?;
         Ok(Some(SqliteSettings {
             journal_mode,
             synchronous,
@@ -1087,7 +1119,7 @@ impl Storage {
             summary.batches += 1;
         }
         audit::append(
-            &mut tx,
+            &mut crate::tx::SqlxTx(&mut tx),
             self.now(),
             vec![audit::NewEntry {
                 actor: actor.to_string(),
@@ -1106,15 +1138,11 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn find_person(&self, id: &IdNumber) -> Result<Option<RegistryPerson>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| native::person(conn, id));
-        }
-        let row = sqlx::query(FIND_PERSON_SQL)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
+        self.reader
+            .first(FIND_PERSON_SQL, &[Arg::Text(&id.to_string())], |row| {
+                person_from_row(row, id)
+            })
             .await
-            .map_err(db)?;
-        row.map(|row| person_from_row(&row, id)).transpose()
     }
 
     /// Number of registry persons.
@@ -1122,11 +1150,8 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn registry_count(&self) -> Result<u64, StorageError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registry_persons")
-            .fetch_one(&self.pool)
+        self.count("SELECT COUNT(*) AS n FROM registry_persons")
             .await
-            .map_err(db)?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     // ----- clinics and tokens -----
@@ -1146,16 +1171,18 @@ impl Storage {
         let actor = actor.to_string();
         self.write(move |tx| {
             Box::pin(async move {
-                let id: i64 = sqlx::query_scalar(
+                let id = tx::one(
+                    tx,
                     "INSERT INTO clinics (name, province, created_at) VALUES ($1, $2, $3) \
                      RETURNING id",
+                    &[
+                        Arg::Text(&name),
+                        Arg::Int(i64::from(province)),
+                        Arg::Int(now),
+                    ],
+                    |row| row.int("id"),
                 )
-                .bind(name)
-                .bind(i64::from(province))
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 audit::append(
                     tx,
                     now,
@@ -1241,31 +1268,18 @@ impl Storage {
         let actor = actor.to_string();
         let matcher = matcher.to_string();
         let head = self.audit_head.clone();
-        if let Some(native) = &self.native {
-            let submission = native::Submission {
-                record,
-                key,
-                request_hash,
-                verification,
-                now,
-                actor,
-                matcher,
-            };
-            return native
-                .write(move |conn| native::insert_and_verify(conn, submission, &head))
-                .await;
-        }
         self.write(move |tx| {
             Box::pin(async move {
                 let (id, created) =
                     insert_record_rows(tx, &record, &key, &request_hash, now, actor).await?;
                 let Some(created) = created else {
-                    let status: String =
-                        sqlx::query_scalar("SELECT status FROM dose_records WHERE id = $1")
-                            .bind(id)
-                            .fetch_one(&mut **tx)
-                            .await
-                            .map_err(db)?;
+                    let status = tx::one(
+                        tx,
+                        "SELECT status FROM dose_records WHERE id = $1",
+                        &[Arg::Int(id)],
+                        |row| row.text("status"),
+                    )
+                    .await?;
                     let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
                     return Ok((id, false, status));
                 };
@@ -1283,17 +1297,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn get_dose_record(&self, id: i64) -> Result<Option<DoseRecord>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| native::dose_record(conn, id));
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(record_from_row).transpose()
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
+        self.reader
+            .first(&sql, &[Arg::Int(id)], record_from_row)
+            .await
     }
 
     /// Stores the registry matching outcome of a record (again if re-matched), unless it is
@@ -1424,19 +1431,6 @@ impl Storage {
         let now = self.now();
         let actor = actor.to_string();
         let head = self.audit_head.clone();
-        if let Some(native) = &self.native {
-            let confirmation = native::Confirmation {
-                id,
-                clinic_id,
-                signed_for,
-                new,
-                now,
-                actor,
-            };
-            return Ok(native
-                .write(move |conn| native::store_certificate(conn, confirmation, &head))
-                .await?);
-        }
         Ok(self
             .write(move |tx| {
                 Box::pin(async move {
@@ -1452,18 +1446,10 @@ impl Storage {
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn get_certificate(&self, uvci: &str) -> Result<Option<Certificate>, StorageError> {
-        if let Some(native) = &self.native {
-            return native
-                .read(|conn| native::certificate(conn, native::CertificateKey::Uvci(uvci)));
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1"
-        ))
-        .bind(uvci)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(cert_from_row).transpose()
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1");
+        self.reader
+            .first(&sql, &[Arg::Text(uvci)], cert_from_row)
+            .await
     }
 
     /// The certificate of a dose record.
@@ -1474,19 +1460,10 @@ impl Storage {
         &self,
         dose_record_id: i64,
     ) -> Result<Option<Certificate>, StorageError> {
-        if let Some(native) = &self.native {
-            return native.read(|conn| {
-                native::certificate(conn, native::CertificateKey::Record(dose_record_id))
-            });
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
-        ))
-        .bind(dose_record_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(cert_from_row).transpose()
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+        self.reader
+            .first(&sql, &[Arg::Int(dose_record_id)], cert_from_row)
+            .await
     }
 
     /// A page of a clinic's records in id order.
@@ -1498,17 +1475,16 @@ impl Storage {
         clinic_id: i64,
         page: Page,
     ) -> Result<Vec<DoseRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM dose_records WHERE clinic_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3"
-        ))
-        .bind(clinic_id)
-        .bind(page.after_id.unwrap_or(0))
-        .bind(i64::from(page.limit.min(1_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(record_from_row).collect()
+        );
+        let args = [
+            Arg::Int(clinic_id),
+            Arg::Int(page.after_id.unwrap_or(0)),
+            Arg::Int(i64::from(page.limit.min(1_000))),
+        ];
+        self.reader.all(&sql, &args, record_from_row).await
     }
 
     /// Whether the clinic already stored a record under `idempotency_key` (a retry), without
@@ -1521,15 +1497,9 @@ impl Storage {
         clinic_id: i64,
         idempotency_key: &str,
     ) -> Result<bool, StorageError> {
-        let row = sqlx::query(
-            "SELECT id FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
-        )
-        .bind(clinic_id)
-        .bind(idempotency_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(row.is_some())
+        let sql = "SELECT id FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2";
+        let args = [Arg::Int(clinic_id), Arg::Text(idempotency_key)];
+        Ok(self.reader.first(sql, &args, |_| Ok(())).await?.is_some())
     }
 
     // ----- audit -----
@@ -1543,19 +1513,10 @@ impl Storage {
         after: i64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit.min(1_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(audit::entry_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(db)
+        let sql = "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let args = [Arg::Int(after), Arg::Int(i64::from(limit.min(1_000)))];
+        self.reader.all(sql, &args, audit::entry_from_row).await
     }
 
     /// Verifies the whole audit chain: every entry's hash, every link, no gap in `seq`, and
@@ -1566,30 +1527,31 @@ impl Storage {
     /// [`StorageError::Database`].
     pub async fn audit_verify(&self) -> Result<AuditReport, StorageError> {
         // The head first: entries up to its seq were committed with it.
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        let head_seq: i64 = head.try_get("seq").map_err(db)?;
-        let head_hash: String = head.try_get("hash").map_err(db)?;
+        let (head_seq, head_hash) = self
+            .reader
+            .one(
+                "SELECT seq, hash FROM audit_head WHERE id = 1",
+                &[],
+                |row| Ok((row.int("seq")?, row.text("hash")?)),
+            )
+            .await?;
         let mut verifier = audit::Verifier::new();
         let mut after = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
-            )
-            .bind(after)
-            .bind(head_seq)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-            if rows.is_empty() {
+            let entries = self
+                .reader
+                .all(
+                    "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+                     WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
+                    &[Arg::Int(after), Arg::Int(head_seq)],
+                    audit::entry_from_row,
+                )
+                .await?;
+            if entries.is_empty() {
                 break;
             }
-            for row in &rows {
-                let entry = audit::entry_from_row(row).map_err(db)?;
-                verifier.check(&entry)?;
+            for entry in &entries {
+                verifier.check(entry)?;
                 after = entry.seq;
             }
         }
@@ -1648,7 +1610,7 @@ impl Verification {
 /// Inserts a record (or finds the one stored under its key) inside `tx`; returns its id and,
 /// when created now, the audit entry to append.
 async fn insert_record_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     record: &NewDoseRecord,
     idempotency_key: &str,
     request_hash: &str,
@@ -1657,44 +1619,44 @@ async fn insert_record_rows(
 ) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
     let id_ = &record.identity;
     let v = &record.vaccination;
-    let inserted: Option<i64> = sqlx::query_scalar(INSERT_RECORD_SQL)
-        .bind(record.clinic_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&id_.id_number)
-        .bind(id_kind_str(id_.id_kind))
-        .bind(&id_.full_name)
-        .bind(id_.date_of_birth.to_string())
-        .bind(id_.sex.code())
-        .bind(&v.product)
-        .bind(&v.manufacturer)
-        .bind(i64::from(v.dose_number))
-        .bind(i64::from(v.series_total))
-        .bind(v.date.to_string())
-        .bind(now)
-        .bind(&v.prophylaxis)
-        .fetch_optional(&mut **tx)
+    let dob = id_.date_of_birth.to_string();
+    let date = v.date.to_string();
+    let args = [
+        Arg::Int(record.clinic_id),
+        Arg::Text(idempotency_key),
+        Arg::Text(request_hash),
+        Arg::Text(&id_.id_number),
+        Arg::Text(id_kind_str(id_.id_kind)),
+        Arg::Text(&id_.full_name),
+        Arg::Text(&dob),
+        Arg::Text(id_.sex.code()),
+        Arg::Text(&v.product),
+        Arg::Text(&v.manufacturer),
+        Arg::Int(i64::from(v.dose_number)),
+        Arg::Int(i64::from(v.series_total)),
+        Arg::Text(&date),
+        Arg::Int(now),
+        Arg::Text(&v.prophylaxis),
+    ];
+    let inserted = tx::first(tx, INSERT_RECORD_SQL, &args, |row| row.int("id"))
         .await
-        .map_err(|e| {
-            if is_fk_violation(&e) {
+        .map_err(|e| match constraint::of_error(&e) {
+            Some(constraint::Violation::ForeignKey) => {
                 StorageError::UnknownClinic(record.clinic_id)
-            } else {
-                db(e)
             }
+            _ => e,
         })?;
     if let Some(id) = inserted {
         return Ok((id, Some(create_entry(id, record, actor))));
     }
-    let row = sqlx::query(
+    let (existing_id, stored_hash) = tx::one(
+        tx,
         "SELECT id, request_hash FROM dose_records WHERE clinic_id = $1 AND idempotency_key = $2",
+        &[Arg::Int(record.clinic_id), Arg::Text(idempotency_key)],
+        |row| Ok((row.int("id")?, row.text("request_hash")?)),
     )
-    .bind(record.clinic_id)
-    .bind(idempotency_key)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
-    let existing_id: i64 = row.try_get("id").map_err(db)?;
-    if row.try_get::<String, _>("request_hash").map_err(db)? != request_hash {
+    .await?;
+    if stored_hash != request_hash {
         return Err(StorageError::IdempotencyConflict { existing_id });
     }
     Ok((existing_id, None))
@@ -1703,7 +1665,7 @@ async fn insert_record_rows(
 /// Inserts a record (or finds the one stored under its key) inside `tx` and appends its audit
 /// entry.
 async fn insert_record_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     record: &NewDoseRecord,
     idempotency_key: &str,
     request_hash: &str,
@@ -1722,7 +1684,7 @@ async fn insert_record_tx(
 
 /// Stores a matching outcome inside `tx` and appends its audit entry.
 async fn verify_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     v: Verification,
     now: i64,
@@ -1736,31 +1698,32 @@ async fn verify_tx(
 
 /// Stores a matching outcome inside `tx`; returns the status and the audit entry to append.
 async fn verify_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     v: Verification,
     now: i64,
     actor: String,
 ) -> Result<(RecordStatus, audit::NewEntry), StorageError> {
     let entry = verify_entry(id, &v, actor);
-    let updated: Option<i64> = sqlx::query_scalar(VERIFY_SQL)
-        .bind(v.status.as_str())
-        .bind(v.code)
-        .bind(v.report)
-        .bind(v.person)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
+    let args = [
+        Arg::Text(v.status.as_str()),
+        Arg::Text(v.code),
+        Arg::Text(&v.report),
+        Arg::OptText(v.person.as_deref()),
+        Arg::Int(now),
+        Arg::Int(id),
+    ];
+    let updated = tx::first(tx, VERIFY_SQL, &args, |_| Ok(())).await?;
     if updated.is_none() {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db)?;
+        let exists = tx::first(
+            tx,
+            "SELECT id FROM dose_records WHERE id = $1",
+            &[Arg::Int(id)],
+            |_| Ok(()),
+        )
+        .await?;
         return Err(match exists {
-            Some(_) => StorageError::AlreadyIssued { id },
+            Some(()) => StorageError::AlreadyIssued { id },
             None => StorageError::NotFound {
                 what: "dose record",
                 id,
@@ -1774,7 +1737,7 @@ async fn verify_rows(
 /// certificate signed for `signed_for`.
 #[allow(clippy::too_many_arguments)]
 async fn store_certificate_tx(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     clinic_id: i64,
     signed_for: Option<RegistryPerson>,
@@ -1786,16 +1749,14 @@ async fn store_certificate_tx(
     // The usual case in one statement: still verified → marked issued (row-locked on
     // PostgreSQL). If the certificate cannot be stored after all (changed identity, duplicate
     // UVCI) the write fails and this update is rolled back with it.
-    let marked: Option<Option<String>> = sqlx::query_scalar(MARK_ISSUED_SQL)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    if marked.is_none() {
+    let marked = tx::first(tx, MARK_ISSUED_SQL, &[Arg::Int(now), Arg::Int(id)], |row| {
+        row.text_or_null("registry_person")
+    })
+    .await?;
+    let Some(marked) = marked else {
         return recheck_unverified(tx, id).await;
-    }
-    let person: Option<RegistryPerson> = match marked.flatten() {
+    };
+    let person: Option<RegistryPerson> = match marked {
         Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
         None => None,
     };
@@ -1807,38 +1768,30 @@ async fn store_certificate_tx(
 
 /// The record was not `verified` when its certificate was to be stored: issued meanwhile
 /// (another process: theirs is returned, ours was never stored), gone, or in another state.
-async fn recheck_unverified(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-) -> Result<Issued, StorageError> {
-    let row = sqlx::query(
-        "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 \
-         RETURNING status, registry_person",
+async fn recheck_unverified(tx: &mut dyn Tx, id: i64) -> Result<Issued, StorageError> {
+    // UPDATE … RETURNING: row-locked on PostgreSQL until the write ends.
+    let status = tx::first(
+        tx,
+        "UPDATE dose_records SET updated_at = updated_at WHERE id = $1 RETURNING status",
+        &[Arg::Int(id)],
+        |row| row.text("status"),
     )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
+    .await?;
+    let Some(status) = status else {
         return Err(StorageError::NotFound {
             what: "dose record",
             id,
         });
     };
-    let status = RecordStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)
-        .ok_or(corrupt("record status"))?;
+    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
     if status == RecordStatus::Issued {
         // Issued meanwhile (another process): theirs stands, ours was never stored.
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?
-        .ok_or(corrupt("issued record without certificate"))?;
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
+        let certificate = tx::first(tx, &sql, &[Arg::Int(id)], cert_from_row)
+            .await?
+            .ok_or(corrupt("issued record without certificate"))?;
         return Ok(Issued {
-            certificate: cert_from_row(&row)?,
+            certificate,
             newly_issued: false,
         });
     }
@@ -1847,7 +1800,7 @@ async fn recheck_unverified(
 
 /// Inserts the certificate of a record just marked issued, and the audit entries.
 async fn insert_certificate(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut dyn Tx,
     id: i64,
     clinic_id: i64,
     new: NewCertificate,
@@ -1855,20 +1808,21 @@ async fn insert_certificate(
     actor: String,
     head: &audit::HeadCache,
 ) -> Result<Issued, StorageError> {
-    sqlx::query(INSERT_CERT_SQL)
-        .bind(&new.uvci)
-        .bind(id)
-        .bind(&new.hc1)
-        .bind(&new.payload)
-        .bind(&new.kid)
-        .bind(new.iat)
-        .bind(new.exp)
-        .bind(now)
-        .execute(&mut **tx)
+    let args = [
+        Arg::Text(&new.uvci),
+        Arg::Int(id),
+        Arg::Text(&new.hc1),
+        Arg::Text(&new.payload),
+        Arg::Text(&new.kid),
+        Arg::Int(new.iat),
+        Arg::Int(new.exp),
+        Arg::Int(now),
+    ];
+    tx.execute(INSERT_CERT_SQL, &args)
         .await
-        .map_err(|e| match constraint::of_sqlx(&e) {
+        .map_err(|e| match constraint::of_error(&e) {
             Some(constraint::Violation::DuplicateUvci) => StorageError::DuplicateUvci,
-            _ => db(e),
+            _ => e,
         })?;
     let entries = issue_entries(id, clinic_id, &new, actor);
     audit::append_cached(tx, now, entries, head).await?;

@@ -1,7 +1,7 @@
 //! The lookup portal's query: a person's latest issued certificate, by the registry's
 //! canonical ID number (migration 0004 indexes it).
 
-use super::db;
+use super::read::Arg;
 use super::{
     Backend, CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
     cert_from_row, record_from_row,
@@ -81,22 +81,22 @@ impl Storage {
             .map(|c| format!("c.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {record_columns}, {cert_columns} FROM dose_records d \
              JOIN certificates c ON c.dose_record_id = d.id \
              WHERE d.registry_person IS NOT NULL AND {person_id} = $1 AND d.status = 'issued' \
              ORDER BY d.vaccination_date DESC, d.dose_number DESC, d.id DESC LIMIT 1"
-        ))
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        let Some(row) = row else {
+        );
+        // The two tables share no column name, so both readers work on the joined row.
+        let found = self
+            .reader
+            .first(&sql, &[Arg::Text(key)], |row| {
+                Ok((record_from_row(row)?, cert_from_row(row)?))
+            })
+            .await?;
+        let Some((record, certificate)) = found else {
             return Ok(None);
         };
-        let record = record_from_row(&row)?;
-        // The two tables share no column name, so both readers work on the joined row.
-        let certificate = cert_from_row(&row)?;
         Ok(Some(LatestCertificate {
             record,
             certificate,

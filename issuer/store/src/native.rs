@@ -6,21 +6,23 @@
 //! and those wake-ups cost more than SQLite's own work. For the service's hot path, this module
 //! talks to SQLite directly (rusqlite, on the same SQLite library sqlx links):
 //!
-//! - **Writes** (submitting and confirming a dose record, committing an issuance batch) go to
+//! - **Writes** (every write operation of the storage's group commit: clinics, tokens, dose
+//!   records, verifications, certificates, lookups; and committing an issuance batch) go to
 //!   one writer thread that owns its connection. It runs the writes waiting at that moment in
 //!   one `BEGIN IMMEDIATE` transaction, each inside a `SAVEPOINT`, commits them with one sync
 //!   of the WAL (`synchronous=FULL`), then answers every caller: the group commit of
 //!   [`super::group`], with one hop to the thread and one back per write instead of per
 //!   statement. It takes the same in-process write lock as the sqlx writer, so the two never
 //!   interleave inside a group, and shares its counters ([`super::GroupStats`]).
-//! - **Reads** (the record to confirm, a certificate, a registry person) run on the calling
-//!   thread with a connection from a small pool: a point query on an index takes microseconds,
-//!   less than a hop to another thread. WAL readers do not wait for the writer. A batch claim
-//!   (thousands of rows) reads the same way on Tokio's blocking pool.
+//! - **Reads** run on the calling thread with a connection from a small pool ([`Readers`],
+//!   used by `super::read` for every read of a SQLite file, whatever the commit mode): a point
+//!   query on an index takes microseconds, less than a hop to another thread. WAL readers do
+//!   not wait for the writer. A batch claim (thousands of rows) reads the same way on Tokio's
+//!   blocking pool.
 //!
-//! Every statement is the same SQL, with the same `$n` parameters, as the sqlx path (SQLite
-//! numbers `$1`, `$2`, … in order of first appearance): the storage tests run both paths and
-//! check the same outcomes. Only a file database takes this path; an in-memory one (which
+//! The operations themselves are written once, on [`super::tx::Tx`] (the same code runs on
+//! sqlx's transactions for PostgreSQL and the other commit modes): the storage tests run both
+//! and check the same outcomes. Only a file database takes this path; an in-memory one (which
 //! only sqlx's own connections can share) stays on sqlx.
 
 use super::db;
@@ -28,17 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, oneshot};
 
-use super::constraint::{self, Violation};
+use super::constraint;
 use super::group::Counters;
-use super::{
-    CERT_COLUMNS, Certificate, DatabaseError, DoseRecord, Issued, NewCertificate, RECORD_COLUMNS,
-    RecordStatus, StorageError, Verification, audit, corrupt,
-};
-use vaxpass_issuer_domain::identity::IdNumber;
-use vaxpass_issuer_domain::matching::RegistryPerson;
+use super::tx::{SqliteTx, run_ready};
+use super::{DatabaseError, NewCertificate, StorageError, audit};
 
 /// How long a statement waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +51,7 @@ type Outcome = Result<(), Arc<rusqlite::Error>>;
 type Deliver = Box<dyn FnOnce(Outcome) + Send>;
 
 /// The runnable part of a [`Job`].
-type Run = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+type Run = Box<dyn FnOnce(&mut Connection) -> (bool, Deliver) + Send>;
 
 /// A type-erased write: `run` executes its statements on the writer's connection (inside its
 /// savepoint) and says whether it succeeded, with the callback that answers its caller; `fail`
@@ -68,13 +66,25 @@ struct Job {
 pub(crate) struct Native {
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+}
+
+/// Read connections to a SQLite file: a small pool of idle ones, used on the calling thread.
+pub(crate) struct Readers {
     path: PathBuf,
-    readers: std::sync::Mutex<Vec<Connection>>,
+    idle: std::sync::Mutex<Vec<Connection>>,
+    /// Set by [`Readers::close`]: no read opens a connection any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Native {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Native").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").finish_non_exhaustive()
     }
 }
 
@@ -130,19 +140,14 @@ impl Native {
             .name("vaxpass-sqlite-writer".to_owned())
             .spawn(move || writer(conn, rx, write_lock, max_batch.max(1), thread_counters))
             .map_err(|e| StorageError::Commit(DatabaseError::shared(Arc::new(e))))?;
-        Ok(Native {
-            jobs,
-            counters,
-            path,
-            readers: std::sync::Mutex::new(Vec::new()),
-        })
+        Ok(Native { jobs, counters })
     }
 
     /// Runs `op` in the writer's current group (inside a savepoint); returns after the commit.
     pub(crate) async fn write<T, F>(&self, op: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let (answer, rx) = oneshot::channel();
         let slot = Arc::new(std::sync::Mutex::new(Some(answer)));
@@ -175,13 +180,39 @@ impl Native {
         }
         rx.await.map_err(|_| gone())?
     }
+}
+
+impl Readers {
+    /// Read connections to the file `path` (opened when first needed).
+    pub(crate) fn new(path: PathBuf) -> Readers {
+        Readers {
+            path,
+            idle: std::sync::Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the idle connections; every later read fails with
+    /// [`StorageError::Unavailable`] (as sqlx's closed pool does).
+    pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
 
     /// Runs `op` on a read connection of the pool, on this thread.
     pub(crate) fn read<T>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let idle = self.readers.lock().ok().and_then(|mut r| r.pop());
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StorageError::Unavailable(DatabaseError::other(
+                "the storage is closed",
+            )));
+        }
+        let idle = self.idle.lock().ok().and_then(|mut r| r.pop());
         let conn = match idle {
             Some(conn) => conn,
             None => open(&self.path).map_err(db)?,
@@ -189,8 +220,8 @@ impl Native {
         let result = op(&conn);
         // A connection left inside a transaction (it cannot be: reads are autocommit) or after
         // an error is still usable; keep a few.
-        if conn.is_autocommit() {
-            if let Ok(mut idle) = self.readers.lock() {
+        if conn.is_autocommit() && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            if let Ok(mut idle) = self.idle.lock() {
                 if idle.len() < MAX_IDLE_READERS {
                     idle.push(conn);
                 }
@@ -218,7 +249,7 @@ fn answer_with<T>(slot: &Slot<T>, value: Result<T, StorageError>) {
 
 /// The writer thread: ends when every [`Native`] handle is dropped.
 fn writer(
-    conn: Connection,
+    mut conn: Connection,
     rx: mpsc::Receiver<Job>,
     write_lock: Arc<Mutex<()>>,
     max_batch: usize,
@@ -233,12 +264,12 @@ fn writer(
             continue;
         }
         counters.fill(&mut batch, first, max_batch, || rx.try_recv().ok());
-        run_group(&conn, &mut batch);
+        run_group(&mut conn, &mut batch);
     }
 }
 
 /// Runs the jobs inside the open transaction, each in a savepoint, commits once, then answers.
-fn run_group(conn: &Connection, batch: &mut Vec<Job>) {
+fn run_group(conn: &mut Connection, batch: &mut Vec<Job>) {
     let mut delivers = Vec::with_capacity(batch.len());
     let mut broken: Option<Arc<rusqlite::Error>> = None;
     let alone = batch.len() == 1;
@@ -316,257 +347,18 @@ impl super::Columns for rusqlite::Row<'_> {
     fn int(&self, col: &str) -> Result<i64, StorageError> {
         self.get(col).map_err(db)
     }
-}
-
-/// The first row of `sql` with `params`, parsed by `parse`, or `None`.
-fn first<T, P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-    parse: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StorageError>,
-) -> Result<Option<T>, StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut rows = stmt.query(params).map_err(db)?;
-    rows.next().map_err(db)?.map(parse).transpose()
-}
-
-/// A dose record by id.
-pub(crate) fn dose_record(conn: &Connection, id: i64) -> Result<Option<DoseRecord>, StorageError> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM dose_records WHERE id = $1");
-    first(conn, &sql, [id], |row| super::record_from_row(row))
-}
-
-/// The certificate with `uvci`, or of the dose record `record`.
-pub(crate) fn certificate(
-    conn: &Connection,
-    by: CertificateKey<'_>,
-) -> Result<Option<Certificate>, StorageError> {
-    let parse = |row: &rusqlite::Row<'_>| super::cert_from_row(row);
-    match by {
-        CertificateKey::Uvci(u) => {
-            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE uvci = $1");
-            first(conn, &sql, [u], parse)
-        }
-        CertificateKey::Record(id) => {
-            let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE dose_record_id = $1");
-            first(conn, &sql, [id], parse)
-        }
+    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        self.get(col).map_err(db)
     }
-}
-
-/// Which certificate [`certificate`] reads.
-#[derive(Clone, Copy)]
-pub(crate) enum CertificateKey<'a> {
-    Uvci(&'a str),
-    Record(i64),
-}
-
-/// The registry person with this ID number.
-pub(crate) fn person(
-    conn: &Connection,
-    id: &IdNumber,
-) -> Result<Option<RegistryPerson>, StorageError> {
-    first(conn, super::FIND_PERSON_SQL, [id.to_string()], |row| {
-        super::person_from_row(row, id)
-    })
-}
-
-/// Up to `limit` confirmed records with an id above `after`, in id order (a batch claim on
-/// SQLite).
-pub(crate) fn pending(
-    conn: &Connection,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<super::PendingRecord>, StorageError> {
-    let sql = format!(
-        "SELECT {} FROM dose_records WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2",
-        super::batch::PENDING_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
-    let mut rows = stmt.query([after, limit]).map_err(db)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(super::batch::pending_from_row(row)?);
-    }
-    Ok(out)
 }
 
 // ----- writes (run on the writer thread, inside the group's transaction) -----
-
-/// What [`insert_and_verify`] stores.
-pub(crate) struct Submission {
-    pub record: super::NewDoseRecord,
-    pub key: String,
-    pub request_hash: String,
-    pub verification: Verification,
-    pub now: i64,
-    pub actor: String,
-    pub matcher: String,
-}
-
-/// `Storage::insert_and_verify` on the native path.
-pub(crate) fn insert_and_verify(
-    conn: &Connection,
-    s: Submission,
-    head: &audit::HeadCache,
-) -> Result<(i64, bool, RecordStatus), StorageError> {
-    let (id, created) = insert_record(conn, &s)?;
-    let Some(created) = created else {
-        let status: String = conn
-            .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
-            .map_err(db)?
-            .query_row([id], |r| r.get(0))
-            .map_err(db)?;
-        let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
-        return Ok((id, false, status));
-    };
-    let v = &s.verification;
-    let updated: Option<i64> = conn
-        .prepare_cached(super::VERIFY_SQL)
-        .map_err(db)?
-        .query_row(
-            rusqlite::params![v.status.as_str(), v.code, v.report, v.person, s.now, id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)?;
-    if updated.is_none() {
-        // Just inserted in this transaction: it cannot be confirmed or issued already.
-        return Err(corrupt("dose record"));
-    }
-    let verified = super::verify_entry(id, v, s.matcher);
-    append(conn, s.now, vec![created, verified], head)?;
-    Ok((id, true, v.status))
-}
-
-fn insert_record(
-    conn: &Connection,
-    s: &Submission,
-) -> Result<(i64, Option<audit::NewEntry>), StorageError> {
-    let r = &s.record;
-    let id_ = &r.identity;
-    let v = &r.vaccination;
-    let inserted: Option<i64> = conn
-        .prepare_cached(super::INSERT_RECORD_SQL)
-        .map_err(db)?
-        .query_row(
-            rusqlite::params![
-                r.clinic_id,
-                s.key,
-                s.request_hash,
-                id_.id_number,
-                super::id_kind_str(id_.id_kind),
-                id_.full_name,
-                id_.date_of_birth.to_string(),
-                id_.sex.code(),
-                v.product,
-                v.manufacturer,
-                i64::from(v.dose_number),
-                i64::from(v.series_total),
-                v.date.to_string(),
-                s.now,
-                v.prophylaxis,
-            ],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(|e| {
-            if constraint::of_rusqlite(&e) == Some(Violation::ForeignKey) {
-                StorageError::UnknownClinic(r.clinic_id)
-            } else {
-                db(e)
-            }
-        })?;
-    if let Some(id) = inserted {
-        return Ok((id, Some(super::create_entry(id, r, s.actor.clone()))));
-    }
-    let (existing_id, stored_hash): (i64, String) = conn
-        .prepare_cached(
-            "SELECT id, request_hash FROM dose_records \
-             WHERE clinic_id = $1 AND idempotency_key = $2",
-        )
-        .map_err(db)?
-        .query_row(rusqlite::params![r.clinic_id, s.key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .map_err(db)?;
-    if stored_hash != s.request_hash {
-        return Err(StorageError::IdempotencyConflict { existing_id });
-    }
-    Ok((existing_id, None))
-}
-
-/// What [`store_certificate`] stores.
-pub(crate) struct Confirmation {
-    pub id: i64,
-    pub clinic_id: i64,
-    pub signed_for: Option<RegistryPerson>,
-    pub new: NewCertificate,
-    pub now: i64,
-    pub actor: String,
-}
-
-/// The write half of a confirmation (`store_certificate_tx` on the native path).
-pub(crate) fn store_certificate(
-    conn: &Connection,
-    c: Confirmation,
-    head: &audit::HeadCache,
-) -> Result<Issued, StorageError> {
-    let marked: Option<Option<String>> = conn
-        .prepare_cached(super::MARK_ISSUED_SQL)
-        .map_err(db)?
-        .query_row(rusqlite::params![c.now, c.id], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    let Some(person) = marked else {
-        return recheck_unverified(conn, c.id);
-    };
-    let person: Option<RegistryPerson> = match person {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("registry person"))?),
-        None => None,
-    };
-    if person != c.signed_for {
-        return Err(StorageError::Changed { id: c.id });
-    }
-    let new = c.new;
-    conn.prepare_cached(super::INSERT_CERT_SQL)
-        .map_err(db)?
-        .execute(rusqlite::params![
-            new.uvci,
-            c.id,
-            new.hc1,
-            new.payload,
-            new.kid,
-            new.iat,
-            new.exp,
-            c.now
-        ])
-        .map_err(|e| match constraint::of_rusqlite(&e) {
-            Some(Violation::DuplicateUvci) => StorageError::DuplicateUvci,
-            _ => db(e),
-        })?;
-    let entries = super::issue_entries(c.id, c.clinic_id, &new, c.actor);
-    append(conn, c.now, entries, head)?;
-    Ok(Issued {
-        certificate: Certificate {
-            uvci: new.uvci,
-            dose_record_id: c.id,
-            hc1: new.hc1,
-            payload: new.payload,
-            kid: new.kid,
-            iat: new.iat,
-            exp: new.exp,
-            issued_at: c.now,
-        },
-        newly_issued: true,
-    })
-}
 
 /// `Storage::batch_commit` on the native path: the certificates (one prepared INSERT, run
 /// once per certificate), the records marked `issued` (every one must still be `confirmed`)
 /// and the batch's audit entry, all or nothing (the write's savepoint).
 pub(crate) fn batch_commit(
-    conn: &Connection,
+    conn: &mut Connection,
     certificates: &[(i64, NewCertificate)],
     now: i64,
     actor: String,
@@ -583,6 +375,7 @@ pub(crate) fn batch_commit(
                     .unwrap_or_else(|| db(e))
             })?;
     }
+    drop(insert);
     let mut updated = 0;
     for sql in super::batch::mark_issued_sql(certificates, now) {
         updated += conn.execute(&sql, []).map_err(db)?;
@@ -594,99 +387,17 @@ pub(crate) fn batch_commit(
     append(conn, now, vec![entry], head)
 }
 
-/// The record was not `verified` when its certificate was to be stored (see the sqlx path).
-fn recheck_unverified(conn: &Connection, id: i64) -> Result<Issued, StorageError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM dose_records WHERE id = $1")
-        .map_err(db)?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    let Some(status) = status else {
-        return Err(StorageError::NotFound {
-            what: "dose record",
-            id,
-        });
-    };
-    let status = RecordStatus::parse(&status).ok_or(corrupt("record status"))?;
-    if status == RecordStatus::Issued {
-        let certificate = certificate(conn, CertificateKey::Record(id))?
-            .ok_or(corrupt("issued record without certificate"))?;
-        return Ok(Issued {
-            certificate,
-            newly_issued: false,
-        });
-    }
-    Err(StorageError::NotVerified { id, status })
-}
-
-/// `audit::append_cached` on this connection: the head row moves only if it still is what
-/// the cache says, else the head is read; the chain is always built on the head the database
-/// holds in this transaction.
+/// `audit::append_cached` on the writer's connection.
 fn append(
-    conn: &Connection,
+    conn: &mut Connection,
     at: i64,
     entries: Vec<audit::NewEntry>,
     cache: &audit::HeadCache,
 ) -> Result<(), StorageError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let entries = match cache.get() {
-        Some((seq, hash)) => {
-            let (sql, rows, new_head) = audit::chain(seq, hash.clone(), at, entries);
-            let moved = conn
-                .prepare_cached(audit::MOVE_HEAD_SQL)
-                .map_err(db)?
-                .execute(rusqlite::params![new_head.0, new_head.1, seq, hash])
-                .map_err(db)?;
-            if moved == 1 {
-                insert_rows(conn, &sql, at, rows)?;
-                cache.set(new_head);
-                return Ok(());
-            }
-            rows.into_iter().map(audit::Chained::into_entry).collect()
-        }
-        None => entries,
-    };
-    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-    let (last, prev): (i64, String) = conn
-        .prepare_cached(audit::RESERVE_SQL)
-        .map_err(db)?
-        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(db)?;
-    let (sql, rows, head) = audit::chain(last - n, prev, at, entries);
-    insert_rows(conn, &sql, at, rows)?;
-    conn.prepare_cached(audit::SET_HEAD_HASH_SQL)
-        .map_err(db)?
-        .execute([&head.1])
-        .map_err(db)?;
-    cache.set(head);
-    Ok(())
-}
-
-fn insert_rows(
-    conn: &Connection,
-    sql: &str,
-    at: i64,
-    rows: Vec<audit::Chained>,
-) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut i = 0;
-    let mut bind = |stmt: &mut rusqlite::CachedStatement<'_>, v: &dyn rusqlite::ToSql| {
-        i += 1;
-        stmt.raw_bind_parameter(i, v)
-    };
-    for r in &rows {
-        bind(&mut stmt, &r.seq).map_err(db)?;
-        bind(&mut stmt, &at).map_err(db)?;
-        bind(&mut stmt, &r.entry.actor).map_err(db)?;
-        bind(&mut stmt, &r.entry.action).map_err(db)?;
-        bind(&mut stmt, &r.entry.subject).map_err(db)?;
-        bind(&mut stmt, &r.details).map_err(db)?;
-        bind(&mut stmt, &r.prev_hash).map_err(db)?;
-        bind(&mut stmt, &r.hash).map_err(db)?;
-    }
-    stmt.raw_execute().map_err(db)?;
-    Ok(())
+    run_ready(audit::append_cached(
+        &mut SqliteTx(conn),
+        at,
+        entries,
+        cache,
+    ))
 }

@@ -7,6 +7,7 @@
 //! pass cheap on a very large table (a later migration).
 
 use super::db;
+use super::read::Arg;
 use super::{Actor, DoseRecord, RECORD_COLUMNS, Storage, StorageError, audit, record_from_row};
 
 impl Storage {
@@ -20,16 +21,12 @@ impl Storage {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<DoseRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM dose_records WHERE status = 'received' AND id > $1 \
              ORDER BY id LIMIT $2"
-        ))
-        .bind(after_id)
-        .bind(i64::from(limit.min(1_000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(record_from_row).collect()
+        );
+        let args = [Arg::Int(after_id), Arg::Int(i64::from(limit.min(1_000)))];
+        self.reader.all(&sql, &args, record_from_row).await
     }
 
     /// Notes on a `received` record that the registry could not be asked: its outcome becomes
@@ -74,7 +71,7 @@ impl Storage {
             };
         }
         audit::append(
-            &mut tx,
+            &mut crate::tx::SqlxTx(&mut tx),
             now,
             vec![audit::NewEntry {
                 actor: actor.to_string(),

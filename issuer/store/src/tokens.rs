@@ -13,14 +13,17 @@
 //! next request; another process sharing the database refuses it at the latest
 //! [`AUTH_CACHE_TTL`] later. An expiry is checked on every request, cached or not.
 
-use super::db;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
-use sqlx::Row;
 
-use super::{Actor, Role, Staff, Storage, StorageError, TokenSecret, audit, corrupt, token_hash};
+use super::constraint::{self, Violation};
+use super::read::Arg;
+use super::tx::{self, Tx};
+use super::{
+    Actor, Columns, Role, Staff, Storage, StorageError, TokenSecret, audit, corrupt, token_hash,
+};
 
 /// How long [`Storage::authenticate`] trusts a token it found without asking the database
 /// again. Revocations through this process take effect at once (the cache entry is dropped);
@@ -146,21 +149,24 @@ fn state_at(expires_at: Option<i64>, revoked_at: Option<i64>, now: i64) -> Token
     }
 }
 
-fn info_of(row: &sqlx::any::AnyRow, now: i64) -> Result<TokenInfo, StorageError> {
-    let role = role_of(&row.try_get::<String, _>("role").map_err(db)?)?;
-    let expires_at: Option<i64> = row.try_get("expires_at").map_err(db)?;
-    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(db)?;
+fn info_of(row: &dyn Columns, now: i64) -> Result<TokenInfo, StorageError> {
+    let role = role_of(&row.text("role")?)?;
+    let expires_at = row.int_or_null("expires_at")?;
+    let revoked_at = row.int_or_null("revoked_at")?;
     Ok(TokenInfo {
-        id: row.try_get("id").map_err(db)?,
-        clinic_id: row.try_get("clinic_id").map_err(db)?,
+        id: row.int("id")?,
+        clinic_id: row.int("clinic_id")?,
         role: role.as_str(),
-        created_at: row.try_get("created_at").map_err(db)?,
+        created_at: row.int("created_at")?,
         expires_at,
         revoked_at,
-        replaced_by: row.try_get("replaced_by").map_err(db)?,
+        replaced_by: row.int_or_null("replaced_by")?,
         state: state_at(expires_at, revoked_at, now),
     })
 }
+
+const INSERT_TOKEN_SQL: &str = "INSERT INTO staff_tokens \
+    (clinic_id, role, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
 
 const TOKEN_COLUMNS: &str = "id, clinic_id, role, created_at, expires_at, revoked_at, replaced_by";
 
@@ -175,19 +181,9 @@ pub struct Rotated {
     pub old: TokenInfo,
 }
 
-async fn load_info(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: i64,
-    now: i64,
-) -> Result<Option<TokenInfo>, StorageError> {
-    let row = sqlx::query(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    row.as_ref().map(|r| info_of(r, now)).transpose()
+async fn load_info(tx: &mut dyn Tx, id: i64, now: i64) -> Result<Option<TokenInfo>, StorageError> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1");
+    tx::first(tx, &sql, &[Arg::Int(id)], |row| info_of(row, now)).await
 }
 
 impl Storage {
@@ -211,24 +207,19 @@ impl Storage {
         let id = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(clinic_id)
-                    .bind(role.as_str())
-                    .bind(hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(|e| {
-                        if super::is_fk_violation(&e) {
-                            StorageError::UnknownClinic(clinic_id)
-                        } else {
-                            db(e)
-                        }
-                    })?;
+                    let args = [
+                        Arg::Int(clinic_id),
+                        Arg::Text(role.as_str()),
+                        Arg::Text(&hash),
+                        Arg::Int(now),
+                        Arg::OptInt(expires_at),
+                    ];
+                    let id = tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id"))
+                        .await
+                        .map_err(|e| match constraint::of_error(&e) {
+                            Some(Violation::ForeignKey) => StorageError::UnknownClinic(clinic_id),
+                            _ => e,
+                        })?;
                     audit::append(
                         tx,
                         now,
@@ -266,24 +257,27 @@ impl Storage {
         if let Some(staff) = self.auth_cache.get(&hash, now) {
             return Ok(Some(staff));
         }
-        let row = sqlx::query(
-            "SELECT id, clinic_id, role, expires_at FROM staff_tokens \
-             WHERE token_hash = $1 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(&hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let staff = Staff {
-            token_id: row.try_get("id").map_err(db)?,
-            clinic_id: row.try_get("clinic_id").map_err(db)?,
-            role: role_of(&row.try_get::<String, _>("role").map_err(db)?)?,
+        let found = self
+            .reader
+            .first(
+                "SELECT id, clinic_id, role, expires_at FROM staff_tokens \
+                 WHERE token_hash = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+                &[Arg::Text(&hash), Arg::Int(now)],
+                |row| {
+                    let staff = Staff {
+                        token_id: row.int("id")?,
+                        clinic_id: row.int("clinic_id")?,
+                        role: role_of(&row.text("role")?)?,
+                    };
+                    Ok((staff, row.int_or_null("expires_at")?))
+                },
+            )
+            .await?;
+        let Some((staff, expires_at)) = found else {
+            return Ok(None);
         };
-        self.auth_cache
-            .put(hash, staff, row.try_get("expires_at").map_err(db)?);
+        self.auth_cache.put(hash, staff, expires_at);
         Ok(Some(staff))
     }
 
@@ -298,14 +292,10 @@ impl Storage {
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn token_info(&self, id: i64) -> Result<Option<TokenInfo>, StorageError> {
         let now = self.now();
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(|r| info_of(r, now)).transpose()
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1");
+        self.reader
+            .first(&sql, &[Arg::Int(id)], |row| info_of(row, now))
+            .await
     }
 
     /// A clinic's tokens, oldest first: metadata only, never secrets or hashes.
@@ -314,22 +304,19 @@ impl Storage {
     /// [`StorageError::UnknownClinic`], [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn list_tokens(&self, clinic_id: i64) -> Result<Vec<TokenInfo>, StorageError> {
         let now = self.now();
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clinics WHERE id = $1")
-            .bind(clinic_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let clinic = [Arg::Int(clinic_id)];
+        let exists = self
+            .reader
+            .first("SELECT id FROM clinics WHERE id = $1", &clinic, |_| Ok(()))
+            .await?;
         if exists.is_none() {
             return Err(StorageError::UnknownClinic(clinic_id));
         }
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE clinic_id = $1 ORDER BY id"
-        ))
-        .bind(clinic_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(|r| info_of(r, now)).collect()
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE clinic_id = $1 ORDER BY id");
+        self.reader
+            .all(&sql, &clinic, |row| info_of(row, now))
+            .await
     }
 
     /// Revokes a token now (audited as `staff_token.revoke`) and drops it from this process's
@@ -352,12 +339,11 @@ impl Storage {
                     if info.revoked_at.is_some() {
                         return Ok(info);
                     }
-                    sqlx::query("UPDATE staff_tokens SET revoked_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
+                    tx.execute(
+                        "UPDATE staff_tokens SET revoked_at = $1 WHERE id = $2",
+                        &[Arg::Int(now), Arg::Int(id)],
+                    )
+                    .await?;
                     audit::append(
                         tx,
                         now,
@@ -412,33 +398,31 @@ impl Storage {
                     if old.state != TokenState::Active {
                         return Err(StorageError::TokenRevoked(id));
                     }
-                    let new_id: i64 = sqlx::query_scalar(
-                        "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(old.clinic_id)
-                    .bind(old.role)
-                    .bind(hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_one(&mut **tx)
-                    .await.map_err(db)?;
+                    let args = [
+                        Arg::Int(old.clinic_id),
+                        Arg::Text(old.role),
+                        Arg::Text(&hash),
+                        Arg::Int(now),
+                        Arg::OptInt(expires_at),
+                    ];
+                    let new_id = tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id")).await?;
                     let (old_expires, old_revoked) = if grace == 0 {
                         (old.expires_at, Some(now))
                     } else {
                         let end = now.saturating_add(grace);
                         (Some(old.expires_at.map_or(end, |e| e.min(end))), None)
                     };
-                    sqlx::query(
+                    tx.execute(
                         "UPDATE staff_tokens SET revoked_at = $1, expires_at = $2, replaced_by = $3 \
                          WHERE id = $4",
+                        &[
+                            Arg::OptInt(old_revoked),
+                            Arg::OptInt(old_expires),
+                            Arg::Int(new_id),
+                            Arg::Int(id),
+                        ],
                     )
-                    .bind(old_revoked)
-                    .bind(old_expires)
-                    .bind(new_id)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await.map_err(db)?;
+                    .await?;
                     audit::append(
                         tx,
                         now,

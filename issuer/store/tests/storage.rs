@@ -748,3 +748,22 @@ mod kill9 {
         });
     }
 }
+
+both_backends! {
+    fn a_closed_storage_reads_nothing(db) {
+        let s = db.open().await;
+        let people = persons(3);
+        s.import_registry(people.clone(), 8, &system()).await.unwrap();
+        assert!(s.find_person(&people[0].id).await.unwrap().is_some());
+        s.ping().await.unwrap();
+        let other = s.clone();
+        s.close().await;
+        // Every clone shares the connections: all of them are closed.
+        assert!(matches!(other.ping().await, Err(StorageError::Unavailable(_))));
+        assert!(matches!(
+            other.find_person(&people[0].id).await,
+            Err(StorageError::Unavailable(_))
+        ));
+        assert!(matches!(other.registry_count().await, Err(StorageError::Unavailable(_))));
+    }
+}
