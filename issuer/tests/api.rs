@@ -1309,3 +1309,52 @@ async fn database_of_the_old_schema_opens_and_its_tokens_keep_working_postgres()
     database_of_the_old_schema_opens_on(&db.url, "postgres").await;
     db.drop().await;
 }
+
+/// A database that stays locked by another process past the busy timeout is 503 `UNAVAILABLE`
+/// with `Retry-After`, not a 500: the clinic retries (the same `Idempotency-Key` makes that safe),
+/// and the record is stored once the lock is gone. SQLite: another connection holds the write
+/// lock for longer than the storage's 10 s busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_503_with_retry_after() {
+    let (url, dir) = sqlite_url();
+    let env = env_with(url.clone(), Some(dir)).await;
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let record = record_for(env.person());
+    let req = common::request(
+        "POST",
+        "/api/v1/dose-records",
+        Some(&env.token),
+        Some(record.clone()),
+    );
+    let mut req = req;
+    req.headers_mut()
+        .insert("idempotency-key", "busy-1".parse().unwrap());
+    let (status, headers, body) = common::send(&env.app, req).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "UNAVAILABLE");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+    let mut req = common::request(
+        "POST",
+        "/api/v1/dose-records",
+        Some(&env.token),
+        Some(record),
+    );
+    req.headers_mut()
+        .insert("idempotency-key", "busy-1".parse().unwrap());
+    let (status, _, body) = common::send(&env.app, req).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}

@@ -188,6 +188,30 @@ impl std::error::Error for DatabaseError {
     }
 }
 
+/// A commit group failed (its `BEGIN` or its `COMMIT`): none of its writes is stored.
+/// [`StorageError::Busy`] or [`StorageError::Unavailable`] when the driver says the database was
+/// locked or gone (trying again may succeed), [`StorageError::Commit`] otherwise.
+pub(crate) fn group_failed_sqlite(e: Arc<rusqlite::Error>) -> StorageError {
+    let kind = match &*e {
+        rusqlite::Error::SqliteFailure(f, _) => Kind::of_sqlite(f.extended_code),
+        _ => Kind::Other,
+    };
+    group_failed(kind, DatabaseError::shared(e))
+}
+
+/// [`group_failed_sqlite`] for the sqlx group writer.
+pub(crate) fn group_failed_sqlx(e: Arc<sqlx::Error>) -> StorageError {
+    let kind = Kind::of_sqlx(&e);
+    group_failed(kind, DatabaseError::shared(e))
+}
+
+fn group_failed(kind: Kind, e: DatabaseError) -> StorageError {
+    match kind {
+        Kind::Busy | Kind::Unavailable => kind.wrap(e),
+        Kind::Corrupt | Kind::Other => StorageError::Commit(e),
+    }
+}
+
 /// What a driver's error means to a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

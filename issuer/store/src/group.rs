@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Backend, DatabaseError, StorageError};
+use super::{Backend, StorageError};
 
 /// A boxed, sendable future borrowing for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -91,7 +91,7 @@ where
             let deliver: Deliver = Box::new(move |outcome: Outcome| {
                 let value = match (result, outcome) {
                     (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(e)) => Err(StorageError::Commit(DatabaseError::shared(e))),
+                    (Ok(_), Err(e)) => Err(crate::error::group_failed_sqlx(e)),
                     // The operation's own error, whatever became of the others.
                     (Err(e), _) => Err(e),
                 };
@@ -101,10 +101,7 @@ where
         })
     });
     let fail = Box::new(move |e: Arc<sqlx::Error>| {
-        answer_with(
-            &fail_slot,
-            Err(StorageError::Commit(DatabaseError::shared(e))),
-        );
+        answer_with(&fail_slot, Err(crate::error::group_failed_sqlx(e)));
     });
     (Job { run, fail }, rx)
 }

@@ -159,7 +159,7 @@ impl Native {
                 let deliver: Deliver = Box::new(move |outcome: Outcome| {
                     let value = match (result, outcome) {
                         (Ok(v), Ok(())) => Ok(v),
-                        (Ok(_), Err(e)) => Err(StorageError::Commit(DatabaseError::shared(e))),
+                        (Ok(_), Err(e)) => Err(crate::error::group_failed_sqlite(e)),
                         (Err(e), _) => Err(e),
                     };
                     answer_with(&slot, value);
@@ -167,10 +167,7 @@ impl Native {
                 (ok, deliver)
             }),
             fail: Box::new(move |e| {
-                answer_with(
-                    &fail_slot,
-                    Err(StorageError::Commit(DatabaseError::shared(e))),
-                )
+                answer_with(&fail_slot, Err(crate::error::group_failed_sqlite(e)))
             }),
         };
         self.counters.queued(true);
