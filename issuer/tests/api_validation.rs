@@ -584,23 +584,32 @@ async fn implausible_stored_record_is_refused_at_confirm() {
     .await;
 }
 
+/// A database at `url` seeded with `n` confirmed records (generator seed `seed`), a raw pool on
+/// it, and the records' ids in order.
+async fn seeded_confirmed(url: &str, n: u64, seed: u64) -> (Storage, AnyPool, Vec<i64>) {
+    use vaxpass_issuer::batch;
+    use vaxpass_issuer::storage::Actor;
+    let storage = Storage::open(url).await.unwrap();
+    batch::seed(&storage, n, seed, &Actor::System("test".into()))
+        .await
+        .unwrap();
+    let raw = AnyPool::connect(url).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    (storage, raw, ids)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implausible_confirmed_record_is_not_batch_issued() {
     use vaxpass_issuer::api::issue::IssueContext;
     use vaxpass_issuer::batch::{self, BatchOptions};
-    use vaxpass_issuer::storage::Actor;
     for db in [Some(TestDb::sqlite()), TestDb::postgres().await]
         .into_iter()
         .flatten()
     {
-        let storage = Storage::open(&db.url).await.unwrap();
-        let actor = Actor::System("test".into());
-        batch::seed(&storage, 20, 11, &actor).await.unwrap();
-        let raw = AnyPool::connect(&db.url).await.unwrap();
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
-            .fetch_all(&raw)
-            .await
-            .unwrap();
+        let (storage, raw, ids) = seeded_confirmed(&db.url, 20, 11).await;
         let (bad_dose, bad_date) = (ids[3], ids[7]);
         raw.execute(
             format!("UPDATE dose_records SET dose_number = 10 WHERE id = {bad_dose}").as_str(),
@@ -654,19 +663,11 @@ async fn implausible_confirmed_record_is_not_batch_issued() {
 async fn a_failed_record_is_reported_once_per_run() {
     use vaxpass_issuer::api::issue::IssueContext;
     use vaxpass_issuer::batch::{self, BatchOptions};
-    use vaxpass_issuer::storage::Actor;
     for db in [Some(TestDb::sqlite()), TestDb::postgres().await]
         .into_iter()
         .flatten()
     {
-        let storage = Storage::open(&db.url).await.unwrap();
-        let actor = Actor::System("test".into());
-        batch::seed(&storage, 12, 12, &actor).await.unwrap();
-        let raw = AnyPool::connect(&db.url).await.unwrap();
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
-            .fetch_all(&raw)
-            .await
-            .unwrap();
+        let (storage, raw, ids) = seeded_confirmed(&db.url, 12, 12).await;
         for id in [ids[1], ids[6]] {
             raw.execute(
                 format!("UPDATE dose_records SET dose_number = 10 WHERE id = {id}").as_str(),
