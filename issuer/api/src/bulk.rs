@@ -63,7 +63,7 @@ use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::records::{SubmitRequest, SubmitResponse, VaccineIn, parse_request, submit_one};
+use super::records::{SubmitRequest, SubmitResponse, VaccineIn, submit_one};
 use super::{ApiError, AppState, Auth};
 use crate::identity::IdKind;
 use crate::registry_csv::QuoteCheck;
@@ -734,7 +734,7 @@ async fn process(
     // line over it is a `RATE_LIMITED` line error. A line already stored under its key (a
     // re-sent upload) is answered without counting, so re-sending the upload under its key
     // later stores exactly the lines that are missing.
-    let outcome = match parse_request(req, staff.clinic_id) {
+    let outcome = match crate::workflow::submission::parse(req, staff.clinic_id) {
         Ok(record) => match state
             .storage
             .has_record_with_key(staff.clinic_id, &key)
@@ -747,7 +747,7 @@ async fn process(
             },
             Err(e) => Err(e.into()),
         },
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     match outcome {
         Ok((response, _)) => LineResult::Stored { line, response },

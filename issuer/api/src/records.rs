@@ -171,13 +171,6 @@ fn invalid(msg: &str) -> ApiError {
     ApiError::InvalidRequest(msg.to_owned())
 }
 
-/// Checks one submitted dose record and turns it into the record to store
-/// ([`workflow::submission::parse`]; 422 `INVALID_REQUEST`, `FIELD_TOO_LONG`,
-/// `UNKNOWN_VACCINE_CODE` or `IMPLAUSIBLE_VACCINATION`). No message quotes a submitted value.
-pub(crate) fn parse_request(req: SubmitRequest, clinic_id: i64) -> Result<NewDoseRecord, ApiError> {
-    Ok(workflow::submission::parse(req, clinic_id)?)
-}
-
 /// `POST /dose-records`: stores the record (clinic from the token; `Idempotency-Key` makes
 /// retries safe), matches it against the registry and stores the outcome. 201 for a new
 /// record; 200 with the stored outcome for a retry with the same key and body; 429 when the
@@ -190,7 +183,7 @@ async fn submit(
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     super::limits::check_submissions(&state, &staff, 1)?;
     let Json(req) = body.map_err(|e| json_rejection(&e, "dose record", DOSE_RECORD_FIELDS))?;
-    let record = parse_request(req, staff.clinic_id)?;
+    let record = workflow::submission::parse(req, staff.clinic_id)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
             let k = v

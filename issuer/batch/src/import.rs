@@ -10,13 +10,13 @@ use sha2::{Digest, Sha256};
 use vaxpass_verifier::valuesets::ValueSets;
 
 use crate::dates::Date;
-use crate::identity::IdNumber;
-use crate::matching::{DoseIdentity, InMemoryRegistry, LookedUp, match_record};
+use crate::matching::{DoseIdentity, InMemoryRegistry, match_record};
 use crate::registry::{PersonRegistry, REGISTRY_UNAVAILABLE, RegistryError};
 use crate::registry_csv::generate_persons;
 use crate::storage::{
     Actor, ConfirmedRecord, InsertSummary, NewDoseRecord, Storage, StorageError, Vaccination,
 };
+use crate::workflow::intake::match_identity;
 use crate::workflow::{SubmitRequest, submission};
 
 /// Longest accepted NDJSON line (bytes).
@@ -202,21 +202,17 @@ pub async fn import_records<R: BufRead>(
             }
         };
         let t = Instant::now();
-        let person = match IdNumber::parse(&record.identity.id_number, record.identity.id_kind) {
-            Ok(IdNumber::Passport(_)) | Err(_) => None,
-            Ok(number) => match registry.lookup(&number).await {
-                Ok(person) => person,
-                Err(RegistryError::Storage(e)) => return Err(e.into()),
-                Err(e) => {
-                    report.matching += t.elapsed();
-                    // The error's text carries no personal data.
-                    report.reject(line_no, REGISTRY_UNAVAILABLE, e.to_string());
-                    continue;
-                }
-            },
-        };
-        let result = match_record(&record.identity, &LookedUp(person));
+        let result = match_identity(registry, &record.identity).await;
         report.matching += t.elapsed();
+        let result = match result {
+            Ok(result) => result,
+            Err(RegistryError::Storage(e)) => return Err(e.into()),
+            Err(e) => {
+                // The error's text carries no personal data.
+                report.reject(line_no, REGISTRY_UNAVAILABLE, e.to_string());
+                continue;
+            }
+        };
         if !result.is_verified() {
             // Codes only: the redacted form carries no personal data.
             report.reject(line_no, result.code(), result.redacted().to_string());

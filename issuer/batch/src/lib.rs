@@ -33,7 +33,7 @@ use crate::storage::{Actor, Claim, ClaimLock, NewCertificate, Storage, StorageEr
 use vaxpass_issuer_issuance::{IssueContext, IssueError, StageTimes};
 
 // The stages below, under the names the issuer has always used for them.
-use vaxpass_issuer_domain::{dates, identity, matching};
+use vaxpass_issuer_domain::{dates, matching};
 use vaxpass_issuer_registry as registry;
 use vaxpass_issuer_registry::csv as registry_csv;
 use vaxpass_issuer_store as storage;
@@ -89,10 +89,25 @@ impl Default for BatchOptions {
             workers,
             batch_size: DEFAULT_BATCH_SIZE,
             verify_every: DEFAULT_VERIFY_EVERY,
-            max_in_flight: (workers * 2 + 1).min(8),
+            max_in_flight: in_flight_for(workers),
             actor: Actor::System("batch".into()),
         }
     }
+}
+
+impl BatchOptions {
+    /// These options with `workers` signing threads, and as many batches in flight as keep
+    /// them busy (two per worker and one more, at most 8).
+    pub fn with_workers(mut self, workers: usize) -> BatchOptions {
+        self.workers = workers;
+        self.max_in_flight = in_flight_for(workers);
+        self
+    }
+}
+
+/// Batches in flight for `workers` signing threads: two each and one more, at most 8.
+fn in_flight_for(workers: usize) -> usize {
+    (workers * 2 + 1).min(8)
 }
 
 /// A record that could not be issued (it stays `confirmed`). No personal data.

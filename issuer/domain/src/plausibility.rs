@@ -1,7 +1,7 @@
 //! Clinical plausibility of a dose, checked when a record is submitted (`POST /dose-records`,
-//! the bulk upload and the import, through `api::records::parse_request` and
-//! `submit_one`) and again right before it is signed (confirmation and batch issuance, in
-//! `vaxpass_issuer::api::issue::IssueContext::issue_timed`), since records may be in the database
+//! the bulk upload and the import, through `vaxpass_issuer_workflow::submission::parse` and
+//! `vaxpass_issuer_workflow::submit`) and again right before it is signed (confirmation and
+//! batch issuance, in `vaxpass_issuer_issuance::IssueContext::issue_timed`), since records may be in the database
 //! from before these checks existed.
 //!
 //! A dose is refused ([`Implausible`], HTTP 422 `IMPLAUSIBLE_VACCINATION`) when:

@@ -8,7 +8,7 @@
 //! `received`).
 
 use crate::identity::IdNumber;
-use crate::matching::{LookedUp, MatchReport, MatchResult, match_record};
+use crate::matching::{DoseIdentity, LookedUp, MatchReport, MatchResult, match_record};
 use crate::plausibility;
 use crate::registry::{PersonRegistry, RegistryError};
 use crate::storage::{Actor, NewDoseRecord, RecordStatus, Staff, Storage, StorageError};
@@ -76,14 +76,10 @@ pub async fn submit(
         .map_err(super::SubmissionError::from)?;
     let actor = Actor::Staff(staff.token_id);
     let matcher = Actor::System("matcher".into());
-    let person = match registry_number(&record.identity.id_number, record.identity.id_kind) {
-        None => None,
-        Some(number) => match registry.lookup(&number).await {
-            Ok(person) => person,
-            Err(e) => return submit_unmatched(storage, &actor, record, key, e).await,
-        },
+    let result = match match_identity(registry, &record.identity).await {
+        Ok(result) => result,
+        Err(e) => return submit_unmatched(storage, &actor, record, key, e).await,
     };
-    let result = match_record(&record.identity, &LookedUp(person));
     let (id, created, status) = storage
         .insert_and_verify(record, key, &actor, &result, &matcher)
         .await?;
@@ -106,13 +102,22 @@ pub async fn submit(
     })
 }
 
-/// The number to ask the registry about: none for a passport (foreigners are not in the
-/// population registry) or a number that does not parse (the match then says why).
-fn registry_number(typed: &str, kind: crate::identity::IdKind) -> Option<IdNumber> {
-    match IdNumber::parse(typed, kind) {
+/// Grades a record's identity against the registry: one lookup under its number, then
+/// [`match_record`] over the one person found. A passport (foreigners are not in the population
+/// registry) or a number that does not parse asks nothing; the match then says why. The one
+/// lookup-then-match of every path: submission, re-match and the file import.
+///
+/// # Errors
+/// [`RegistryError`]: the registry could not answer (nothing was graded).
+pub async fn match_identity(
+    registry: &impl PersonRegistry,
+    identity: &DoseIdentity,
+) -> Result<MatchResult, RegistryError> {
+    let person = match IdNumber::parse(&identity.id_number, identity.id_kind) {
         Ok(IdNumber::Passport(_)) | Err(_) => None,
-        Ok(number) => Some(number),
-    }
+        Ok(number) => registry.lookup(&number).await?,
+    };
+    Ok(match_record(identity, &LookedUp(person)))
 }
 
 /// The registry could not be asked: the record is stored (or found under its key) `received`
@@ -203,24 +208,19 @@ pub async fn rematch_pending(
         after = last.id;
         left = left.saturating_sub(u32::try_from(batch.len()).unwrap_or(u32::MAX));
         for record in batch {
-            let person = match registry_number(&record.identity.id_number, record.identity.id_kind)
-            {
-                None => None,
-                Some(number) => match registry.lookup(&number).await {
-                    Ok(p) => p,
-                    Err(RegistryError::Storage(e)) => return Err(e),
-                    Err(e) => {
-                        tracing::warn!(record = record.id, code = e.code(), error = %e, "rematch stopped: registry lookup failed");
-                        storage
-                            .mark_registry_unavailable(record.id, e.code(), &actor)
-                            .await?;
-                        summary.still_pending += 1;
-                        summary.stopped_by = Some(e.code());
-                        return Ok(summary);
-                    }
-                },
+            let result = match match_identity(registry, &record.identity).await {
+                Ok(result) => result,
+                Err(RegistryError::Storage(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(record = record.id, code = e.code(), error = %e, "rematch stopped: registry lookup failed");
+                    storage
+                        .mark_registry_unavailable(record.id, e.code(), &actor)
+                        .await?;
+                    summary.still_pending += 1;
+                    summary.stopped_by = Some(e.code());
+                    return Ok(summary);
+                }
             };
-            let result: MatchResult = match_record(&record.identity, &LookedUp(person));
             match storage.set_verification(record.id, &result, &actor).await {
                 Ok(_) => summary.matched += 1,
                 // Confirmed meanwhile: nothing to do.

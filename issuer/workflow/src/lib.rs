@@ -33,7 +33,8 @@ use vaxpass_issuer_registry as registry;
 use vaxpass_issuer_store as storage;
 
 pub use intake::{
-    Disposition, Outcome, REGISTRY_UNAVAILABLE, RematchSummary, Submitted, rematch_pending, submit,
+    Disposition, Outcome, REGISTRY_UNAVAILABLE, RematchSummary, Submitted, match_identity,
+    rematch_pending, submit,
 };
 pub use submission::{SubmissionError, SubmitRequest, VaccineIn};
 

@@ -139,8 +139,7 @@ async fn bench_in(args: &Args, dir: &Path) -> Result<bool, BoxError> {
         ..BatchOptions::default()
     };
     if let Some(w) = args.workers {
-        opts.workers = w;
-        opts.max_in_flight = (w * 2 + 1).clamp(2, 8);
+        opts = opts.with_workers(w);
     }
     let report = batch::issue_pending(&storage, &ctx, &opts, &mut |_| {}).await;
     let load_after = load_average();

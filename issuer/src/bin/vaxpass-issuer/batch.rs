@@ -228,8 +228,7 @@ fn options(run: &RunArgs) -> BatchOptions {
         ..BatchOptions::default()
     };
     if let Some(w) = run.workers {
-        opts.workers = w;
-        opts.max_in_flight = (w * 2 + 1).clamp(2, 8);
+        opts = opts.with_workers(w);
     }
     opts
 }
