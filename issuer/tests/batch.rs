@@ -3,6 +3,7 @@
 //! `VAXPASS_TEST_POSTGRES_URL` is set; otherwise that test prints `SKIPPED (PostgreSQL): …`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../api/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashSet;

@@ -3,6 +3,7 @@
 //! (rcgen). The server counts the requests that reach it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../api/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -3,13 +3,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use vaxpass_issuer::dates::PartialDate;
-use vaxpass_issuer::identity::{IdKind, IdNumber};
-use vaxpass_issuer::matching::{DoseIdentity, InMemoryRegistry, MatchResult, match_record};
-use vaxpass_issuer::names::{
+use vaxpass_issuer_domain::dates::PartialDate;
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber};
+use vaxpass_issuer_domain::matching::{DoseIdentity, InMemoryRegistry, MatchResult, match_record};
+use vaxpass_issuer_domain::names::{
     self, NameComparison, icao_transliterate, normalise, strip_diacritics,
 };
-use vaxpass_issuer::registry_csv::generate_persons;
+use vaxpass_issuer_registry::csv::generate_persons;
 
 /// Vietnamese letters in both cases and both Unicode forms, plus spaces, hyphens, apostrophes
 /// and a few foreign and non-Latin characters.

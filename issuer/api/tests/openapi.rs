@@ -7,7 +7,7 @@ mod common;
 use axum::http::StatusCode;
 use common::call;
 use serde_json::Value;
-use vaxpass_issuer::api::OPENAPI_JSON;
+use vaxpass_issuer_api::OPENAPI_JSON;
 
 const PKI_START: i64 = 1_780_000_000;
 const NOW: i64 = PKI_START + 86_400;

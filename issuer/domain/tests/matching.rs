@@ -2,9 +2,9 @@
 //! logs get it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use vaxpass_issuer::dates::{Date, PartialDate};
-use vaxpass_issuer::identity::{IdKind, IdNumber, Sex};
-use vaxpass_issuer::matching::{
+use vaxpass_issuer_domain::dates::{Date, PartialDate};
+use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
+use vaxpass_issuer_domain::matching::{
     DoseIdentity, Field, InMemoryRegistry, MatchPolicy, MatchResult, RegistryPerson, match_record,
     match_record_with,
 };

@@ -14,11 +14,11 @@ use common::{record_for, sqlite_url};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::identity::Cccd;
-use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::names::{DccName, strip_diacritics};
-use vaxpass_issuer::storage::Storage;
+use vaxpass_issuer_api::{AppState, Config, app};
+use vaxpass_issuer_domain::identity::Cccd;
+use vaxpass_issuer_domain::matching::RegistryPerson;
+use vaxpass_issuer_domain::names::{DccName, strip_diacritics};
+use vaxpass_issuer_store::Storage;
 use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 
@@ -504,7 +504,7 @@ impl Hard {
         url: String,
         db: Option<tempfile::TempDir>,
         pg: Option<common::PgDb>,
-        limits: Option<vaxpass_issuer::api::limits::SubmitLimits>,
+        limits: Option<vaxpass_issuer_api::limits::SubmitLimits>,
     ) -> Hard {
         use std::sync::atomic::{AtomicI64, Ordering};
         let clock = Arc::new(AtomicI64::new(NOW));
@@ -906,7 +906,7 @@ async fn metrics_needs_admin_or_own_listener() {
     assert_eq!(headers["cache-control"], "no-store");
     assert!(String::from_utf8_lossy(&body).contains("vaxpass_submissions_rate_limited_total 0"));
     // The separate listener's router: /metrics without a token, nothing else.
-    let own = vaxpass_issuer::api::metrics::router(env.state.clone());
+    let own = vaxpass_issuer_api::metrics::router(env.state.clone());
     let (status, _, body) =
         common::send(&own, common::request("GET", "/metrics", None, None)).await;
     assert_eq!(status, StatusCode::OK);
@@ -923,7 +923,7 @@ async fn metrics_needs_admin_or_own_listener() {
 #[tokio::test]
 async fn submissions_are_rate_limited_per_token() {
     let (url, dir) = sqlite_url();
-    let limits = vaxpass_issuer::api::limits::SubmitLimits {
+    let limits = vaxpass_issuer_api::limits::SubmitLimits {
         burst: 3,
         per_sec: 1,
         max_tokens: 100,
@@ -1252,7 +1252,7 @@ async fn rotated_token_replaces_the_old_one_postgres() {
 async fn database_of_the_old_schema_opens_on(url: &str, backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("store/migrations")
+        .join("../store/migrations")
         .join(backend);
     let mut names: Vec<_> = std::fs::read_dir(&source)
         .unwrap()
@@ -1280,7 +1280,7 @@ async fn database_of_the_old_schema_opens_on(url: &str, backend: &str) {
     sqlx::query(
         "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) VALUES (1, 'staff', $1, 1)",
     )
-    .bind(vaxpass_issuer::storage::token_hash(secret))
+    .bind(vaxpass_issuer_store::token_hash(secret))
     .execute(&pool)
     .await
     .unwrap();
@@ -1291,7 +1291,7 @@ async fn database_of_the_old_schema_opens_on(url: &str, backend: &str) {
     let tokens = storage.list_tokens(1).await.unwrap();
     assert_eq!(tokens.len(), 1);
     assert_eq!(tokens[0].expires_at, None);
-    assert_eq!(tokens[0].state, vaxpass_issuer::storage::TokenState::Active);
+    assert_eq!(tokens[0].state, vaxpass_issuer_store::TokenState::Active);
     storage.close().await;
 }
 

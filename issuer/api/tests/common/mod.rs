@@ -12,17 +12,17 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
-use vaxpass_issuer::dates::Date;
-use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::registry_csv::generate_persons;
-use vaxpass_issuer::storage::{Role, Storage};
+use vaxpass_issuer_api::records::{SubmitRequest, VaccineIn};
+use vaxpass_issuer_domain::dates::Date;
+use vaxpass_issuer_domain::matching::RegistryPerson;
+use vaxpass_issuer_registry::csv::generate_persons;
+use vaxpass_issuer_store::{Role, Storage};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Signer};
 use vaxpass_verifier::Timestamp;
 
-#[path = "../../store/tests/common/mod.rs"]
+#[path = "../../../store/tests/common/mod.rs"]
 mod db;
 pub use db::*;
 
@@ -237,11 +237,11 @@ pub async fn one_clinic_app(pki_start: i64, now: i64) -> OneClinicApp {
         .unwrap();
     let admin_token = staff_token(&storage, admin_clinic, Role::Admin).await;
     let state =
-        vaxpass_issuer::api::AppState::new(storage, signer, vaxpass_issuer::api::Config::default())
+        vaxpass_issuer_api::AppState::new(storage, signer, vaxpass_issuer_api::Config::default())
             .unwrap()
             .with_clock(move || now);
     OneClinicApp {
-        app: vaxpass_issuer::api::app(state),
+        app: vaxpass_issuer_api::app(state),
         persons,
         token,
         admin_token,

@@ -16,12 +16,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::{Value, json};
-use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::identity::{IdNumber, Sex};
-use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::names::strip_diacritics;
-use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
-use vaxpass_issuer::storage::Storage;
+use vaxpass_issuer_api::{AppState, Config, app};
+use vaxpass_issuer_domain::identity::{IdNumber, Sex};
+use vaxpass_issuer_domain::matching::RegistryPerson;
+use vaxpass_issuer_domain::names::strip_diacritics;
+use vaxpass_issuer_store::Storage;
+use vaxpass_issuer_workflow::ratelimit::{LookupLimits, Rate};
 use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 

@@ -11,9 +11,9 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use common::record_for;
 use serde_json::Value;
-use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::qr::{Ecc, QrMatrix};
-use vaxpass_issuer::storage::Storage;
+use vaxpass_issuer_api::{AppState, Config, app};
+use vaxpass_issuer_issuance::qr::{Ecc, QrMatrix};
+use vaxpass_issuer_store::Storage;
 use vaxpass_keys::Signer;
 use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
 

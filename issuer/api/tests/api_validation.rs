@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use common::{TestDb, record_for};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Executor};
-use vaxpass_issuer::api::{AppState, Config, app};
-use vaxpass_issuer::matching::RegistryPerson;
-use vaxpass_issuer::names::strip_diacritics;
-use vaxpass_issuer::storage::Storage;
+use vaxpass_issuer_api::{AppState, Config, app};
+use vaxpass_issuer_domain::matching::RegistryPerson;
+use vaxpass_issuer_domain::names::strip_diacritics;
+use vaxpass_issuer_store::Storage;
 use vaxpass_keys::Signer;
 
 /// The PKI is made at PKI_START; the service runs a day later (2026-05-29).
@@ -353,7 +353,7 @@ async fn id_longer_than_20_is_refused() {
 }
 
 /// Every form a client could find the registry's birth date in.
-fn date_forms(d: vaxpass_issuer::dates::Date) -> Vec<String> {
+fn date_forms(d: vaxpass_issuer_domain::dates::Date) -> Vec<String> {
     vec![
         d.to_string(),
         format!("{:02}/{:02}/{}", d.day(), d.month(), d.year()),
@@ -366,7 +366,7 @@ async fn mismatch_never_quotes_registry_birth_date() {
     on_both(|env| async move {
         let p = env.person().clone();
         let other_day = if p.date_of_birth.day() == 28 { 27 } else { 28 };
-        let wrong_dob = vaxpass_issuer::dates::Date::new(
+        let wrong_dob = vaxpass_issuer_domain::dates::Date::new(
             p.date_of_birth.year(),
             p.date_of_birth.month(),
             other_day,
@@ -587,8 +587,8 @@ async fn implausible_stored_record_is_refused_at_confirm() {
 /// A database at `url` seeded with `n` confirmed records (generator seed `seed`), a raw pool on
 /// it, and the records' ids in order.
 async fn seeded_confirmed(url: &str, n: u64, seed: u64) -> (Storage, AnyPool, Vec<i64>) {
-    use vaxpass_issuer::batch;
-    use vaxpass_issuer::storage::Actor;
+    use vaxpass_issuer_batch as batch;
+    use vaxpass_issuer_store::Actor;
     let storage = Storage::open(url).await.unwrap();
     batch::seed(&storage, n, seed, &Actor::System("test".into()))
         .await
@@ -603,8 +603,8 @@ async fn seeded_confirmed(url: &str, n: u64, seed: u64) -> (Storage, AnyPool, Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implausible_confirmed_record_is_not_batch_issued() {
-    use vaxpass_issuer::api::issue::IssueContext;
-    use vaxpass_issuer::batch::{self, BatchOptions};
+    use vaxpass_issuer_api::issue::IssueContext;
+    use vaxpass_issuer_batch::{self as batch, BatchOptions};
     for db in [Some(TestDb::sqlite()), TestDb::postgres().await]
         .into_iter()
         .flatten()
@@ -661,8 +661,8 @@ async fn implausible_confirmed_record_is_not_batch_issued() {
 /// fix, now and then with the default options).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_record_is_reported_once_per_run() {
-    use vaxpass_issuer::api::issue::IssueContext;
-    use vaxpass_issuer::batch::{self, BatchOptions};
+    use vaxpass_issuer_api::issue::IssueContext;
+    use vaxpass_issuer_batch::{self as batch, BatchOptions};
     for db in [Some(TestDb::sqlite()), TestDb::postgres().await]
         .into_iter()
         .flatten()
