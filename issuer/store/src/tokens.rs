@@ -125,7 +125,7 @@ pub struct TokenInfo {
     pub state: TokenState,
 }
 
-fn role_of(text: &str) -> Result<Role, StorageError> {
+pub(super) fn role_of(text: &str) -> Result<Role, StorageError> {
     match text {
         "staff" => Ok(Role::Staff),
         "admin" => Ok(Role::Admin),
