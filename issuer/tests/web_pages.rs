@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use unicode_normalization::UnicodeNormalization;
 use vaxpass_issuer::api::{AppState, Config, app};
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::storage::{Actor, Role, Storage};
@@ -197,21 +196,9 @@ impl Env {
             })
             .unwrap()
             .clone();
-        let plain = strip_diacritics(&p.full_name);
+        let plain = vaxpass_issuer::names::strip_diacritics(&p.full_name);
         (p, plain)
     }
-}
-
-/// The name without tone marks or vowel marks, Đ as D.
-fn strip_diacritics(name: &str) -> String {
-    name.nfd()
-        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
-        .map(|c| match c {
-            'Đ' => 'D',
-            'đ' => 'd',
-            c => c,
-        })
-        .collect()
 }
 
 /// The intake form's fields for `p`, with `name` as the full name.

@@ -532,6 +532,20 @@ async fn own_record(
     }
 }
 
+/// The clinic's record (as [`own_record`]) and its certificate, if issued.
+async fn own_certificate(
+    state: &WebState,
+    lang: Lang,
+    session: &Session,
+    id: &str,
+) -> Result<(DoseRecord, Option<Certificate>), Response> {
+    let r = own_record(state, lang, session, id).await?;
+    match state.app.storage.certificate_for_record(r.id).await {
+        Ok(c) => Ok((r, c)),
+        Err(e) => Err(page::failed(lang, "CERTIFICATE", &e)),
+    }
+}
+
 /// The identity and dose as typed.
 fn entered(t: &Texts, r: &DoseRecord) -> Markup {
     html! {
@@ -786,14 +800,10 @@ async fn certificate(
     Path(id): Path<String>,
 ) -> Response {
     let t = lang.texts();
-    let r = match own_record(&state, lang, &session, &id).await {
-        Ok(r) => r,
+    let (r, c) = match own_certificate(&state, lang, &session, &id).await {
+        Ok((r, Some(c))) => (r, c),
+        Ok((r, None)) => return page::see_other(&format!("/clinic/records/{}", r.id)),
         Err(response) => return response,
-    };
-    let c = match state.app.storage.certificate_for_record(r.id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return page::see_other(&format!("/clinic/records/{}", r.id)),
-        Err(e) => return page::failed(lang, "CERTIFICATE", &e),
     };
     let holder = Holder::of(&c);
     let path = format!("/clinic/records/{}/certificate", r.id);
@@ -823,14 +833,10 @@ async fn qr_png(
     Path(id): Path<String>,
     RawQuery(_): RawQuery,
 ) -> Response {
-    let r = match own_record(&state, lang, &session, &id).await {
-        Ok(r) => r,
+    let (r, c) = match own_certificate(&state, lang, &session, &id).await {
+        Ok((r, Some(c))) => (r, c),
+        Ok((_, None)) => return page::not_found(lang, Some(&session)),
         Err(response) => return response,
-    };
-    let c = match state.app.storage.certificate_for_record(r.id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return page::not_found(lang, Some(&session)),
-        Err(e) => return page::failed(lang, "CERTIFICATE", &e),
     };
     png_download(lang, &c, &format!("vaxpass-{}.png", r.id))
 }

@@ -46,6 +46,8 @@ pub(crate) fn layout(c: &Chrome<'_>, main: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 link rel="stylesheet" href=(STYLESHEET_PATH.as_str());
+                // No favicon request (it would be a 404 on every page).
+                link rel="icon" href="data:,";
             }
             body {
                 a.skip href="#main" { (t.skip_to_content) }

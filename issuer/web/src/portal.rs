@@ -254,7 +254,7 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
     let holder = Holder::of(c);
     let chrome = Chrome {
         lang,
-        title: t.site_name,
+        title: t.portal_cert_title,
         path: "/",
         session: None,
         error: false,
@@ -264,6 +264,7 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         p.hint { (t.print_hint) }
     };
     let body = html! {
+        h1.no-print { (t.portal_cert_title) }
         p.lead.no-print { (t.portal_cert_intro) }
         div.portal-cert { (certificate_block(t, c, &holder, download)) }
         p.no-print { a href="/" { (t.new_lookup) } }

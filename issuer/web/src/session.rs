@@ -7,7 +7,7 @@
 //!   server ends it after [`WebConfig::session_idle_secs`] without use or
 //!   [`WebConfig::session_lifetime_secs`] after sign-in, whichever comes first.
 //! - Sign-in attempts count against the user name and against the client's network before
-//!   the password is checked ([`SignInLimiter`]); an unknown user name costs the same Argon2id
+//!   the password is checked (`SignInLimiter`); an unknown user name costs the same Argon2id
 //!   check as a known one, and every failure gets the same message.
 
 use axum::Router;
@@ -256,9 +256,16 @@ async fn sign_in(
     let t = lang.texts();
     let now = state.app.clock.now();
     let username = crate::accounts::normalise_username(&form.username);
-    let key = username
-        .clone()
-        .unwrap_or_else(|| form.username.trim().to_lowercase());
+    // The limiter's key: the user name as stored, or what was typed, cut to the longest user
+    // name (the limiter's memory stays bounded whatever is posted).
+    let key = username.clone().unwrap_or_else(|| {
+        form.username
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(crate::accounts::MAX_USERNAME_CHARS)
+            .collect()
+    });
     if let Err(limited) = state.sign_in.check(client, &key, now) {
         let minutes = limited.retry_after_secs.div_ceil(60).to_string();
         let message = fill(t.sign_in_limited, &[("minutes", &minutes)]);

@@ -104,7 +104,7 @@ fn entries(id: &str) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default();
-    out.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    out.sort_by_key(|(_, display)| display.to_lowercase());
     out
 }
 
