@@ -18,7 +18,7 @@ use rand_core::{OsRng, RngCore};
 
 use super::constraint::{self, Violation};
 use super::read::Arg;
-use super::tokens::role_of;
+use super::tokens::{insert_token, role_of};
 use super::tx;
 use super::{Actor, Columns, Role, Staff, Storage, StorageError, audit, token_hash};
 
@@ -123,24 +123,7 @@ impl Storage {
         let token_hash = token_hash(&format!("vxp_account_{}", random_hex()));
         self.write(move |tx| {
             Box::pin(async move {
-                let unknown_clinic = |e: StorageError| match constraint::of_error(&e) {
-                    Some(Violation::ForeignKey) => StorageError::UnknownClinic(clinic_id),
-                    _ => e,
-                };
-                let token_id = tx::one(
-                    tx,
-                    "INSERT INTO staff_tokens (clinic_id, role, token_hash, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                    &[
-                        Arg::Int(clinic_id),
-                        Arg::Text(role.as_str()),
-                        Arg::Text(&token_hash),
-                        Arg::Int(now),
-                    ],
-                    |row| row.int("id"),
-                )
-                .await
-                .map_err(unknown_clinic)?;
+                let token_id = insert_token(tx, clinic_id, role, &token_hash, now, None).await?;
                 let id = tx::one(
                     tx,
                     "INSERT INTO staff_accounts \
@@ -157,9 +140,10 @@ impl Storage {
                     |row| row.int("id"),
                 )
                 .await
+                // The token's insert checked the clinic; the one unique column left is the name.
                 .map_err(|e| match constraint::of_error(&e) {
                     Some(Violation::OtherUnique) => StorageError::UsernameTaken,
-                    _ => unknown_clinic(e),
+                    _ => e,
                 })?;
                 audit::append(
                     tx,

@@ -1,4 +1,5 @@
-//! Staff accounts and web sessions (migration 0007) on a SQLite file and, when
+//! Staff accounts and web sessions (migration 0007), and the console's list of records by
+//! status, on a SQLite file and, when
 //! `VAXPASS_TEST_POSTGRES_URL` is set, on PostgreSQL (a database of its own).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -164,5 +165,89 @@ async fn accounts_and_sessions_on_postgres() {
         return;
     };
     accounts_and_sessions(&db.url).await;
+    db.drop().await;
+}
+
+/// The console's list: a clinic's records by status, newest first, a page at a time.
+async fn records_by_status_pages(url: &str) {
+    use vaxpass_issuer_domain::matching::{InMemoryRegistry, match_record};
+    use vaxpass_issuer_store::RecordStatus;
+    let storage = Storage::open(url).await.unwrap();
+    let actor = Actor::System("test".into());
+    let a = storage.create_clinic("A", 79, &actor).await.unwrap();
+    let b = storage.create_clinic("B", 1, &actor).await.unwrap();
+    let persons: Vec<_> = common::generate_persons(7, 3).collect();
+    let mut registry = InMemoryRegistry::new();
+    let mut ids = Vec::new();
+    for (i, p) in persons.iter().enumerate() {
+        let record = common::dose_for(a, p, 1);
+        let (id, _) = storage
+            .insert_dose_record(&record, &format!("k{i}"), &actor)
+            .await
+            .unwrap();
+        // Every other record is matched (verified); the rest stay received.
+        if i % 2 == 0 {
+            registry.insert(p.clone()).unwrap();
+            let result = match_record(&record.identity, &registry);
+            storage.set_verification(id, &result, &actor).await.unwrap();
+        }
+        ids.push(id);
+    }
+    storage
+        .insert_dose_record(&common::dose_for(b, &persons[0], 2), "kb", &actor)
+        .await
+        .unwrap();
+
+    let page = |status, before, limit| storage.records_by_status(a, status, before, limit);
+    let all: Vec<i64> = page(None, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(all, newest_first, "the clinic's own, newest first");
+    let first: Vec<i64> = page(None, None, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(first, newest_first[..3]);
+    let next: Vec<i64> = page(None, Some(first[2]), 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(next, newest_first[3..6]);
+    let verified = page(Some(RecordStatus::Verified), None, 100).await.unwrap();
+    assert_eq!(verified.len(), 4);
+    assert!(verified.iter().all(|r| r.status == RecordStatus::Verified));
+    let received = page(Some(RecordStatus::Received), None, 2).await.unwrap();
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|r| r.status == RecordStatus::Received));
+    assert!(
+        page(Some(RecordStatus::Issued), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    storage.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_by_status_pages_on_sqlite() {
+    let (url, _dir) = common::sqlite_url();
+    records_by_status_pages(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_by_status_pages_on_postgres() {
+    let Some(db) = common::pg_database("vaxpass_console").await else {
+        return;
+    };
+    records_by_status_pages(&db.url).await;
     db.drop().await;
 }

@@ -100,7 +100,8 @@ pub(crate) struct FieldError {
 pub(crate) fn error_summary(t: &Texts, errors: &[FieldError]) -> Markup {
     html! {
         @if !errors.is_empty() {
-            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
+            // `autofocus`: the summary takes focus without any script, so it is read first.
+            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
                 h2 #error-summary-title { (t.error_summary_title) }
                 ul {
                     @for e in errors {

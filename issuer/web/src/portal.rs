@@ -84,7 +84,7 @@ fn lookup_page(
         div.narrow {
             (error_summary(t, errors))
             @if let Some(m) = message {
-                div.error-summary role="alert" tabindex="-1" id="lookup-message" {
+                div.error-summary role="alert" tabindex="-1" id="lookup-message" autofocus {
                     h2 { (t.error_summary_title) }
                     p { (m) }
                 }

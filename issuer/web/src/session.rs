@@ -342,3 +342,33 @@ async fn sign_out(
     }
     response.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies() {
+        let plain = WebConfig::default();
+        let tls = WebConfig {
+            secure_cookies: true,
+            ..WebConfig::default()
+        };
+        assert_eq!(
+            set_cookie(&plain, SESSION_COOKIE, "ab", None),
+            "vaxpass_session=ab; Path=/; HttpOnly; SameSite=Strict"
+        );
+        assert_eq!(
+            set_cookie(&tls, SESSION_COOKIE, "", Some(0)),
+            "vaxpass_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("lang=en; vaxpass_session=x1; other=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("x1"));
+        assert_eq!(cookie(&headers, "lang"), Some("en"));
+        assert_eq!(cookie(&headers, "vaxpass"), None);
+    }
+}
