@@ -49,7 +49,8 @@ pub fn normalise_username(name: &str) -> Option<String> {
 }
 
 /// Argon2id, version 0x13, with the parameters OWASP recommends as a minimum (19 MiB, 2
-/// passes, 1 lane): about 20–40 ms per hash on one core of the project's machines.
+/// passes, 1 lane): 26–41 ms per hash or check on the project's 2-core machine (20 of each in
+/// the test build, where argon2 and blake2 are optimised, at a load average of 10).
 fn argon2() -> Argon2<'static> {
     // The parameters are constants within the library's ranges; `default()` would be the
     // same values, spelled out here so that a library change cannot weaken them.
