@@ -374,7 +374,13 @@ impl Server {
         };
         let rematch = spawn_rematch(state.clone(), config.rematch_every);
         let metrics_router = api::metrics::router(state.clone());
-        let router = api::app(state)
+        // The web pages (clinic console, citizen portal) beside the JSON API, on one state.
+        let web = vaxpass_issuer_web::WebConfig {
+            secure_cookies: matches!(listener, Bound::Tls(_)),
+            ..vaxpass_issuer_web::WebConfig::default()
+        };
+        let router = api::app(state.clone())
+            .merge(vaxpass_issuer_web::router(state, web))
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
             .layer(middleware::from_fn(log_request));
         let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);

@@ -837,6 +837,14 @@ fn demo_tokens_go_to_a_private_file() {
         .expect("an admin token line");
     assert!(staff.len() >= 20 && admin.len() >= 20, "{tokens}");
     assert!(!out.contains(staff) && !out.contains(admin), "{out}");
+    // The web console's sign-in: in the file, not in the output, which says where it is.
+    let web_password = tokens
+        .lines()
+        .find_map(|l| l.strip_prefix("export VAXPASS_WEB_PASSWORD="))
+        .expect("a web password line");
+    assert!(web_password.len() >= 16, "{tokens}");
+    assert!(!out.contains(web_password), "{out}");
+    assert!(out.contains("/clinic"), "the console's URL: {out}");
     assert!(!out.contains("export VAXPASS_TOKEN="), "{out}");
     // The example person's details stay out of the output.
     let person: Value = serde_json::from_str(&example).unwrap();

@@ -11,7 +11,8 @@ pub use vaxpass_issuer_issuance::{
 use vaxpass_verifier::Dcc;
 
 use super::{AppState, Config};
-use crate::storage::{DoseRecord, NewCertificate};
+use crate::storage::{DoseRecord, Issued, NewCertificate, Staff};
+use crate::workflow::{self, WorkflowError};
 
 impl From<&Config> for IssueSettings {
     fn from(c: &Config) -> Self {
@@ -74,6 +75,40 @@ pub fn issue(
     state
         .issue_context()
         .issue(person, &record.vaccination, now)
+}
+
+/// Confirms record `id` for `staff` and issues its certificate at the state's clock
+/// ([`workflow::confirm::confirm`]): signing and self-verifying are CPU work, so they run on
+/// the blocking pool, outside any database transaction, and the async workers keep serving
+/// requests meanwhile. The one confirmation of the JSON API and the web console.
+///
+/// # Errors
+/// As [`workflow::confirm::confirm`].
+pub async fn confirm_and_sign(
+    state: &AppState,
+    staff: Staff,
+    id: i64,
+) -> Result<Issued, WorkflowError> {
+    let now = state.now();
+    let signing_state = state.clone();
+    workflow::confirm::confirm(&state.storage, staff, id, now, move |r| async move {
+        tokio::task::spawn_blocking(move || issue(&signing_state, &r, now))
+            .await
+            .map_err(|_| SignError::Task)?
+            .map_err(SignError::Issue)
+    })
+    .await
+}
+
+/// Why the signing task of a confirmation failed.
+#[derive(Debug, thiserror::Error)]
+enum SignError {
+    /// Building, signing or self-verifying failed.
+    #[error(transparent)]
+    Issue(IssueError),
+    /// The blocking task did not complete (it panicked or the runtime is shutting down).
+    #[error("the signing task did not complete")]
+    Task,
 }
 
 #[cfg(test)]

@@ -270,17 +270,7 @@ async fn confirm(
     let Ok(Path(id)) = id else {
         return Err(ApiError::NotFound("dose record"));
     };
-    let now = state.now();
-    // Signing and self-verifying are CPU work: on the blocking pool, outside any database
-    // transaction, so the async workers keep serving requests meanwhile.
-    let signing_state = state.clone();
-    let issued = workflow::confirm::confirm(&state.storage, staff, id, now, move |r| async move {
-        tokio::task::spawn_blocking(move || issue::issue(&signing_state, &r, now))
-            .await
-            .map_err(|_| SignError::Task)?
-            .map_err(SignError::Issue)
-    })
-    .await;
+    let issued = issue::confirm_and_sign(&state, staff, id).await;
     let issued = match issued {
         Ok(issued) => Ok(issued),
         Err(workflow::WorkflowError::Storage(e)) => Err(e),
@@ -289,15 +279,4 @@ async fn confirm(
     state.metrics.observe_confirm(&issued);
     let issued = issued?;
     Ok(Json(CertificateResponse::of(issued.certificate)?))
-}
-
-/// Why the signing task of a confirmation failed.
-#[derive(Debug, thiserror::Error)]
-enum SignError {
-    /// Building, signing or self-verifying failed.
-    #[error(transparent)]
-    Issue(issue::IssueError),
-    /// The blocking task did not complete (it panicked or the runtime is shutting down).
-    #[error("the signing task did not complete")]
-    Task,
 }

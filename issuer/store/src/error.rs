@@ -139,6 +139,9 @@ pub enum StorageError {
         "a record of the batch was issued by another process meanwhile; nothing of this batch was stored (run one batch process per SQLite database)"
     )]
     BatchConflict,
+    /// A staff account with this user name exists (the name is not quoted).
+    #[error("this user name is taken by another staff account; choose another")]
+    UsernameTaken,
 }
 
 /// A database driver's error, the source of a [`StorageError`]: its text (for the operator's

@@ -119,8 +119,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod accounts;
 mod audit;
 mod batch;
+mod console;
 mod constraint;
 mod error;
 mod group;
@@ -153,6 +155,7 @@ pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
 pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };
+pub use console::MAX_CONSOLE_PAGE;
 use error::db;
 pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;

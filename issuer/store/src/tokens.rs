@@ -125,7 +125,7 @@ pub struct TokenInfo {
     pub state: TokenState,
 }
 
-fn role_of(text: &str) -> Result<Role, StorageError> {
+pub(super) fn role_of(text: &str) -> Result<Role, StorageError> {
     match text {
         "staff" => Ok(Role::Staff),
         "admin" => Ok(Role::Admin),
@@ -181,6 +181,31 @@ pub struct Rotated {
     pub old: TokenInfo,
 }
 
+/// Inserts a token row (its hash only) and returns its id; an unknown clinic is
+/// [`StorageError::UnknownClinic`]. Not audited: the caller writes its own entry.
+pub(super) async fn insert_token(
+    tx: &mut dyn Tx,
+    clinic_id: i64,
+    role: Role,
+    hash: &str,
+    now: i64,
+    expires_at: Option<i64>,
+) -> Result<i64, StorageError> {
+    let args = [
+        Arg::Int(clinic_id),
+        Arg::Text(role.as_str()),
+        Arg::Text(hash),
+        Arg::Int(now),
+        Arg::OptInt(expires_at),
+    ];
+    tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id"))
+        .await
+        .map_err(|e| match constraint::of_error(&e) {
+            Some(Violation::ForeignKey) => StorageError::UnknownClinic(clinic_id),
+            _ => e,
+        })
+}
+
 async fn load_info(tx: &mut dyn Tx, id: i64, now: i64) -> Result<Option<TokenInfo>, StorageError> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM staff_tokens WHERE id = $1");
     tx::first(tx, &sql, &[Arg::Int(id)], |row| info_of(row, now)).await
@@ -207,19 +232,7 @@ impl Storage {
         let id = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let args = [
-                        Arg::Int(clinic_id),
-                        Arg::Text(role.as_str()),
-                        Arg::Text(&hash),
-                        Arg::Int(now),
-                        Arg::OptInt(expires_at),
-                    ];
-                    let id = tx::one(tx, INSERT_TOKEN_SQL, &args, |row| row.int("id"))
-                        .await
-                        .map_err(|e| match constraint::of_error(&e) {
-                            Some(Violation::ForeignKey) => StorageError::UnknownClinic(clinic_id),
-                            _ => e,
-                        })?;
+                    let id = insert_token(tx, clinic_id, role, &hash, now, expires_at).await?;
                     audit::append(
                         tx,
                         now,

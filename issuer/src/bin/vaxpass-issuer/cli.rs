@@ -33,6 +33,9 @@ enum Command {
     /// National-scale batch issuance.
     #[command(subcommand)]
     Batch(crate::batch::BatchCommand),
+    /// Staff accounts of the web console (`staff add`).
+    #[command(subcommand)]
+    Staff(crate::staff::StaffCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Registry(RegistryCommand::Check(args)) => check(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
+        Command::Staff(cmd) => crate::staff::run(cmd),
     }
 }
 

@@ -1,10 +1,11 @@
 //! `vaxpass-issuer`: the issuer's command line: `serve` (`--demo`), `registry generate`,
-//! `registry check`, `registry import`, `audit verify`.
+//! `registry check`, `registry import`, `audit verify`, `batch …`, `staff add`.
 
 mod batch;
 mod cli;
 mod import;
 mod serve;
+mod staff;
 
 use std::process::ExitCode;
 

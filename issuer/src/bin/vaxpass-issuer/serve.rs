@@ -269,6 +269,9 @@ struct Demo {
     clinic_id: i64,
     staff_token: String,
     admin_token: String,
+    /// The web console's demo account: user name and password.
+    web_user: String,
+    web_password: String,
     example: Option<vaxpass_issuer::matching::RegistryPerson>,
     /// The tokens as `export` lines (mode 0600).
     tokens_file: PathBuf,
@@ -331,13 +334,13 @@ async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
     let storage = Storage::open(&config.database_url()).await?;
     let result = demo_database(&storage, data, &csv).await;
     storage.close().await;
-    let (clinic_id, staff_token, admin_token) = result?;
+    let (clinic_id, staff_token, admin_token, (web_user, web_password)) = result?;
     let example = first_person(&csv);
     let tokens_file = data.join(DEMO_TOKENS_FILE);
     write_private(
         &tokens_file,
         &format!(
-            "# vaxpass demo tokens (DEVELOPMENT), clinic {clinic_id}: load with  . {}\nexport VAXPASS_TOKEN={staff_token}\nexport VAXPASS_ADMIN_TOKEN={admin_token}\n",
+            "# vaxpass demo tokens (DEVELOPMENT), clinic {clinic_id}: load with  . {}\nexport VAXPASS_TOKEN={staff_token}\nexport VAXPASS_ADMIN_TOKEN={admin_token}\n# web console sign-in (/clinic/sign-in)\nexport VAXPASS_WEB_USER={web_user}\nexport VAXPASS_WEB_PASSWORD={web_password}\n",
             shell_quote(&tokens_file.display().to_string())
         ),
     )?;
@@ -354,6 +357,8 @@ async fn prepare_demo(config: &ServerConfig) -> Result<Demo, CliError> {
         clinic_id,
         staff_token,
         admin_token,
+        web_user,
+        web_password,
         example,
         tokens_file,
         example_file: example_written.then_some(example_file),
@@ -404,7 +409,7 @@ async fn demo_database(
     storage: &Storage,
     data: &Path,
     csv: &Path,
-) -> Result<(i64, String, String), CliError> {
+) -> Result<(i64, String, String, (String, String)), CliError> {
     let actor = Actor::System("demo".into());
     let count = storage.registry_count().await?;
     if count == 0 {
@@ -442,7 +447,33 @@ async fn demo_database(
     let (admin, _) = storage
         .create_staff_token(clinic, Role::Admin, &actor)
         .await?;
-    Ok((clinic, staff.expose().to_owned(), admin.expose().to_owned()))
+    // A web console account with a fresh password (a new user name each run: the names of
+    // earlier runs stay taken).
+    let password = vaxpass_issuer_web::generate_password();
+    let suffix: String = vaxpass_issuer_web::generate_password()
+        .to_ascii_lowercase()
+        .chars()
+        .take(6)
+        .collect();
+    let account = vaxpass_issuer_web::create_account(
+        storage,
+        clinic,
+        &format!("demo.{suffix}"),
+        &password,
+        Role::Staff,
+        &actor,
+    )
+    .await
+    .map_err(|e| match e {
+        vaxpass_issuer_web::AccountError::Storage(e) => CliError::Storage(e),
+        other => CliError::Usage(other.to_string()),
+    })?;
+    Ok((
+        clinic,
+        staff.expose().to_owned(),
+        admin.expose().to_owned(),
+        (account.username, password),
+    ))
 }
 
 async fn new_demo_clinic(
@@ -495,6 +526,19 @@ fn print_demo(demo: &Demo, config: &ServerConfig, base: &str, terminal: bool) {
         println!("or:");
         println!("export VAXPASS_TOKEN={}", demo.staff_token);
         println!("export VAXPASS_ADMIN_TOKEN={}", demo.admin_token);
+    }
+    println!();
+    println!("web pages: the citizen portal at {base}/ and the clinic console at {base}/clinic");
+    if terminal {
+        println!(
+            "staff sign-in: user name {}, password {}",
+            demo.web_user, demo.web_password
+        );
+    } else {
+        println!(
+            "staff sign-in: VAXPASS_WEB_USER and VAXPASS_WEB_PASSWORD in {}",
+            demo.tokens_file.display()
+        );
     }
     let (Some(p), Some(example_file)) = (&demo.example, &demo.example_file) else {
         println!("(no example record: the registry CSV has no CCCD holder, or the clock no date)");

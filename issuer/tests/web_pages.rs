@@ -1,0 +1,676 @@
+//! The web pages in process (`vaxpass_issuer_web::router` merged with the API, as `serve`
+//! mounts them): real SQLite files (and PostgreSQL when `VAXPASS_TEST_POSTGRES_URL` is set,
+//! a database per test), real Argon2id passwords, real signatures checked by the verifier
+//! library, and a small cookie jar standing in for the browser. The browser itself is
+//! `web_browser.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../api/tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use vaxpass_issuer::api::{AppState, Config, app};
+use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::storage::{Actor, Role, Storage};
+use vaxpass_issuer_web::{WebConfig, create_account};
+use vaxpass_keys::Signer;
+use vaxpass_verifier::{Timestamp, TrustStore, Verifier};
+
+const PKI_START: i64 = 1_780_000_000;
+const NOW: i64 = PKI_START + 86_400;
+const PASSWORD: &str = "mật khẩu thử nghiệm 2026";
+
+/// A browser stand-in: the router and a cookie jar.
+struct Browser {
+    app: Router,
+    cookies: HashMap<String, String>,
+}
+
+/// An answer: status, headers, body text.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The `value` of the first hidden input named `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_owned()
+    }
+
+    /// The text of the `<textarea id="hc1">`.
+    fn hc1(&self) -> String {
+        let start = self.body.find("HC1:").expect("an HC1 string on the page");
+        let end = self.body[start..].find('<').unwrap();
+        self.body[start..start + end].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(app: Router) -> Browser {
+        Browser {
+            app,
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> Page {
+        let (status, headers, bytes) = common::send(&self.app, req).await;
+        for v in headers.get_all(header::SET_COOKIE) {
+            let text = v.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if text.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        let req = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let req = Request::post(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str) -> Page {
+        let form = self.get("/clinic/sign-in").await;
+        let csrf = form.hidden("csrf");
+        self.post(
+            "/clinic/sign-in",
+            &[("csrf", &csrf), ("username", user), ("password", password)],
+        )
+        .await
+    }
+}
+
+struct Env {
+    app: Router,
+    storage: Storage,
+    signer: std::sync::Arc<dyn Signer>,
+    persons: Vec<RegistryPerson>,
+    clinic_b: i64,
+    _keys: tempfile::TempDir,
+    _db: Option<tempfile::TempDir>,
+    pg: Option<common::PgDb>,
+}
+
+async fn env_at(url: &str, db: Option<tempfile::TempDir>, pg: Option<common::PgDb>) -> Env {
+    let common::OneClinic {
+        storage,
+        persons,
+        keys,
+        signer,
+        ..
+    } = common::one_clinic(url, 60, 21, PKI_START, NOW).await;
+    let actor = Actor::System("test".into());
+    // Clinic A is the first clinic (id 1); clinic B another one.
+    let clinic_b = storage.create_clinic("Clinic B", 1, &actor).await.unwrap();
+    create_account(&storage, 1, "lan.a", PASSWORD, Role::Staff, &actor)
+        .await
+        .unwrap();
+    create_account(&storage, clinic_b, "minh.b", PASSWORD, Role::Staff, &actor)
+        .await
+        .unwrap();
+    let state = AppState::new(storage.clone(), signer.clone(), Config::default())
+        .unwrap()
+        .with_clock(|| NOW);
+    let app = app(state.clone()).merge(vaxpass_issuer_web::router(state, WebConfig::default()));
+    Env {
+        app,
+        storage,
+        signer,
+        persons,
+        clinic_b,
+        _keys: keys,
+        _db: db,
+        pg,
+    }
+}
+
+async fn sqlite_env() -> Env {
+    let (url, dir) = common::sqlite_url();
+    env_at(&url, Some(dir), None).await
+}
+
+impl Env {
+    async fn finish(self) {
+        self.storage.close().await;
+        if let Some(db) = self.pg {
+            db.drop().await;
+        }
+    }
+
+    /// A registry person whose name has diacritics, with that name written without them.
+    fn person_and_misspelling(&self) -> (RegistryPerson, String) {
+        let p = self
+            .persons
+            .iter()
+            .find(|p| {
+                matches!(p.id, vaxpass_issuer::identity::IdNumber::Cccd(_))
+                    && !p.full_name.is_ascii()
+            })
+            .unwrap()
+            .clone();
+        let plain = vaxpass_issuer::names::strip_diacritics(&p.full_name);
+        (p, plain)
+    }
+}
+
+/// The intake form's fields for `p`, with `name` as the full name.
+fn intake<'a>(
+    csrf: &'a str,
+    key: &'a str,
+    p: &'a RegistryPerson,
+    id: &'a str,
+    name: &'a str,
+    dob: &'a [String; 3],
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("key", key),
+        ("id_kind", "national"),
+        ("id_number", id),
+        ("full_name", name),
+        ("dob-day", &dob[2]),
+        ("dob-month", &dob[1]),
+        ("dob-year", &dob[0]),
+        ("sex", p.sex.code()),
+        ("vaccine", "EU/1/20/1528"),
+        ("dose_number", "2"),
+        ("series_total", "2"),
+        ("date-day", "1"),
+        ("date-month", "9"),
+        ("date-year", "2021"),
+    ]
+}
+
+fn dob_parts(p: &RegistryPerson) -> [String; 3] {
+    let s = p.date_of_birth.to_string();
+    let mut it = s.split('-').map(str::to_owned);
+    [it.next().unwrap(), it.next().unwrap(), it.next().unwrap()]
+}
+
+/// The whole clinic and citizen flow on one backend.
+async fn the_whole_flow(env: Env) {
+    let (p, misspelt) = env.person_and_misspelling();
+    let dob = dob_parts(&p);
+    let id_text = p.id.to_string();
+    let mut staff = Browser::new(env.app.clone());
+
+    // Not signed in: the console sends to the sign-in page.
+    let page = staff.get("/clinic/records/new").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/clinic/sign-in");
+
+    // A wrong password: 401, the same message as for an unknown user, in Vietnamese.
+    let page = staff.sign_in("lan.a", "not the password").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.body
+            .contains("Tên đăng nhập hoặc mật khẩu không đúng."),
+        "{}",
+        page.body
+    );
+    let unknown = staff.sign_in("nobody.here", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unknown
+            .body
+            .contains("Tên đăng nhập hoặc mật khẩu không đúng.")
+    );
+
+    // Signed in: a session cookie, HttpOnly, SameSite=Strict.
+    let page = staff.sign_in("LAN.A", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let set = page
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(set.starts_with("vaxpass_session="), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP here: {set}");
+
+    // The intake form, in Vietnamese, with its security headers.
+    let form = staff.get("/clinic/records/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("Họ và tên") && form.body.contains("Ngày sinh"));
+    assert!(form.body.contains("Giới tính") && form.body.contains("Số CCCD/CMND"));
+    assert_eq!(form.headers["cache-control"], "no-store");
+    let csp = form.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(form.headers["x-content-type-options"], "nosniff");
+    assert_eq!(form.headers["referrer-policy"], "no-referrer");
+    assert!(!form.body.contains("<script"), "no script on any page");
+    let csrf = form.hidden("csrf");
+    let key = form.hidden("key");
+
+    // A POST without the CSRF token is refused with a page that says so; nothing is stored.
+    let mut fields = intake(&csrf, &key, &p, &id_text, &misspelt, &dob);
+    fields.remove(0);
+    let refused = staff.post("/clinic/records", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("Biểu mẫu không hợp lệ"),
+        "{}",
+        refused.body
+    );
+    let wrong = staff
+        .post(
+            "/clinic/records",
+            &intake("0".repeat(64).as_str(), &key, &p, &id_text, &misspelt, &dob),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(env.storage.get_dose_record(1).await.unwrap().is_none());
+
+    // A field error: the summary first, the page title starts with the error word.
+    let mut bad = intake(&csrf, &key, &p, &id_text, &misspelt, &dob);
+    bad.retain(|(k, _)| *k != "sex");
+    let page = staff.post("/clinic/records", &bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<title>Lỗi: "), "{}", page.body);
+    assert!(page.body.contains("Có lỗi") && page.body.contains("href=\"#sex\""));
+    assert!(page.body.contains("Chọn giới tính"));
+
+    // The misspelt name: a mismatch, its reason in Vietnamese, and the correction form.
+    let page = staff
+        .post(
+            "/clinic/records",
+            &intake(&csrf, &key, &p, &id_text, &misspelt, &dob),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let record_url = page.location().to_owned();
+    let page = staff.get(&record_url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Không khớp"), "{}", page.body);
+    assert!(
+        page.body.contains("data-code=\"NAME_DIACRITICS_ONLY\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Họ tên chỉ khác tên đăng ký ở dấu"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&p.full_name),
+        "the registry's spelling is not shown"
+    );
+    // The same record in English.
+    let english = staff.get(&format!("{record_url}?lang=en")).await;
+    assert!(
+        english
+            .body
+            .contains("differs from the registered name only in diacritics")
+    );
+
+    // Corrected (a new form key from the correction form): verified, then confirmed.
+    let key2 = page.hidden("key");
+    assert_ne!(key2, key);
+    let page = staff
+        .post(
+            "/clinic/records",
+            &intake(&csrf, &key2, &p, &id_text, &p.full_name, &dob),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let verified_url = page.location().to_owned();
+    let page = staff.get(&verified_url).await;
+    assert!(page.body.contains("Kiểm tra trước khi ký"), "{}", page.body);
+    let id: i64 = verified_url.rsplit('/').next().unwrap().parse().unwrap();
+    let page = staff
+        .post(&format!("/clinic/records/{id}/confirm"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let cert_page = staff.get(page.location()).await;
+    assert_eq!(cert_page.status, StatusCode::OK);
+    assert!(cert_page.body.contains("<svg") && cert_page.body.contains("role=\"img\""));
+    assert!(cert_page.body.contains(&format!(
+        "aria-label=\"Mã QR hộ chiếu vắc xin của {}\"",
+        p.full_name
+    )));
+    let hc1 = cert_page.hc1();
+
+    // The HC1 on the page verifies with the signer's certificate.
+    let store = TrustStore::from_der_certificates([env.signer.certificate_der()]).unwrap();
+    let verified = Verifier::new(store)
+        .verify(&hc1, Timestamp::from_unix_seconds(NOW + 60))
+        .unwrap();
+    let payload = verified.payload_json().unwrap();
+    assert_eq!(payload["dob"], p.date_of_birth.to_string());
+
+    // The PNG download.
+    let png = staff.get(&format!("/clinic/records/{id}/qr.png")).await;
+    assert_eq!(png.status, StatusCode::OK);
+    assert_eq!(png.headers["content-type"], "image/png");
+    assert!(
+        png.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+
+    // The list of the clinic's records, by status.
+    let list = staff.get("/clinic/records?status=issued").await;
+    assert!(
+        list.body
+            .contains(&format!("href=\"/clinic/records/{id}\"")),
+        "{}",
+        list.body
+    );
+    let list = staff.get("/clinic/records?status=mismatch").await;
+    assert!(
+        !list
+            .body
+            .contains(&format!("href=\"/clinic/records/{id}\""))
+    );
+
+    // Another clinic's staff: a 403 page for this record and its certificate.
+    let mut other = Browser::new(env.app.clone());
+    assert_eq!(
+        other.sign_in("minh.b", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = other.get(&format!("/clinic/records/{id}")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("Không có quyền truy cập"));
+    assert!(!page.body.contains(&p.full_name));
+    assert_eq!(
+        other
+            .get(&format!("/clinic/records/{id}/certificate"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        other
+            .get(&format!("/clinic/records/{id}/qr.png"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let other_csrf = other.get("/clinic/records/new").await.hidden("csrf");
+    assert_eq!(
+        other
+            .post(
+                &format!("/clinic/records/{id}/confirm"),
+                &[("csrf", &other_csrf)]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        other.get("/clinic/records/999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let _ = env.clinic_b;
+
+    // The citizen portal: the same HC1 for the right details.
+    let mut citizen = Browser::new(env.app.clone());
+    let portal = citizen.get("/").await;
+    assert_eq!(portal.status, StatusCode::OK);
+    assert!(portal.body.contains("Tra cứu hộ chiếu vắc xin"));
+    let anon = portal.hidden("csrf");
+    let lookup = |name: &str| {
+        vec![
+            ("csrf".to_owned(), anon.clone()),
+            ("full_name".to_owned(), name.to_owned()),
+            ("dob-day".to_owned(), dob[2].clone()),
+            ("dob-month".to_owned(), dob[1].clone()),
+            ("dob-year".to_owned(), dob[0].clone()),
+            ("sex".to_owned(), p.sex.code().to_owned()),
+            ("id_number".to_owned(), p.id.to_string()),
+            ("last-day".to_owned(), "01".to_owned()),
+            ("last-month".to_owned(), "09".to_owned()),
+            ("last-year".to_owned(), "2021".to_owned()),
+        ]
+    };
+    let as_refs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    let hit_fields = as_refs(&lookup(&p.full_name));
+    let hit_refs: Vec<(&str, &str)> = hit_fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let found = citizen.post("/lookup", &hit_refs).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.hc1(), hc1);
+    assert!(found.body.contains("href=\"data:image/png;base64,"));
+    assert_eq!(found.headers["cache-control"], "no-store");
+
+    // Every miss: the same page and message (a wrong name, an unknown number).
+    let miss_fields = as_refs(&lookup(&misspelt));
+    let miss_refs: Vec<(&str, &str)> = miss_fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let miss = citizen.post("/lookup", &miss_refs).await;
+    assert_eq!(miss.status, StatusCode::NOT_FOUND);
+    assert!(
+        miss.body
+            .contains("Không tìm thấy hộ chiếu vắc xin khớp với các thông tin này.")
+    );
+    let mut unknown_fields = hit_fields.clone();
+    unknown_fields[6].1 = "001099000001".to_owned();
+    let unknown_refs: Vec<(&str, &str)> = unknown_fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let unknown = citizen.post("/lookup", &unknown_refs).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let strip = |b: &str| {
+        b.replace(&p.full_name, "")
+            .replace(&misspelt, "")
+            .replace("001099000001", "")
+            .replace(&p.id.to_string(), "")
+    };
+    assert_eq!(
+        strip(&miss.body),
+        strip(&unknown.body),
+        "one page for every miss"
+    );
+    // The lookup form without its token.
+    let no_token: Vec<(&str, &str)> = hit_refs[1..].to_vec();
+    assert_eq!(
+        citizen.post("/lookup", &no_token).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Sign-out revokes the session: the old cookie no longer opens the console.
+    let old_cookie = staff.cookie_header();
+    let out = staff.post("/clinic/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let req = Request::get("/clinic/records")
+        .header(header::COOKIE, old_cookie)
+        .body(Body::empty())
+        .unwrap();
+    let again = staff.send(req).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.location(), "/clinic/sign-in");
+
+    // Every step is in the audit chain, intact.
+    let report = env.storage.audit_verify().await.unwrap();
+    assert!(report.entries > 10);
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dose_from_intake_to_the_citizen_portal_on_sqlite() {
+    the_whole_flow(sqlite_env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dose_from_intake_to_the_citizen_portal_on_postgres() {
+    let Some(db) = common::pg_database("vaxpass_web").await else {
+        return;
+    };
+    let url = db.url.clone();
+    the_whole_flow(env_at(&url, None, Some(db)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn languages_stylesheet_and_sign_in_limits() {
+    let env = sqlite_env().await;
+    let mut b = Browser::new(env.app.clone());
+    // Vietnamese by default; English by ?lang=en or by the switch's cookie.
+    let vi = b.get("/").await;
+    assert!(vi.body.contains("<html lang=\"vi\">"), "{}", vi.body);
+    assert!(
+        b.get("/?lang=en")
+            .await
+            .body
+            .contains("Find your vaccine passport")
+    );
+    let switch = b.get("/lang/en?back=%2Fclinic%2Fsign-in").await;
+    assert_eq!(switch.status, StatusCode::SEE_OTHER);
+    assert_eq!(switch.location(), "/clinic/sign-in");
+    assert!(
+        b.get("/clinic/sign-in")
+            .await
+            .body
+            .contains("<html lang=\"en\">")
+    );
+    // No open redirect.
+    assert_eq!(
+        b.get("/lang/vi?back=%2F%2Fevil.example").await.location(),
+        "/"
+    );
+
+    // The stylesheet: a hashed name, cached for a year.
+    let css_path = vaxpass_issuer_web::STYLESHEET_PATH.as_str();
+    assert!(vi.body.contains(css_path));
+    let css = b.get(css_path).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(
+        css.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+
+    // Sign-in attempts per user name: five, then 429 (even with the right password).
+    let mut attacker = Browser::new(env.app.clone());
+    for _ in 0..5 {
+        assert_eq!(
+            attacker.sign_in("lan.a", "wrong password!").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = attacker.sign_in("lan.a", PASSWORD).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited.body.contains("Quá nhiều lần đăng nhập")
+            || limited.body.contains("Too many sign-in attempts")
+    );
+    // Another account is not held back by that user name.
+    assert_eq!(
+        attacker.sign_in("minh.b", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    env.finish().await;
+}
+
+/// Every reason, note and hint code the matcher writes has a text in both languages.
+#[test]
+fn every_matcher_code_has_a_text() {
+    let reasons = [
+        "ID_SEX_DIGIT",
+        "ID_CENTURY_DIGIT",
+        "ID_YEAR_DIGITS",
+        "ID_ANOTHER_PERSON",
+        "NAME_DIACRITICS_ONLY",
+        "NAME_TONE_MARK_PLACEMENT",
+        "NAME_WORD_ORDER",
+        "NAME_DIFFERENT",
+        "DOB_DAY_MONTH_SWAPPED",
+        "DOB_DIFFERENT",
+        "SEX_DIFFERENT",
+    ];
+    let notes = [
+        "NAME_CASE_OR_SPACING",
+        "NAME_TONE_MARK_PLACEMENT",
+        "DOB_YEAR_ONLY",
+        "DOB_YEAR_MONTH_ONLY",
+    ];
+    let hints = ["ID_INVALID", "ID_INCONSISTENT", "ID_NOT_REGISTERED"];
+    for texts in [&vaxpass_issuer_web::i18n::VI, &vaxpass_issuer_web::i18n::EN] {
+        for (prefix, codes) in [
+            ("reason", &reasons[..]),
+            ("note", &notes[..]),
+            ("hint", &hints[..]),
+        ] {
+            for code in codes {
+                let key = format!("{prefix}_{}", code.to_ascii_lowercase());
+                assert!(
+                    texts.get(&key).is_some(),
+                    "{key} missing in {}",
+                    texts.html_lang
+                );
+            }
+        }
+    }
+}
