@@ -60,6 +60,8 @@ pub mod kid;
 pub mod model;
 #[cfg(feature = "qr-image")]
 pub mod qr;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod revocation;
 #[cfg(feature = "rules")]
 pub mod rules;

@@ -18,7 +18,12 @@ use serde_json::Value as Json;
 const CLAIM_HCERT: i64 = -260;
 const HCERT_DCC: i64 = 1;
 
-pub(super) fn evaluate(case: &TestCase, flag: Flag) -> Result<(), String> {
+/// Evaluates the step `flag` names on `case`: `Ok(())` when it succeeds, `Err` with the
+/// failing stage's error otherwise (what [`run`](super::run) compares with the expectation).
+///
+/// # Errors
+/// The step failed: why, for people.
+pub fn evaluate(case: &TestCase, flag: Flag) -> Result<(), String> {
     let limits = Limits::default();
     match flag {
         Flag::ValidObject => {

@@ -21,6 +21,7 @@ mod case;
 mod evaluate;
 
 pub use case::{Flag, TestCase};
+pub use evaluate::evaluate;
 
 use serde::Serialize;
 use std::fmt;
@@ -42,6 +43,11 @@ pub struct PairResult {
     /// The waiver's reason, when this pair disagrees and a waiver covers it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waived: Option<String>,
+    /// The picture taken from the `png/` folder for this case, relative to the folder that
+    /// was run (absent when the case embeds its picture or has none): another runner of the
+    /// same suite (the wasm build's) reads the same file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
 }
 
 impl PairResult {
@@ -309,6 +315,7 @@ pub fn run(dir: &Path, waivers: &Waivers) -> Result<Report, RunError> {
                 actual,
                 detail,
                 waived,
+                picture: case.picture_file.clone(),
             });
         }
     }

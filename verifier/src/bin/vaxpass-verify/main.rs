@@ -10,13 +10,12 @@ mod trust_list;
 use clap::Parser as _;
 use cli::{Cli, Command, Format, RulesCommand};
 use input::InputError;
-use report::{CheckReport, DecodeReport, Decoded, Failure, RuleLine, Signer};
+use report::{CheckReport, DecodeReport, Decoded, Failure};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vaxpass_verifier::rules::{External, RuleOutcome, RuleSet};
-use vaxpass_verifier::valuesets::ValueSets;
-use vaxpass_verifier::{Limits, Timestamp, TrustStore, conformance};
+use vaxpass_verifier::rules::RuleSet;
+use vaxpass_verifier::{Timestamp, TrustStore, conformance};
 
 /// Exit status: the certificate (or every conformance pair) is valid.
 const EXIT_VALID: u8 = 0;
@@ -165,13 +164,6 @@ fn prepare_check(
     })
 }
 
-fn failure(e: &vaxpass_verifier::Error) -> Failure {
-    Failure {
-        code: e.code(),
-        message: e.to_string(),
-    }
-}
-
 /// Prints a report as JSON (one object) or as text.
 fn emit<R: Serialize>(report: &R, format: Format, human: impl FnOnce(&R) -> String) {
     match format {
@@ -184,7 +176,6 @@ fn emit<R: Serialize>(report: &R, format: Format, human: impl FnOnce(&R) -> Stri
 }
 
 fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
-    let country = setup.rules.as_ref().map(|(_, cc)| cc.as_str());
     let text = match input::read_input(input) {
         Ok(text) => text,
         Err(InputError::Io(e)) => {
@@ -196,11 +187,7 @@ fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
                 code: report::QR_IMAGE,
                 message,
             };
-            emit(
-                &CheckReport::undecoded(f, setup.at, country, setup.trust_list.clone()),
-                format,
-                human::check,
-            );
+            emit(&checker(setup).undecoded(f), format, human::check);
             return EXIT_INVALID;
         }
     };
@@ -219,116 +206,25 @@ fn run_check(setup: &CheckSetup, input: &str, format: Format) -> u8 {
     }
 }
 
-/// Decodes, verifies at the clock and evaluates the rules. `Err` only for an internal error
-/// (embedded value sets unreadable).
+/// Decodes, verifies at the clock and evaluates the rules (the library's
+/// [`vaxpass_verifier::report::Checker`]). `Err` only for an internal error (embedded value
+/// sets unreadable).
 fn check(setup: &CheckSetup, text: &str) -> Result<CheckReport, String> {
-    let country = setup.rules.as_ref().map(|(_, cc)| cc.as_str());
-    let signed = match vaxpass_verifier::decode(text, &Limits::default()) {
-        Ok(signed) => signed,
-        Err(e) => {
-            return Ok(CheckReport::undecoded(
-                failure(&e),
-                setup.at,
-                country,
-                setup.trust_list.clone(),
-            ));
-        }
-    };
-    // The signer is shown whenever its key verified the signature, even if a later check
-    // (times, key usage, content) failed.
-    let signer = signed.find_signer(&setup.store).ok();
-    let mut report = CheckReport {
-        valid: false,
-        failure: None,
-        decoded: Decoded::default(),
-        payload_verified: false,
-        signer: signer.as_deref().map(Signer::new),
-        rules_country: country.map(str::to_owned),
-        rules: country.map(|_| Vec::new()),
-        checked_at: setup.at.to_string(),
-        trust_list: setup.trust_list.clone(),
-        revocation: None,
-    };
-    let verified = match signed.clone().verify(&setup.store, setup.at) {
-        Ok(verified) => verified,
-        Err(e) => {
-            report.decoded = Decoded::from_signed(&signed);
-            report.failure = Some(failure(&e));
-            return Ok(report);
-        }
-    };
-    let payload = verified.payload_json().ok();
-    report.decoded = Decoded::new(verified.signed(), payload.clone());
-    report.payload_verified = true;
-    report.signer = Some(Signer::new(verified.signer()));
-    if let (Some((set, cc)), Some(payload)) = (&setup.rules, &payload) {
-        let value_sets = ValueSets::shared()
-            .map_err(|e| format!("embedded value sets: {e}"))?
-            .to_certlogic_value_sets();
-        let signed = verified.signed();
-        let external = External {
-            validation_clock: setup.at,
-            country_code: cc.clone(),
-            exp: signed.expires_at(),
-            iat: signed.issued_at(),
-        };
-        let results = set.check(
-            payload,
-            signed.issuer().unwrap_or_default(),
-            &external,
-            &value_sets,
-        );
-        let failed: Vec<_> = results
-            .iter()
-            .filter(|r| r.outcome == RuleOutcome::Failed)
-            .collect();
-        if let Some(first) = failed.first() {
-            let ids: Vec<&str> = failed.iter().map(|r| r.rule.identifier.as_str()).collect();
-            let message = if failed.len() == 1 {
-                format!(
-                    "rule {} failed: {}",
-                    ids[0],
-                    first.description_en().unwrap_or("(no description)")
-                )
-            } else {
-                format!("rules {} failed", ids.join(", "))
-            };
-            report.failure = Some(Failure {
-                code: report::RULE_FAILED,
-                message,
-            });
-        }
-        report.rules = Some(results.iter().map(RuleLine::new).collect());
+    checker(setup).check(text).map_err(|e| e.to_string())
+}
+
+fn checker(setup: &CheckSetup) -> report::Checker<'_> {
+    let mut checker = report::Checker::new(&setup.store, setup.at);
+    if let Some((set, cc)) = &setup.rules {
+        checker = checker.with_rules(set, cc);
+    }
+    if let Some(list) = &setup.trust_list {
+        checker = checker.with_trust_list(list);
     }
     if let Some(loaded) = &setup.revocations {
-        let rev = revocations::status(loaded, verified.signed(), setup.at);
-        // Revoked outranks every other finding; unknown only replaces "valid".
-        match rev.status {
-            revocations::REVOKED => {
-                report.failure = Some(Failure {
-                    code: revocations::REVOKED,
-                    message: format!(
-                        "revoked by the issuing country (reason: {}; matched by its {} hash)",
-                        rev.reason.unwrap_or("unspecified"),
-                        rev.hash_type.unwrap_or("?")
-                    ),
-                });
-            }
-            revocations::UNKNOWN if report.failure.is_none() => {
-                report.failure = Some(Failure {
-                    code: revocations::UNKNOWN,
-                    message: format!(
-                        "revocation status unknown: the revocation list (sequence {}) is {}",
-                        rev.list.sequence, rev.list.freshness_text
-                    ),
-                });
-            }
-            _ => {}
-        }
-        report.revocation = Some(rev);
+        checker = checker.with_revocations(loaded.store(), loaded.report());
     }
-    report.valid = report.failure.is_none();
-    Ok(report)
+    checker
 }
 
 fn run_decode(input: &str, format: Format) -> u8 {
@@ -344,10 +240,10 @@ fn run_decode(input: &str, format: Format) -> u8 {
                 message,
             }),
         ),
-        Ok(text) => match vaxpass_verifier::decode(&text, &Limits::default()) {
-            Ok(signed) => (Decoded::from_signed(&signed), None),
-            Err(e) => (Decoded::default(), Some(failure(&e))),
-        },
+        Ok(text) => {
+            let r = report::decode_report(&text);
+            (r.decoded, r.failure)
+        }
     };
     let code = if failure.is_some() {
         EXIT_INVALID

@@ -9,22 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use vaxpass_verifier::Timestamp;
+use vaxpass_verifier::report::RevocationListReport;
 use vaxpass_verifier::revocation::cache::RevocationCache;
 use vaxpass_verifier::revocation::sync::{RevocationSyncOptions, RevocationSyncOutcome, sync};
-use vaxpass_verifier::revocation::{
-    CertificateHashes, Freshness, RevocationPolicy, RevocationStatus, RevocationStore,
-};
-use vaxpass_verifier::trustlist::human_duration;
-use vaxpass_verifier::{SignedHcert, Timestamp};
+use vaxpass_verifier::revocation::{Freshness, RevocationPolicy, RevocationStore};
 
 use crate::cli::Format;
 use crate::trust_list::read_anchor;
 
-/// Failure code of a revoked certificate.
-pub const REVOKED: &str = "REVOKED";
-/// Failure code of "cannot decide": the list expired beyond its grace period.
-pub const UNKNOWN: &str = "REVOCATION_UNKNOWN";
+pub use vaxpass_verifier::report::REVOCATION_UNKNOWN as UNKNOWN;
 
 const EXIT_OK: u8 = 0;
 const EXIT_REFUSED: u8 = 1;
@@ -76,80 +70,10 @@ pub enum RevocationsCommand {
     },
 }
 
-/// The list's state, in `status`, `sync` and the verdict of `check`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListReport {
-    /// The cache directory.
-    pub source: String,
-    /// Issuer country.
-    pub issuer_country: String,
-    /// Sequence number.
-    pub sequence: u64,
-    /// RFC 3339.
-    pub issued_at: String,
-    /// RFC 3339.
-    pub expires_at: String,
-    /// Seconds since issue.
-    pub age_seconds: i64,
-    /// `fresh`, `stale` or `expired` (beyond the grace period: status unknown).
-    pub freshness: &'static str,
-    /// For people.
-    pub freshness_text: String,
-    /// Revoked entries.
-    pub entries: usize,
-}
-
-impl ListReport {
-    fn new(source: &Path, store: &RevocationStore, now: Timestamp) -> Self {
-        let l = store.list();
-        let freshness = store.freshness(now);
-        ListReport {
-            source: source.display().to_string(),
-            issuer_country: l.issuer_country.clone(),
-            sequence: l.sequence,
-            issued_at: l.issued_at.to_string(),
-            expires_at: l.expires_at.to_string(),
-            age_seconds: store.age(now),
-            freshness: freshness.name(),
-            freshness_text: freshness.to_string(),
-            entries: l.len(),
-        }
-    }
-
-    /// One line for people.
-    pub fn human(&self) -> String {
-        format!(
-            "revocation list {} sequence {} from {}: issued {} ({} ago), {}, {} entries",
-            self.issuer_country,
-            self.sequence,
-            self.source,
-            self.issued_at,
-            human_duration(self.age_seconds),
-            self.freshness_text,
-            self.entries
-        )
-    }
-}
-
-/// The revocation part of a verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct RevocationReport {
-    /// `NOT_REVOKED`, `REVOKED` or `REVOCATION_UNKNOWN`.
-    pub status: &'static str,
-    /// `superseded`, `error`, `fraud`, `unspecified` (only when revoked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
-    /// The hash that matched (only when revoked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hash_type: Option<&'static str>,
-    /// The list consulted.
-    pub list: ListReport,
-}
-
 /// A verified revocation list loaded for `check`.
 pub struct Loaded {
     store: RevocationStore,
-    report: ListReport,
+    report: RevocationListReport,
 }
 
 fn policy(grace_hours: i64) -> RevocationPolicy {
@@ -169,26 +93,19 @@ pub fn load(dir: &Path, anchor: &Path, now: Timestamp) -> Result<Loaded, String>
         .load(&anchor, now, &RevocationPolicy::default())
         .map_err(|e| format!("--revocations: {e}; run `vaxpass-verify revocations sync` first"))?;
     let store = verified.into_store();
-    let report = ListReport::new(dir, &store, now);
+    let report = RevocationListReport::new(&dir.display().to_string(), &store, now);
     Ok(Loaded { store, report })
 }
 
-/// The status of a verified certificate.
-pub fn status(loaded: &Loaded, signed: &SignedHcert, now: Timestamp) -> RevocationReport {
-    let status = loaded
-        .store
-        .status(&CertificateHashes::of(signed), signed.kid(), now);
-    let (reason, hash_type) = match &status {
-        RevocationStatus::Revoked {
-            reason, hash_type, ..
-        } => (Some(reason.name()), Some(hash_type.gateway_name())),
-        _ => (None, None),
-    };
-    RevocationReport {
-        status: status.code(),
-        reason,
-        hash_type,
-        list: loaded.report.clone(),
+impl Loaded {
+    /// The verified list.
+    pub fn store(&self) -> &RevocationStore {
+        &self.store
+    }
+
+    /// Its report.
+    pub fn report(&self) -> &RevocationListReport {
+        &self.report
     }
 }
 
@@ -199,7 +116,7 @@ fn at_or_now(at: Option<&str>) -> Result<Timestamp, String> {
     }
 }
 
-fn emit(report: &ListReport, format: Format, what: &str) {
+fn emit(report: &RevocationListReport, format: Format, what: &str) {
     match format {
         Format::Json => match serde_json::to_string_pretty(report) {
             Ok(json) => println!("{json}"),
@@ -249,7 +166,11 @@ pub fn run(cmd: RevocationsCommand) -> u8 {
                         RevocationSyncOutcome::Updated { list, .. }
                         | RevocationSyncOutcome::NotModified { list } => list.into_store(),
                     };
-                    emit(&ListReport::new(&cache, &store, now), format, &what);
+                    emit(
+                        &RevocationListReport::new(&cache.display().to_string(), &store, now),
+                        format,
+                        &what,
+                    );
                     EXIT_OK
                 }
                 Err(e) => {
@@ -278,7 +199,8 @@ pub fn run(cmd: RevocationsCommand) -> u8 {
             });
             match loaded {
                 Ok((now, store)) => {
-                    let report = ListReport::new(&cache, &store, now);
+                    let report =
+                        RevocationListReport::new(&cache.display().to_string(), &store, now);
                     emit(&report, format, "cached");
                     if matches!(store.freshness(now), Freshness::Expired { .. }) {
                         EXIT_REFUSED

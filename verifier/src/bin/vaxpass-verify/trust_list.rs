@@ -13,9 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+pub use vaxpass_verifier::report::TrustListReport;
 use vaxpass_verifier::trustlist::cache::Cache;
 use vaxpass_verifier::trustlist::sync::{SyncError, SyncOptions, SyncOutcome, sync};
-use vaxpass_verifier::trustlist::{TrustListPolicy, VerifiedTrustList, human_duration, verify};
+use vaxpass_verifier::trustlist::{TrustListPolicy, verify};
 use vaxpass_verifier::{Timestamp, TrustStore};
 
 use crate::cli::Format;
@@ -89,70 +90,6 @@ impl TrustListArgs {
     /// Whether a list source was given.
     pub fn is_given(&self) -> bool {
         self.trust_list.is_some() || self.cache.is_some()
-    }
-}
-
-/// What the verdict says about the list the trust store came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrustListReport {
-    /// The file or cache directory.
-    pub source: String,
-    /// Issuer country.
-    pub issuer_country: String,
-    /// Sequence number.
-    pub sequence: u64,
-    /// RFC 3339.
-    pub issued_at: String,
-    /// RFC 3339.
-    pub expires_at: String,
-    /// Seconds since issue.
-    pub age_seconds: i64,
-    /// Whether the list is expired but within the grace period.
-    pub stale: bool,
-    /// `fresh (expires in …)` or `STALE (expired … ago; sync the trust list)`.
-    pub freshness: String,
-    /// Number of trusted signers.
-    pub entries: usize,
-    /// Entries imported without a CSCA check.
-    pub unanchored_entries: usize,
-}
-
-impl TrustListReport {
-    fn new(source: &str, v: &VerifiedTrustList) -> Self {
-        let l = v.list();
-        TrustListReport {
-            source: source.to_owned(),
-            issuer_country: l.issuer_country.clone(),
-            sequence: l.sequence,
-            issued_at: l.issued_at.to_string(),
-            expires_at: l.expires_at.to_string(),
-            age_seconds: v.age(),
-            stale: v.freshness().is_stale(),
-            freshness: v.freshness().to_string(),
-            entries: l.entries.len(),
-            unanchored_entries: l.unanchored_count(),
-        }
-    }
-
-    /// One line for people.
-    pub fn human(&self) -> String {
-        let mut s = format!(
-            "trust list {} sequence {} from {}: issued {} ({} ago), {}, {} signers",
-            self.issuer_country,
-            self.sequence,
-            self.source,
-            self.issued_at,
-            human_duration(self.age_seconds),
-            self.freshness,
-            self.entries
-        );
-        if self.unanchored_entries > 0 {
-            s.push_str(&format!(
-                "; WARNING: {} imported without a CSCA check",
-                self.unanchored_entries
-            ));
-        }
-        s
     }
 }
 
