@@ -1,5 +1,5 @@
 //! Which constraint of the schema a failed write violated, from the database's error codes and
-//! constraint names: the one place that reads them, for both drivers and both databases.
+//! constraint names: the one place that reads them, for both drivers.
 //!
 //! - PostgreSQL: the SQLSTATE (`23505` unique, `23503` foreign key) and the constraint's name,
 //!   which the migrations leave to PostgreSQL's default (`<table>_<columns>_key`).
@@ -81,19 +81,13 @@ pub(crate) fn batch_certificate_error(v: Option<Violation>) -> Option<StorageErr
     }
 }
 
-/// The violation behind an error of the sqlx drivers (through `sqlx::Any`), if any.
+/// The violation behind an error of the PostgreSQL driver (sqlx), if any.
 pub(crate) fn of_sqlx(e: &sqlx::Error) -> Option<Violation> {
     let sqlx::Error::Database(d) = e else {
         return None;
     };
-    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        return postgres(pg.code(), pg.constraint());
-    }
-    if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        let code = d.code()?.parse().ok()?;
-        return sqlite(code, d.message());
-    }
-    None
+    let pg = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    postgres(pg.code(), pg.constraint())
 }
 
 /// The violation behind a driver's error classified as [`StorageError::Database`], if any
@@ -184,21 +178,20 @@ mod tests {
         assert_eq!(of_rusqlite(&rusqlite::Error::QueryReturnedNoRows), None);
     }
 
-    #[tokio::test]
-    async fn sqlx_sqlite_errors() {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
-            .await
-            .unwrap();
-        conn.execute("PRAGMA foreign_keys = ON").await.unwrap();
+    /// The storage's own path: a statement run through `Tx` on the SQLite driver, its error
+    /// classified from the `StorageError` it returns.
+    #[test]
+    fn through_the_sqlite_driver() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         for sql in SCHEMA.iter().chain(&SEED) {
-            conn.execute(*sql).await.unwrap();
+            conn.execute_batch(sql).unwrap();
         }
+        let mut tx = crate::sqlite::SqliteTx(&mut conn);
         for (sql, expected) in CASES {
-            let e = conn.execute(sql).await.unwrap_err();
-            assert_eq!(of_sqlx(&e), expected, "{sql}: {e}");
+            let e = crate::tx::run_ready(crate::tx::Tx::execute(&mut tx, sql, &[])).unwrap_err();
+            assert_eq!(of_error(&e), expected, "{sql}: {e}");
         }
-        assert_eq!(of_sqlx(&sqlx::Error::RowNotFound), None);
     }
 
     /// On the server named by `VAXPASS_TEST_POSTGRES_URL` (temporary tables: nothing stays).
@@ -208,8 +201,7 @@ mod tests {
             println!("SKIPPED (PostgreSQL): VAXPASS_TEST_POSTGRES_URL not set");
             return;
         };
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         // Temporary tables get the default constraint names of permanent ones.
         for sql in SCHEMA.iter().chain(&SEED) {
             conn.execute(*sql).await.unwrap();
@@ -217,6 +209,12 @@ mod tests {
         for (sql, expected) in CASES {
             let e = conn.execute(sql).await.unwrap_err();
             assert_eq!(of_sqlx(&e), expected, "{sql}: {e}");
+        }
+        // The storage's own path: through `Tx` on the PostgreSQL driver.
+        let mut tx = crate::postgres::PgTx(&mut conn);
+        for (sql, expected) in CASES {
+            let e = crate::tx::Tx::execute(&mut tx, sql, &[]).await.unwrap_err();
+            assert_eq!(of_error(&e), expected, "{sql}: {e}");
         }
         conn.close().await.unwrap();
     }

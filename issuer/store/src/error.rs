@@ -202,7 +202,7 @@ pub(crate) fn group_failed_sqlite(e: Arc<rusqlite::Error>) -> StorageError {
     group_failed(kind, DatabaseError::shared(e))
 }
 
-/// [`group_failed_sqlite`] for the sqlx group writer.
+/// [`group_failed_sqlite`] for the PostgreSQL group writer.
 pub(crate) fn group_failed_sqlx(e: Arc<sqlx::Error>) -> StorageError {
     let kind = Kind::of_sqlx(&e);
     group_failed(kind, DatabaseError::shared(e))
@@ -264,10 +264,6 @@ impl Kind {
             sqlx::Error::Database(d) => {
                 if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                     Kind::of_sqlstate(pg.code())
-                } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    d.code()
-                        .and_then(|c| c.parse().ok())
-                        .map_or(Kind::Other, Kind::of_sqlite)
                 } else {
                     Kind::Other
                 }

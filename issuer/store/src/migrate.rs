@@ -15,7 +15,8 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha384};
 
-use super::{StorageError, db};
+use super::StorageError;
+use super::error::db;
 
 /// One embedded migration.
 pub(crate) struct Migration {

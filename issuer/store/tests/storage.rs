@@ -373,7 +373,6 @@ both_backends! {
         let modes = match db.backend {
             Backend::Sqlite => vec![
                 CommitMode::Grouped { max_batch: 16 },
-                CommitMode::GroupedSqlx { max_batch: 16 },
                 CommitMode::PerOperation,
             ],
             Backend::Postgres => vec![CommitMode::PerOperation, CommitMode::Grouped { max_batch: 16 }],

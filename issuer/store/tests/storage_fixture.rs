@@ -536,7 +536,7 @@ async fn sqlite_database_of_b09e59e_opens_and_works() {
     let m = manifest("manifest.json");
     for mode in [
         CommitMode::default_for(Backend::Sqlite),
-        CommitMode::GroupedSqlx { max_batch: 64 },
+        CommitMode::Grouped { max_batch: 64 },
         CommitMode::PerOperation,
     ] {
         let dir = tempfile::tempdir().unwrap();
