@@ -251,8 +251,7 @@ async fn insert_confirmed_tx(
         })
         .collect();
     let mut args = Vec::with_capacity(records.len() * COLUMNS);
-    for ((r, (request_hash, report, person)), (dob, date)) in
-        records.iter().zip(extra).zip(&dates)
+    for ((r, (request_hash, report, person)), (dob, date)) in records.iter().zip(extra).zip(&dates)
     {
         let id_ = &r.record.identity;
         let v = &r.record.vaccination;
@@ -342,8 +341,7 @@ async fn batch_commit_tx(
     tx.insert_rows(INSERT_CERTIFICATE_HEAD, 8, "", &args, &mut |_| Ok(()))
         .await
         .map_err(|e| {
-            super::constraint::batch_certificate_error(super::constraint::of_error(&e))
-                .unwrap_or(e)
+            super::constraint::batch_certificate_error(super::constraint::of_error(&e)).unwrap_or(e)
         })?;
     // The status change, conditional on `confirmed`; it must touch every record.
     let mut updated = 0;

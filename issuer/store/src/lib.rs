@@ -763,10 +763,7 @@ impl Storage {
                 // Per operation: the writer thread's groups are of one write.
                 let (readers, writer) =
                     sqlite::open(url, max_batch.unwrap_or(1), max_batch.is_some())?;
-                (
-                    read::Reader::Sqlite(readers),
-                    write::Writer::Sqlite(writer),
-                )
+                (read::Reader::Sqlite(readers), write::Writer::Sqlite(writer))
             }
             Backend::Postgres => {
                 let pool = postgres::open(url).await?;
@@ -919,8 +916,7 @@ impl Storage {
                 .collect();
             tx.run(move |tx| {
                 Box::pin(async move {
-                    let args: Vec<Arg<'_>> =
-                        rows.iter().flatten().map(|v| Arg::Text(v)).collect();
+                    let args: Vec<Arg<'_>> = rows.iter().flatten().map(|v| Arg::Text(v)).collect();
                     tx.insert_rows(UPSERT_HEAD, 4, UPSERT_TAIL, &args, &mut |_| Ok(()))
                         .await
                 })

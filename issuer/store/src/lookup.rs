@@ -3,8 +3,8 @@
 
 use super::read::Arg;
 use super::{
-    CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
-    cert_from_row, record_from_row,
+    CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError, cert_from_row,
+    record_from_row,
 };
 use vaxpass_issuer_domain::identity::IdNumber;
 

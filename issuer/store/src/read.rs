@@ -87,14 +87,16 @@ impl Reader {
         match self {
             Reader::Sqlite(readers) => {
                 let readers = readers.clone();
-                tokio::task::spawn_blocking(move || readers.rows(&sql, &args, false, &mut { parse }))
-                    .await
-                    // The reading task panicked or the runtime is shutting down.
-                    .map_err(|_| {
-                        StorageError::Unavailable(DatabaseError::other(
-                            "the reading task ended before answering",
-                        ))
-                    })?
+                tokio::task::spawn_blocking(move || {
+                    readers.rows(&sql, &args, false, &mut { parse })
+                })
+                .await
+                // The reading task panicked or the runtime is shutting down.
+                .map_err(|_| {
+                    StorageError::Unavailable(DatabaseError::other(
+                        "the reading task ended before answering",
+                    ))
+                })?
             }
             Reader::Postgres(_) => self.all(&sql, &args, parse).await,
         }

@@ -67,7 +67,7 @@ where
     let fail_slot = slot.clone();
     let run = run_fn(move |tx| {
         Box::pin(async move {
-            let result = op(&mut PgTx(&mut **tx)).await;
+            let result = op(&mut PgTx(tx)).await;
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |outcome: Outcome| {
                 let value = match (result, outcome) {

@@ -117,7 +117,7 @@ pub(crate) async fn run_in<T, F>(tx: &mut PgTransaction, op: F) -> Result<T, Sto
 where
     F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, StorageError>>,
 {
-    op(&mut PgTx(&mut **tx)).await
+    op(&mut PgTx(tx)).await
 }
 
 /// At most one row (`first`) or every row of `sql` on the pool, parsed.

@@ -476,14 +476,21 @@ mod tests {
                 create: false
             }
         );
-        assert_eq!(file_of("sqlite:x.db?cache=shared").unwrap(), PathBuf::from("x.db"));
+        assert_eq!(
+            file_of("sqlite:x.db?cache=shared").unwrap(),
+            PathBuf::from("x.db")
+        );
         for memory in [
             "sqlite::memory:",
             "sqlite://:memory:",
             "sqlite://x.db?mode=memory",
             "sqlite://",
         ] {
-            assert_eq!(Location::of_url(memory).unwrap(), Location::Memory, "{memory}");
+            assert_eq!(
+                Location::of_url(memory).unwrap(),
+                Location::Memory,
+                "{memory}"
+            );
         }
         assert!(Location::of_url("postgres://h/db").is_err());
         assert_eq!(percent_decode("100%"), "100%");

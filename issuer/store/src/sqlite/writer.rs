@@ -168,9 +168,7 @@ impl Session {
     /// Commits the session's transaction.
     pub(crate) async fn commit(self) -> Result<(), StorageError> {
         let (answer, rx) = oneshot::channel();
-        self.steps
-            .send(Step::Commit(answer))
-            .map_err(|_| gone())?;
+        self.steps.send(Step::Commit(answer)).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }
