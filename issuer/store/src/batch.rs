@@ -23,6 +23,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::group::BoxFuture;
 use super::postgres::PgTransaction;
 use super::tx::Tx;
 use super::write::Bulk;
@@ -316,6 +317,17 @@ async fn insert_confirmed_tx(
     Ok(summary)
 }
 
+/// [`batch_commit_tx`] as a write operation.
+fn batch_commit_op(
+    certificates: Vec<(i64, NewCertificate)>,
+    now: i64,
+    actor: String,
+    head: std::sync::Arc<audit::HeadCache>,
+) -> impl for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<(), StorageError>> + Send + 'static
+{
+    move |tx| Box::pin(async move { batch_commit_tx(tx, &certificates, now, actor, &head).await })
+}
+
 /// `Storage::batch_commit` inside `tx`: the certificates, the records marked `issued` (every
 /// one must still be `confirmed`) and the batch's audit entry.
 async fn batch_commit_tx(
@@ -448,16 +460,17 @@ impl Storage {
         let certificates = certificates.to_vec();
         let actor = actor.to_string();
         let head = self.audit_head.clone();
-        let mut tx = match lock.0 {
+        let commit = batch_commit_op(certificates, now, actor, head);
+        match lock.0 {
             // The claim's transaction, which holds the records' row locks.
-            Some(tx) => Bulk::Postgres(tx),
-            None => self.writer.bulk().await?,
-        };
-        tx.run(move |tx| {
-            Box::pin(async move { batch_commit_tx(tx, &certificates, now, actor, &head).await })
-        })
-        .await?;
-        tx.commit().await
+            Some(tx) => {
+                let mut tx = Bulk::Postgres(tx);
+                tx.run(commit).await?;
+                tx.commit().await
+            }
+            // A write of the writer (on SQLite grouped with those waiting).
+            None => self.write(commit).await,
+        }
     }
 
     /// Up to `limit` (capped at 50,000) registry persons with an ID number above `after`, in

@@ -98,10 +98,11 @@
 //!   after that commit, so durability is that of one transaction per write, at a fraction of
 //!   the syncs. [`CommitMode::PerOperation`] gives one transaction per write (on SQLite, on the
 //!   same thread).
-//! - Long writes (a registry import, batch inserts of confirmed records, a batch of
-//!   certificates) are transactions of their own: on SQLite a session on the writer thread,
-//!   which runs nothing else meanwhile; on PostgreSQL a transaction of the pool (a batch
-//!   claim's, which holds its row locks).
+//! - Batch inserts of confirmed records and batch commits are writes like the others (one
+//!   write each, grouped on SQLite); on PostgreSQL a batch commit runs in its claim's
+//!   transaction, which holds the records' row locks. A registry import, which streams its
+//!   persons, is a transaction of its own: on SQLite a session on the writer thread (which
+//!   runs nothing else meanwhile), on PostgreSQL a transaction of the pool.
 //! - An in-memory SQLite database (`sqlite::memory:`) is shared by the storage's connections
 //!   through SQLite's `memdb` VFS; it has no WAL, so readers and the committing writer take
 //!   turns on the busy timeout.

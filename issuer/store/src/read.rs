@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use super::postgres::Pool;
 
 use super::sqlite::Readers;
 use super::{Columns, DatabaseError, SqliteSettings, StorageError};
@@ -44,7 +44,7 @@ pub(crate) enum Reader {
     /// SQLite: rusqlite read connections.
     Sqlite(Arc<Readers>),
     /// PostgreSQL: the pool.
-    Postgres(PgPool),
+    Postgres(Pool),
 }
 
 impl Reader {

@@ -1,7 +1,8 @@
 //! Where writes run: the write side of the storage's driver, chosen once when the storage
 //! opens. Every operation is one closure on [`Tx`], written once; [`Writer::write`] runs it in
 //! the driver's group commit or a transaction of its own, and [`Bulk`] holds a long
-//! transaction (a registry import, a batch) whose steps are such closures too.
+//! transaction (a registry import; on PostgreSQL a batch claim's) whose steps are such
+//! closures too.
 
 use std::sync::Arc;
 

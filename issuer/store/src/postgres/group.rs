@@ -9,8 +9,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::PgTx;
+use super::error::group_failed_pg;
 use crate::StorageError;
-use crate::error::group_failed_sqlx;
 use crate::group::{BoxFuture, Counters, GroupStats, answer_with};
 use crate::tx::Tx;
 
@@ -72,7 +72,7 @@ where
             let deliver: Deliver = Box::new(move |outcome: Outcome| {
                 let value = match (result, outcome) {
                     (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(e)) => Err(group_failed_sqlx(e)),
+                    (Ok(_), Err(e)) => Err(group_failed_pg(e)),
                     // The operation's own error, whatever became of the others.
                     (Err(e), _) => Err(e),
                 };
@@ -82,7 +82,7 @@ where
         })
     });
     let fail = Box::new(move |e: Arc<sqlx::Error>| {
-        answer_with(&fail_slot, Err(group_failed_sqlx(e)));
+        answer_with(&fail_slot, Err(group_failed_pg(e)));
     });
     (Job { run, fail }, rx)
 }

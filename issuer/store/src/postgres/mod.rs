@@ -4,14 +4,14 @@
 //! - **Writes**: with [`crate::CommitMode::PerOperation`] (the default: PostgreSQL already
 //!   shares its WAL flushes between concurrent commits) each write is a transaction of its own
 //!   from the pool; with [`crate::CommitMode::Grouped`] they go to the group-commit task
-//!   (`group.rs`). Long transactions (a registry import, a batch) hold a transaction of the
-//!   pool ([`sqlx::Transaction`]), and a batch claim holds its row locks in one until its
-//!   batch commits.
+//!   (`group.rs`). A registry import holds a transaction of the pool of its own, and a batch
+//!   claim holds its row locks in one until its batch commits there.
 //! - **Reads** run on the pool.
 //!
 //! The operations are written once on [`crate::tx::Tx`], which [`PgTx`] implements on a
 //! connection of the pool inside its transaction.
 
+mod error;
 mod group;
 
 use std::time::Duration;
@@ -21,6 +21,7 @@ use sqlx::postgres::{PgArguments, PgConnection, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Connection as _, PgPool, Postgres, Row as _};
 
+pub(crate) use error::violation;
 pub(crate) use group::PgTransaction;
 
 use crate::error::db;
@@ -28,6 +29,9 @@ use crate::group::{BoxFuture, GroupStats};
 use crate::read::Arg;
 use crate::tx::{OnRow, Tx};
 use crate::{Columns, DatabaseError, StorageError};
+
+/// The connection pool.
+pub(crate) type Pool = PgPool;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 

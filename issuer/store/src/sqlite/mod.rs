@@ -5,8 +5,8 @@
 //!   `BEGIN IMMEDIATE` transaction, each inside a `SAVEPOINT`, commits them with one sync of the
 //!   WAL (`synchronous=FULL`), then answers every caller; with
 //!   [`crate::CommitMode::PerOperation`] each write is a transaction of its own on the same
-//!   thread (a group of one). Long transactions (a registry import, a batch of certificates)
-//!   are sessions on the same thread ([`Session`]): the caller sends their steps one by one
+//!   thread (a group of one). A long transaction whose rows are streamed (a registry import)
+//!   is a session on the same thread ([`Session`]): the caller sends its steps one by one
 //!   and the thread serves nothing else until the session commits or is dropped (rolled
 //!   back). One writer per storage: the writes of one process never wait on each other's
 //!   locks, only in the thread's queue; other processes wait on the busy timeout.
