@@ -223,9 +223,10 @@ pub enum CommitMode {
     /// Every write is a transaction of its own, committed (on SQLite: the WAL synced) before
     /// the next writer of this process starts.
     PerOperation,
-    /// Group commit: one writer task gathers the writes waiting at that moment (at most
-    /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
-    /// sync; every caller is answered after that commit. The default on SQLite.
+    /// Group commit: one writer (a thread on SQLite, a task on PostgreSQL) gathers the writes
+    /// waiting at that moment (at most `max_batch`) into one transaction, each inside a
+    /// savepoint, and commits them with one sync; every caller is answered after that commit.
+    /// The default on SQLite.
     Grouped {
         /// The most writes in one transaction.
         max_batch: usize,
@@ -609,6 +610,8 @@ pub struct Storage {
     reader: read::Reader,
     /// Where writes run (the write side of the driver, see `write`).
     writer: write::Writer,
+    /// Which database the driver talks to.
+    backend: Backend,
     clock: Clock,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
@@ -621,7 +624,7 @@ pub struct Storage {
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Storage")
-            .field("backend", &self.backend())
+            .field("backend", &self.backend)
             .field("group_commit", &self.writer.stats().is_some())
             .finish_non_exhaustive()
     }
@@ -759,7 +762,8 @@ impl Storage {
             CommitMode::PerOperation => None,
             CommitMode::Grouped { max_batch } => Some(max_batch),
         };
-        let (reader, writer) = match Backend::from_url(url)? {
+        let backend = Backend::from_url(url)?;
+        let (reader, writer) = match backend {
             Backend::Sqlite => {
                 // Per operation: the writer thread's groups are of one write.
                 let (readers, writer) =
@@ -777,6 +781,7 @@ impl Storage {
         Ok(Storage {
             reader,
             writer,
+            backend,
             clock: Clock::system(),
             confirming: Arc::default(),
             auth_cache: Arc::default(),
@@ -820,7 +825,7 @@ impl Storage {
 
     /// The backend.
     pub fn backend(&self) -> Backend {
-        self.reader.backend()
+        self.backend
     }
 
     /// Closes every connection (waits for those in use to be returned).

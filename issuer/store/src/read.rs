@@ -160,12 +160,4 @@ impl Reader {
             Reader::Postgres(_) => super::postgres::PERSON_ID_SQL,
         }
     }
-
-    /// The backend.
-    pub(crate) fn backend(&self) -> super::Backend {
-        match self {
-            Reader::Sqlite(_) => super::Backend::Sqlite,
-            Reader::Postgres(_) => super::Backend::Postgres,
-        }
-    }
 }
