@@ -158,7 +158,6 @@ pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };
 pub use console::MAX_CONSOLE_PAGE;
-use error::db;
 pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
 use read::Arg;
