@@ -56,7 +56,7 @@
 //! - [`registry`]: the registry sources (local table, remote HTTPS service) behind
 //!   [`registry::PersonRegistry`], and re-matching of records stored while it was unavailable.
 //! - [`registry_csv`]: the registry CSV reader and the synthetic registry generator.
-//! - [`storage`]: SQLite / PostgreSQL storage (sqlx), the hash-chained audit log.
+//! - [`storage`]: SQLite (rusqlite) / PostgreSQL (sqlx) storage, the hash-chained audit log.
 //! - [`api`]: the HTTP service (axum): `app(state) -> Router`.
 //! - [`ratelimit`]: token buckets for the public lookup portal.
 //! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.

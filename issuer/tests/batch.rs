@@ -208,6 +208,7 @@ async fn records_failing_inside_a_batch_stay_confirmed() {
     let storage = Storage::open(&url).await.unwrap();
     let actor = Actor::System("test".into());
     batch::seed(&storage, N, 11, &actor).await.unwrap();
+    sqlx::any::install_default_drivers();
     let raw = AnyPool::connect(&url).await.unwrap();
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
         .fetch_all(&raw)

@@ -33,6 +33,7 @@ async fn audit_verify_exit_codes() {
         format!("audit log intact: 3 entries, last hash {head}\n")
     );
 
+    sqlx::any::install_default_drivers();
     let raw = AnyPool::connect(&url).await.unwrap();
     raw.execute("DROP TRIGGER audit_log_no_update")
         .await

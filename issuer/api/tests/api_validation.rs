@@ -104,6 +104,7 @@ impl Env {
     }
 
     async fn records_stored(&self) -> i64 {
+        sqlx::any::install_default_drivers();
         let raw = AnyPool::connect(&self.url).await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dose_records")
             .fetch_one(&raw)
@@ -114,6 +115,7 @@ impl Env {
     }
 
     async fn sql(&self, statement: &str) {
+        sqlx::any::install_default_drivers();
         let raw = AnyPool::connect(&self.url).await.unwrap();
         raw.execute(statement).await.unwrap();
         raw.close().await;
@@ -593,6 +595,7 @@ async fn seeded_confirmed(url: &str, n: u64, seed: u64) -> (Storage, AnyPool, Ve
     batch::seed(&storage, n, seed, &Actor::System("test".into()))
         .await
         .unwrap();
+    sqlx::any::install_default_drivers();
     let raw = AnyPool::connect(url).await.unwrap();
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dose_records ORDER BY id")
         .fetch_all(&raw)

@@ -17,23 +17,25 @@
 //! - SQLite: one writer at a time anyway; the claim is a plain read in id order. One batch
 //!   process per SQLite file (a second one fails at its first conflicting commit).
 
-use super::db;
+use super::error::db;
 use super::read::Arg;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Transaction};
 
+use super::group::BoxFuture;
+use super::postgres::PgTransaction;
+use super::tx::Tx;
+use super::write::Bulk;
 use super::{
-    Actor, Backend, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
+    Actor, Columns, NewCertificate, NewDoseRecord, RecordStatus, Storage, StorageError,
     Vaccination, audit, corrupt, id_kind_str, vaccination_from_row,
 };
 use vaxpass_issuer_domain::identity::{IdKind, IdNumber};
 use vaxpass_issuer_domain::matching::{MatchResult, RegistryPerson};
 
-/// Rows per multi-row statement: 20 values per dose record and 8 per certificate stay under
-/// SQLite's 32,766 bound variables.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// Ids per `IN (…)` list of the status change.
+const IDS_PER_STATEMENT: usize = 1_000;
 
 /// A confirmed dose record waiting for its certificate: what issuing needs, nothing more.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,7 +62,7 @@ impl fmt::Debug for PendingRecord {
 
 /// What a claim holds until its batch commits: on PostgreSQL the transaction with the row
 /// locks; nothing on SQLite. Dropping it releases the claim.
-pub struct ClaimLock(Option<Transaction<'static, Any>>);
+pub struct ClaimLock(Option<PgTransaction>);
 
 impl fmt::Debug for ClaimLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,44 +132,6 @@ pub(super) fn pending_from_row(row: &dyn Columns) -> Result<PendingRecord, Stora
     })
 }
 
-/// `INSERT INTO table (cols) VALUES (...), ...` for `rows` rows: `$n` placeholders on
-/// PostgreSQL, `?` on SQLite (sqlx-sqlite looks every `$n` up by name, a linear scan: a
-/// statement with thousands of `$n` would bind in quadratic time).
-pub(super) fn multi_row_insert(
-    backend: Backend,
-    head: &str,
-    columns: usize,
-    rows: usize,
-    tail: &str,
-) -> String {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
-    sql.push_str(head);
-    sql.push_str(" VALUES ");
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            n += 1;
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql.push_str(tail);
-    sql
-}
-
 fn id_list(ids: impl Iterator<Item = i64>) -> String {
     let mut s = String::new();
     for (i, id) in ids.enumerate() {
@@ -180,7 +144,7 @@ fn id_list(ids: impl Iterator<Item = i64>) -> String {
 }
 
 /// Ids grouped for a conditional UPDATE: runs of consecutive ids become ranges, the others
-/// lists (at most [`ROWS_PER_STATEMENT`] each). Every id is in exactly one group.
+/// lists (at most [`IDS_PER_STATEMENT`] each). Every id is in exactly one group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum IdRange {
     /// `first..=last`, every id in between.
@@ -210,7 +174,7 @@ fn id_ranges(ids: impl Iterator<Item = i64>) -> Vec<IdRange> {
         }
         i = j;
     }
-    for chunk in singles.chunks(ROWS_PER_STATEMENT) {
+    for chunk in singles.chunks(IDS_PER_STATEMENT) {
         out.push(IdRange::List(chunk.to_vec()));
     }
     out
@@ -258,6 +222,151 @@ pub(super) fn batch_issue_entry(
     }
 }
 
+/// The columns of a dose record stored confirmed (batch import), before `VALUES`.
+const INSERT_CONFIRMED_HEAD: &str = "INSERT INTO dose_records (clinic_id, idempotency_key, \
+    request_hash, id_number, id_kind, full_name, date_of_birth, sex, product, manufacturer, \
+    dose_number, series_total, vaccination_date, status, outcome, match_report, \
+    registry_person, created_at, updated_at, prophylaxis)";
+
+/// The columns of a certificate, before `VALUES`.
+const INSERT_CERTIFICATE_HEAD: &str = "INSERT INTO certificates \
+    (uvci, dose_record_id, hc1, payload, kid, iat, exp, issued_at)";
+
+/// `Storage::insert_confirmed_records` inside `tx`: the rows (`extra`: each record's request
+/// hash, match report and registry person as stored), then the audit entry.
+async fn insert_confirmed_tx(
+    tx: &mut dyn Tx,
+    records: &[ConfirmedRecord],
+    extra: &[(String, String, String)],
+    now: i64,
+    actor: String,
+) -> Result<InsertSummary, StorageError> {
+    const COLUMNS: usize = 20;
+    let dates: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.record.identity.date_of_birth.to_string(),
+                r.record.vaccination.date.to_string(),
+            )
+        })
+        .collect();
+    let mut args = Vec::with_capacity(records.len() * COLUMNS);
+    for ((r, (request_hash, report, person)), (dob, date)) in records.iter().zip(extra).zip(&dates)
+    {
+        let id_ = &r.record.identity;
+        let v = &r.record.vaccination;
+        args.extend([
+            Arg::Int(r.record.clinic_id),
+            Arg::Text(&r.idempotency_key),
+            Arg::Text(request_hash),
+            Arg::Text(&id_.id_number),
+            Arg::Text(id_kind_str(id_.id_kind)),
+            Arg::Text(&id_.full_name),
+            Arg::Text(dob),
+            Arg::Text(id_.sex.code()),
+            Arg::Text(&v.product),
+            Arg::Text(&v.manufacturer),
+            Arg::Int(i64::from(v.dose_number)),
+            Arg::Int(i64::from(v.series_total)),
+            Arg::Text(date),
+            Arg::Text(RecordStatus::Confirmed.as_str()),
+            Arg::Text(r.result.code()),
+            Arg::Text(report),
+            Arg::Text(person),
+            Arg::Int(now),
+            Arg::Int(now),
+            Arg::Text(&v.prophylaxis),
+        ]);
+    }
+    let mut ids = Vec::with_capacity(records.len());
+    tx.insert_rows(
+        INSERT_CONFIRMED_HEAD,
+        COLUMNS,
+        " ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
+        &args,
+        &mut |row| {
+            ids.push(row.int("id")?);
+            Ok(())
+        },
+    )
+    .await
+    .map_err(|e| match super::constraint::of_error(&e) {
+        Some(super::constraint::Violation::ForeignKey) => {
+            StorageError::UnknownClinic(records.first().map_or(0, |r| r.record.clinic_id))
+        }
+        _ => e,
+    })?;
+    let summary = InsertSummary {
+        inserted: ids.len() as u64,
+        existing: (records.len() - ids.len()) as u64,
+    };
+    if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
+        let entry = audit::NewEntry {
+            actor,
+            action: "dose_record.batch_import",
+            subject: format!("dose_records:{first}-{last}"),
+            details: serde_json::json!({
+                "inserted": summary.inserted,
+                "existing": summary.existing,
+                "status": "confirmed",
+            }),
+        };
+        audit::append(tx, now, vec![entry]).await?;
+    }
+    Ok(summary)
+}
+
+/// [`batch_commit_tx`] as a write operation.
+fn batch_commit_op(
+    certificates: Vec<(i64, NewCertificate)>,
+    now: i64,
+    actor: String,
+    head: std::sync::Arc<audit::HeadCache>,
+) -> impl for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<(), StorageError>> + Send + 'static
+{
+    move |tx| Box::pin(async move { batch_commit_tx(tx, &certificates, now, actor, &head).await })
+}
+
+/// `Storage::batch_commit` inside `tx`: the certificates, the records marked `issued` (every
+/// one must still be `confirmed`) and the batch's audit entry.
+async fn batch_commit_tx(
+    tx: &mut dyn Tx,
+    certificates: &[(i64, NewCertificate)],
+    now: i64,
+    actor: String,
+    head: &audit::HeadCache,
+) -> Result<(), StorageError> {
+    let mut args = Vec::with_capacity(certificates.len() * 8);
+    for (id, c) in certificates {
+        args.extend([
+            Arg::Text(&c.uvci),
+            Arg::Int(*id),
+            Arg::Text(&c.hc1),
+            Arg::Text(&c.payload),
+            Arg::Text(&c.kid),
+            Arg::Int(c.iat),
+            Arg::Int(c.exp),
+            Arg::Int(now),
+        ]);
+    }
+    tx.insert_rows(INSERT_CERTIFICATE_HEAD, 8, "", &args, &mut |_| Ok(()))
+        .await
+        .map_err(|e| {
+            super::constraint::batch_certificate_error(super::constraint::of_error(&e)).unwrap_or(e)
+        })?;
+    // The status change, conditional on `confirmed`; it must touch every record.
+    let mut updated = 0;
+    for sql in mark_issued_sql(certificates, now) {
+        updated += tx.execute(&sql, &[]).await?;
+    }
+    if updated != certificates.len() as u64 {
+        return Err(StorageError::BatchConflict);
+    }
+    let entry = batch_issue_entry(certificates, actor);
+    audit::append_cached(tx, now, vec![entry], head).await
+}
+
 impl Storage {
     /// Stores verified, confirmed dose records in one transaction (multi-row INSERTs), with
     /// one audit entry (`dose_record.batch_import`: counts and id range, no personal data).
@@ -272,7 +381,6 @@ impl Storage {
         records: &[ConfirmedRecord],
         actor: &Actor,
     ) -> Result<InsertSummary, StorageError> {
-        const COLUMNS: usize = 20;
         let now = self.now();
         let mut rows = Vec::with_capacity(records.len());
         for r in records {
@@ -290,116 +398,22 @@ impl Storage {
             let person = serde_json::to_string(person).map_err(|_| corrupt("registry person"))?;
             rows.push((request_hash, report, person));
         }
-        let mut tx = self.begin_write().await?;
-        let mut summary = InsertSummary::default();
-        let (mut first, mut last) = (i64::MAX, i64::MIN);
-        for (chunk, extra) in records
-            .chunks(ROWS_PER_STATEMENT)
-            .zip(rows.chunks(ROWS_PER_STATEMENT))
-        {
-            let sql = multi_row_insert(
-                self.backend,
-                "INSERT INTO dose_records (clinic_id, idempotency_key, request_hash, id_number, \
-                 id_kind, full_name, date_of_birth, sex, product, manufacturer, dose_number, \
-                 series_total, vaccination_date, status, outcome, match_report, registry_person, \
-                 created_at, updated_at, prophylaxis)",
-                COLUMNS,
-                chunk.len(),
-                " ON CONFLICT (clinic_id, idempotency_key) DO NOTHING RETURNING id",
-            );
-            let mut q = sqlx::query_scalar::<_, i64>(&sql);
-            for (r, (request_hash, report, person)) in chunk.iter().zip(extra) {
-                let id_ = &r.record.identity;
-                let v = &r.record.vaccination;
-                q = q
-                    .bind(r.record.clinic_id)
-                    .bind(r.idempotency_key.as_str())
-                    .bind(request_hash.as_str())
-                    .bind(id_.id_number.as_str())
-                    .bind(id_kind_str(id_.id_kind))
-                    .bind(id_.full_name.as_str())
-                    .bind(id_.date_of_birth.to_string())
-                    .bind(id_.sex.code())
-                    .bind(v.product.as_str())
-                    .bind(v.manufacturer.as_str())
-                    .bind(i64::from(v.dose_number))
-                    .bind(i64::from(v.series_total))
-                    .bind(v.date.to_string())
-                    .bind(RecordStatus::Confirmed.as_str())
-                    .bind(r.result.code())
-                    .bind(report.as_str())
-                    .bind(person.as_str())
-                    .bind(now)
-                    .bind(now)
-                    .bind(v.prophylaxis.as_str());
-            }
-            let ids = q.fetch_all(&mut **tx).await.map_err(|e| {
-                if super::is_fk_violation(&e) {
-                    StorageError::UnknownClinic(chunk.first().map_or(0, |r| r.record.clinic_id))
-                } else {
-                    db(e)
-                }
-            })?;
-            for id in &ids {
-                first = first.min(*id);
-                last = last.max(*id);
-            }
-            summary.inserted += ids.len() as u64;
-            summary.existing += (chunk.len() - ids.len()) as u64;
-        }
-        if summary.inserted > 0 {
-            audit::append(
-                &mut crate::tx::SqlxTx(&mut tx),
-                now,
-                vec![audit::NewEntry {
-                    actor: actor.to_string(),
-                    action: "dose_record.batch_import",
-                    subject: format!("dose_records:{first}-{last}"),
-                    details: serde_json::json!({
-                        "inserted": summary.inserted,
-                        "existing": summary.existing,
-                        "status": "confirmed",
-                    }),
-                }],
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(summary)
+        let records = records.to_vec();
+        let actor = actor.to_string();
+        self.write(move |tx| {
+            Box::pin(async move { insert_confirmed_tx(tx, &records, &rows, now, actor).await })
+        })
+        .await
     }
 
-    /// SQLite: gives every pooled connection and the native writer's a 256 MiB page cache (`PRAGMA cache_size`), so
+    /// SQLite: gives the writer's connection a 256 MiB page cache (`PRAGMA cache_size`), so
     /// that bulk transactions (a registry import, a batch commit) do not spill pages to the
     /// WAL while they run. No effect on PostgreSQL. Durability is unchanged.
     ///
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn tune_for_batch(&self) -> Result<(), StorageError> {
-        if self.backend != Backend::Sqlite {
-            return Ok(());
-        }
-        let n = self.pool.options().get_max_connections();
-        let mut held = Vec::new();
-        for _ in 0..n {
-            let mut conn = self.pool.acquire().await.map_err(db)?;
-            sqlx::query("PRAGMA cache_size = -262144")
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            // Sorting and the IN lists' ephemeral tables in memory, not in temporary files.
-            sqlx::query("PRAGMA temp_store = MEMORY")
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            held.push(conn);
-        }
-        if let Some(native) = &self.native {
-            // The connection of the native writer, which commits the batches.
-            native
-                .write(|conn| conn.pragma_update(None, "cache_size", -262_144).map_err(db))
-                .await?;
-        }
-        Ok(())
+        self.writer.tune_for_batch().await
     }
 
     /// Claims up to `limit` confirmed records with an id above `after`, in id order (see the
@@ -409,48 +423,16 @@ impl Storage {
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
     pub async fn batch_claim(&self, after: i64, limit: u32) -> Result<Claim, StorageError> {
         let limit = i64::from(limit.max(1));
-        match self.backend {
-            Backend::Sqlite => {
-                let sql = format!(
-                    "SELECT {PENDING_COLUMNS} FROM dose_records \
-                     WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2"
-                );
-                let args = vec![Arg::Int(after), Arg::Int(limit)];
-                let records = self.reader.all_large(sql, args, pending_from_row).await?;
-                Ok(Claim {
-                    records,
-                    lock: ClaimLock(None),
-                })
-            }
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                let rows = sqlx::query(&format!(
-                    "SELECT {PENDING_COLUMNS} FROM dose_records \
-                     WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2 \
-                     FOR UPDATE SKIP LOCKED"
-                ))
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-                let records: Vec<PendingRecord> = rows
-                    .iter()
-                    .map(|row| pending_from_row(row))
-                    .collect::<Result<_, _>>()?;
-                if records.is_empty() {
-                    tx.rollback().await.map_err(db)?;
-                    return Ok(Claim {
-                        records,
-                        lock: ClaimLock(None),
-                    });
-                }
-                Ok(Claim {
-                    records,
-                    lock: ClaimLock(Some(tx)),
-                })
-            }
-        }
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM dose_records \
+             WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2"
+        );
+        let args = vec![Arg::Int(after), Arg::Int(limit)];
+        let (records, lock) = self.reader.claim(sql, args, pending_from_row).await?;
+        Ok(Claim {
+            records,
+            lock: ClaimLock(lock),
+        })
     }
 
     /// Stores a batch of certificates (`(dose record id, certificate)`) in ONE transaction:
@@ -475,71 +457,20 @@ impl Storage {
             return Ok(());
         }
         let now = self.now();
-        if let (None, Some(native)) = (&lock.0, &self.native) {
-            let certificates = certificates.to_vec();
-            let actor = actor.to_string();
-            let head = self.audit_head.clone();
-            return native
-                .write(move |conn| {
-                    super::native::batch_commit(conn, &certificates, now, actor, &head)
-                })
-                .await;
-        }
-        let mut guard = None;
-        let mut tx = match lock.0 {
-            Some(tx) => tx,
-            None => {
-                let w = self.begin_write().await?;
-                guard = w._guard;
-                w.tx
+        let certificates = certificates.to_vec();
+        let actor = actor.to_string();
+        let head = self.audit_head.clone();
+        let commit = batch_commit_op(certificates, now, actor, head);
+        match lock.0 {
+            // The claim's transaction, which holds the records' row locks.
+            Some(tx) => {
+                let mut tx = Bulk::Postgres(tx);
+                tx.run(commit).await?;
+                tx.commit().await
             }
-        };
-        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
-            let sql = multi_row_insert(
-                self.backend,
-                "INSERT INTO certificates (uvci, dose_record_id, hc1, payload, kid, iat, exp, \
-                 issued_at)",
-                8,
-                chunk.len(),
-                "",
-            );
-            let mut q = sqlx::query(&sql);
-            for (id, c) in chunk {
-                q = q
-                    .bind(c.uvci.as_str())
-                    .bind(*id)
-                    .bind(c.hc1.as_str())
-                    .bind(c.payload.as_str())
-                    .bind(c.kid.as_str())
-                    .bind(c.iat)
-                    .bind(c.exp)
-                    .bind(now);
-            }
-            q.execute(&mut *tx).await.map_err(|e| {
-                super::constraint::batch_certificate_error(super::constraint::of_sqlx(&e))
-                    .unwrap_or_else(|| db(e))
-            })?;
+            // A write of the writer (on SQLite grouped with those waiting).
+            None => self.write(commit).await,
         }
-        // The status change, conditional on `confirmed`; it must touch every record. Ids come
-        // from the database (integers): inlined, no bind limit to mind. A claim takes
-        // consecutive confirmed records, so a batch is usually one id range: one range scan
-        // instead of a list of thousands.
-        let mut updated = 0;
-        for sql in mark_issued_sql(certificates, now) {
-            updated += sqlx::query(&sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-        }
-        if updated != certificates.len() as u64 {
-            return Err(StorageError::BatchConflict);
-        }
-        let entry = batch_issue_entry(certificates, actor.to_string());
-        audit::append(&mut crate::tx::SqlxTx(&mut tx), now, vec![entry]).await?;
-        tx.commit().await.map_err(db)?;
-        drop(guard);
-        Ok(())
     }
 
     /// Up to `limit` (capped at 50,000) registry persons with an ID number above `after`, in
@@ -612,21 +543,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn multi_row_placeholders() {
-        assert_eq!(
-            multi_row_insert(
-                Backend::Postgres,
-                "INSERT INTO t (a, b)",
-                2,
-                2,
-                " RETURNING id"
-            ),
-            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) RETURNING id"
-        );
-        assert_eq!(
-            multi_row_insert(Backend::Sqlite, "INSERT INTO t (a)", 1, 3, ""),
-            "INSERT INTO t (a) VALUES (?),(?),(?)"
-        );
+    fn id_lists() {
         assert_eq!(id_list([3, 4, 5].into_iter()), "3,4,5");
     }
 

@@ -1,5 +1,5 @@
 //! Which constraint of the schema a failed write violated, from the database's error codes and
-//! constraint names: the one place that reads them, for both drivers and both databases.
+//! constraint names: the one place that reads them, for both drivers.
 //!
 //! - PostgreSQL: the SQLSTATE (`23505` unique, `23503` foreign key) and the constraint's name,
 //!   which the migrations leave to PostgreSQL's default (`<table>_<columns>_key`).
@@ -43,7 +43,7 @@ const PG_UNIQUE: &str = "23505";
 const PG_FOREIGN_KEY: &str = "23503";
 
 /// A PostgreSQL error by SQLSTATE and constraint name.
-fn postgres(sqlstate: &str, constraint: Option<&str>) -> Option<Violation> {
+pub(crate) fn postgres(sqlstate: &str, constraint: Option<&str>) -> Option<Violation> {
     match sqlstate {
         PG_FOREIGN_KEY => Some(Violation::ForeignKey),
         PG_UNIQUE => Some(match constraint {
@@ -81,21 +81,6 @@ pub(crate) fn batch_certificate_error(v: Option<Violation>) -> Option<StorageErr
     }
 }
 
-/// The violation behind an error of the sqlx drivers (through `sqlx::Any`), if any.
-pub(crate) fn of_sqlx(e: &sqlx::Error) -> Option<Violation> {
-    let sqlx::Error::Database(d) = e else {
-        return None;
-    };
-    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        return postgres(pg.code(), pg.constraint());
-    }
-    if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        let code = d.code()?.parse().ok()?;
-        return sqlite(code, d.message());
-    }
-    None
-}
-
 /// The violation behind a driver's error classified as [`StorageError::Database`], if any
 /// (what statements run through [`crate::tx::Tx`] return).
 pub(crate) fn of_error(e: &StorageError) -> Option<Violation> {
@@ -106,7 +91,7 @@ pub(crate) fn of_error(e: &StorageError) -> Option<Violation> {
     if let Some(e) = driver.downcast_ref::<rusqlite::Error>() {
         return of_rusqlite(e);
     }
-    driver.downcast_ref::<sqlx::Error>().and_then(of_sqlx)
+    crate::postgres::violation(driver)
 }
 
 /// The violation behind a rusqlite error, if any.
@@ -120,15 +105,14 @@ pub(crate) fn of_rusqlite(e: &rusqlite::Error) -> Option<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use sqlx::{Connection as _, Executor as _};
 
     /// A schema with the certificates' two unique columns, a foreign key, and decoys: a
     /// column whose name contains `uvci` in another table, and a composite unique key.
-    const SCHEMA: [&str; 3] = [
+    pub(crate) const SCHEMA: [&str; 3] = [
         "CREATE TEMP TABLE dose_records (id BIGINT PRIMARY KEY)",
         "CREATE TEMP TABLE certificates (id BIGINT PRIMARY KEY, uvci TEXT NOT NULL UNIQUE, \
          dose_record_id BIGINT NOT NULL UNIQUE REFERENCES dose_records (id))",
@@ -136,7 +120,7 @@ mod tests {
     ];
 
     /// Statements after [`SCHEMA`] and the violation each must be classified as.
-    const CASES: [(&str, Option<Violation>); 7] = [
+    pub(crate) const CASES: [(&str, Option<Violation>); 7] = [
         (
             "INSERT INTO certificates VALUES (2, 'U1', 2)",
             Some(Violation::DuplicateUvci),
@@ -164,7 +148,7 @@ mod tests {
         ("INSERT INTO certificates VALUES (4, NULL, 1)", None),
     ];
 
-    const SEED: [&str; 3] = [
+    pub(crate) const SEED: [&str; 3] = [
         "INSERT INTO dose_records VALUES (1), (2)",
         "INSERT INTO certificates VALUES (1, 'U1', 1)",
         "INSERT INTO notes VALUES ('uvci', 'x', 'y')",
@@ -184,40 +168,19 @@ mod tests {
         assert_eq!(of_rusqlite(&rusqlite::Error::QueryReturnedNoRows), None);
     }
 
-    #[tokio::test]
-    async fn sqlx_sqlite_errors() {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
-            .await
-            .unwrap();
-        conn.execute("PRAGMA foreign_keys = ON").await.unwrap();
+    /// The storage's own path: a statement run through `Tx` on the SQLite driver, its error
+    /// classified from the `StorageError` it returns.
+    #[test]
+    fn through_the_sqlite_driver() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         for sql in SCHEMA.iter().chain(&SEED) {
-            conn.execute(*sql).await.unwrap();
+            conn.execute_batch(sql).unwrap();
         }
+        let mut tx = crate::sqlite::SqliteTx(&mut conn);
         for (sql, expected) in CASES {
-            let e = conn.execute(sql).await.unwrap_err();
-            assert_eq!(of_sqlx(&e), expected, "{sql}: {e}");
+            let e = crate::tx::run_ready(crate::tx::Tx::execute(&mut tx, sql, &[])).unwrap_err();
+            assert_eq!(of_error(&e), expected, "{sql}: {e}");
         }
-        assert_eq!(of_sqlx(&sqlx::Error::RowNotFound), None);
-    }
-
-    /// On the server named by `VAXPASS_TEST_POSTGRES_URL` (temporary tables: nothing stays).
-    #[tokio::test]
-    async fn postgres_errors() {
-        let Ok(url) = std::env::var("VAXPASS_TEST_POSTGRES_URL") else {
-            println!("SKIPPED (PostgreSQL): VAXPASS_TEST_POSTGRES_URL not set");
-            return;
-        };
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        // Temporary tables get the default constraint names of permanent ones.
-        for sql in SCHEMA.iter().chain(&SEED) {
-            conn.execute(*sql).await.unwrap();
-        }
-        for (sql, expected) in CASES {
-            let e = conn.execute(sql).await.unwrap_err();
-            assert_eq!(of_sqlx(&e), expected, "{sql}: {e}");
-        }
-        conn.close().await.unwrap();
     }
 }

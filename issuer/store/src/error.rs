@@ -151,7 +151,7 @@ pub enum StorageError {
 pub struct DatabaseError(Arc<dyn std::error::Error + Send + Sync>);
 
 impl DatabaseError {
-    fn new(e: impl std::error::Error + Send + Sync + 'static) -> DatabaseError {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> DatabaseError {
         DatabaseError(Arc::new(e))
     }
 
@@ -202,13 +202,8 @@ pub(crate) fn group_failed_sqlite(e: Arc<rusqlite::Error>) -> StorageError {
     group_failed(kind, DatabaseError::shared(e))
 }
 
-/// [`group_failed_sqlite`] for the sqlx group writer.
-pub(crate) fn group_failed_sqlx(e: Arc<sqlx::Error>) -> StorageError {
-    let kind = Kind::of_sqlx(&e);
-    group_failed(kind, DatabaseError::shared(e))
-}
-
-fn group_failed(kind: Kind, e: DatabaseError) -> StorageError {
+/// A commit group failed, with the driver's error of kind `kind`.
+pub(crate) fn group_failed(kind: Kind, e: DatabaseError) -> StorageError {
     match kind {
         Kind::Busy | Kind::Unavailable => kind.wrap(e),
         Kind::Corrupt | Kind::Other => StorageError::Commit(e),
@@ -217,7 +212,7 @@ fn group_failed(kind: Kind, e: DatabaseError) -> StorageError {
 
 /// What a driver's error means to a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Unavailable,
     Busy,
     Corrupt,
@@ -225,7 +220,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn wrap(self, e: DatabaseError) -> StorageError {
+    pub(crate) fn wrap(self, e: DatabaseError) -> StorageError {
         match self {
             Kind::Unavailable => StorageError::Unavailable(e),
             Kind::Busy => StorageError::Busy(e),
@@ -246,7 +241,7 @@ impl Kind {
     }
 
     /// By PostgreSQL's SQLSTATE.
-    fn of_sqlstate(state: &str) -> Kind {
+    pub(crate) fn of_sqlstate(state: &str) -> Kind {
         match state {
             // serialization_failure, deadlock_detected, lock_not_available
             "40001" | "40P01" | "55P03" => Kind::Busy,
@@ -255,28 +250,6 @@ impl Kind {
             s if s.starts_with("08") || s.starts_with("53") || s.starts_with("57P") => {
                 Kind::Unavailable
             }
-            _ => Kind::Other,
-        }
-    }
-
-    fn of_sqlx(e: &sqlx::Error) -> Kind {
-        match e {
-            sqlx::Error::Database(d) => {
-                if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                    Kind::of_sqlstate(pg.code())
-                } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    d.code()
-                        .and_then(|c| c.parse().ok())
-                        .map_or(Kind::Other, Kind::of_sqlite)
-                } else {
-                    Kind::Other
-                }
-            }
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Kind::Unavailable,
             _ => Kind::Other,
         }
     }
@@ -293,15 +266,6 @@ pub(crate) trait Classify {
     fn classify(self) -> StorageError;
 }
 
-impl Classify for sqlx::Error {
-    fn classify(self) -> StorageError {
-        match self {
-            sqlx::Error::Migrate(e) => (*e).classify(),
-            e => Kind::of_sqlx(&e).wrap(DatabaseError::new(e)),
-        }
-    }
-}
-
 impl Classify for rusqlite::Error {
     fn classify(self) -> StorageError {
         let kind = match &self {
@@ -309,22 +273,6 @@ impl Classify for rusqlite::Error {
             _ => Kind::Other,
         };
         kind.wrap(DatabaseError::new(self))
-    }
-}
-
-impl Classify for sqlx::migrate::MigrateError {
-    fn classify(self) -> StorageError {
-        use sqlx::migrate::MigrateError as M;
-        match self {
-            M::VersionMissing(version) => StorageError::SchemaTooNew { version },
-            M::VersionMismatch(version) | M::Dirty(version) => {
-                StorageError::SchemaMismatch { version }
-            }
-            M::Execute(e) | M::ExecuteMigration(e, _) if Kind::of_sqlx(&e) != Kind::Other => {
-                e.classify()
-            }
-            e => StorageError::Migrate(DatabaseError::new(e)),
-        }
     }
 }
 
@@ -358,39 +306,8 @@ mod tests {
             text(e).starts_with("the database file is damaged or not a SQLite database ("),
             "restore"
         );
-        assert_eq!(
-            text(db(sqlx::Error::PoolTimedOut)),
-            "the database is unavailable (pool timed out while waiting for an open connection); \
-             check that it runs and can be reached"
-        );
-        assert_eq!(
-            text(db(sqlx::migrate::MigrateError::VersionMissing(6))),
-            "the database was migrated by a newer version of the issuer (migration 6 is unknown \
-             to this one); run that version or a newer one"
-        );
-        assert_eq!(
-            text(db(sqlx::migrate::MigrateError::VersionMismatch(3))),
-            "migration 3 recorded in the database differs from this issuer's or was not \
-             completed; the schema was changed outside the issuer"
-        );
-        assert_eq!(
-            text(db(sqlx::Error::RowNotFound)),
-            "database error: no rows returned by a query that expected to return at least one row"
-        );
         let e = StorageError::Commit(DatabaseError::other("the writer ended"));
         assert_eq!(text(e), "database error while committing: the writer ended");
-    }
-
-    #[test]
-    fn the_driver_error_is_the_source() {
-        let e = db(sqlx::Error::PoolClosed);
-        let source = std::error::Error::source(&e).unwrap();
-        assert_eq!(
-            source.to_string(),
-            sqlx::Error::PoolClosed.to_string(),
-            "the driver's text"
-        );
-        assert!(format!("{e:?}").starts_with("Unavailable(DatabaseError("));
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! verification results, issued certificates and the hash-chained audit log.
 //!
 //! One [`Storage`] type serves both backends: SQLite (embedded, the default;
-//! `sqlite://<path>?mode=rwc`) and PostgreSQL (`postgres://…`). Every query is written once
-//! with `$n` placeholders, which both drivers accept. Reads of a SQLite file run on rusqlite,
-//! every other read on `sqlx::Any` (see `read.rs`); the schema differs only in types and
-//! lives per backend under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by
-//! [`Storage::open`].
+//! `sqlite://<path>?mode=rwc`, or `sqlite::memory:`) and PostgreSQL (`postgres://…`). One
+//! driver per database, chosen once when the storage opens: SQLite through rusqlite only
+//! (`sqlite/`), PostgreSQL through sqlx's `PgPool` only (`postgres/`). Every operation is
+//! written once, on the transaction trait both drivers implement (`tx.rs`) and the reads of
+//! `read.rs`, with `$n` placeholders; the schema differs only in types and lives per backend
+//! under `issuer/store/migrations/{sqlite,postgres}/`, embedded and run by [`Storage::open`].
 //!
 //! ```
 //! use vaxpass_issuer_domain::dates::{Date, PartialDate};
@@ -85,23 +86,26 @@
 //! ## Durability and concurrency
 //! - SQLite: WAL journal, `synchronous=FULL` (the WAL is synced at every commit, so a record is
 //!   on disk when [`Storage::insert_dose_record`] returns), foreign keys on, a 10 s busy
-//!   timeout. Writers of one process queue on an async mutex, then every writing transaction
-//!   opens with `BEGIN IMMEDIATE` (no `SQLITE_BUSY` when upgrading a read lock; other processes
-//!   wait on the busy timeout). Readers run beside the writer (WAL).
+//!   timeout. Every write of a storage runs on its one writer thread, which owns its
+//!   connection and opens every transaction with `BEGIN IMMEDIATE` (no `SQLITE_BUSY` when
+//!   upgrading a read lock; other processes wait on the busy timeout). Readers run beside the
+//!   writer (WAL), on the calling thread, each on a read connection of a small pool.
 //! - Group commit ([`CommitMode::Grouped`], the default on SQLite): the record writes
-//!   (clinics, tokens, dose records, verifications, certificates) go to one writer task, which
-//!   runs those waiting at that moment in one transaction, each inside a `SAVEPOINT` (a failing
-//!   write is rolled back alone and gets its own error), and commits them with one sync. Every
-//!   caller is answered after that commit, so durability is that of one transaction per write,
-//!   at a fraction of the syncs. [`CommitMode::PerOperation`] gives one transaction per write.
-//! - On a SQLite file, group commit takes a native path for its writes (every grouped write
-//!   operation, and batch commits): rusqlite on the same SQLite library, one writer thread
-//!   owning its connection instead of a thread round trip per statement through sqlx; the
-//!   operations are the same code (`tx.rs`), and the groups, savepoints, lock and audit chain
-//!   the same (see `native.rs`). Registry imports, batch inserts of confirmed records and
-//!   re-match notes still run on sqlx. [`CommitMode::GroupedSqlx`] keeps every write on sqlx.
-//! - Reads of a SQLite file (every commit mode) run on rusqlite read connections, on the
-//!   calling thread (`read.rs`); WAL readers do not wait for the writer.
+//!   (clinics, tokens, dose records, verifications, certificates, lookups, re-match notes) go
+//!   to the writer (the thread on SQLite, a task on PostgreSQL), which runs those waiting at
+//!   that moment in one transaction, each inside a `SAVEPOINT` (a failing write is rolled back
+//!   alone and gets its own error), and commits them with one sync. Every caller is answered
+//!   after that commit, so durability is that of one transaction per write, at a fraction of
+//!   the syncs. [`CommitMode::PerOperation`] gives one transaction per write (on SQLite, on the
+//!   same thread).
+//! - Batch inserts of confirmed records and batch commits are writes like the others (one
+//!   write each, grouped on SQLite); on PostgreSQL a batch commit runs in its claim's
+//!   transaction, which holds the records' row locks. A registry import, which streams its
+//!   persons, is a transaction of its own: on SQLite a session on the writer thread (which
+//!   runs nothing else meanwhile), on PostgreSQL a transaction of the pool.
+//! - An in-memory SQLite database (`sqlite::memory:`) is shared by the storage's connections
+//!   through SQLite's `memdb` VFS; it has no WAL, so readers and the committing writer take
+//!   turns on the busy timeout.
 //! - PostgreSQL: the default `synchronous_commit=on`, one transaction per write by default.
 //!   The write transaction of [`Storage::confirm_and_issue`] first locks the dose record's
 //!   row and re-checks its status.
@@ -128,23 +132,21 @@ mod error;
 mod group;
 pub mod lookup;
 mod migrate;
-mod native;
+mod postgres;
 mod read;
 mod rematch;
+mod sqlite;
 mod tokens;
 mod tx;
+mod write;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use vaxpass_issuer_domain::dates::{Date, PartialDate};
@@ -156,7 +158,6 @@ pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };
 pub use console::MAX_CONSOLE_PAGE;
-use error::db;
 pub use error::{DatabaseError, StorageError};
 pub use group::GroupStats;
 use read::Arg;
@@ -171,7 +172,7 @@ pub const DATABASE_FILE_MODE: u32 = 0o600;
 /// says `mode=rwc`), and takes the group's and others' access away from it and its `-wal` /
 /// `-shm` files if they exist. SQLite creates the `-wal` and `-shm` files with the mode of the
 /// database file, so they are private too.
-fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError> {
+pub(crate) fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let file_err = |path: &std::path::Path| {
         let path = path.to_path_buf();
@@ -186,7 +187,7 @@ fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError
         {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            // A directory that does not exist: sqlx reports it as before.
+            // A directory that does not exist: opening the database reports it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(file_err(path)(e)),
         }
@@ -212,9 +213,6 @@ fn make_private(path: &std::path::Path, create: bool) -> Result<(), StorageError
     Ok(())
 }
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-
 /// Largest registry batch: 4 values per row stay far below both backends' bind limits.
 pub const MAX_IMPORT_BATCH: usize = 5_000;
 
@@ -224,22 +222,11 @@ pub enum CommitMode {
     /// Every write is a transaction of its own, committed (on SQLite: the WAL synced) before
     /// the next writer of this process starts.
     PerOperation,
-    /// Group commit: one writer task gathers the writes waiting at that moment (at most
-    /// `max_batch`) into one transaction, each inside a savepoint, and commits them with one
-    /// sync; every caller is answered after that commit. The default on SQLite.
-    ///
-    /// On a SQLite file, the grouped writes take a native path that calls SQLite directly
-    /// instead of through sqlx's connection thread, one statement at a time (see
-    /// [`CommitMode::GroupedSqlx`]).
+    /// Group commit: one writer (a thread on SQLite, a task on PostgreSQL) gathers the writes
+    /// waiting at that moment (at most `max_batch`) into one transaction, each inside a
+    /// savepoint, and commits them with one sync; every caller is answered after that commit.
+    /// The default on SQLite.
     Grouped {
-        /// The most writes in one transaction.
-        max_batch: usize,
-    },
-    /// [`CommitMode::Grouped`] with every write through sqlx, also on a SQLite file (reads
-    /// of a file run on rusqlite in every mode): what `Grouped` was before its native SQLite
-    /// path. For comparison (`vaxpass-loadgen`) and for tests of the sqlx group writer; slower
-    /// on SQLite, the same on PostgreSQL.
-    GroupedSqlx {
         /// The most writes in one transaction.
         max_batch: usize,
     },
@@ -552,7 +539,7 @@ pub struct Page {
 pub struct ImportSummary {
     /// Rows inserted or updated.
     pub rows: u64,
-    /// Batches (statements) sent.
+    /// Batches of rows sent.
     pub batches: u64,
 }
 
@@ -567,37 +554,6 @@ pub struct SqliteSettings {
     pub foreign_keys: bool,
     /// Busy timeout in milliseconds.
     pub busy_timeout_ms: i64,
-}
-
-/// A writing transaction and, on SQLite, the in-process writer lock it holds until it ends.
-struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    // Kept for writers outside the group (none abandons a transaction today).
-    #[allow(dead_code)]
-    async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = Transaction<'static, Any>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
 }
 
 pub use vaxpass_issuer_domain::clock::Clock;
@@ -646,20 +602,16 @@ impl Drop for KeyGuard<'_> {
     }
 }
 
-/// The issuer's database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
+/// The issuer's database, SQLite or PostgreSQL. Cheap to clone (handles to its driver).
 #[derive(Clone)]
 pub struct Storage {
-    pool: AnyPool,
+    /// Where reads run (the read side of the driver, see `read`).
+    reader: read::Reader,
+    /// Where writes run (the write side of the driver, see `write`).
+    writer: write::Writer,
+    /// Which database the driver talks to.
     backend: Backend,
     clock: Clock,
-    /// SQLite only: one writer at a time inside this process (see `begin_write`).
-    write_lock: Arc<Mutex<()>>,
-    /// The group-commit writer ([`CommitMode::Grouped`]).
-    group: Option<group::Group>,
-    /// SQLite file with [`CommitMode::Grouped`]: the hot path without sqlx (see `native`).
-    native: Option<Arc<native::Native>>,
-    /// Where reads run: rusqlite on a SQLite file, sqlx otherwise (see `read`).
-    reader: read::Reader,
     /// Confirmations in progress in this process, by record: one signs, the others wait.
     confirming: Arc<KeyedLocks>,
     /// Recently authenticated tokens (see [`Storage::authenticate`]).
@@ -672,7 +624,7 @@ impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Storage")
             .field("backend", &self.backend)
-            .field("group_commit", &self.group.is_some())
+            .field("group_commit", &self.writer.stats().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -694,8 +646,8 @@ fn id_kind_str(kind: IdKind) -> &'static str {
     }
 }
 
-/// A stored row, read by column name: sqlx's rows and rusqlite's (the native SQLite path)
-/// alike, so that stored values are parsed into records by one piece of code.
+/// A stored row, read by column name: rusqlite's rows and sqlx's PostgreSQL rows alike, so
+/// that stored values are parsed into records by one piece of code.
 pub(crate) trait Columns {
     /// A TEXT column.
     fn text(&self, col: &str) -> Result<String, StorageError>;
@@ -705,21 +657,6 @@ pub(crate) trait Columns {
     fn int(&self, col: &str) -> Result<i64, StorageError>;
     /// A nullable INTEGER column.
     fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError>;
-}
-
-impl Columns for AnyRow {
-    fn text(&self, col: &str) -> Result<String, StorageError> {
-        self.try_get(col).map_err(db)
-    }
-    fn text_or_null(&self, col: &str) -> Result<Option<String>, StorageError> {
-        self.try_get(col).map_err(db)
-    }
-    fn int(&self, col: &str) -> Result<i64, StorageError> {
-        self.try_get(col).map_err(db)
-    }
-    fn int_or_null(&self, col: &str) -> Result<Option<i64>, StorageError> {
-        self.try_get(col).map_err(db)
-    }
 }
 
 /// A count column (dose number, series total) as a `u32`.
@@ -800,20 +737,6 @@ fn cert_from_row(row: &dyn Columns) -> Result<Certificate, StorageError> {
     })
 }
 
-/// The settings of every SQLite connection of the pool. WAL: readers never block the writer;
-/// FULL: the WAL is synced at every commit, so an acknowledged record survives a power cut.
-async fn sqlite_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    conn.execute("PRAGMA journal_mode = WAL").await?;
-    conn.execute("PRAGMA synchronous = FULL").await?;
-    conn.execute("PRAGMA foreign_keys = ON").await?;
-    conn.execute("PRAGMA busy_timeout = 10000").await?;
-    Ok(())
-}
-
-fn is_fk_violation(e: &sqlx::Error) -> bool {
-    constraint::of_sqlx(e) == Some(constraint::Violation::ForeignKey)
-}
-
 impl Storage {
     /// Opens (creating a SQLite file if the URL says `mode=rwc`) and migrates the database,
     /// with the backend's default [`CommitMode`]. Call it inside a Tokio runtime, which runs
@@ -834,81 +757,31 @@ impl Storage {
     /// # Errors
     /// As [`Storage::open`].
     pub async fn open_with(url: &str, mode: CommitMode) -> Result<Storage, StorageError> {
+        let max_batch = match mode {
+            CommitMode::PerOperation => None,
+            CommitMode::Grouped { max_batch } => Some(max_batch),
+        };
         let backend = Backend::from_url(url)?;
-        sqlx::any::install_default_drivers();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            if let Some(file) = native::file_of(url) {
-                make_private(&file, url.contains("mode=rwc"))?;
+        let (reader, writer) = match backend {
+            Backend::Sqlite => {
+                // Per operation: the writer thread's groups are of one write.
+                let (readers, writer) =
+                    sqlite::open(url, max_batch.unwrap_or(1), max_batch.is_some())?;
+                (read::Reader::Sqlite(readers), write::Writer::Sqlite(writer))
             }
-        }
-        // One connection first, outside the pool: the pool retries a connection that fails
-        // until its acquire timeout and then reports only the timeout; this one says why at
-        // once (refused, not a database, …).
-        let mut probe = AnyConnection::connect(url).await.map_err(db)?;
-        if backend == Backend::Sqlite {
-            sqlite_session(&mut probe).await.map_err(db)?;
-        }
-        probe.close().await.map_err(db)?;
-        let pool = match backend {
-            Backend::Sqlite => options
-                .max_connections(4)
-                .after_connect(|conn, _meta| Box::pin(sqlite_session(conn)))
-                .connect(url)
-                .await
-                .map_err(db)?,
-            Backend::Postgres => options.max_connections(10).connect(url).await.map_err(db)?,
-        };
-        match (backend, native::file_of(url)) {
-            // A file: the migrations run through rusqlite (`migrate`), on the history sqlx wrote.
-            (Backend::Sqlite, Some(file)) => {
-                let mut conn = native::open(&file).map_err(db)?;
-                migrate::run(&mut conn, &migrate::SQLITE)?;
+            Backend::Postgres => {
+                let pool = postgres::open(url).await?;
+                (
+                    read::Reader::Postgres(pool.clone()),
+                    write::Writer::Postgres(postgres::Writer::new(pool, max_batch)),
+                )
             }
-            // An in-memory database lives in sqlx's connections only.
-            (Backend::Sqlite, None) => SQLITE_MIGRATIONS.run(&pool).await.map_err(db)?,
-            (Backend::Postgres, _) => POSTGRES_MIGRATIONS.run(&pool).await.map_err(db)?,
-        }
-        let write_lock = Arc::new(Mutex::new(()));
-        let counters = Arc::new(group::Counters::default());
-        let (group, native) = match mode {
-            CommitMode::PerOperation => (None, None),
-            CommitMode::Grouped { max_batch } | CommitMode::GroupedSqlx { max_batch } => {
-                let native = match (mode, backend, native::file_of(url)) {
-                    (CommitMode::Grouped { .. }, Backend::Sqlite, Some(file)) => {
-                        Some(Arc::new(native::Native::start(
-                            file,
-                            write_lock.clone(),
-                            max_batch,
-                            counters.clone(),
-                        )?))
-                    }
-                    _ => None,
-                };
-                let group = group::Group::start(
-                    pool.clone(),
-                    backend,
-                    write_lock.clone(),
-                    max_batch,
-                    counters,
-                );
-                (Some(group), native)
-            }
-        };
-        let reader = match (backend, native::file_of(url)) {
-            (Backend::Sqlite, Some(file)) => {
-                read::Reader::Sqlite(Arc::new(native::Readers::new(file)))
-            }
-            _ => read::Reader::Sqlx(pool.clone()),
         };
         Ok(Storage {
             reader,
-            pool,
+            writer,
             backend,
             clock: Clock::system(),
-            write_lock,
-            group,
-            native,
             confirming: Arc::default(),
             auth_cache: Arc::default(),
             audit_head: Arc::default(),
@@ -957,37 +830,17 @@ impl Storage {
     /// Closes every connection (waits for those in use to be returned).
     pub async fn close(&self) {
         self.reader.close().await;
-        self.pool.close().await;
+        self.writer.close().await;
     }
 
     fn now(&self) -> i64 {
         self.clock.now()
     }
 
-    /// A writing transaction. SQLite: writers first queue on an in-process async mutex (FIFO,
-    /// no busy-handler polling), then `BEGIN IMMEDIATE` takes the database's write lock up
-    /// front (waiting up to the busy timeout for other processes), so no transaction fails
-    /// later when upgrading a read lock. PostgreSQL: a plain `BEGIN` (row locks do the rest).
-    async fn begin_write(&self) -> Result<WriteTx, StorageError> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let guard = self.write_lock.clone().lock_owned().await;
-                WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?,
-                    _guard: Some(guard),
-                }
-            }
-            Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await.map_err(db)?,
-                _guard: None,
-            },
-        })
-    }
-
     /// The group-commit writer's counters (`None` with [`CommitMode::PerOperation`]):
     /// `writes / groups` is the number of writes one sync acknowledged on average.
     pub fn group_stats(&self) -> Option<GroupStats> {
-        self.group.as_ref().map(group::Group::stats)
+        self.writer.stats()
     }
 
     /// Runs a write operation: with [`CommitMode::Grouped`] in the writer's current group
@@ -999,62 +852,16 @@ impl Storage {
             + Send
             + 'static,
     {
-        if let Some(native) = &self.native {
-            // The SQLite writer thread: its statements complete when called.
-            return native
-                .write(move |conn| tx::run_ready(op(&mut tx::SqliteTx(conn))))
-                .await;
-        }
-        let (job, answer) = group::typed(move |tx| {
-            Box::pin(async move {
-                let mut tx = tx::SqlxTx(tx);
-                op(&mut tx).await
-            })
-        });
-        let job = match &self.group {
-            Some(group) => group.send(job).err(),
-            None => Some(job),
-        };
-        if let Some(job) = job {
-            // Per operation, or the writer is gone (its runtime ended): a transaction alone.
-            let tx = self.begin_write().await?;
-            let WriteTx { tx, _guard } = tx;
-            job.run_alone(tx).await;
-        }
-        answer.await.map_err(|_| {
-            StorageError::Commit(DatabaseError::other("the writer ended before answering"))
-        })?
+        self.writer.write(op).await
     }
 
-    /// SQLite: the settings in force on a pooled connection (`None` on PostgreSQL), to check
-    /// the durability choices described in the module documentation.
+    /// SQLite: the settings in force on a connection of the storage (`None` on PostgreSQL),
+    /// to check the durability choices described in the module documentation.
     ///
     /// # Errors
     /// [`StorageError::Database`].
     pub async fn sqlite_settings(&self) -> Result<Option<SqliteSettings>, StorageError> {
-        if self.backend != Backend::Sqlite {
-            return Ok(None);
-        }
-        // Each on a read connection: every connection of the storage has the same settings.
-        let r = &self.reader;
-        let journal_mode = r
-            .one("PRAGMA journal_mode", &[], |row| row.text("journal_mode"))
-            .await?;
-        let synchronous = r
-            .one("PRAGMA synchronous", &[], |row| row.int("synchronous"))
-            .await?;
-        let foreign_keys = r
-            .one("PRAGMA foreign_keys", &[], |row| row.int("foreign_keys"))
-            .await?;
-        let busy_timeout_ms = r
-            .one("PRAGMA busy_timeout", &[], |row| row.int("timeout"))
-            .await?;
-        Ok(Some(SqliteSettings {
-            journal_mode,
-            synchronous,
-            foreign_keys: foreign_keys == 1,
-            busy_timeout_ms,
-        }))
+        self.reader.sqlite_settings()
     }
 
     // ----- registry -----
@@ -1076,9 +883,8 @@ impl Storage {
         if batch == 0 || batch > MAX_IMPORT_BATCH {
             return Err(StorageError::BatchSize);
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.writer.bulk().await?;
         let mut summary = ImportSummary::default();
-        let mut full_sql = None;
         let mut buf: Vec<RegistryPerson> = Vec::with_capacity(batch);
         let mut persons = persons.into_iter();
         loop {
@@ -1102,37 +908,48 @@ impl Storage {
                     keep
                 });
             }
-            let sql = if buf.len() == batch {
-                full_sql
-                    .get_or_insert_with(|| upsert_sql(self.backend, batch))
-                    .clone()
-            } else {
-                upsert_sql(self.backend, buf.len())
-            };
-            let mut q = sqlx::query(&sql);
-            for p in &buf {
-                q = q
-                    .bind(p.id.to_string())
-                    .bind(p.full_name.clone())
-                    .bind(p.date_of_birth.to_string())
-                    .bind(p.sex.code());
-            }
-            q.execute(&mut **tx).await.map_err(db)?;
+            let rows: Vec<[String; 4]> = buf
+                .iter()
+                .map(|p| {
+                    [
+                        p.id.to_string(),
+                        p.full_name.clone(),
+                        p.date_of_birth.to_string(),
+                        p.sex.code().to_owned(),
+                    ]
+                })
+                .collect();
+            tx.run(move |tx| {
+                Box::pin(async move {
+                    let args: Vec<Arg<'_>> = rows.iter().flatten().map(|v| Arg::Text(v)).collect();
+                    tx.insert_rows(UPSERT_HEAD, 4, UPSERT_TAIL, &args, &mut |_| Ok(()))
+                        .await
+                })
+            })
+            .await?;
             summary.rows += buf.len() as u64;
             summary.batches += 1;
         }
-        audit::append(
-            &mut crate::tx::SqlxTx(&mut tx),
-            self.now(),
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "registry.import",
-                subject: "registry".into(),
-                details: serde_json::json!({ "rows": summary.rows }),
-            }],
-        )
+        let now = self.now();
+        let actor = actor.to_string();
+        let rows = summary.rows;
+        tx.run(move |tx| {
+            Box::pin(async move {
+                audit::append(
+                    tx,
+                    now,
+                    vec![audit::NewEntry {
+                        actor,
+                        action: "registry.import",
+                        subject: "registry".into(),
+                        details: serde_json::json!({ "rows": rows }),
+                    }],
+                )
+                .await
+            })
+        })
         .await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(summary)
     }
 
@@ -1562,19 +1379,11 @@ impl Storage {
     }
 }
 
-/// `INSERT … VALUES ($1,$2,$3,$4), … ON CONFLICT DO UPDATE` for `rows` persons.
-fn upsert_sql(backend: Backend, rows: usize) -> String {
-    // `?` on SQLite: sqlx-sqlite looks every `$n` up by name, a linear scan per parameter, so
-    // 20,000 `$n` of a full batch bound in quadratic time.
-    batch::multi_row_insert(
-        backend,
-        "INSERT INTO registry_persons (id_number, full_name, date_of_birth, sex)",
-        4,
-        rows,
-        " ON CONFLICT (id_number) DO UPDATE SET full_name = excluded.full_name, \
-         date_of_birth = excluded.date_of_birth, sex = excluded.sex",
-    )
-}
+/// The registry upsert, before its `VALUES` (4 columns a person) …
+const UPSERT_HEAD: &str = "INSERT INTO registry_persons (id_number, full_name, date_of_birth, sex)";
+/// … and after: the last row for an ID number wins.
+const UPSERT_TAIL: &str = " ON CONFLICT (id_number) DO UPDATE SET full_name = excluded.full_name, \
+    date_of_birth = excluded.date_of_birth, sex = excluded.sex";
 
 /// The hex SHA-256 of a record's content: the idempotency check compares it.
 fn request_hash(record: &NewDoseRecord) -> Result<String, StorageError> {

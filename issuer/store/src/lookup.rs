@@ -3,8 +3,8 @@
 
 use super::read::Arg;
 use super::{
-    Backend, CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError,
-    cert_from_row, record_from_row,
+    CERT_COLUMNS, Certificate, DoseRecord, RECORD_COLUMNS, Storage, StorageError, cert_from_row,
+    record_from_row,
 };
 use vaxpass_issuer_domain::identity::IdNumber;
 
@@ -67,10 +67,7 @@ impl Storage {
         key: &str,
     ) -> Result<Option<LatestCertificate>, StorageError> {
         // The expressions are those of the 0004 indexes, word for word.
-        let person_id = match self.backend {
-            Backend::Sqlite => "json_extract(d.registry_person, '$.id')",
-            Backend::Postgres => "((d.registry_person::jsonb) ->> 'id')",
-        };
+        let person_id = self.reader.person_id_sql();
         let record_columns = RECORD_COLUMNS
             .split(", ")
             .map(|c| format!("d.{c}"))

@@ -15,7 +15,8 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha384};
 
-use super::{StorageError, db};
+use super::StorageError;
+use super::error::db;
 
 /// One embedded migration.
 pub(crate) struct Migration {
@@ -130,7 +131,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use sqlx::{Connection as _, Row as _};
 
     /// The list names every file of the directory, in order, with sqlx's version and
     /// description and the file's text.
@@ -163,61 +163,6 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect()
-    }
-
-    /// A file migrated by sqlx's migrator and one migrated here hold the same bookkeeping and
-    /// the same schema; each accepts the other's.
-    #[tokio::test]
-    async fn the_same_history_as_sqlx() {
-        let dir = tempfile::tempdir().unwrap();
-        let by_sqlx = dir.path().join("sqlx.db");
-        let url = format!("sqlite://{}?mode=rwc", by_sqlx.display());
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let migrator = sqlx::migrate::Migrator::new(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
-        )
-        .await
-        .unwrap();
-        migrator.run(&mut conn).await.unwrap();
-        let schema: Vec<String> = sqlx::query(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '_sqlx%' \
-             ORDER BY name",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
-        conn.close().await.unwrap();
-
-        let mut theirs = Connection::open(&by_sqlx).unwrap();
-        let mut ours = Connection::open(dir.path().join("ours.db")).unwrap();
-        assert_eq!(run(&mut ours, &SQLITE).unwrap(), SQLITE.len());
-        assert_eq!(bookkeeping(&ours), bookkeeping(&theirs));
-        assert_eq!(bookkeeping(&ours).len(), SQLITE.len());
-        let mut stmt = ours
-            .prepare(
-                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '_sqlx%' \
-                 ORDER BY name",
-            )
-            .unwrap();
-        let our_schema: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        drop(stmt);
-        assert_eq!(our_schema, schema);
-        // Each accepts the other's history: nothing left to apply.
-        assert_eq!(run(&mut theirs, &SQLITE).unwrap(), 0);
-        assert_eq!(run(&mut ours, &SQLITE).unwrap(), 0);
-        drop(ours);
-        let url = format!("sqlite://{}", dir.path().join("ours.db").display());
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        migrator.run(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
     }
 
     #[test]

@@ -1,20 +1,17 @@
 //! Reads, written once for every database: a statement with `$n` parameters, its arguments,
 //! and a parser of one row ([`Columns`]). [`Reader`] runs it on the driver of the database,
-//! chosen once when the storage opens: a SQLite file on rusqlite (a read connection of
-//! `native::Readers`, on the calling thread), any other database on sqlx's pool.
+//! chosen once when the storage opens: SQLite on a read connection of `sqlite::Readers`, on
+//! the calling thread; PostgreSQL on the pool.
 //!
-//! Parameters are bound by name (`$1` is the first argument, wherever it appears in the
-//! statement), as sqlx binds them on both backends.
+//! `$1` is the first argument, wherever it appears in the statement (the SQLite driver makes
+//! it `?1`).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use sqlx::AnyPool;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
+use super::postgres::Pool;
 
-use super::native::Readers;
-use super::{Columns, StorageError, db};
+use super::sqlite::Readers;
+use super::{Columns, DatabaseError, SqliteSettings, StorageError};
 
 /// An argument of a statement.
 #[derive(Debug, Clone, Copy)]
@@ -41,20 +38,13 @@ impl<'a> From<&'a str> for Arg<'a> {
     }
 }
 
-/// Where reads run.
+/// Where reads run: the read side of the storage's driver.
 #[derive(Clone)]
 pub(crate) enum Reader {
-    /// A SQLite file: rusqlite.
+    /// SQLite: rusqlite read connections.
     Sqlite(Arc<Readers>),
-    /// PostgreSQL, or an in-memory SQLite database (which only sqlx's connections share).
-    Sqlx(AnyPool),
-}
-
-/// At most one row, or every row.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Rows {
-    First,
-    All,
+    /// PostgreSQL: the pool.
+    Postgres(Pool),
 }
 
 impl Reader {
@@ -62,7 +52,7 @@ impl Reader {
     pub(crate) async fn close(&self) {
         match self {
             Reader::Sqlite(readers) => readers.close(),
-            Reader::Sqlx(pool) => pool.close().await,
+            Reader::Postgres(pool) => pool.close().await,
         }
     }
 
@@ -71,9 +61,9 @@ impl Reader {
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        parse: impl FnMut(&dyn Columns) -> Result<T, StorageError>,
+        mut parse: impl FnMut(&dyn Columns) -> Result<T, StorageError>,
     ) -> Result<Option<T>, StorageError> {
-        Ok(self.rows(sql, args, Rows::First, parse).await?.pop())
+        Ok(self.rows(sql, args, true, &mut parse).await?.pop())
     }
 
     /// Every row of `sql`, parsed.
@@ -81,9 +71,9 @@ impl Reader {
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        parse: impl FnMut(&dyn Columns) -> Result<T, StorageError>,
+        mut parse: impl FnMut(&dyn Columns) -> Result<T, StorageError>,
     ) -> Result<Vec<T>, StorageError> {
-        self.rows(sql, args, Rows::All, parse).await
+        self.rows(sql, args, false, &mut parse).await
     }
 
     /// As [`Reader::all`], for many rows: on SQLite, read on Tokio's blocking pool rather
@@ -98,13 +88,32 @@ impl Reader {
             Reader::Sqlite(readers) => {
                 let readers = readers.clone();
                 tokio::task::spawn_blocking(move || {
-                    readers.read(|conn| sqlite_rows(conn, &sql, &args, Rows::All, &mut { parse }))
+                    readers.rows(&sql, &args, false, &mut { parse })
                 })
                 .await
                 // The reading task panicked or the runtime is shutting down.
-                .map_err(|_| db(sqlx::Error::WorkerCrashed))?
+                .map_err(|_| {
+                    StorageError::Unavailable(DatabaseError::other(
+                        "the reading task ended before answering",
+                    ))
+                })?
             }
-            Reader::Sqlx(_) => self.all(&sql, &args, parse).await,
+            Reader::Postgres(_) => self.all(&sql, &args, parse).await,
+        }
+    }
+
+    /// Claims the records `sql` selects (see `batch.rs`): on SQLite a plain read (one
+    /// writer at a time anyway; nothing to hold), on PostgreSQL under `FOR UPDATE SKIP
+    /// LOCKED` in a transaction that holds the row locks (`None` when nothing was found).
+    pub(crate) async fn claim<T: Send + 'static>(
+        &self,
+        sql: String,
+        args: Vec<Arg<'static>>,
+        parse: fn(&dyn Columns) -> Result<T, StorageError>,
+    ) -> Result<(Vec<T>, Option<super::postgres::PgTransaction>), StorageError> {
+        match self {
+            Reader::Sqlite(_) => Ok((self.all_large(sql, args, parse).await?, None)),
+            Reader::Postgres(pool) => super::postgres::claim(pool, &sql, &args, parse).await,
         }
     }
 
@@ -126,88 +135,29 @@ impl Reader {
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        which: Rows,
-        mut parse: impl FnMut(&dyn Columns) -> Result<T, StorageError>,
+        first: bool,
+        parse: &mut impl FnMut(&dyn Columns) -> Result<T, StorageError>,
     ) -> Result<Vec<T>, StorageError> {
         match self {
-            Reader::Sqlite(readers) => {
-                readers.read(|conn| sqlite_rows(conn, sql, args, which, &mut parse))
-            }
-            Reader::Sqlx(pool) => {
-                let query = bind(sqlx::query(sql), args);
-                let rows = match which {
-                    Rows::First => query
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(db)?
-                        .into_iter()
-                        .collect(),
-                    Rows::All => query.fetch_all(pool).await.map_err(db)?,
-                };
-                rows.iter().map(|row| parse(row)).collect()
-            }
+            Reader::Sqlite(readers) => readers.rows(sql, args, first, parse),
+            Reader::Postgres(pool) => super::postgres::rows(pool, sql, args, first, parse).await,
         }
     }
-}
 
-/// Binds `args` to a sqlx query in order (`$1` first).
-pub(crate) fn bind<'q>(
-    mut query: Query<'q, sqlx::Any, AnyArguments<'q>>,
-    args: &[Arg<'q>],
-) -> Query<'q, sqlx::Any, AnyArguments<'q>> {
-    for arg in args {
-        query = match *arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v),
-            Arg::OptInt(v) => query.bind(v),
-            Arg::OptText(v) => query.bind(v),
-        };
-    }
-    query
-}
-
-/// Runs `sql` on a rusqlite connection; binds `$n` by name.
-fn sqlite_rows<T>(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    args: &[Arg<'_>],
-    which: Rows,
-    parse: &mut dyn FnMut(&dyn Columns) -> Result<T, StorageError>,
-) -> Result<Vec<T>, StorageError> {
-    let mut stmt = prepare(conn, sql, args)?;
-    let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(parse(row)?);
-        if which == Rows::First {
-            break;
+    /// SQLite's settings on a read connection (`None` on PostgreSQL).
+    pub(crate) fn sqlite_settings(&self) -> Result<Option<SqliteSettings>, StorageError> {
+        match self {
+            Reader::Sqlite(readers) => readers.settings().map(Some),
+            Reader::Postgres(_) => Ok(None),
         }
     }
-    Ok(out)
-}
 
-/// The cached statement of `sql` with `args` bound to `$1`, `$2`, … by name.
-pub(crate) fn prepare<'c>(
-    conn: &'c rusqlite::Connection,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<rusqlite::CachedStatement<'c>, StorageError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut name = String::with_capacity(4);
-    for (i, arg) in args.iter().enumerate() {
-        name.clear();
-        // Writing to a String cannot fail.
-        let _ = write!(name, "${}", i + 1);
-        let Some(index) = stmt.parameter_index(&name).map_err(db)? else {
-            continue;
-        };
-        match *arg {
-            Arg::Int(v) => stmt.raw_bind_parameter(index, v),
-            Arg::Text(v) => stmt.raw_bind_parameter(index, v),
-            Arg::OptInt(v) => stmt.raw_bind_parameter(index, v),
-            Arg::OptText(v) => stmt.raw_bind_parameter(index, v),
+    /// The SQL expression of a record's registry person's ID (`d.registry_person`), as the
+    /// lookup indexes of the driver's schema spell it.
+    pub(crate) fn person_id_sql(&self) -> &'static str {
+        match self {
+            Reader::Sqlite(_) => super::sqlite::PERSON_ID_SQL,
+            Reader::Postgres(_) => super::postgres::PERSON_ID_SQL,
         }
-        .map_err(db)?;
     }
-    Ok(stmt)
 }

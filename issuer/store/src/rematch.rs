@@ -6,8 +6,8 @@
 //! few in normal operation, but a partial index (`WHERE status = 'received'`) would keep the
 //! pass cheap on a very large table (a later migration).
 
-use super::db;
 use super::read::Arg;
+use super::tx;
 use super::{Actor, DoseRecord, RECORD_COLUMNS, Storage, StorageError, audit, record_from_row};
 
 impl Storage {
@@ -43,45 +43,48 @@ impl Storage {
         actor: &Actor,
     ) -> Result<(), StorageError> {
         let now = self.now();
-        let mut tx = self.begin_write().await?;
-        let updated: Option<i64> = sqlx::query_scalar(
-            "UPDATE dose_records SET outcome = $1, updated_at = $2 \
-             WHERE id = $3 AND status = 'received' RETURNING id",
-        )
-        .bind(vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut **tx)
+        let actor = actor.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let args = [
+                    Arg::Text(vaxpass_issuer_domain::record::REGISTRY_UNAVAILABLE),
+                    Arg::Int(now),
+                    Arg::Int(id),
+                ];
+                let updated = tx::first(
+                    tx,
+                    "UPDATE dose_records SET outcome = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'received' RETURNING id",
+                    &args,
+                    |_| Ok(()),
+                )
+                .await?;
+                if updated.is_none() {
+                    // Matched meanwhile (left as it is), or gone.
+                    let exists = tx::first(
+                        tx,
+                        "SELECT id FROM dose_records WHERE id = $1",
+                        &[Arg::Int(id)],
+                        |_| Ok(()),
+                    )
+                    .await?;
+                    return match exists {
+                        Some(()) => Ok(()),
+                        None => Err(StorageError::NotFound {
+                            what: "dose record",
+                            id,
+                        }),
+                    };
+                }
+                let entry = audit::NewEntry {
+                    actor,
+                    action: "dose_record.registry_unavailable",
+                    subject: format!("dose_record:{id}"),
+                    details: serde_json::json!({ "error": error_code }),
+                };
+                audit::append(tx, now, vec![entry]).await
+            })
+        })
         .await
-        .map_err(db)?;
-        if updated.is_none() {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM dose_records WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db)?;
-            tx.rollback().await.map_err(db)?;
-            return match exists {
-                Some(_) => Ok(()),
-                None => Err(StorageError::NotFound {
-                    what: "dose record",
-                    id,
-                }),
-            };
-        }
-        audit::append(
-            &mut crate::tx::SqlxTx(&mut tx),
-            now,
-            vec![audit::NewEntry {
-                actor: actor.to_string(),
-                action: "dose_record.registry_unavailable",
-                subject: format!("dose_record:{id}"),
-                details: serde_json::json!({ "error": error_code }),
-            }],
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        Ok(())
     }
 }

@@ -1,19 +1,18 @@
 //! Statements inside a writing transaction, written once for both drivers: [`Tx`] is the
-//! open transaction of either (sqlx's, or the rusqlite connection of the SQLite writer thread
-//! inside its group's transaction), and the code above it (the audit chain) does not know which.
+//! open transaction of either (`sqlite::SqliteTx` on the SQLite writer thread's connection,
+//! `postgres::PgTx` on a connection of the PostgreSQL pool), and the code above it (every
+//! write operation, the audit chain) does not know which.
 //!
-//! The rusqlite side never waits: its futures are ready when first polled, so the writer
+//! The SQLite side never waits: its futures are ready when first polled, so the writer
 //! thread runs shared async code with [`run_ready`] instead of a runtime.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use sqlx::{Any, Transaction};
-
 use super::group::BoxFuture;
 use super::read::Arg;
-use super::{Columns, DatabaseError, StorageError, db};
+use super::{Columns, DatabaseError, StorageError};
 
 /// What a row callback is given: each row of a statement's result, in order.
 pub(crate) type OnRow<'a> = dyn FnMut(&dyn Columns) -> Result<(), StorageError> + Send + 'a;
@@ -34,6 +33,46 @@ pub(crate) trait Tx: Send {
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> BoxFuture<'a, Result<u64, StorageError>>;
+
+    /// Inserts many rows: `head VALUES (…), … tail` with `columns` parameters a row, the
+    /// rows' arguments one after the other in `args`; calls `on_row` for every row returned
+    /// (`tail` may say `RETURNING`). Each driver sends them the way that is fast on its
+    /// database (multi-row statements to a server, one prepared statement per row in
+    /// process); the outcome is the same.
+    fn insert_rows<'a>(
+        &'a mut self,
+        head: &'a str,
+        columns: usize,
+        tail: &'a str,
+        args: &'a [Arg<'a>],
+        on_row: &'a mut OnRow<'_>,
+    ) -> BoxFuture<'a, Result<(), StorageError>>;
+}
+
+/// `head VALUES ($1,…,$c),(…) tail` for `rows` rows of `columns` parameters.
+pub(crate) fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "${n}");
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
 }
 
 /// The first row of `sql`, parsed, or `None`.
@@ -68,80 +107,8 @@ pub(crate) async fn one<T: Send>(
         })
 }
 
-/// A sqlx transaction (PostgreSQL, or SQLite through sqlx).
-pub(crate) struct SqlxTx<'t>(pub(crate) &'t mut Transaction<'static, Any>);
-
-impl Tx for SqlxTx<'_> {
-    fn query<'a>(
-        &'a mut self,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-        on_row: &'a mut OnRow<'_>,
-    ) -> BoxFuture<'a, Result<(), StorageError>> {
-        Box::pin(async move {
-            let rows = super::read::bind(sqlx::query(sql), args)
-                .fetch_all(&mut **self.0)
-                .await
-                .map_err(db)?;
-            for row in &rows {
-                on_row(row)?;
-            }
-            Ok(())
-        })
-    }
-
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> BoxFuture<'a, Result<u64, StorageError>> {
-        Box::pin(async move {
-            Ok(super::read::bind(sqlx::query(sql), args)
-                .execute(&mut **self.0)
-                .await
-                .map_err(db)?
-                .rows_affected())
-        })
-    }
-}
-
-/// The SQLite writer thread's connection, inside its group's transaction. Each statement runs
-/// to its end when called; the future returned is already complete.
-pub(crate) struct SqliteTx<'c>(pub(crate) &'c mut rusqlite::Connection);
-
-impl Tx for SqliteTx<'_> {
-    fn query<'a>(
-        &'a mut self,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-        on_row: &'a mut OnRow<'_>,
-    ) -> BoxFuture<'a, Result<(), StorageError>> {
-        let mut run = || {
-            let mut stmt = super::read::prepare(self.0, sql, args)?;
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(db)? {
-                on_row(row)?;
-            }
-            Ok(())
-        };
-        Box::pin(std::future::ready(run()))
-    }
-
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> BoxFuture<'a, Result<u64, StorageError>> {
-        let run = || {
-            let mut stmt = super::read::prepare(self.0, sql, args)?;
-            let changed = stmt.raw_execute().map_err(db)?;
-            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
-        };
-        Box::pin(std::future::ready(run()))
-    }
-}
-
-/// Runs a future that never waits (shared code on [`SqliteTx`]) to its end on this thread.
+/// Runs a future that never waits (shared code on the SQLite writer's connection) to its end
+/// on this thread.
 pub(crate) fn run_ready<T>(
     future: impl Future<Output = Result<T, StorageError>>,
 ) -> Result<T, StorageError> {
@@ -151,7 +118,8 @@ pub(crate) fn run_ready<T>(
         .poll(&mut Context::from_waker(Waker::noop()))
     {
         Poll::Ready(result) => result,
-        // Only a future awaiting something other than a `SqliteTx` could: none is passed here.
+        // Only a future awaiting something other than the SQLite connection could: none is
+        // passed here.
         Poll::Pending => Err(StorageError::Commit(DatabaseError::other(
             "a SQLite write waited for something other than SQLite",
         ))),

@@ -373,7 +373,6 @@ both_backends! {
         let modes = match db.backend {
             Backend::Sqlite => vec![
                 CommitMode::Grouped { max_batch: 16 },
-                CommitMode::GroupedSqlx { max_batch: 16 },
                 CommitMode::PerOperation,
             ],
             Backend::Postgres => vec![CommitMode::PerOperation, CommitMode::Grouped { max_batch: 16 }],
@@ -659,6 +658,57 @@ both_backends! {
         assert_eq!(stored.identity, rec.identity);
         assert_eq!(s.insert_dose_record(&rec, "durable", &system()).await.unwrap(), (id, false));
         s.audit_verify().await.unwrap();
+        s.close().await;
+    }
+}
+
+/// An in-memory SQLite database: the writer and the read connections share it, every
+/// operation works on it (group commit and one transaction per write), and two storages
+/// opened on `sqlite::memory:` are two databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_sqlite() {
+    for (url, mode) in [
+        ("sqlite::memory:", CommitMode::Grouped { max_batch: 16 }),
+        ("sqlite://:memory:", CommitMode::PerOperation),
+    ] {
+        let s = Storage::open_with(url, mode).await.unwrap();
+        assert_eq!(s.backend(), Backend::Sqlite);
+        let (clinic, id, person) = verified_record(&s, "memory-1").await;
+        let issued = s
+            .confirm_and_issue(id, &system(), cert("URN:UVCI:01:VN:MEMORY1"))
+            .await
+            .unwrap();
+        assert!(issued.newly_issued);
+        // Concurrent writers and readers on the shared database.
+        let mut tasks = Vec::new();
+        for i in 0..8u32 {
+            let s = s.clone();
+            let person = person.clone();
+            tasks.push(tokio::spawn(async move {
+                let record = dose_for(clinic, &person, 1 + i % 2);
+                let (id, _) = s
+                    .insert_dose_record(&record, &format!("m-{i}"), &system())
+                    .await
+                    .unwrap();
+                s.get_dose_record(id).await.unwrap().unwrap().id
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(s.registry_count().await.unwrap(), 20);
+        assert_eq!(s.certificate_count().await.unwrap(), 1);
+        let page = Page {
+            after_id: None,
+            limit: 100,
+        };
+        assert_eq!(s.records_for_clinic(clinic, page).await.unwrap().len(), 9);
+        assert_eq!(s.audit_verify().await.unwrap().entries, 1 + 1 + 4 + 8);
+        // Another in-memory storage sees none of it.
+        let other = Storage::open(url).await.unwrap();
+        assert_eq!(other.registry_count().await.unwrap(), 0);
+        other.close().await;
+        assert_eq!(s.registry_count().await.unwrap(), 20);
         s.close().await;
     }
 }

@@ -122,7 +122,7 @@ async fn concurrent_pipeline(db: &TestDb, mode: CommitMode) {
     );
     // clinic.create, then create, verify, confirm, issue per record.
     assert_eq!(s.audit_verify().await.unwrap().entries, 1 + 4 * N as u64);
-    if let CommitMode::Grouped { .. } | CommitMode::GroupedSqlx { .. } = mode {
+    if let CommitMode::Grouped { .. } = mode {
         let stats = s.group_stats().unwrap();
         assert_eq!(stats.writes, 1 + 3 * N as u64);
         assert_eq!(stats.waiting, 0);
@@ -416,12 +416,6 @@ mod multi_entry {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_through_sqlx() {
-        let db = TestDb::sqlite();
-        multi_entry_writes_in_groups(&db, CommitMode::GroupedSqlx { max_batch: 256 }).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         let Some(db) = TestDb::postgres().await else {
             return;
@@ -457,13 +451,6 @@ mod pipeline {
     async fn sqlite_grouped() {
         let db = TestDb::sqlite();
         concurrent_pipeline(&db, CommitMode::Grouped { max_batch: 64 }).await;
-    }
-
-    /// The sqlx path of group commit on SQLite (the default takes the native path).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_grouped_through_sqlx() {
-        let db = TestDb::sqlite();
-        concurrent_pipeline(&db, CommitMode::GroupedSqlx { max_batch: 64 }).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -536,7 +536,7 @@ async fn sqlite_database_of_b09e59e_opens_and_works() {
     let m = manifest("manifest.json");
     for mode in [
         CommitMode::default_for(Backend::Sqlite),
-        CommitMode::GroupedSqlx { max_batch: 64 },
+        CommitMode::Grouped { max_batch: 64 },
         CommitMode::PerOperation,
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -671,4 +671,71 @@ async fn a_server_that_does_not_answer_is_unavailable() {
         err.to_string().starts_with("the database is unavailable ("),
         "{err}"
     );
+}
+
+/// `_sqlx_migrations` of a SQLite file: version, description, success, checksum.
+fn sqlite_bookkeeping(conn: &rusqlite::Connection) -> Vec<(i64, String, bool, Vec<u8>)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT version, description, success, checksum FROM _sqlx_migrations \
+             ORDER BY version",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The schema of a SQLite file, without the bookkeeping table.
+fn sqlite_schema(conn: &rusqlite::Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '_sqlx%' \
+             ORDER BY name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A file migrated by sqlx's own migrator (what issuers before the rusqlite-only driver ran)
+/// and one migrated by `Storage::open` hold the same bookkeeping and the same schema; each
+/// accepts the other's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_keep_the_history_of_sqlx() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations.as_path())
+        .await
+        .unwrap();
+    let by_sqlx = dir.path().join("sqlx.db");
+    sqlx::any::install_default_drivers();
+    let sqlx_url = format!("sqlite://{}?mode=rwc", by_sqlx.display());
+    let mut conn = sqlx::AnyConnection::connect(&sqlx_url).await.unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    let ours = dir.path().join("ours.db");
+    let ours_url = format!("sqlite://{}?mode=rwc", ours.display());
+    Storage::open(&ours_url).await.unwrap().close().await;
+
+    let theirs_conn = rusqlite::Connection::open(&by_sqlx).unwrap();
+    let ours_conn = rusqlite::Connection::open(&ours).unwrap();
+    let files = std::fs::read_dir(&migrations).unwrap().count();
+    assert_eq!(sqlite_bookkeeping(&ours_conn).len(), files);
+    assert_eq!(
+        sqlite_bookkeeping(&ours_conn),
+        sqlite_bookkeeping(&theirs_conn)
+    );
+    assert_eq!(sqlite_schema(&ours_conn), sqlite_schema(&theirs_conn));
+    drop((theirs_conn, ours_conn));
+    // Each accepts the other's history: the storage opens sqlx's file, sqlx's migrator finds
+    // nothing to do on ours.
+    Storage::open(&sqlx_url).await.unwrap().close().await;
+    let mut conn = sqlx::AnyConnection::connect(&ours_url).await.unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
 }

@@ -72,8 +72,7 @@ struct Args {
     /// Seconds of load before measuring (not counted).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// In-process: which commit modes to run (`both`: per-operation first, then grouped;
-    /// `sqlx-vs-native`: group commit through sqlx only, then with the native SQLite path).
+    /// In-process: which commit modes to run (`both`: per-operation first, then grouped).
     #[arg(long, value_enum, default_value_t = Commit::Both)]
     commit: Commit,
     /// In-process: persons in the synthetic registry.
@@ -88,12 +87,10 @@ struct Args {
 enum Commit {
     /// One transaction per write (the behaviour before group commit).
     PerOperation,
-    /// Group commit (with the native SQLite path).
+    /// Group commit.
     Grouped,
     /// Both, side by side.
     Both,
-    /// Group commit through sqlx only, then with the native SQLite path, side by side.
-    SqlxVsNative,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -147,13 +144,6 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         Commit::Both => &[
             (CommitMode::PerOperation, "per-operation commit (before)"),
             (GROUPED, "group commit (after)"),
-        ],
-        Commit::SqlxVsNative => &[
-            (
-                CommitMode::GroupedSqlx { max_batch: 256 },
-                "group commit, every statement through sqlx (before)",
-            ),
-            (GROUPED, "group commit, native SQLite path (after)"),
         ],
     };
     let mut all_ok = true;
@@ -278,10 +268,8 @@ fn in_process(args: &Args, mode: CommitMode, label: &str) -> Result<(Report, boo
         .worker_threads(args.server_threads.max(1))
         .enable_all()
         .build()?;
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        data.path().join("issuer.db").display()
-    );
+    let file = data.path().join("issuer.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
     let persons: Vec<RegistryPerson> = generate_persons(args.registry_size, 42).collect();
     let (addr, token, storage) = server_rt.block_on(async {
         let storage = Storage::open_with(&url, mode).await?;
@@ -328,19 +316,19 @@ fn in_process(args: &Args, mode: CommitMode, label: &str) -> Result<(Report, boo
     // What is stored against what the clients were given.
     let ok = server_rt.block_on(async {
         let audit = storage.audit_verify().await;
-        sqlx::any::install_default_drivers();
-        let raw = sqlx::AnyPool::connect(&url).await?;
-        let stored: Vec<String> = sqlx::query_scalar("SELECT uvci FROM certificates")
-            .fetch_all(&raw)
-            .await?;
-        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dose_records")
-            .fetch_one(&raw)
-            .await?;
-        let issued: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM dose_records WHERE status = 'issued'")
-                .fetch_one(&raw)
-                .await?;
-        raw.close().await;
+        // A connection of its own on the file, outside the storage.
+        let raw = rusqlite::Connection::open(&file)?;
+        let stored: Vec<String> = raw
+            .prepare("SELECT uvci FROM certificates")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let records: i64 = raw.query_row("SELECT COUNT(*) FROM dose_records", [], |r| r.get(0))?;
+        let issued: i64 = raw.query_row(
+            "SELECT COUNT(*) FROM dose_records WHERE status = 'issued'",
+            [],
+            |r| r.get(0),
+        )?;
+        drop(raw);
         let stored_set: HashSet<&String> = stored.iter().collect();
         let given: HashSet<&String> = report.uvcis.iter().collect();
         let lost = given.iter().filter(|u| !stored_set.contains(*u)).count();
