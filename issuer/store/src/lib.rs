@@ -124,6 +124,7 @@ mod audit;
 mod batch;
 mod console;
 mod constraint;
+pub mod corrections;
 mod error;
 mod group;
 pub mod lookup;
@@ -131,6 +132,7 @@ mod migrate;
 mod native;
 mod read;
 mod rematch;
+pub mod revocations;
 mod tokens;
 mod tx;
 
