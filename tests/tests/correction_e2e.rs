@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::identity::{IdNumber, Sex};
 use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::revocations::{RevocationOptions, RevocationPublisher};
 use vaxpass_issuer::server::{Server, ServerConfig};
 use vaxpass_issuer::storage::{Actor, Role, Storage};
 use vaxpass_keys::KeyAlgorithm;
@@ -81,6 +82,18 @@ impl Service {
 /// Keys (`dsc` algorithm), a registry of one person, clinics A and B with staff tokens, an
 /// admin token; the service listening on a free loopback port.
 fn start(data: &Path, database: Option<&str>, dsc: KeyAlgorithm, max_per_record: u32) -> Service {
+    start_with(data, database, dsc, max_per_record, true)
+}
+
+/// [`start`]; `generous`: lookup throttles high enough for a test's many reports (else the
+/// defaults).
+fn start_with(
+    data: &Path,
+    database: Option<&str>,
+    dsc: KeyAlgorithm,
+    max_per_record: u32,
+    generous: bool,
+) -> Service {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,10 +110,12 @@ fn start(data: &Path, database: Option<&str>, dsc: KeyAlgorithm, max_per_record:
     // Every answer of the public routes waits for the lookup's floor: keep the tests quick.
     config.lookup_limits.min_answer_time = std::time::Duration::from_millis(1);
     config.lookup_limits.answer_jitter = std::time::Duration::ZERO;
-    let many = vaxpass_issuer::ratelimit::Rate::new(100, 100, 60);
-    config.lookup_limits.per_client = many;
-    config.lookup_limits.per_id_network = many;
-    config.lookup_limits.per_id = many;
+    if generous {
+        let many = vaxpass_issuer::ratelimit::Rate::new(100, 100, 60);
+        config.lookup_limits.per_client = many;
+        config.lookup_limits.per_id_network = many;
+        config.lookup_limits.per_id = many;
+    }
     let url = config.database_url();
     let (storage, staff_a, staff_b, admin) = rt.block_on(async {
         let storage = Storage::open(&url).await.unwrap();
@@ -152,11 +167,11 @@ fn start(data: &Path, database: Option<&str>, dsc: KeyAlgorithm, max_per_record:
     }
 }
 
-fn dose_record() -> Value {
+fn dose_record(dob: &str) -> Value {
     json!({
         "id_number": ID,
         "full_name": "Nguyễn Văn An",
-        "date_of_birth": BORN_AS_PRINTED,
+        "date_of_birth": dob,
         "sex": "M",
         "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
         "dose_number": 2,
@@ -165,13 +180,14 @@ fn dose_record() -> Value {
     })
 }
 
-/// Submits and confirms the person's dose at clinic A: the certificate's JSON.
-fn issue(s: &Service, key: &str) -> Value {
+/// Submits (with the birth date `dob`) and confirms the person's dose at clinic A: the
+/// certificate's JSON.
+fn issue(s: &Service, key: &str, dob: &str) -> Value {
     let submitted = s.call_with(
         "POST",
         "/api/v1/dose-records",
         Some(&s.staff_a),
-        Some(&dose_record()),
+        Some(&dose_record(dob)),
         &[("Idempotency-Key", key)],
     );
     assert_eq!(
@@ -313,7 +329,7 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     let data = tmp.path().join("data");
     let s = start(&data, database, dsc, 3);
 
-    let cert = issue(&s, "dose-1");
+    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
     let old_uvci = cert["uvci"].as_str().unwrap().to_owned();
     let old_hc1 = cert["hc1"].as_str().unwrap().to_owned();
     assert_eq!(cert["payload"]["dob"], BORN_AS_PRINTED);
@@ -551,7 +567,7 @@ fn review_rules(database: Option<&str>) {
     let data = tmp.path().join("data");
     // One approved correction per record, then an admin decides.
     let s = start(&data, database, KeyAlgorithm::EcP256, 1);
-    let cert = issue(&s, "dose-1");
+    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
     let uvci = cert["uvci"].as_str().unwrap().to_owned();
     s.rt.block_on(s.storage.import_registry(
         [person(BORN_CORRECTED)],
@@ -732,9 +748,22 @@ fn review_rules(database: Option<&str>) {
     );
     assert_eq!(lookup.status, 404);
 
-    // The list now revokes both certificates: three entries each.
+    // The list now revokes both certificates: three entries each. ETag and 304; a new
+    // revocation signs a list with a higher sequence.
     let list = s.call("GET", "/revocations", None, None);
     assert_eq!(list.status, 200);
+    let etag = list.header("etag").unwrap();
+    let same = s.call_with(
+        "GET",
+        "/revocations",
+        None,
+        None,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(same.status, 304);
+    assert!(same.body.is_empty());
+    let sequence = |etag: &str| etag.trim_matches('"').parse::<u64>().unwrap();
+    let first_sequence = sequence(&etag);
     let gateway = s
         .call("GET", "/revocations/gateway.json", None, None)
         .json();
@@ -745,7 +774,96 @@ fn review_rules(database: Option<&str>) {
         .map(|b| b["entries"].as_array().unwrap().len())
         .sum();
     assert_eq!(entries, 6, "{gateway}");
+    let cert2 = issue(&s, "dose-2", BORN_CORRECTED);
+    let fraud_uvci = cert2["uvci"].as_str().unwrap().to_owned();
+    let revoke_path = format!("/api/v1/certificates/{}/revoke", path_segment(&fraud_uvci));
+    let fraud = s.call(
+        "POST",
+        &revoke_path,
+        Some(&s.staff_a),
+        Some(&json!({"reason": "fraud"})),
+    );
+    assert_eq!(fraud.status, 200);
+    let changed = s.call_with(
+        "GET",
+        "/revocations",
+        None,
+        None,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(changed.status, 200);
+    assert!(sequence(&changed.header("etag").unwrap()) > first_sequence);
     assert!(s.rt.block_on(s.storage.audit_verify()).is_ok());
+
+    // Once the certificates have expired their entries leave the list; fraud ones stay when
+    // configured so. The publisher is asked at a later time (the same code the route runs).
+    let keys = data.join("keys");
+    let manifest =
+        vaxpass_keys::manifest::Manifest::load(&keys.join(vaxpass_keys::manifest::MANIFEST_FILE))
+            .unwrap();
+    let signer: std::sync::Arc<dyn vaxpass_keys::Signer> = std::sync::Arc::from(
+        vaxpass_trust_list::publish::open_trust_list_signer(
+            &manifest,
+            &keys,
+            &vaxpass_keys::manifest::Secrets::default(),
+        )
+        .unwrap(),
+    );
+    let exp = cert2["exp"].as_i64().unwrap();
+    let after_expiry = exp + 2 * 86_400;
+    for (keep_fraud, expected) in [(true, 3), (false, 0)] {
+        let publisher = RevocationPublisher::new(
+            s.storage.clone(),
+            signer.clone(),
+            RevocationOptions {
+                keep_fraud,
+                ..RevocationOptions::default()
+            },
+        );
+        let now =
+            s.rt.block_on(publisher.current(Timestamp::now().unix_seconds()))
+                .unwrap();
+        assert_eq!(
+            now.entries, 9,
+            "three certificates revoked, three hashes each"
+        );
+        let later = s.rt.block_on(publisher.current(after_expiry)).unwrap();
+        assert_eq!(later.entries, expected, "keep_fraud {keep_fraud}");
+        assert!(later.sequence > now.sequence);
+    }
+}
+
+/// `POST /corrections` counts against the lookup's throttles: the sixth attempt from one
+/// client (burst 5) is refused with `Retry-After`, whatever it asks.
+#[test]
+fn reports_are_throttled_like_the_lookup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start_with(
+        &tmp.path().join("data"),
+        None,
+        KeyAlgorithm::EcP256,
+        3,
+        false,
+    );
+    let attempt = |i: u32| {
+        s.call(
+            "POST",
+            "/api/v1/corrections",
+            None,
+            Some(&json!({
+                "kind": "birth_date",
+                "holder": {"uvci": format!("URN:UVCI:01:VN:NOPE{i}"), "date_of_birth": BORN_AS_PRINTED},
+                "proposed": {"date_of_birth": BORN_CORRECTED},
+            })),
+        )
+    };
+    for i in 0..5 {
+        assert_eq!(attempt(i).status, 404);
+    }
+    let refused = attempt(5);
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["code"], "RATE_LIMITED");
+    assert!(refused.header("retry-after").is_some());
 }
 
 #[test]

@@ -20,7 +20,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::BufReader;
 use std::process::Command;
 use std::sync::Arc;

@@ -192,10 +192,22 @@ impl Issuer {
 
 pub struct Answer {
     pub status: u16,
+    /// The status line and header lines.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// The first header `name` (case-insensitive), trimmed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -259,6 +271,7 @@ pub fn try_http(
     );
     Ok(Answer {
         status,
+        head,
         body: raw[split + 4..].to_vec(),
     })
 }
