@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::lookup::{Client, NO_MATCH_MESSAGE};
+use super::lookup::{Client, no_match, no_store, rate_limited};
 use super::records::CertificateResponse;
 use super::{ApiError, AppState, Auth, issue};
 use crate::storage::corrections::Correction;
@@ -105,24 +105,6 @@ pub(crate) fn api_error(e: WorkflowError) -> ApiError {
     }
 }
 
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The one answer to every miss of a citizen (no certificate, wrong token).
-fn no_match() -> Response {
-    no_store(
-        (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "code": "NOT_FOUND", "message": NO_MATCH_MESSAGE })),
-        )
-            .into_response(),
-    )
-}
-
 /// The fields of a report, for messages about a body that does not deserialise.
 const REPORT_FIELDS: &str = "kind, holder {uvci, date_of_birth} or {full_name, date_of_birth, sex, id_number, last_dose_date}, proposed {…}, note, email, photo {base64}";
 
@@ -179,21 +161,7 @@ async fn report_answer(
         ),
         ReportAnswer::NoMatch => no_match(),
         ReportAnswer::Limited(limited) => {
-            let mut response = no_store(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Json(serde_json::json!({
-                        "code": "RATE_LIMITED",
-                        "message": "too many reports: try again later",
-                    })),
-                )
-                    .into_response(),
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(limited.retry_after_secs),
-            );
-            response
+            rate_limited(limited, "too many reports: try again later")
         }
     })
 }
