@@ -12,6 +12,10 @@
 //! - `POST /api/v1/dose-records:bulk`: many dose records, NDJSON or CSV ([`bulk`]).
 //! - `POST /api/v1/lookup`: the public portal: a person's latest certificate by their details,
 //!   rate limited, no token ([`lookup`]).
+//! - `POST /api/v1/corrections` (public, throttled like the lookup), `GET
+//!   /api/v1/corrections/{reference}` (public, with `X-Status-Token`), and for clinics `GET
+//!   /api/v1/corrections`, `.../{reference}/photo`, `.../{reference}/approve|reject|escalate`,
+//!   `POST /api/v1/certificates/{uvci}/revoke`: corrections and revocation ([`corrections`]).
 //! - `POST /api/v1/admin/clinics`, `POST|GET /api/v1/admin/clinics/{id}/tokens`,
 //!   `POST /api/v1/admin/tokens/{id}/revoke`, `POST /api/v1/admin/tokens/{id}/rotate`:
 //!   clinics and their tokens (expiry, rotation, revocation), admin tokens only ([`admin`]).
