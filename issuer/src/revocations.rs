@@ -80,6 +80,9 @@ pub enum PublishError {
     /// Signing failed.
     #[error("signing the revocation list failed: {0}")]
     Sign(String),
+    /// The gateway batches do not serialise.
+    #[error("the gateway batches do not serialise: {0}")]
+    Json(String),
 }
 
 /// A signed list, as served.
@@ -173,33 +176,13 @@ impl RevocationPublisher {
     }
 
     async fn build(&self, changes: i64, now: i64) -> Result<Published, PublishError> {
-        let revoked = self
-            .storage
-            .live_revocations(now, self.options.keep_fraud)
-            .await?;
-        let mut builder = RevocationListBuilder::new();
-        for r in &revoked {
-            let signed = vaxpass_verifier::decode(&r.hc1, &Limits::default()).map_err(|error| {
-                PublishError::Certificate {
-                    uvci: r.uvci.clone(),
-                    error,
-                }
-            })?;
-            let hashes = CertificateHashes::of(&signed);
-            for hash_type in HashType::ALL {
-                let Some(hash) = hashes.get(hash_type) else {
-                    continue;
-                };
-                let group = Group {
-                    hash_type,
-                    country: self.options.country.clone(),
-                    kid: signed.kid(),
-                    expires_at: Timestamp::from_unix_seconds(next_midnight(r.exp)),
-                    reason: reason_of(r.reason),
-                };
-                builder.add(hash, &group)?;
-            }
-        }
+        let builder = entries(
+            &self.storage,
+            &self.options.country,
+            self.options.keep_fraud,
+            now,
+        )
+        .await?;
         let sequence = self.storage.next_revocation_sequence().await?;
         let header = ListHeader {
             issuer_country: self.options.country.clone(),
@@ -216,7 +199,7 @@ impl RevocationPublisher {
             })
             .map_err(|e| PublishError::Sign(e.to_string()))?;
         let gateway_json = serde_json::to_vec_pretty(&gateway::export(&list, at))
-            .map_err(|e| PublishError::Sign(e.to_string()))?;
+            .map_err(|e| PublishError::Json(e.to_string()))?;
         Ok(Published {
             sequence,
             changes,
@@ -227,6 +210,69 @@ impl RevocationPublisher {
             etag: format!("\"{sequence}\""),
         })
     }
+}
+
+/// Every live revocation (see the module documentation) under its three hashes, grouped.
+///
+/// # Errors
+/// [`PublishError::Storage`], [`PublishError::Certificate`], [`PublishError::List`].
+async fn entries(
+    storage: &Storage,
+    country: &str,
+    keep_fraud: bool,
+    now: i64,
+) -> Result<RevocationListBuilder, PublishError> {
+    let revoked = storage.live_revocations(now, keep_fraud).await?;
+    let mut builder = RevocationListBuilder::new();
+    for r in &revoked {
+        let signed = vaxpass_verifier::decode(&r.hc1, &Limits::default()).map_err(|error| {
+            PublishError::Certificate {
+                uvci: r.uvci.clone(),
+                error,
+            }
+        })?;
+        let hashes = CertificateHashes::of(&signed);
+        for hash_type in HashType::ALL {
+            let Some(hash) = hashes.get(hash_type) else {
+                continue;
+            };
+            let group = Group {
+                hash_type,
+                country: country.to_owned(),
+                kid: signed.kid(),
+                expires_at: Timestamp::from_unix_seconds(next_midnight(r.exp)),
+                reason: reason_of(r.reason),
+            };
+            builder.add(hash, &group)?;
+        }
+    }
+    Ok(builder)
+}
+
+/// The EU gateway batches of every live revocation at `now`, without signing anything: what
+/// `GET /revocations/gateway.json` serves (`vaxpass-issuer revocations export`).
+///
+/// # Errors
+/// As [`RevocationPublisher::current`], signing aside.
+pub async fn gateway_batches_at(
+    storage: &Storage,
+    country: &str,
+    keep_fraud: bool,
+    now: i64,
+) -> Result<Vec<gateway::GatewayBatch>, PublishError> {
+    let builder = entries(storage, country, keep_fraud, now).await?;
+    let at = Timestamp::from_unix_seconds(now);
+    let header = ListHeader {
+        issuer_country: country.to_owned(),
+        sequence: 0,
+        issued_at: at,
+        expires_at: at,
+        signer_certificate_der: Vec::new(),
+    };
+    Ok(gateway::export(
+        &builder.build(header, Some(at), keep_fraud),
+        at,
+    ))
 }
 
 /// The shared publisher and the clock it is asked with.

@@ -56,6 +56,8 @@ struct Service {
     rt: tokio::runtime::Runtime,
     addr: String,
     storage: Storage,
+    /// The database URL.
+    url: String,
     staff_a: String,
     staff_b: String,
     admin: String,
@@ -160,6 +162,7 @@ fn start_with(
         rt,
         addr,
         storage,
+        url,
         staff_a,
         staff_b,
         admin,
@@ -793,6 +796,27 @@ fn review_rules(database: Option<&str>) {
     );
     assert_eq!(changed.status, 200);
     assert!(sequence(&changed.header("etag").unwrap()) > first_sequence);
+    // `vaxpass-issuer revocations export` writes what the service serves.
+    if let Some(bin) = common::issuer::vaxpass_issuer() {
+        let served = s
+            .call("GET", "/revocations/gateway.json", None, None)
+            .json();
+        let out = Command::new(bin)
+            .args(["revocations", "export", "--database", &s.url])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exported: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(exported, served);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("9 entries"));
+    } else {
+        println!("SKIPPED (export CLI): vaxpass-issuer is not built next to this test");
+    }
     assert!(s.rt.block_on(s.storage.audit_verify()).is_ok());
 
     // Once the certificates have expired their entries leave the list; fraud ones stay when
