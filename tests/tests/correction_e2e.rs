@@ -819,6 +819,66 @@ fn review_rules(database: Option<&str>) {
     }
     assert!(s.rt.block_on(s.storage.audit_verify()).is_ok());
 
+    // A dose never entered: the report names clinic B and the date, and goes to clinic B only;
+    // approving it issues nothing (B enters the dose as a record).
+    let clinic_b =
+        s.rt.block_on(s.storage.authenticate(&s.staff_b))
+            .unwrap()
+            .unwrap()
+            .clinic_id;
+    let missing = s.call(
+        "POST",
+        "/api/v1/corrections",
+        None,
+        Some(&json!({
+            "kind": "missing_dose",
+            "holder": {"full_name": "Nguyễn Văn An", "date_of_birth": BORN_CORRECTED, "sex": "M", "id_number": ID},
+            "proposed": {"clinic_id": clinic_b, "date": "2021-10-01", "dose_number": 3, "series_total": 3},
+            "note": "Mũi 3 tại trạm B chưa được nhập",
+        })),
+    );
+    assert_eq!(
+        missing.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&missing.body)
+    );
+    let missing_ref = missing.json()["reference"].as_str().unwrap().to_owned();
+    let in_list = |token: &str| {
+        s.call("GET", "/api/v1/corrections", Some(token), None)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reference"] == missing_ref.as_str())
+    };
+    assert!(in_list(&s.staff_b));
+    assert!(!in_list(&s.staff_a));
+    let no_clinic = s.call(
+        "POST",
+        "/api/v1/corrections",
+        None,
+        Some(&json!({
+            "kind": "missing_dose",
+            "holder": {"full_name": "Nguyễn Văn An", "date_of_birth": BORN_CORRECTED, "sex": "M", "id_number": ID},
+            "proposed": {"date": "2021-10-01"},
+        })),
+    );
+    assert_eq!(no_clinic.status, 422);
+    let accepted = s.call(
+        "POST",
+        &format!("/api/v1/corrections/{missing_ref}/approve"),
+        Some(&s.staff_b),
+        None,
+    );
+    assert_eq!(
+        accepted.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    assert_eq!(accepted.json()["certificate"], Value::Null);
+
     // Once the certificates have expired their entries leave the list; fraud ones stay when
     // configured so. The publisher is asked at a later time (the same code the route runs).
     let keys = data.join("keys");
