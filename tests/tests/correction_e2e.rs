@@ -826,16 +826,21 @@ fn review_rules(database: Option<&str>) {
             .unwrap()
             .unwrap()
             .clinic_id;
-    let missing = s.call(
-        "POST",
-        "/api/v1/corrections",
-        None,
-        Some(&json!({
-            "kind": "missing_dose",
-            "holder": {"full_name": "Nguyễn Văn An", "date_of_birth": BORN_CORRECTED, "sex": "M", "id_number": ID},
-            "proposed": {"clinic_id": clinic_b, "date": "2021-10-01", "dose_number": 3, "series_total": 3},
-            "note": "Mũi 3 tại trạm B chưa được nhập",
-        })),
+    let missing_dose = |proposed: Value| {
+        s.call(
+            "POST",
+            "/api/v1/corrections",
+            None,
+            Some(&json!({
+                "kind": "missing_dose",
+                "holder": {"full_name": "Nguyễn Văn An", "date_of_birth": BORN_CORRECTED, "sex": "M", "id_number": ID},
+                "proposed": proposed,
+                "note": "Mũi 3 tại trạm B chưa được nhập",
+            })),
+        )
+    };
+    let missing = missing_dose(
+        json!({"clinic_id": clinic_b, "date": "2021-10-01", "dose_number": 3, "series_total": 3}),
     );
     assert_eq!(
         missing.status,
@@ -854,16 +859,7 @@ fn review_rules(database: Option<&str>) {
     };
     assert!(in_list(&s.staff_b));
     assert!(!in_list(&s.staff_a));
-    let no_clinic = s.call(
-        "POST",
-        "/api/v1/corrections",
-        None,
-        Some(&json!({
-            "kind": "missing_dose",
-            "holder": {"full_name": "Nguyễn Văn An", "date_of_birth": BORN_CORRECTED, "sex": "M", "id_number": ID},
-            "proposed": {"date": "2021-10-01"},
-        })),
-    );
+    let no_clinic = missing_dose(json!({"date": "2021-10-01"}));
     assert_eq!(no_clinic.status, 422);
     let accepted = s.call(
         "POST",

@@ -38,7 +38,7 @@ use crate::storage::corrections::Correction;
 use crate::storage::revocations::RevocationReason;
 use crate::workflow::WorkflowError;
 use crate::workflow::corrections::{
-    self as flow, Approved, CorrectionError, CorrectionRequest, ReportAnswer, Review,
+    self as flow, Approved, Closing, CorrectionError, CorrectionRequest, ReportAnswer, Review,
 };
 
 /// The largest body of `POST /corrections`: a 2 MiB photo in Base64 and the rest.
@@ -422,13 +422,7 @@ async fn reject(
     Path(reference): Path<String>,
     body: Result<Json<ReasonBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let reason = reason_of(body)?;
-    let notice = flow::reject(&state.storage, staff, &reference, &reason)
-        .await
-        .map_err(api_error)?;
-    Ok(Json(
-        serde_json::json!({ "status": notice.status.as_str() }),
-    ))
+    close(&state, staff, &reference, body, Closing::Reject).await
 }
 
 /// `POST /corrections/{reference}/escalate`.
@@ -438,8 +432,18 @@ async fn escalate(
     Path(reference): Path<String>,
     body: Result<Json<ReasonBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    close(&state, staff, &reference, body, Closing::Escalate).await
+}
+
+async fn close(
+    state: &AppState,
+    staff: crate::storage::Staff,
+    reference: &str,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+    how: Closing,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let reason = reason_of(body)?;
-    let notice = flow::escalate(&state.storage, staff, &reference, &reason)
+    let notice = flow::close(&state.storage, staff, reference, how, &reason)
         .await
         .map_err(api_error)?;
     Ok(Json(

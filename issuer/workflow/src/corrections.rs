@@ -18,7 +18,7 @@
 //!   registry confirms it signs a new certificate (outside any transaction, as
 //!   [`crate::confirm`] does) and stores everything in one transaction
 //!   ([`Storage::amend_and_reissue`]): a concurrent review or a crash leaves all or nothing.
-//! - [`reject`], [`escalate`], [`revoke`].
+//! - [`close`] (reject, escalate), [`revoke`].
 //!
 //! Each outcome carries a [`Notice`] for the citizen (the email seam: sending is not built
 //! yet). Only the report's clinic (or an admin) may see or act on it: another clinic's report
@@ -804,48 +804,34 @@ fn check_reason(reason: &str) -> Result<&str, WorkflowError> {
     Ok(reason)
 }
 
-/// Rejects report `reference` with a reason.
+/// How a reviewer closes a report without approving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Rejected (told to the citizen with the reason).
+    Reject,
+    /// Sent to an admin.
+    Escalate,
+}
+
+/// Rejects report `reference`, or sends it to an admin, with a reason.
 ///
 /// # Errors
 /// As [`approve`], and [`WorkflowError::Correction`] for an empty or long reason.
-pub async fn reject(
+pub async fn close(
     storage: &Storage,
     staff: Staff,
     reference: &str,
+    how: Closing,
     reason: &str,
 ) -> Result<Notice, WorkflowError> {
     let reason = check_reason(reason)?;
     let c = reviewable(storage, staff, reference).await?;
+    let to = match how {
+        Closing::Reject => CorrectionStatus::Rejected,
+        Closing::Escalate => CorrectionStatus::Escalated,
+    };
     let closed = storage
-        .close_correction(
-            c.id,
-            CorrectionStatus::Rejected,
-            Some(reason),
-            &Actor::Staff(staff.token_id),
-        )
-        .await?;
-    Ok(notice_of(&closed))
-}
-
-/// Sends report `reference` to an admin, with a reason.
-///
-/// # Errors
-/// As [`reject`].
-pub async fn escalate(
-    storage: &Storage,
-    staff: Staff,
-    reference: &str,
-    reason: &str,
-) -> Result<Notice, WorkflowError> {
-    let reason = check_reason(reason)?;
-    let c = reviewable(storage, staff, reference).await?;
-    let closed = storage
-        .close_correction(
-            c.id,
-            CorrectionStatus::Escalated,
-            Some(reason),
-            &Actor::Staff(staff.token_id),
-        )
+        .close_correction(c.id, to, Some(reason), &Actor::Staff(staff.token_id))
         .await?;
     Ok(notice_of(&closed))
 }
