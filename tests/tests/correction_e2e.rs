@@ -471,49 +471,21 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     let cache = tmp.path().join("cache");
     let base = format!("http://{}", s.addr);
     let (anchor, cache_arg) = (anchor.to_str().unwrap(), cache.to_str().unwrap());
-    let (code, out) = verify_cli(
-        &verify,
-        &[
-            "trust-list",
-            "sync",
-            "--url",
-            &format!("{base}/trust-list"),
-            "--anchor",
-            anchor,
-            "--cache",
-            cache_arg,
-        ],
-    );
+    let sync = |what: &str, path: &str| {
+        let url = format!("{base}{path}");
+        let args = [
+            what, "sync", "--url", &url, "--anchor", anchor, "--cache", cache_arg,
+        ];
+        verify_cli(&verify, &args)
+    };
+    let (code, out) = sync("trust-list", "/trust-list");
     assert_eq!(code, 0, "{out}");
-    let (code, out) = verify_cli(
-        &verify,
-        &[
-            "revocations",
-            "sync",
-            "--url",
-            &format!("{base}/revocations"),
-            "--anchor",
-            anchor,
-            "--cache",
-            cache_arg,
-        ],
-    );
+    let (code, out) = sync("revocations", "/revocations");
     assert_eq!(code, 0, "{out}");
     // Unchanged: 304 on the next sync.
-    let (code, out2) = verify_cli(
-        &verify,
-        &[
-            "revocations",
-            "sync",
-            "--url",
-            &format!("{base}/revocations"),
-            "--anchor",
-            anchor,
-            "--cache",
-            cache_arg,
-        ],
-    );
-    assert_eq!(code, 0, "{out2}");
+    let (code, out) = sync("revocations", "/revocations");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not modified"), "{out}");
     let check = |hc1: &str| {
         let input = tmp.path().join("hc1.txt");
         std::fs::write(&input, hc1).unwrap();

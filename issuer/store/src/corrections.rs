@@ -116,6 +116,16 @@ pub struct Photo {
     pub media_type: &'static str,
 }
 
+impl fmt::Debug for Photo {
+    /// The media type and size only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Photo")
+            .field("media_type", &self.media_type)
+            .field("base64_len", &self.base64.len())
+            .finish()
+    }
+}
+
 /// A report to store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewCorrection {

@@ -54,6 +54,8 @@ pub const MAX_PHOTO_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_NOTE_CHARS: usize = 1_000;
 /// The longest reason of a reviewer, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
+/// The longest field of a holder (a UVCI is at most 80 characters, a name 100).
+pub const MAX_HOLDER_FIELD_CHARS: usize = 200;
 /// The longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL_CHARS: usize = 254;
 
@@ -285,6 +287,33 @@ fn check_request(
     let kind = CorrectionKind::parse(&req.kind).ok_or(CorrectionError::Invalid(
         "kind must be one of name, birth_date, sex, id_number, missing_dose, dose_details",
     ))?;
+    let holder_texts: Vec<&str> = match &req.holder {
+        Holder::Certificate {
+            uvci,
+            date_of_birth,
+        } => vec![uvci, date_of_birth],
+        Holder::Lookup(l) => vec![
+            &l.full_name,
+            &l.date_of_birth,
+            &l.sex,
+            &l.id_number,
+            &l.last_dose_date,
+        ],
+        Holder::Person {
+            full_name,
+            date_of_birth,
+            sex,
+            id_number,
+        } => vec![full_name, date_of_birth, sex, id_number],
+    };
+    if holder_texts
+        .iter()
+        .any(|t| t.chars().count() > MAX_HOLDER_FIELD_CHARS)
+    {
+        return Err(CorrectionError::Invalid(
+            "a holder field is longer than 200 characters",
+        ));
+    }
     if req.note.chars().count() > MAX_NOTE_CHARS {
         return Err(CorrectionError::Invalid(
             "note is longer than 1000 characters",
@@ -868,4 +897,75 @@ pub async fn revoke(
     Ok(storage
         .revoke_certificate(&cert.uvci, reason, &Actor::Staff(staff.token_id))
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> CorrectionRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn photos_are_known_by_their_magic_bytes_and_bounded() {
+        assert_eq!(image_type(b"\xFF\xD8\xFF\xE0rest"), Some("image/jpeg"));
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WAVE"), None);
+        assert_eq!(image_type(b"GIF89a"), None);
+        assert_eq!(image_type(b""), None);
+        let photo = |bytes: &[u8]| PhotoIn {
+            base64: STANDARD.encode(bytes),
+        };
+        let png = check_photo(&photo(b"\x89PNG\r\n\x1a\n\0\0")).unwrap();
+        assert_eq!(png.media_type, "image/png");
+        assert_eq!(
+            check_photo(&photo(b"%PDF-1.7")),
+            Err(CorrectionError::PhotoType)
+        );
+        let mut big = b"\xFF\xD8\xFF".to_vec();
+        big.resize(MAX_PHOTO_BYTES + 1, 0);
+        assert!(matches!(
+            check_photo(&photo(&big)),
+            Err(CorrectionError::PhotoTooLarge { .. })
+        ));
+        big.truncate(MAX_PHOTO_BYTES);
+        assert!(check_photo(&photo(&big)).is_ok());
+        assert!(matches!(
+            check_photo(&PhotoIn {
+                base64: "not base64 at all!".into()
+            }),
+            Err(CorrectionError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_report_names_what_is_missing_without_quoting_values() {
+        let base = serde_json::json!({
+            "kind": "birth_date",
+            "holder": {"uvci": "URN:UVCI:01:VN:X", "date_of_birth": "1990-01-01"},
+            "proposed": {"date_of_birth": "1990-02-01"},
+        });
+        assert!(check_request(&request(base.clone())).is_ok());
+        let mut no_value = base.clone();
+        no_value["proposed"] = serde_json::json!({});
+        assert_eq!(
+            check_request(&request(no_value)).unwrap_err(),
+            CorrectionError::Invalid("proposed.date_of_birth is required")
+        );
+        let mut bad_date = base.clone();
+        bad_date["proposed"]["date_of_birth"] = "1990-13-45".into();
+        let e = check_request(&request(bad_date)).unwrap_err();
+        assert!(!e.to_string().contains("1990-13-45"), "{e}");
+        let mut long = base.clone();
+        long["holder"]["uvci"] = "U".repeat(MAX_HOLDER_FIELD_CHARS + 1).into();
+        assert!(check_request(&request(long)).is_err());
+        let mut email = base.clone();
+        email["email"] = "not an address".into();
+        assert!(check_request(&request(email)).is_err());
+        let mut kind = base;
+        kind["kind"] = "everything".into();
+        assert!(check_request(&request(kind)).is_err());
+    }
 }
