@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// How often records left `received` (registry unavailable when they were submitted, or a
     /// crash between storing and matching) are matched again; also once at start.
     pub rematch_every: Duration,
+    /// How the revocation list at `/revocations` is published (its country is
+    /// [`api::Config::country`]).
+    pub revocations: crate::revocations::RevocationOptions,
 }
 
 impl ServerConfig {
@@ -153,6 +156,7 @@ impl ServerConfig {
             registry: None,
             lookup_limits: LookupLimits::default(),
             rematch_every: DEFAULT_REMATCH_EVERY,
+            revocations: crate::revocations::RevocationOptions::default(),
         }
     }
 
@@ -254,6 +258,7 @@ pub struct Server {
     storage: Storage,
     refresh: JoinHandle<()>,
     rematch: JoinHandle<()>,
+    revocation_refresh: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
     limits: ConnectionLimits,
@@ -372,6 +377,26 @@ impl Server {
             },
             None => state,
         };
+        // The revocation list, signed by the trust-list signer too.
+        let list_signer: Arc<dyn Signer> = match vaxpass_trust_list::publish::open_trust_list_signer(
+            &manifest, &keys_dir, &secrets,
+        ) {
+            Ok(signer) => Arc::from(signer),
+            Err(e) => {
+                storage.close().await;
+                return Err(ServeError::TrustList(e));
+            }
+        };
+        let revocations = Arc::new(crate::revocations::RevocationPublisher::new(
+            storage.clone(),
+            list_signer,
+            crate::revocations::RevocationOptions {
+                country: config.issuing.country.clone(),
+                ..config.revocations.clone()
+            },
+        ));
+        let revocation_refresh =
+            crate::revocations::spawn_refresh(revocations.clone(), config.revocations.refresh);
         let rematch = spawn_rematch(state.clone(), config.rematch_every);
         let metrics_router = api::metrics::router(state.clone());
         // The web pages (clinic console, citizen portal) beside the JSON API, on one state.
@@ -382,6 +407,7 @@ impl Server {
         let router = api::app(state.clone())
             .merge(vaxpass_issuer_web::router(state, web))
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
+            .merge(crate::revocations::router(revocations))
             .layer(middleware::from_fn(log_request));
         let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);
         tracing::info!(
@@ -402,6 +428,7 @@ impl Server {
             storage,
             refresh,
             rematch,
+            revocation_refresh,
             local_addr,
             drain_timeout: config.drain_timeout,
             limits: ConnectionLimits {
@@ -468,6 +495,7 @@ impl Server {
             storage,
             refresh,
             rematch,
+            revocation_refresh,
             drain_timeout,
             limits,
             ..
@@ -504,6 +532,7 @@ impl Server {
         };
         refresh.abort();
         rematch.abort();
+        revocation_refresh.abort();
         if tokio::time::timeout(CLOSE_TIMEOUT, storage.close())
             .await
             .is_err()

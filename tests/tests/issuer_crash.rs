@@ -20,11 +20,10 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::BufReader;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
@@ -32,7 +31,7 @@ use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::registry_csv::read_registry;
 
-use common::issuer::{Issuer, try_http, vaxpass_issuer};
+use common::issuer::{Issuer, run_until_killed, try_http, vaxpass_issuer};
 
 /// Client threads per phase.
 const CLIENTS: usize = 6;
@@ -51,73 +50,6 @@ fn record(p: &RegistryPerson, date: &str) -> Value {
         date,
     ))
     .unwrap()
-}
-
-/// What one phase's clients saw: request index → the answer's JSON, for acknowledged ones.
-type Acks = Arc<Mutex<HashMap<usize, Value>>>;
-
-/// Runs `work(i)` for `0..n` on [`CLIENTS`] threads until the server stops answering; kills
-/// the server (SIGKILL) once [`KILL_AFTER`] requests were acknowledged. Returns the
-/// acknowledged answers.
-fn run_until_killed(
-    issuer: Issuer,
-    n: usize,
-    work: impl Fn(&str, usize) -> Option<Value> + Send + Sync + 'static,
-) -> HashMap<usize, Value> {
-    let acks: Acks = Arc::default();
-    let next = Arc::new(AtomicUsize::new(0));
-    let down = Arc::new(AtomicBool::new(false));
-    let work = Arc::new(work);
-    let addr = issuer.addr().to_owned();
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (acks, next, down, work, addr) = (
-                Arc::clone(&acks),
-                Arc::clone(&next),
-                Arc::clone(&down),
-                Arc::clone(&work),
-                addr.clone(),
-            );
-            std::thread::spawn(move || {
-                while !down.load(Ordering::SeqCst) {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= n {
-                        return;
-                    }
-                    match work(&addr, i) {
-                        Some(answer) => {
-                            acks.lock().unwrap().insert(i, answer);
-                        }
-                        // No answer: the server is gone (or going); this request's fate is
-                        // unknown to the client, as for a real clinic.
-                        None => {
-                            down.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    // Wait for progress, then kill with requests in flight.
-    loop {
-        let acked = acks.lock().unwrap().len();
-        if acked >= KILL_AFTER || threads.iter().all(|t| t.is_finished()) {
-            break;
-        }
-        std::thread::yield_now();
-    }
-    issuer.kill9();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let acks = acks.lock().unwrap().clone();
-    assert!(
-        acks.len() >= KILL_AFTER && acks.len() < n,
-        "the kill must fall inside the phase: {} of {n} acknowledged",
-        acks.len()
-    );
-    acks
 }
 
 fn submit(addr: &str, token: &str, body: &Value, key: &str) -> Option<(u16, Value)> {
@@ -170,7 +102,7 @@ fn crash_run(database: Option<&str>) {
     let token = issuer.token.clone();
     let acked = {
         let bodies = Arc::clone(&bodies);
-        run_until_killed(issuer, RECORDS, move |addr, i| {
+        run_until_killed(issuer, RECORDS, CLIENTS, KILL_AFTER, move |addr, i| {
             let (status, body) = submit(addr, &token, &bodies[i], &key(i))?;
             assert_eq!(status, 201, "{body}");
             assert_eq!(body["status"], "verified", "{body}");
@@ -210,7 +142,7 @@ fn crash_run(database: Option<&str>) {
     let token = issuer.token.clone();
     let confirmed = {
         let ids = ids.clone();
-        run_until_killed(issuer, RECORDS, move |addr, i| {
+        run_until_killed(issuer, RECORDS, CLIENTS, KILL_AFTER, move |addr, i| {
             let (status, body) = confirm(addr, &token, ids[i])?;
             assert_eq!(status, 200, "{body}");
             Some(body)

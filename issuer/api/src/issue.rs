@@ -91,18 +91,28 @@ pub async fn confirm_and_sign(
 ) -> Result<Issued, WorkflowError> {
     let now = state.now();
     let signing_state = state.clone();
-    workflow::confirm::confirm(&state.storage, staff, id, now, move |r| async move {
-        tokio::task::spawn_blocking(move || issue(&signing_state, &r, now))
-            .await
-            .map_err(|_| SignError::Task)?
-            .map_err(SignError::Issue)
+    workflow::confirm::confirm(&state.storage, staff, id, now, move |r| {
+        sign_blocking(signing_state, r, now)
     })
     .await
 }
 
+/// Builds, signs and self-verifies the certificate of `record` at `now` on the blocking pool:
+/// the signing step of a confirmation and of a correction's re-issue.
+pub(crate) async fn sign_blocking(
+    state: AppState,
+    record: DoseRecord,
+    now: i64,
+) -> Result<NewCertificate, SignError> {
+    tokio::task::spawn_blocking(move || issue(&state, &record, now))
+        .await
+        .map_err(|_| SignError::Task)?
+        .map_err(SignError::Issue)
+}
+
 /// Why the signing task of a confirmation failed.
 #[derive(Debug, thiserror::Error)]
-enum SignError {
+pub(crate) enum SignError {
     /// Building, signing or self-verifying failed.
     #[error(transparent)]
     Issue(IssueError),

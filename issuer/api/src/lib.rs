@@ -12,6 +12,10 @@
 //! - `POST /api/v1/dose-records:bulk`: many dose records, NDJSON or CSV ([`bulk`]).
 //! - `POST /api/v1/lookup`: the public portal: a person's latest certificate by their details,
 //!   rate limited, no token ([`lookup`]).
+//! - `POST /api/v1/corrections` (public, throttled like the lookup), `GET
+//!   /api/v1/corrections/{reference}` (public, with `X-Status-Token`), and for clinics `GET
+//!   /api/v1/corrections`, `.../{reference}/photo`, `.../{reference}/approve|reject|escalate`,
+//!   `POST /api/v1/certificates/{uvci}/revoke`: corrections and revocation ([`corrections`]).
 //! - `POST /api/v1/admin/clinics`, `POST|GET /api/v1/admin/clinics/{id}/tokens`,
 //!   `POST /api/v1/admin/tokens/{id}/revoke`, `POST /api/v1/admin/tokens/{id}/rotate`:
 //!   clinics and their tokens (expiry, rotation, revocation), admin tokens only ([`admin`]).
@@ -61,6 +65,7 @@ use vaxpass_issuer_workflow::ratelimit;
 pub mod admin;
 pub mod bulk;
 pub mod certificates;
+pub mod corrections;
 pub mod issue;
 pub mod limits;
 pub mod lookup;
@@ -87,6 +92,8 @@ pub struct Config {
     pub token_lifetime_days: u32,
     /// Per-token submission limits ([`limits`]).
     pub submit_limits: limits::SubmitLimits,
+    /// The limit of corrections per record ([`corrections`]).
+    pub corrections: crate::workflow::corrections::CorrectionPolicy,
 }
 
 impl Default for Config {
@@ -97,6 +104,7 @@ impl Default for Config {
             validity_days: 365,
             token_lifetime_days: DEFAULT_TOKEN_LIFETIME_DAYS,
             submit_limits: limits::SubmitLimits::default(),
+            corrections: crate::workflow::corrections::CorrectionPolicy::default(),
         }
     }
 }
@@ -231,6 +239,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(records::router())
                 .merge(certificates::router())
                 .merge(lookup::router())
+                .merge(corrections::router())
                 .merge(bulk::router())
                 .merge(admin::router())
                 .fallback(api_not_found)
@@ -432,6 +441,18 @@ pub enum ApiError {
     /// The database is busy or cannot be reached for a moment (`Retry-After: 1`).
     #[error("the database is busy or unreachable: {0}")]
     Unavailable(StorageError),
+    /// A refusal with its own status and code (corrections and revocation: a report closed
+    /// meanwhile, the registry not confirming a correction, a photo refused). The message
+    /// quotes no submitted value.
+    #[error("{message}")]
+    Refused {
+        /// The status code.
+        status: StatusCode,
+        /// The stable code.
+        code: &'static str,
+        /// The text.
+        message: String,
+    },
     /// A defect inside the service (a stored value that does not read back, the embedded
     /// value sets that do not load): what failed, for the log.
     #[error("internal error: {0}")]
@@ -461,6 +482,12 @@ impl From<crate::workflow::WorkflowError> for ApiError {
             E::RecordMissing => ApiError::NotFound("dose record"),
             E::Implausible(i) => ApiError::Implausible(i),
             E::Storage(e) => e.into(),
+            e @ (E::Correction(_)
+            | E::CorrectionMissing
+            | E::NeedsAdmin
+            | E::NotConfirmed(_)
+            | E::RegistryUnavailable(_)
+            | E::CertificateMissing) => corrections::api_error(e),
             _ => ApiError::Internal("a use case failed in a way this API version does not know"),
         }
     }
@@ -475,6 +502,12 @@ impl From<StorageError> for ApiError {
             StorageError::TokenRevoked(_) => ApiError::TokenRevoked,
             e @ (StorageError::Busy(_) | StorageError::Unavailable(_)) => ApiError::Unavailable(e),
             StorageError::Issue(inner) => ApiError::Issue(inner.to_string()),
+            e @ (StorageError::CorrectionClosed { .. }
+            | StorageError::CertificateChanged { .. }) => ApiError::Refused {
+                status: StatusCode::CONFLICT,
+                code: "CHANGED",
+                message: e.to_string(),
+            },
             other => ApiError::Storage(other),
         }
     }
@@ -498,6 +531,7 @@ impl ApiError {
             ApiError::Issue(_) | ApiError::Storage(_) | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ApiError::Refused { status, .. } => *status,
         }
     }
 
@@ -519,6 +553,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Issue(_) => "ISSUE_FAILED",
             ApiError::Storage(_) | ApiError::Internal(_) => "INTERNAL",
+            ApiError::Refused { code, .. } => code,
         }
     }
 }

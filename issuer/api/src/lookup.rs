@@ -99,15 +99,16 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+/// `Cache-Control: no-store` on a public answer.
+pub(crate) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-/// The one answer to every miss.
-fn no_match() -> Response {
+/// The one answer to every miss (also of the correction portal, `crate::corrections`).
+pub(crate) fn no_match() -> Response {
     no_store(
         (
             StatusCode::NOT_FOUND,
@@ -117,13 +118,14 @@ fn no_match() -> Response {
     )
 }
 
-fn rate_limited(limited: Limited) -> Response {
+/// `429 RATE_LIMITED` with `Retry-After` and `message`.
+pub(crate) fn rate_limited(limited: Limited, message: &'static str) -> Response {
     let mut response = no_store(
         (
             StatusCode::TOO_MANY_REQUESTS,
             Json(serde_json::json!({
                 "code": "RATE_LIMITED",
-                "message": "too many lookups: try again later",
+                "message": message,
             })),
         )
             .into_response(),
@@ -181,7 +183,7 @@ async fn answer(
         }
         LookupAnswer::Limited(limited) => {
             state.metrics.lookup_attempt(LookupOutcome::RateLimited);
-            Ok(rate_limited(limited))
+            Ok(rate_limited(limited, "too many lookups: try again later"))
         }
     }
 }

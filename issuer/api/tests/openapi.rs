@@ -61,6 +61,38 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/v1/admin/tokens/{id}/rotate",
         "/api/v1/admin/tokens/1/rotate",
     ),
+    ("post", "/api/v1/corrections", "/api/v1/corrections"),
+    ("get", "/api/v1/corrections", "/api/v1/corrections"),
+    (
+        "get",
+        "/api/v1/corrections/{reference}",
+        "/api/v1/corrections/VXC-0000000000000000",
+    ),
+    (
+        "get",
+        "/api/v1/corrections/{reference}/photo",
+        "/api/v1/corrections/VXC-0000000000000000/photo",
+    ),
+    (
+        "post",
+        "/api/v1/corrections/{reference}/approve",
+        "/api/v1/corrections/VXC-0000000000000000/approve",
+    ),
+    (
+        "post",
+        "/api/v1/corrections/{reference}/reject",
+        "/api/v1/corrections/VXC-0000000000000000/reject",
+    ),
+    (
+        "post",
+        "/api/v1/corrections/{reference}/escalate",
+        "/api/v1/corrections/VXC-0000000000000000/escalate",
+    ),
+    (
+        "post",
+        "/api/v1/certificates/{uvci}/revoke",
+        "/api/v1/certificates/URN:UVCI:01:VN:X%23Y/revoke",
+    ),
 ];
 
 /// Documented routes that other parts of the service add (documented ahead of the merge).
@@ -70,6 +102,9 @@ const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/clinics"),
     ("post", "/api/v1/admin/clinics/{id}/tokens"),
     ("get", "/trust-list"),
+    // Served next to the API by the service (`vaxpass_issuer::revocations`).
+    ("get", "/revocations"),
+    ("get", "/revocations/gateway.json"),
 ];
 
 /// The answer of an unknown route under /api/v1.

@@ -142,6 +142,21 @@ pub enum StorageError {
     /// A staff account with this user name exists (the name is not quoted).
     #[error("this user name is taken by another staff account; choose another")]
     UsernameTaken,
+    /// The correction report was reviewed meanwhile (approved, rejected or escalated by
+    /// someone else); nothing was changed.
+    #[error("correction report {id} is no longer open for review; nothing was changed")]
+    CorrectionClosed {
+        /// The report's id.
+        id: i64,
+    },
+    /// The certificate was revoked or replaced meanwhile; nothing was changed.
+    #[error(
+        "the certificate of dose record {id} was revoked or replaced meanwhile; nothing was changed"
+    )]
+    CertificateChanged {
+        /// The dose record.
+        id: i64,
+    },
 }
 
 /// A database driver's error, the source of a [`StorageError`]: its text (for the operator's

@@ -20,6 +20,7 @@ pub struct LatestCertificate {
 impl Storage {
     /// The certificate of the latest issued dose of the registry person with this ID number:
     /// the latest vaccination date, then the highest dose number (then the newest record).
+    /// A revoked certificate (`error`, `fraud`: migration 0006) is never handed out.
     ///
     /// # Errors
     /// [`StorageError::Database`], [`StorageError::Corrupt`].
@@ -82,6 +83,7 @@ impl Storage {
             "SELECT {record_columns}, {cert_columns} FROM dose_records d \
              JOIN certificates c ON c.dose_record_id = d.id \
              WHERE d.registry_person IS NOT NULL AND {person_id} = $1 AND d.status = 'issued' \
+             AND NOT EXISTS (SELECT 1 FROM certificate_revocations r WHERE r.uvci = c.uvci) \
              ORDER BY d.vaccination_date DESC, d.dose_number DESC, d.id DESC LIMIT 1"
         );
         // The two tables share no column name, so both readers work on the joined row.

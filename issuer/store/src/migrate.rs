@@ -47,12 +47,13 @@ macro_rules! sqlite {
 }
 
 /// `migrations/sqlite/`, in order (a test checks this list against the directory).
-pub(crate) const SQLITE: [Migration; 6] = [
+pub(crate) const SQLITE: [Migration; 7] = [
     sqlite!(1, "storage", "0001_storage.sql"),
     sqlite!(2, "prophylaxis", "0002_prophylaxis.sql"),
     sqlite!(3, "batch", "0003_batch.sql"),
     sqlite!(4, "lookup", "0004_lookup.sql"),
     sqlite!(5, "token expiry", "0005_token_expiry.sql"),
+    sqlite!(6, "corrections", "0006_corrections.sql"),
     sqlite!(7, "staff accounts", "0007_staff_accounts.sql"),
 ];
 

@@ -12,6 +12,9 @@
 //!   ([`intake::rematch_pending`]).
 //! - [`confirm`]: confirm a verified record and issue its certificate once
 //!   ([`confirm::confirm`]).
+//! - [`corrections`]: a citizen's correction report, its review by the clinic (approve: amend,
+//!   re-match and re-issue in one transaction; reject; escalate) and revocation without
+//!   replacement ([`corrections::report`], [`corrections::approve`], [`corrections::revoke`]).
 //! - [`lookup`]: the public lookup of a person's latest certificate ([`lookup::lookup`]), with
 //!   its throttles ([`ratelimit`]).
 //!
@@ -22,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod confirm;
+pub mod corrections;
 pub mod intake;
 pub mod lookup;
 pub mod ratelimit;
@@ -57,4 +61,24 @@ pub enum WorkflowError {
     /// The database failed, or refused the change (see [`StorageError`]).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A correction report is malformed ([`corrections::CorrectionError`]).
+    #[error(transparent)]
+    Correction(#[from] corrections::CorrectionError),
+    /// The correction report does not exist, or belongs to another clinic (the same answer).
+    #[error("the correction report does not exist")]
+    CorrectionMissing,
+    /// The correction report waits for an admin: a clinic's token may not act on it.
+    #[error("this correction report was escalated: only an admin may review it")]
+    NeedsAdmin,
+    /// The population registry does not confirm the amended identity: nothing was changed.
+    #[error("the population registry does not confirm the corrected identity; nothing was changed")]
+    NotConfirmed(Box<crate::matching::MatchReport>),
+    /// The population registry could not be asked (its error code); nothing was changed.
+    #[error(
+        "the population registry could not be asked ({0}); nothing was changed, try again later"
+    )]
+    RegistryUnavailable(&'static str),
+    /// The certificate does not exist, or another clinic issued it (the same answer).
+    #[error("the certificate does not exist")]
+    CertificateMissing,
 }

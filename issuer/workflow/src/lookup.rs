@@ -86,7 +86,7 @@ pub async fn lookup(
 
 /// Whether the details match the certificate's person and latest dose. Every field is
 /// compared, whichever fails.
-fn matches(req: &LookupRequest, found: &LatestCertificate) -> bool {
+pub(crate) fn matches(req: &LookupRequest, found: &LatestCertificate) -> bool {
     let Some(person) = found.record.registry_person.as_ref() else {
         return false;
     };

@@ -2,10 +2,12 @@
 //! cross-crate tests that drive the service over TCP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -190,10 +192,22 @@ impl Issuer {
 
 pub struct Answer {
     pub status: u16,
+    /// The status line and header lines.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// The first header `name` (case-insensitive), trimmed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -257,6 +271,7 @@ pub fn try_http(
     );
     Ok(Answer {
         status,
+        head,
         body: raw[split + 4..].to_vec(),
     })
 }
@@ -340,4 +355,73 @@ pub fn on_fresh_postgres(prefix: &str, f: impl FnOnce(&str) + std::panic::Unwind
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// What one phase's clients saw: request index → the answer's JSON, for acknowledged ones.
+pub type Acks = Arc<Mutex<HashMap<usize, Value>>>;
+
+/// Runs `work(i)` for `0..n` on `clients` threads until the server stops answering; kills
+/// the server (SIGKILL) once `kill_after` requests were acknowledged. Returns the
+/// acknowledged answers.
+pub fn run_until_killed(
+    issuer: Issuer,
+    n: usize,
+    clients: usize,
+    kill_after: usize,
+    work: impl Fn(&str, usize) -> Option<Value> + Send + Sync + 'static,
+) -> HashMap<usize, Value> {
+    let acks: Acks = Arc::default();
+    let next = Arc::new(AtomicUsize::new(0));
+    let down = Arc::new(AtomicBool::new(false));
+    let work = Arc::new(work);
+    let addr = issuer.addr().to_owned();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (acks, next, down, work, addr) = (
+                Arc::clone(&acks),
+                Arc::clone(&next),
+                Arc::clone(&down),
+                Arc::clone(&work),
+                addr.clone(),
+            );
+            std::thread::spawn(move || {
+                while !down.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        return;
+                    }
+                    match work(&addr, i) {
+                        Some(answer) => {
+                            acks.lock().unwrap().insert(i, answer);
+                        }
+                        // No answer: the server is gone (or going); this request's fate is
+                        // unknown to the client, as for a real clinic.
+                        None => {
+                            down.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // Wait for progress, then kill with requests in flight.
+    loop {
+        let acked = acks.lock().unwrap().len();
+        if acked >= kill_after || threads.iter().all(|t| t.is_finished()) {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    issuer.kill9();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acks = acks.lock().unwrap().clone();
+    assert!(
+        acks.len() >= kill_after && acks.len() < n,
+        "the kill must fall inside the phase: {} of {n} acknowledged",
+        acks.len()
+    );
+    acks
 }

@@ -36,6 +36,33 @@ enum Command {
     /// Staff accounts of the web console (`staff add`).
     #[command(subcommand)]
     Staff(crate::staff::StaffCommand),
+    /// The revocation list (issue 14).
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RevocationsCommand {
+    /// Write every revoked certificate not yet expired as EU gateway revocation batches (JSON,
+    /// the three hash types, 1 to 1000 entries a batch), for upload: what the service serves
+    /// at /revocations/gateway.json.
+    Export(RevocationsExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct RevocationsExportArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
+    /// The issuer country (ISO 3166 alpha-2).
+    #[arg(long, default_value = "VN")]
+    country: String,
+    /// Leave out fraud entries whose certificate has expired (kept by default, as on the list).
+    #[arg(long)]
+    drop_expired_fraud: bool,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +154,9 @@ pub enum CliError {
     /// A batch command failed.
     #[error(transparent)]
     Batch(#[from] crate::batch::BatchCliError),
+    /// The revocation list could not be built.
+    #[error(transparent)]
+    Revocations(vaxpass_issuer::revocations::PublishError),
 }
 
 /// How a command that ran went.
@@ -148,7 +178,49 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
         Command::Staff(cmd) => crate::staff::run(cmd),
+        Command::Revocations(RevocationsCommand::Export(args)) => revocations_export(args),
     }
+}
+
+fn revocations_export(args: RevocationsExportArgs) -> Result<Outcome, CliError> {
+    let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
+    let batches = runtime.block_on(async {
+        let storage = Storage::open(&args.database).await?;
+        let now = storage.clock().now();
+        let batches = vaxpass_issuer::revocations::gateway_batches_at(
+            &storage,
+            &args.country,
+            !args.drop_expired_fraud,
+            now,
+        )
+        .await;
+        storage.close().await;
+        batches.map_err(CliError::Revocations)
+    })?;
+    let json = serde_json::to_vec_pretty(&batches).map_err(|e| {
+        CliError::Revocations(vaxpass_issuer::revocations::PublishError::Json(
+            e.to_string(),
+        ))
+    })?;
+    match &args.out {
+        Some(path) => std::fs::write(path, &json).map_err(|source| CliError::Create {
+            path: path.clone(),
+            source,
+        })?,
+        None => {
+            use std::io::Write as _;
+            let mut out = io::stdout().lock();
+            out.write_all(&json)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|source| CliError::Create {
+                    path: PathBuf::from("-"),
+                    source,
+                })?;
+        }
+    }
+    let entries: usize = batches.iter().map(|b| b.entries.len()).sum();
+    eprintln!("{} batches, {entries} entries", batches.len());
+    Ok(Outcome::Ok)
 }
 
 /// The single-threaded Tokio runtime of the one-shot commands (import, audit, batch).

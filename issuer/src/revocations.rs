@@ -1,0 +1,377 @@
+//! The revocation list the issuer publishes (issue 14), in the verifier's format
+//! ([`vaxpass_verifier::revocation`]): a COSE_Sign1 by the trust-list signer over the list of
+//! every revoked certificate that has not expired, each under the three EU hashes
+//! (`SIGNATURE`, `UCI`, `COUNTRYCODEUCI`), with a sequence taken from the database (strictly
+//! increasing across restarts and processes), its issue and expiry times.
+//!
+//! - `GET /revocations`: the signed list (`application/cose`), `ETag` (its sequence) and
+//!   `304 Not Modified` for a matching `If-None-Match`.
+//! - `GET /revocations/gateway.json`: the same entries as EU gateway revocation batches
+//!   ([`vaxpass_verifier::revocation::gateway::export`]), for upload.
+//!
+//! The list is rebuilt (and signed with a new sequence) when a revocation was committed since
+//! the last build (the database counts them: any process's), and at least every
+//! [`RevocationOptions::refresh`] (a timer keeps it fresh, and expired entries leave it). An
+//! entry's group carries the certificate's expiry rounded up to the next UTC midnight, so that
+//! the groups stay few (one per day, hash type, DSC and reason); after it the entry leaves the
+//! list, fraud entries only when [`RevocationOptions::keep_fraud`] is off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::Mutex;
+use vaxpass_keys::Signer;
+use vaxpass_verifier::revocation::gateway;
+use vaxpass_verifier::revocation::{
+    CertificateHashes, Group, HashType, ListHeader, Reason, RevocationListBuilder,
+};
+use vaxpass_verifier::{Limits, Timestamp};
+
+use crate::storage::revocations::RevocationReason;
+use crate::storage::{Storage, StorageError};
+
+/// How the list is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationOptions {
+    /// The issuer country (the list's and the entries').
+    pub country: String,
+    /// Lifetime of a signed list, seconds (its expiry is issue + lifetime).
+    pub lifetime: i64,
+    /// A list older than this is signed again.
+    pub refresh: Duration,
+    /// Keep fraud entries after their certificate expired.
+    pub keep_fraud: bool,
+}
+
+impl Default for RevocationOptions {
+    fn default() -> Self {
+        RevocationOptions {
+            country: "VN".into(),
+            lifetime: vaxpass_verifier::revocation::DEFAULT_LIFETIME,
+            refresh: Duration::from_secs(3600),
+            keep_fraud: true,
+        }
+    }
+}
+
+/// Why the list could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A stored revoked certificate does not decode (its UVCI).
+    #[error("the revoked certificate {uvci} does not decode: {error}")]
+    Certificate {
+        /// The certificate.
+        uvci: String,
+        /// Why.
+        error: vaxpass_verifier::Error,
+    },
+    /// The list cannot hold the entries.
+    #[error("revocation list: {0}")]
+    List(#[from] vaxpass_verifier::revocation::RevocationError),
+    /// Signing failed.
+    #[error("signing the revocation list failed: {0}")]
+    Sign(String),
+    /// The gateway batches do not serialise.
+    #[error("the gateway batches do not serialise: {0}")]
+    Json(String),
+}
+
+/// A signed list, as served.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Its sequence.
+    pub sequence: u64,
+    /// The database's revocation count it was built from.
+    pub changes: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Its entries (three per revoked certificate).
+    pub entries: usize,
+    /// The COSE_Sign1.
+    pub cose: Vec<u8>,
+    /// The gateway batches, JSON.
+    pub gateway_json: Vec<u8>,
+    /// `"<sequence>"`.
+    pub etag: String,
+}
+
+/// Builds, signs and caches the list.
+pub struct RevocationPublisher {
+    storage: Storage,
+    signer: Arc<dyn Signer>,
+    options: RevocationOptions,
+    current: Mutex<Option<Arc<Published>>>,
+}
+
+impl std::fmt::Debug for RevocationPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevocationPublisher")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds of a day.
+const DAY: i64 = 86_400;
+
+/// `t` rounded up to the next UTC midnight (itself when it is one).
+fn next_midnight(t: i64) -> i64 {
+    t.div_euclid(DAY) * DAY + if t.rem_euclid(DAY) == 0 { 0 } else { DAY }
+}
+
+fn reason_of(r: RevocationReason) -> Reason {
+    match r {
+        RevocationReason::Superseded => Reason::Superseded,
+        RevocationReason::Error => Reason::Error,
+        RevocationReason::Fraud => Reason::Fraud,
+    }
+}
+
+impl RevocationPublisher {
+    /// A publisher signing with `signer` (the trust-list signer).
+    pub fn new(
+        storage: Storage,
+        signer: Arc<dyn Signer>,
+        options: RevocationOptions,
+    ) -> RevocationPublisher {
+        RevocationPublisher {
+            storage,
+            signer,
+            options,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The list to serve at `now` (Unix seconds): the cached one, or a new one when a
+    /// revocation was committed since or it is older than [`RevocationOptions::refresh`].
+    ///
+    /// # Errors
+    /// [`PublishError`].
+    pub async fn current(&self, now: i64) -> Result<Arc<Published>, PublishError> {
+        let (changes, _) = self.storage.revocation_list_state().await?;
+        let mut current = self.current.lock().await;
+        let refresh = i64::try_from(self.options.refresh.as_secs()).unwrap_or(i64::MAX);
+        if let Some(p) = current.as_ref() {
+            if p.changes == changes && now < p.issued_at.saturating_add(refresh) {
+                return Ok(p.clone());
+            }
+        }
+        let built = Arc::new(self.build(changes, now).await?);
+        tracing::info!(
+            sequence = built.sequence,
+            entries = built.entries,
+            "revocation list signed"
+        );
+        *current = Some(built.clone());
+        Ok(built)
+    }
+
+    async fn build(&self, changes: i64, now: i64) -> Result<Published, PublishError> {
+        let builder = entries(
+            &self.storage,
+            &self.options.country,
+            self.options.keep_fraud,
+            now,
+        )
+        .await?;
+        let sequence = self.storage.next_revocation_sequence().await?;
+        let header = ListHeader {
+            issuer_country: self.options.country.clone(),
+            sequence,
+            issued_at: Timestamp::from_unix_seconds(now),
+            expires_at: Timestamp::from_unix_seconds(now.saturating_add(self.options.lifetime)),
+            signer_certificate_der: self.signer.certificate_der().to_vec(),
+        };
+        let at = Timestamp::from_unix_seconds(now);
+        let list = builder.build(header, Some(at), self.options.keep_fraud);
+        let cose = list
+            .sign(self.signer.algorithm(), &self.signer.kid(), |tbs| {
+                self.signer.sign(tbs)
+            })
+            .map_err(|e| PublishError::Sign(e.to_string()))?;
+        let gateway_json = serde_json::to_vec_pretty(&gateway::export(&list, at))
+            .map_err(|e| PublishError::Json(e.to_string()))?;
+        Ok(Published {
+            sequence,
+            changes,
+            issued_at: now,
+            entries: list.len(),
+            cose,
+            gateway_json,
+            etag: format!("\"{sequence}\""),
+        })
+    }
+}
+
+/// Every live revocation (see the module documentation) under its three hashes, grouped.
+///
+/// # Errors
+/// [`PublishError::Storage`], [`PublishError::Certificate`], [`PublishError::List`].
+async fn entries(
+    storage: &Storage,
+    country: &str,
+    keep_fraud: bool,
+    now: i64,
+) -> Result<RevocationListBuilder, PublishError> {
+    let revoked = storage.live_revocations(now, keep_fraud).await?;
+    let mut builder = RevocationListBuilder::new();
+    for r in &revoked {
+        let signed = vaxpass_verifier::decode(&r.hc1, &Limits::default()).map_err(|error| {
+            PublishError::Certificate {
+                uvci: r.uvci.clone(),
+                error,
+            }
+        })?;
+        let hashes = CertificateHashes::of(&signed);
+        for hash_type in HashType::ALL {
+            let Some(hash) = hashes.get(hash_type) else {
+                continue;
+            };
+            let group = Group {
+                hash_type,
+                country: country.to_owned(),
+                kid: signed.kid(),
+                expires_at: Timestamp::from_unix_seconds(next_midnight(r.exp)),
+                reason: reason_of(r.reason),
+            };
+            builder.add(hash, &group)?;
+        }
+    }
+    Ok(builder)
+}
+
+/// The EU gateway batches of every live revocation at `now`, without signing anything: what
+/// `GET /revocations/gateway.json` serves (`vaxpass-issuer revocations export`).
+///
+/// # Errors
+/// As [`RevocationPublisher::current`], signing aside.
+pub async fn gateway_batches_at(
+    storage: &Storage,
+    country: &str,
+    keep_fraud: bool,
+    now: i64,
+) -> Result<Vec<gateway::GatewayBatch>, PublishError> {
+    let builder = entries(storage, country, keep_fraud, now).await?;
+    let at = Timestamp::from_unix_seconds(now);
+    let header = ListHeader {
+        issuer_country: country.to_owned(),
+        sequence: 0,
+        issued_at: at,
+        expires_at: at,
+        signer_certificate_der: Vec::new(),
+    };
+    Ok(gateway::export(
+        &builder.build(header, Some(at), keep_fraud),
+        at,
+    ))
+}
+
+/// The shared publisher and the clock it is asked with.
+#[derive(Clone)]
+struct Served {
+    publisher: Arc<RevocationPublisher>,
+}
+
+/// `GET /revocations` and `GET /revocations/gateway.json`.
+pub fn router(publisher: Arc<RevocationPublisher>) -> Router {
+    Router::new()
+        .route("/revocations", get(list))
+        .route("/revocations/gateway.json", get(gateway_batches))
+        .with_state(Served { publisher })
+}
+
+/// Re-signs the list every `every` (and so drops expired entries) until the task is aborted.
+pub fn spawn_refresh(
+    publisher: Arc<RevocationPublisher>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        loop {
+            tick.tick().await;
+            if let Err(e) = publisher.current(publisher.storage.clock().now()).await {
+                tracing::error!(error = %e, "revocation list refresh failed");
+            }
+        }
+    })
+}
+
+fn failed(e: &PublishError) -> Response {
+    tracing::error!(error = %e, "revocation list unavailable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+        "the revocation list cannot be built right now; retry shortly",
+    )
+        .into_response()
+}
+
+async fn list(State(served): State<Served>, headers: HeaderMap) -> Response {
+    let now = served.publisher.storage.clock().now();
+    let published = match served.publisher.current(now).await {
+        Ok(p) => p,
+        Err(e) => return failed(&e),
+    };
+    let etag = HeaderValue::from_str(&published.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == published.etag));
+    let cache = HeaderValue::from_static("public, max-age=60");
+    if matches {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/cose"),
+            ),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+        ],
+        published.cose.clone(),
+    )
+        .into_response()
+}
+
+async fn gateway_batches(State(served): State<Served>) -> Response {
+    let now = served.publisher.storage.clock().now();
+    match served.publisher.current(now).await {
+        Ok(p) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            p.gateway_json.clone(),
+        )
+            .into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_midnight;
+
+    #[test]
+    fn expiry_rounds_up_to_midnight() {
+        assert_eq!(next_midnight(0), 0);
+        assert_eq!(next_midnight(1), 86_400);
+        assert_eq!(next_midnight(86_400), 86_400);
+        assert_eq!(next_midnight(86_399), 86_400);
+    }
+}
