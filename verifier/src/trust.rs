@@ -337,40 +337,14 @@ impl TrustStore {
             index: index.or(e.index),
             kind: e.kind,
         };
-        const BEGIN: &[u8] = b"-----BEGIN ";
-        let trimmed = data.trim_ascii_start();
-        if !trimmed.starts_with(BEGIN) {
-            self.add_der(data).map_err(|e| with_source(None, e))?;
-            return Ok(1);
+        let ders = certificates_der(data).map_err(|e| with_source(None, e))?;
+        // A position only names a block of a PEM text; a DER file is one certificate.
+        let pem = data.trim_ascii_start().starts_with(b"-----BEGIN ");
+        for (i, der) in ders.iter().enumerate() {
+            self.add_der(der)
+                .map_err(|e| with_source(pem.then_some(i), e))?;
         }
-        let mut count = 0;
-        let mut rest = trimmed;
-        while let Some(start) = find(rest, BEGIN) {
-            let block = &rest[start..];
-            let end = find(block, b"-----END ")
-                .and_then(|e| find(&block[e + 9..], b"-----").map(|f| e + 9 + f + 5))
-                .ok_or_else(|| {
-                    with_source(
-                        Some(count),
-                        CertificateErrorKind::Pem("no END line".into()).into(),
-                    )
-                })?;
-            let canonical = canonical_pem(&block[..end])
-                .map_err(|e| with_source(Some(count), CertificateErrorKind::Pem(e).into()))?;
-            let (label, der) = der::pem::decode_vec(&canonical).map_err(|e| {
-                with_source(Some(count), CertificateErrorKind::Pem(e.to_string()).into())
-            })?;
-            if label == "CERTIFICATE" {
-                self.add_der(&der)
-                    .map_err(|e| with_source(Some(count), e))?;
-                count += 1;
-            }
-            rest = &block[end..];
-        }
-        if count == 0 {
-            return Err(with_source(None, CertificateErrorKind::Empty.into()));
-        }
-        Ok(count)
+        Ok(ders.len())
     }
 
     /// Adds the certificates of a file (PEM with one or many certificates, or DER).
@@ -434,6 +408,46 @@ impl TrustStore {
     pub fn is_empty(&self) -> bool {
         self.by_kid.is_empty()
     }
+}
+
+/// The DER of every `CERTIFICATE` block of a PEM text (other blocks are skipped), or `data`
+/// itself when it is not PEM: how certificate files and pinned anchors are read, whatever the
+/// caller (a file, bytes a page fetched).
+///
+/// # Errors
+/// [`CertificateError`] with the position of a damaged block, or
+/// [`CertificateErrorKind::Empty`] for a PEM text without a certificate.
+pub fn certificates_der(data: &[u8]) -> Result<Vec<Vec<u8>>, CertificateError> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let trimmed = data.trim_ascii_start();
+    if !trimmed.starts_with(BEGIN) {
+        return Ok(vec![data.to_vec()]);
+    }
+    let at = |index: usize, kind: CertificateErrorKind| CertificateError {
+        origin: None,
+        index: Some(index),
+        kind,
+    };
+    let mut ders = Vec::new();
+    let mut rest = trimmed;
+    while let Some(start) = find(rest, BEGIN) {
+        let block = &rest[start..];
+        let end = find(block, b"-----END ")
+            .and_then(|e| find(&block[e + 9..], b"-----").map(|f| e + 9 + f + 5))
+            .ok_or_else(|| at(ders.len(), CertificateErrorKind::Pem("no END line".into())))?;
+        let canonical = canonical_pem(&block[..end])
+            .map_err(|e| at(ders.len(), CertificateErrorKind::Pem(e)))?;
+        let (label, der) = der::pem::decode_vec(&canonical)
+            .map_err(|e| at(ders.len(), CertificateErrorKind::Pem(e.to_string())))?;
+        if label == "CERTIFICATE" {
+            ders.push(der);
+        }
+        rest = &block[end..];
+    }
+    if ders.is_empty() {
+        return Err(CertificateErrorKind::Empty.into());
+    }
+    Ok(ders)
 }
 
 /// One PEM block (`-----BEGIN L-----` … `-----END L-----`) rewritten in the strict form of

@@ -8,6 +8,7 @@ use vaxpass_verifier::report::{
 };
 use vaxpass_verifier::revocation::{self, RevocationPolicy, RevocationStore};
 use vaxpass_verifier::rules::{Rule, RuleSet};
+use vaxpass_verifier::trust::certificates_der;
 use vaxpass_verifier::trustlist::{self, TrustListPolicy};
 use vaxpass_verifier::{Timestamp, TrustStore, qr};
 
@@ -33,20 +34,13 @@ pub fn timestamp(ms: f64) -> Result<Timestamp, String> {
     Ok(Timestamp::from_unix_seconds((ms / 1000.0).floor() as i64))
 }
 
-/// A certificate as DER, from PEM (the first `CERTIFICATE` block) or DER.
+/// A pinned anchor as DER, from PEM (its first `CERTIFICATE` block) or DER.
 ///
 /// # Errors
-/// A PEM block that is not a certificate or does not decode.
+/// A damaged PEM text, or one without a certificate.
 pub fn certificate_der(data: &[u8]) -> Result<Vec<u8>, String> {
-    if data.trim_ascii_start().starts_with(b"-----BEGIN") {
-        let (label, der) =
-            der::pem::decode_vec(data).map_err(|e| format!("the anchor's PEM is damaged: {e}"))?;
-        if label != "CERTIFICATE" {
-            return Err(format!("the anchor is a PEM {label}, not a CERTIFICATE"));
-        }
-        return Ok(der);
-    }
-    Ok(data.to_vec())
+    let mut ders = certificates_der(data).map_err(|e| format!("the anchor: {e}"))?;
+    Ok(ders.swap_remove(0))
 }
 
 /// Refuses a list older than the one the page accepted last.
