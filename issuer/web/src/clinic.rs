@@ -728,7 +728,9 @@ impl Holder {
         let name = format!("{} {}", s(&p["nam"]["fn"]), s(&p["nam"]["gn"]))
             .trim()
             .to_owned();
+        // The ICAO 9303 form uses `<` between names; people read a space.
         let transliterated = format!("{} {}", s(&p["nam"]["fnt"]), s(&p["nam"]["gnt"]))
+            .replace('<', " ")
             .trim()
             .to_owned();
         Holder {
