@@ -400,6 +400,18 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     assert_eq!(b_approve.status, 404);
     assert_eq!(b_approve.json()["code"], "NOT_FOUND");
 
+    // A page size out of range is refused (found by schemathesis: 201 used to be clamped).
+    for q in ["limit=0", "limit=201", "limit=x"] {
+        let bad = s.call(
+            "GET",
+            &format!("/api/v1/corrections?{q}"),
+            Some(&s.staff_a),
+            None,
+        );
+        assert_eq!(bad.status, 422, "{q}");
+        assert_eq!(bad.json()["code"], "INVALID_REQUEST", "{q}");
+    }
+
     // Clinic A sees the record, the registry's answer and the proposal.
     let list = s.call("GET", "/api/v1/corrections", Some(&s.staff_a), None);
     assert_eq!(list.status, 200);

@@ -66,10 +66,15 @@ pub struct ClinicCreated {
     pub province: u16,
 }
 
+fn staff_role() -> String {
+    "staff".to_owned()
+}
+
 /// The body of `POST /admin/clinics/{id}/tokens`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NewToken {
-    /// `staff` or `admin`.
+    /// `staff` or `admin` (default: `staff`, the lesser).
+    #[serde(default = "staff_role")]
     pub role: String,
     /// Days until the token expires: 1 to the configured lifetime (default: the lifetime).
     #[serde(default)]

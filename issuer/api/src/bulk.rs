@@ -1062,3 +1062,32 @@ mod tests {
         }
     }
 }
+
+/// The upload parser without the service around it, for the fuzz targets (`issuer/fuzz`):
+/// only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{Format, Item, Parser};
+
+    /// Feeds `body` as a CSV (`csv`) or NDJSON upload, cut into slices at the offsets `cuts`
+    /// (as the network would deliver it), then the end of the body. Returns the records and
+    /// line errors it gave, or `None` when the upload as a whole was refused.
+    pub fn parse(csv: bool, body: &[u8], cuts: &[usize]) -> Option<(usize, usize)> {
+        let mut parser = Parser::new(if csv { Format::Csv } else { Format::Ndjson });
+        let mut items = Vec::new();
+        let mut at = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(at, body.len());
+            parser.feed(Some(&body[at..cut]), &mut items).ok()?;
+            at = cut;
+        }
+        parser.feed(Some(&body[at..]), &mut items).ok()?;
+        parser.feed(None, &mut items).ok()?;
+        let records = items
+            .iter()
+            .filter(|i| matches!(i, Item::Record(..)))
+            .count();
+        Some((records, items.len() - records))
+    }
+}

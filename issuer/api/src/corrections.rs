@@ -309,9 +309,13 @@ async fn list(
     Auth(staff): Auth,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ReviewResponse>>, ApiError> {
-    let Query(q) = query.map_err(|_| {
-        ApiError::InvalidRequest("the query accepts after (an id) and limit (1 to 200)".into())
-    })?;
+    let bad_query =
+        || ApiError::InvalidRequest("the query accepts after (an id) and limit (1 to 200)".into());
+    let Query(q) = query.map_err(|_| bad_query())?;
+    // Out of range is refused, not clamped: a client asking for 500 must not think it got all.
+    if q.limit.is_some_and(|l| !(1..=200).contains(&l)) {
+        return Err(bad_query());
+    }
     let reviews = flow::pending(
         &state.storage,
         &*state.registry,

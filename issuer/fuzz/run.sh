@@ -1,0 +1,1 @@
+../../verifier/fuzz/run.sh
