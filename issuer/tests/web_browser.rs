@@ -50,6 +50,31 @@ fn browser_tools(root: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, root.join("tests/browser/flow.mjs")))
 }
 
+/// The QR code of a PDF's page as poppler renders it at 150 dpi (`None`, saying so, without
+/// poppler-utils, which `.ci/run` installs).
+fn pdf_page_qr(pdf: &[u8]) -> Option<String> {
+    if Command::new("pdftoppm").arg("-v").output().is_err() {
+        println!("SKIPPED: the PDF's QR check: pdftoppm is not installed (Debian: poppler-utils)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("certificate.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = Command::new("pdftoppm")
+        .args(["-r", "150", "-png", "-singlefile"])
+        .arg(&file)
+        .arg(dir.path().join("page"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftoppm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(dir.path().join("page.png")).unwrap();
+    Some(vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_member_and_a_citizen_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -119,12 +144,35 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
 
     let dob = p.date_of_birth.to_string();
     let dob: Vec<&str> = dob.split('-').collect();
+    // A photo of the person's CCCD card's QR code (a real QR picture, the card's text in UTF-8).
+    let card_text = format!(
+        "{}||{}|{}{}{}|{}|5 Nguyễn Huệ, Phường Bến Nghé, Quận 1, TP Hồ Chí Minh|20062021",
+        p.id,
+        p.full_name,
+        dob[2],
+        dob[1],
+        dob[0],
+        if p.sex.code() == "F" { "Nữ" } else { "Nam" }
+    );
+    let card_png = vaxpass_issuer::qr::render_png(
+        &card_text,
+        &vaxpass_issuer::qr::QrOptions {
+            module_px: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let card_file = data.path().join("cccd-card.png");
+    std::fs::write(&card_file, card_png).unwrap();
     let vi = &vaxpass_issuer_web::i18n::VI;
     let scenario = serde_json::json!({
         "username": account.username,
         "password": password,
         "misspelt_name": vaxpass_issuer::names::strip_diacritics(&p.full_name),
         "other_clinic_record": other_id,
+        "cccd_photo": card_file,
+        "clinic_pdf": data.path().join("clinic.pdf"),
+        "portal_pdf": data.path().join("portal.pdf"),
         "person": {
             "id_number": p.id.to_string(),
             "full_name": p.full_name,
@@ -183,6 +231,16 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
     let payload = verified.payload_json().unwrap();
     assert_eq!(payload["dob"], p.date_of_birth.to_string());
     assert_eq!(payload["v"][0]["dn"], 2);
+
+    // The two PDFs the browser downloaded (the clinic's and the citizen's): rendered by poppler,
+    // their QR code read by the verifier's picture reader holds the same HC1.
+    for name in ["clinic.pdf", "portal.pdf"] {
+        let pdf = std::fs::read(data.path().join(name)).unwrap();
+        match pdf_page_qr(&pdf) {
+            Some(text) => assert_eq!(text, hc1, "{name}"),
+            None => break,
+        }
+    }
 
     stop.send(()).unwrap();
     serving.await.unwrap().unwrap();

@@ -108,6 +108,16 @@ impl Browser {
         self.send(req).await
     }
 
+    /// A GET whose answer is kept as bytes (downloads).
+    async fn get_bytes(&mut self, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let req = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, bytes) = common::send(&self.app, req).await;
+        (status, headers, bytes.to_vec())
+    }
+
     async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded::to_string(form).unwrap();
         let req = Request::post(uri)
@@ -200,6 +210,45 @@ impl Env {
         let plain = vaxpass_issuer::names::strip_diacritics(&p.full_name);
         (p, plain)
     }
+}
+
+/// A PDF's page rendered by poppler (`pdftoppm`, 150 dpi) with its QR code decoded by the
+/// verifier's picture reader, and its text (`pdftotext`). `None`, saying so, when poppler-utils
+/// is not installed (`.ci/run` installs it).
+fn pdf_qr_and_text(pdf: &[u8]) -> Option<(String, String)> {
+    use std::process::Command;
+    if Command::new("pdftoppm").arg("-v").output().is_err() {
+        println!("SKIPPED: the PDF's QR check: pdftoppm is not installed (Debian: poppler-utils)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("certificate.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = Command::new("pdftoppm")
+        .args(["-r", "150", "-png", "-singlefile"])
+        .arg(&file)
+        .arg(dir.path().join("page"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftoppm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(dir.path().join("page.png")).unwrap();
+    let qr = vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page");
+    let out = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((qr, String::from_utf8(out.stdout).unwrap()))
 }
 
 /// The intake form's fields for `p`, with `name` as the full name.
@@ -406,6 +455,36 @@ async fn the_whole_flow(env: Env) {
             .starts_with("attachment")
     );
 
+    // The PDF of the paper certificate: its QR (drawn as vectors) read back from the page as
+    // poppler rasterises it, the same HC1; its text, Vietnamese first.
+    let pdf = staff
+        .get_bytes(&format!("/clinic/records/{id}/certificate.pdf"))
+        .await;
+    assert_eq!(pdf.0, StatusCode::OK);
+    assert_eq!(pdf.1["content-type"], "application/pdf");
+    assert!(
+        pdf.1["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    if let Some((qr_text, text)) = pdf_qr_and_text(&pdf.2) {
+        assert_eq!(
+            qr_text, hc1,
+            "the PDF's QR code holds the certificate's HC1"
+        );
+        assert!(text.contains("Chứng nhận tiêm chủng COVID-19"), "{text}");
+        assert!(text.contains("COVID-19 vaccination certificate"), "{text}");
+        assert!(
+            text.contains(&p.full_name),
+            "the holder's name, diacritics and all: {text}"
+        );
+        assert!(
+            text.find("Ngày sinh").unwrap() < text.find("Date of birth").unwrap(),
+            "Vietnamese first: {text}"
+        );
+    }
+
     // The list of the clinic's records, by status.
     let list = staff.get("/clinic/records?status=issued").await;
     assert!(
@@ -496,6 +575,18 @@ async fn the_whole_flow(env: Env) {
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     assert_eq!(found.hc1(), hc1);
     assert!(found.body.contains("href=\"data:image/png;base64,"));
+    // The citizen's PDF (a data: URL, so nothing about the person is in a URL): its QR too.
+    let pdf_b64 = found
+        .body
+        .split("href=\"data:application/pdf;base64,")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a PDF download on the portal's certificate page");
+    let citizen_pdf =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pdf_b64).unwrap();
+    if let Some((qr_text, _)) = pdf_qr_and_text(&citizen_pdf) {
+        assert_eq!(qr_text, hc1);
+    }
     assert_eq!(found.headers["cache-control"], "no-store");
 
     // Every miss: the same page and message (a wrong name, an unknown number).
@@ -673,4 +764,197 @@ fn every_matcher_code_has_a_text() {
             }
         }
     }
+}
+
+/// A multipart body with the fields in order (a text field, or a file with its media type).
+fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----vaxpass-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, media_type, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match media_type {
+            Some(t) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"card.png\"\r\nContent-Type: {t}\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Browser {
+    async fn post_multipart(&mut self, uri: &str, fields: &[(&str, Option<&str>, &[u8])]) -> Page {
+        let (content_type, body) = multipart(fields);
+        let req = Request::post(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// The photo of a CCCD card's QR code (a real QR picture made here, in the text's UTF-8):
+/// decoded on the server, shown, and the intake form filled from it; refused when it is no
+/// picture, no card's code, or comes without the form's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cccd_photo_fills_the_intake_form() {
+    use vaxpass_issuer::qr::{QrOptions, render_png};
+    let env = sqlite_env().await;
+    let (p, _) = env.person_and_misspelling();
+    let dob = dob_parts(&p);
+    let sex = if p.sex.code() == "F" { "Nữ" } else { "Nam" };
+    let card_text = format!(
+        "{}|025123456|{}|{}{}{}|{sex}|12 Lý Thường Kiệt, Phường Tràng Tiền, Quận Hoàn Kiếm, Hà Nội|15082021",
+        p.id, p.full_name, dob[2], dob[1], dob[0]
+    );
+    let png = render_png(
+        &card_text,
+        &QrOptions {
+            module_px: 6,
+            ..QrOptions::default()
+        },
+    )
+    .unwrap();
+    let mut staff = Browser::new(env.app.clone());
+    assert_eq!(
+        staff.sign_in("lan.a", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let form = staff.get("/clinic/records/new").await;
+    assert!(
+        form.body.contains("enctype=\"multipart/form-data\""),
+        "the photo form on the intake page"
+    );
+    let csrf = form.hidden("csrf");
+
+    let read = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/png"), &png),
+            ],
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(
+        read.body.contains("Đã đọc từ mã QR của thẻ"),
+        "{}",
+        read.body
+    );
+    assert!(read.body.contains("025123456"), "the old CMND is shown");
+    assert!(read.body.contains("Lý Thường Kiệt"), "the address is shown");
+    // The intake form, filled from the card.
+    assert!(
+        read.body.contains(&format!(
+            "name=\"id_number\" type=\"text\" class=\"w-20ch\" value=\"{}\"",
+            p.id
+        )),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body.contains(&format!("value=\"{}\"", p.full_name)),
+        "the name with its diacritics: {}",
+        read.body
+    );
+    assert!(read.body.contains(&format!(
+        "name=\"dob-year\" type=\"text\" inputmode=\"numeric\" class=\"w-4\" value=\"{}\"",
+        dob[0]
+    )));
+    assert!(read.body.contains(&format!(
+        "id=\"sex-{}\" name=\"sex\" value=\"{}\" checked",
+        p.sex.code(),
+        p.sex.code()
+    )));
+
+    // Not a picture (whatever it claims), a picture without a code, another QR code.
+    let not_picture = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/png"), b"GIF89a not a png"),
+            ],
+        )
+        .await;
+    assert_eq!(not_picture.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        not_picture
+            .body
+            .contains("không phải ảnh PNG, JPEG hoặc WebP")
+    );
+    let mislabelled = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/jpeg"), &png),
+            ],
+        )
+        .await;
+    assert_eq!(mislabelled.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let hc1_png = render_png(
+        "HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3",
+        &QrOptions::default(),
+    )
+    .unwrap();
+    let other_code = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/png"), &hc1_png),
+            ],
+        )
+        .await;
+    assert_eq!(other_code.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(other_code.body.contains("không phải mã QR của thẻ CCCD"));
+    assert!(
+        !other_code.body.contains("HC1:"),
+        "the text read is not echoed"
+    );
+
+    // Without the token (or with the photo before it): refused, nothing decoded.
+    let no_token = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[("photo", Some("image/png"), &png)],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(!no_token.body.contains(&p.full_name));
+    let wrong = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, "0".repeat(64).as_bytes()),
+                ("photo", Some("image/png"), &png),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+
+    // Signed out: to the sign-in page.
+    let mut anonymous = Browser::new(env.app.clone());
+    let page = anonymous
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/png"), &png),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    env.finish().await;
 }

@@ -5,7 +5,8 @@
 //
 // URL: the running service (issuer/tests/web_browser.rs starts it on a loopback port).
 // SCENARIO.json: the staff account, the registry person, the misspelling, another clinic's
-// record id and the texts to expect (written by the Rust test).
+// record id, the photo of the person's CCCD card's QR code, where to save the two PDFs
+// downloaded, and the texts to expect (written by the Rust test).
 // The last line printed is `RESULT {"clinic_hc1": …, "portal_hc1": …}`; the Rust test checks
 // both HC1 strings with the verifier library. Exit code 1 on any failure.
 //
@@ -150,6 +151,16 @@ try {
   expect(new URL(page.url()).pathname === '/clinic/records/new', `after sign-in: ${page.url()}`);
   await checkPage('intake');
 
+  // The CCCD card's QR code, uploaded as a photo: what was read is shown, the form filled.
+  await page.locator('#photo').setInputFiles(s.cccd_photo);
+  await submit('form[action="/clinic/records/cccd"]');
+  expect(await page.locator('.cccd-read').count() === 1, 'what the card said is shown');
+  expect(await page.locator(`${intakeForm} #id_number`).inputValue() === s.person.id_number, 'the ID number filled from the card');
+  expect(await page.locator(`${intakeForm} #full_name`).inputValue() === s.person.full_name, 'the name filled from the card');
+  expect(await page.locator(`${intakeForm} #dob-year`).inputValue() === s.person.dob_year, 'the birth year filled from the card');
+  expect(await page.locator(`${intakeForm} #sex-${s.person.sex}`).isChecked(), 'the sex filled from the card');
+  await checkPage('cccd-read');
+
   // A dose with a deliberately misspelt name: the mismatch reason in Vietnamese.
   await fillIntake(intakeForm, s.misspelt_name);
   await submit(intakeForm);
@@ -175,6 +186,14 @@ try {
   expect(await qr.locator('svg').count() === 1, 'the QR code is an SVG');
   clinicHc1 = await page.locator('#hc1').inputValue();
   expect(clinicHc1.startsWith('HC1:'), 'the HC1 text');
+  // The PDF of the paper certificate, downloaded as a person would (the Rust test renders it
+  // with pdftoppm and reads its QR code).
+  const [clinicPdf] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('a[href$="/certificate.pdf"]').click(),
+  ]);
+  expect(clinicPdf.suggestedFilename().endsWith('.pdf'), `the PDF's name: ${clinicPdf.suggestedFilename()}`);
+  await clinicPdf.saveAs(s.clinic_pdf);
   await page.locator('details.hc1 summary').click();
   await checkPage('certificate');
   await page.emulateMedia({ media: 'print' });
@@ -216,6 +235,11 @@ try {
   expect(portalHc1 === clinicHc1, 'the portal hands out the same HC1');
   const download = page.locator('a[download="vaxpass.png"]');
   expect((await download.getAttribute('href')).startsWith('data:image/png;base64,'), 'a PNG download');
+  const [portalPdf] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('a[download="vaxpass.pdf"]').click(),
+  ]);
+  await portalPdf.saveAs(s.portal_pdf);
   await checkPage('portal-certificate');
 
   // A wrong lookup: the uniform message.

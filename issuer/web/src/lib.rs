@@ -62,10 +62,13 @@ use axum::routing::get;
 use vaxpass_issuer_api::AppState;
 
 pub mod accounts;
+pub mod cccd;
 mod clinic;
+mod corrections;
 mod forms;
 pub mod i18n;
 mod page;
+pub mod pdf;
 mod portal;
 pub mod session;
 mod vaccines;
@@ -131,6 +134,7 @@ pub fn router(app: AppState, config: WebConfig) -> Router {
     Router::new()
         .merge(portal::router())
         .merge(clinic::router())
+        .merge(corrections::router())
         .merge(session::router())
         .route("/lang/{code}", get(i18n::switch))
         .route(STYLESHEET_PATH.as_str(), get(stylesheet))

@@ -72,6 +72,7 @@ pub(crate) fn layout(c: &Chrome<'_>, main: Markup) -> Markup {
                         div.wrap.console-row {
                             a href="/clinic/records/new" aria-current=[(c.path == "/clinic/records/new").then_some("page")] { (t.nav_new_record) }
                             a href="/clinic/records" aria-current=[(c.path == "/clinic/records").then_some("page")] { (t.nav_records) }
+                            a href="/clinic/corrections" aria-current=[(c.path == "/clinic/corrections").then_some("page")] { (t.nav_corrections) }
                             span.account { (fill(t.signed_in_as, &[("user", &s.username)])) }
                             form.sign-out method="post" action="/clinic/sign-out" {
                                 input type="hidden" name="csrf" value=(s.csrf_token);

@@ -100,6 +100,7 @@ fn lookup_page(
                 (date_fields(t, "last", t.last_dose_date, None, (&form.last_day, &form.last_month, &form.last_year), errors))
                 button.button type="submit" { (t.lookup_submit) }
             }
+            p { a href="/corrections" { (t.corr_portal_link) } }
             p.staff-link { a href="/clinic/sign-in" { (t.staff_link) } }
         }
     };
@@ -252,6 +253,14 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         base64::engine::general_purpose::STANDARD.encode(png)
     );
     let holder = Holder::of(c);
+    let pdf = match crate::clinic::paper_pdf(c, &holder) {
+        Ok(pdf) => pdf,
+        Err(e) => return page::failed(lang, "PDF", &e),
+    };
+    let pdf_url = format!(
+        "data:application/pdf;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(pdf)
+    );
     let chrome = Chrome {
         lang,
         title: t.portal_cert_title,
@@ -260,6 +269,8 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         error: false,
     };
     let download = html! {
+        a.button href=(pdf_url) download="vaxpass.pdf" { (t.download_pdf) }
+        " "
         a.button.button-secondary href=(data_url) download="vaxpass.png" { (t.download_png) }
         p.hint { (t.print_hint) }
     };
@@ -267,7 +278,7 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         h1.no-print { (t.portal_cert_title) }
         p.lead.no-print { (t.portal_cert_intro) }
         div.portal-cert { (certificate_block(t, c, &holder, download)) }
-        p.no-print { a href="/" { (t.new_lookup) } }
+        p.no-print { a href="/" { (t.new_lookup) } " · " a href="/corrections" { (t.corr_portal_link) } }
     };
     html_response(StatusCode::OK, layout(&chrome, body))
 }
