@@ -138,6 +138,7 @@ pub fn router(app: AppState, config: WebConfig) -> Router {
         .merge(session::router())
         .route("/lang/{code}", get(i18n::switch))
         .route(STYLESHEET_PATH.as_str(), get(stylesheet))
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -167,6 +168,102 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Any other path: the 404 page, in the request's language (the console's, when signed in).
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    lang: i18n::Lang,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let session = session::current(&state, &headers).await.ok().flatten();
+    page::not_found(lang, session.as_ref())
+}
+
+/// Whether a request's `Accept-Language` puts Vietnamese first (`vi`, `vi-VN`, by `q`).
+pub fn prefers_vietnamese(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut best: Option<(f32, &str)> = None;
+    for item in value.split(',').take(20) {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if tag.is_empty() || !(q > 0.0) {
+            continue;
+        }
+        if best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, tag));
+        }
+    }
+    best.is_some_and(|(_, tag)| {
+        tag.split('-')
+            .next()
+            .is_some_and(|primary| primary.eq_ignore_ascii_case("vi"))
+    })
+}
+
+/// The largest JSON error body rewritten by [`api_languages`] (the API's errors are a few
+/// hundred bytes).
+const MAX_API_ERROR_BYTES: usize = 16 * 1024;
+
+/// Middleware for the JSON API (`/api/…`): when the request's `Accept-Language` puts
+/// Vietnamese first, an error answer `{"code", "message"}` also gets `"message_vi"`, the
+/// Vietnamese text of its `code` from the pages' catalogue (`api_…` keys); the English
+/// `message` stays as it is. Every answer under `/api/` says `Vary: Accept-Language`.
+/// `serve` layers it over the whole service.
+pub async fn api_languages(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let vietnamese = api && prefers_vietnamese(request.headers());
+    let mut response = next.run(request).await;
+    if !api {
+        return response;
+    }
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept-language"));
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = axum::body::HttpBody::size_hint(response.body())
+        .upper()
+        .is_some_and(|n| n <= MAX_API_ERROR_BYTES as u64);
+    if !vietnamese || !(status.is_client_error() || status.is_server_error()) || !json || !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_API_ERROR_BYTES).await else {
+        // The size was checked above; a body that fails to read is a failed answer.
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+    };
+    let text = value
+        .get("code")
+        .and_then(|c| c.as_str())
+        .map(|code| format!("api_{}", code.to_ascii_lowercase()))
+        .and_then(|key| i18n::VI.get(&key))
+        .unwrap_or(i18n::VI.api_other);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("message_vi".to_owned(), serde_json::Value::from(text));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }
 
 async fn stylesheet() -> Response {
