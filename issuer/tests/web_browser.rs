@@ -1,15 +1,21 @@
 //! The web pages in a real browser: the service started in process on a loopback port with
 //! DEVELOPMENT keys (`server::Server`, as `serve` runs it), then `node tests/browser/flow.mjs`
-//! drives headless Chromium through it (sign-in, a misspelt name and its Vietnamese reason,
-//! the correction, confirmation, the QR and HC1, the records list, another clinic's record,
-//! a form without its CSRF token, sign-out, the citizen's lookup, a wrong lookup, the
-//! language switch), running axe-core on every page. This test fails when the script fails,
-//! and checks both HC1 strings the browser read with the verifier library.
+//! drives headless Chromium through it (sign-in, a photo of a CCCD card's QR code filling the
+//! intake form, a misspelt name and its Vietnamese reason, the correction, confirmation, the
+//! QR and HC1, the PDF download, the records list, another clinic's record, a form without its
+//! CSRF token, sign-out, the citizen's lookup and PDF, a wrong lookup, a correction report and
+//! its status, the language switch, the clinic's review and approval of the report, the
+//! revocation of a certificate, the records search, a 404 page), running axe-core on every
+//! page. This test fails when the script fails, checks both HC1 strings the browser read with
+//! the verifier library, and renders both PDFs the browser downloaded with `pdftoppm` to read
+//! their QR code back.
 //!
 //! It prints `SKIPPED: …` and passes only when Chromium (`/usr/bin/chromium` or
-//! `VAXPASS_CHROMIUM`), `node` or `tests/browser/node_modules` (`npm ci` there) is absent.
+//! `VAXPASS_CHROMIUM`), `node` or `tests/browser/node_modules` (`npm ci` there) is absent
+//! (the PDF check alone, saying so, without poppler-utils).
 //! With `VAXPASS_SCREENSHOTS_DIR=DIR` the script also writes desktop (1280 px) and phone
-//! (360 px) screenshots of every page into DIR (`docs/screenshots/` in the README).
+//! (360 px) screenshots of every page into DIR (`docs/screenshots/` in the README), and the
+//! test the PDF's page as poppler renders it (`certificate-pdf.png`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../api/tests/common/mod.rs"]
@@ -52,7 +58,7 @@ fn browser_tools(root: &Path) -> Result<(PathBuf, PathBuf), String> {
 
 /// The QR code of a PDF's page as poppler renders it at 150 dpi (`None`, saying so, without
 /// poppler-utils, which `.ci/run` installs).
-fn pdf_page_qr(pdf: &[u8]) -> Option<String> {
+fn pdf_page_qr(pdf: &[u8]) -> Option<(String, Vec<u8>)> {
     if Command::new("pdftoppm").arg("-v").output().is_err() {
         println!("SKIPPED: the PDF's QR check: pdftoppm is not installed (Debian: poppler-utils)");
         return None;
@@ -72,7 +78,8 @@ fn pdf_page_qr(pdf: &[u8]) -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let png = std::fs::read(dir.path().join("page.png")).unwrap();
-    Some(vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page"))
+    let text = vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page");
+    Some((text, png))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,6 +191,9 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
             "forbidden_vi": vi.forbidden_text,
             "csrf_vi": vi.csrf_text,
             "no_match_vi": vi.lookup_no_match,
+            "corr_open_vi": vi.corr_status_open,
+            "revoked_vi": vi.revoked_title,
+            "not_found_vi": vi.not_found_title,
         },
     });
     let scenario_file = data.path().join("scenario.json");
@@ -237,7 +247,15 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
     for name in ["clinic.pdf", "portal.pdf"] {
         let pdf = std::fs::read(data.path().join(name)).unwrap();
         match pdf_page_qr(&pdf) {
-            Some(text) => assert_eq!(text, hc1, "{name}"),
+            Some((text, png)) => {
+                assert_eq!(text, hc1, "{name}");
+                // The paper certificate as printed, beside the pages' screenshots.
+                if let (Some(dir), "clinic.pdf") =
+                    (std::env::var_os("VAXPASS_SCREENSHOTS_DIR"), name)
+                {
+                    std::fs::write(Path::new(&dir).join("certificate-pdf.png"), png).unwrap();
+                }
+            }
             None => break,
         }
     }

@@ -185,6 +185,8 @@ try {
   expect((await qr.getAttribute('aria-label')).includes(s.person.full_name), 'the QR code has an accessible name');
   expect(await qr.locator('svg').count() === 1, 'the QR code is an SVG');
   clinicHc1 = await page.locator('#hc1').inputValue();
+  const uvci = (await page.locator('.cert-data dd.mono').innerText()).trim();
+  expect(uvci.startsWith('URN:UVCI:'), `the UVCI on the certificate page: ${uvci}`);
   expect(clinicHc1.startsWith('HC1:'), 'the HC1 text');
   // The PDF of the paper certificate, downloaded as a person would (the Rust test renders it
   // with pdftoppm and reads its QR code).
@@ -249,12 +251,72 @@ try {
   expect(await page.getByText(s.expect.no_match_vi).count() === 1, 'the uniform miss message');
   await checkPage('portal-miss');
 
+  // The citizen reports a wrong dose date, then looks at the report's status.
+  await go('/corrections');
+  await checkPage('correction-form');
+  await page.locator('#uvci').fill(uvci);
+  await page.locator('#hdob-day').fill(s.person.dob_day);
+  await page.locator('#hdob-month').fill(s.person.dob_month);
+  await page.locator('#hdob-year').fill(s.person.dob_year);
+  await page.locator('label[for="kind-dose_details"]').click();
+  await page.locator('#ndate-day').fill('2');
+  await page.locator('#ndate-month').fill('9');
+  await page.locator('#ndate-year').fill('2021');
+  await page.locator('#note').fill('Ngày tiêm trên phiếu tiêm chủng là 02/09/2021.');
+  await submit('form[action="/corrections"]', 201);
+  const reference = (await page.locator('#reference').innerText()).trim();
+  const statusToken = (await page.locator('#status-token').innerText()).trim();
+  expect(reference.startsWith('VXC-') && statusToken.length === 64, 'a reference and a status code');
+  await checkPage('correction-filed');
+  await go('/corrections/status');
+  await page.locator('#reference').fill(reference);
+  await page.locator('#token').fill(statusToken);
+  await submit('form[action="/corrections/status"]');
+  expect((await page.locator('#correction-status').innerText()).includes(s.expect.corr_open_vi), 'the report is open');
+  await checkPage('correction-status');
+
   // The language switch.
   await go('/');
   await Promise.all([page.waitForNavigation(), page.locator('nav.lang-switch a').click()]);
   expect(await page.locator('html').getAttribute('lang') === 'en', 'English after the switch');
   expect(await page.locator('h1').innerText() === 'Find your vaccine passport', 'the portal in English');
   await checkPage('portal-english');
+
+  // The clinic reviews the report and approves it: a new certificate replaces the old one.
+  await go('/lang/vi?back=%2Fclinic%2Fsign-in');
+  await page.locator('#username').fill(s.username);
+  await page.locator('#password').fill(s.password);
+  await submit('form[action="/clinic/sign-in"]');
+  await go('/clinic/corrections');
+  expect(await page.locator(`a[href="/clinic/corrections/${reference}"]`).count() === 1, 'the report in the clinic\'s list');
+  await checkPage('corrections-list');
+  await go(`/clinic/corrections/${reference}`);
+  expect(await page.locator('table.change').innerText().then((t) => t.includes('02/09/2021')), 'the proposed date');
+  await checkPage('correction-review');
+  await submit('form[action$="/approve"]');
+  expect(/\/certificate$/.test(page.url()), `the new certificate: ${page.url()}`);
+  const newUvci = (await page.locator('.cert-data dd.mono').innerText()).trim();
+  expect(newUvci !== uvci, 'a new UVCI');
+
+  // The new certificate revoked (issued by mistake), from its page.
+  await page.locator('details.revoke summary').click();
+  await page.locator('label[for="reason-error"]').click();
+  await checkPage('certificate-revoke');
+  await submit('form[action$="/revoke"]');
+  expect(await page.getByText(s.expect.revoked_vi).count() >= 1, 'revoked');
+  await checkPage('revoked');
+
+  // The records, searched by a name typed without diacritics.
+  await go('/clinic/records');
+  await page.locator('#q').fill(s.misspelt_name.toLowerCase());
+  await submit('form.search');
+  expect(await page.locator('table.records tbody tr').count() >= 1, 'the search finds the records');
+  await checkPage('records-search');
+
+  // A page that does not exist.
+  await go('/no-such-page', 404);
+  expect(await page.getByText(s.expect.not_found_vi).count() >= 1, 'the 404 page says so');
+  await checkPage('not-found');
 } catch (e) {
   console.error(`FAILED at step ${step + 1} (after ${visited.join(', ') || 'nothing'}): ${e.message}`);
   await context.close();

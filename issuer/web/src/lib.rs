@@ -196,7 +196,7 @@ pub fn prefers_vietnamese(headers: &axum::http::HeaderMap) -> bool {
             .find_map(|p| p.trim().strip_prefix("q="))
             .and_then(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
-        if tag.is_empty() || !(q > 0.0) {
+        if tag.is_empty() || q.is_nan() || q <= 0.0 {
             continue;
         }
         if best.is_none_or(|(b, _)| q > b) {

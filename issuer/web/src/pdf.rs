@@ -289,6 +289,9 @@ pub fn render(c: &PaperCertificate<'_>) -> Result<Vec<u8>, PdfError> {
     finish(w)
 }
 
+/// A row of the data: the label in Vietnamese and in English, the value's lines.
+type Row<'a> = (&'a str, &'a str, Vec<(Face, String)>);
+
 /// Everything on the page.
 fn draw_page(w: &mut Writer<'_>, c: &PaperCertificate<'_>, qr: &QrMatrix) {
     let (vi, en): (&Texts, &Texts) = (&VI, &EN);
@@ -347,7 +350,8 @@ fn draw_page(w: &mut Writer<'_>, c: &PaperCertificate<'_>, qr: &QrMatrix) {
         }
     }
     w.content.fill_nonzero();
-    y = qr_top - qr_side - quiet;
+    // The caption below the quiet zone, not in it.
+    y = qr_top - qr_side - quiet - 11.0;
     let caption = format!("{} · {}", vi.pdf_scan, en.pdf_scan);
     let caption_w = w.width(Face::Regular, 9.0, &caption);
     w.text(
@@ -378,7 +382,7 @@ fn draw_page(w: &mut Writer<'_>, c: &PaperCertificate<'_>, qr: &QrMatrix) {
             ("total", &c.dose.1.to_string()),
         ],
     );
-    let rows: [(&str, &str, Vec<(Face, String)>); 9] = [
+    let rows: [Row<'_>; 9] = [
         (
             vi.cert_holder,
             en.cert_holder,
