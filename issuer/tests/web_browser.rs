@@ -56,28 +56,10 @@ fn browser_tools(root: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, root.join("tests/browser/flow.mjs")))
 }
 
-/// The QR code of a PDF's page as poppler renders it at 150 dpi (`None`, saying so, without
-/// poppler-utils, which `.ci/run` installs).
+/// The QR code of a PDF's page as poppler renders it at 150 dpi, and the page (`None`, saying
+/// so, without poppler-utils, which `.ci/run` installs).
 fn pdf_page_qr(pdf: &[u8]) -> Option<(String, Vec<u8>)> {
-    if Command::new("pdftoppm").arg("-v").output().is_err() {
-        println!("SKIPPED: the PDF's QR check: pdftoppm is not installed (Debian: poppler-utils)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("certificate.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let out = Command::new("pdftoppm")
-        .args(["-r", "150", "-png", "-singlefile"])
-        .arg(&file)
-        .arg(dir.path().join("page"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pdftoppm: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let png = std::fs::read(dir.path().join("page.png")).unwrap();
+    let png = common::pdf_page_png(pdf)?;
     let text = vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page");
     Some((text, png))
 }

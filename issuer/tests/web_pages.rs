@@ -215,43 +215,12 @@ impl Env {
     }
 }
 
-/// A PDF's page rendered by poppler (`pdftoppm`, 150 dpi) with its QR code decoded by the
-/// verifier's picture reader, and its text (`pdftotext`). `None`, saying so, when poppler-utils
-/// is not installed (`.ci/run` installs it).
+/// A PDF's QR code as the verifier's picture reader finds it on the page poppler renders, and
+/// its text; `None` (saying so) without poppler-utils.
 fn pdf_qr_and_text(pdf: &[u8]) -> Option<(String, String)> {
-    use std::process::Command;
-    if Command::new("pdftoppm").arg("-v").output().is_err() {
-        println!("SKIPPED: the PDF's QR check: pdftoppm is not installed (Debian: poppler-utils)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("certificate.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let out = Command::new("pdftoppm")
-        .args(["-r", "150", "-png", "-singlefile"])
-        .arg(&file)
-        .arg(dir.path().join("page"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pdftoppm: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let png = std::fs::read(dir.path().join("page.png")).unwrap();
+    let png = common::pdf_page_png(pdf)?;
     let qr = vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page");
-    let out = Command::new("pdftotext")
-        .args(["-layout", "-enc", "UTF-8"])
-        .arg(&file)
-        .arg("-")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pdftotext: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((qr, String::from_utf8(out.stdout).unwrap()))
+    Some((qr, common::pdf_text(pdf)))
 }
 
 /// The intake form's fields for `p`, with `name` as the full name.

@@ -23,7 +23,7 @@ use vaxpass_issuer_workflow::{
 };
 
 use crate::WebState;
-use crate::forms::{Posted, Text, date_fields, join_date, radios};
+use crate::forms::{Empty, Posted, Text, date_fields, join_date, radios};
 use crate::i18n::{Lang, Texts, fill};
 use crate::page::{
     self, Chrome, FieldError, error_of, error_summary, html_response, layout, show_date,
@@ -598,13 +598,9 @@ fn intake_photo_error(lang: Lang, session: &Session, message: &str) -> Response 
 /// `POST /clinic/records`: the workflow's checks, the rate limit, then the submission and
 /// its registry match; on to the record's page.
 async fn submit(State(state): State<WebState>, posted: Posted<IntakeForm>) -> Response {
-    let Posted {
-        form,
-        session,
-        lang,
-    } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let staff = session.staff;
@@ -878,9 +874,6 @@ async fn record(
     html_response(StatusCode::OK, layout(&chrome, body))
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
 /// `POST /clinic/records/{id}/confirm`: the workflow's confirmation (signing on the blocking
 /// pool), then the certificate.
 async fn confirm(
@@ -888,9 +881,9 @@ async fn confirm(
     Path(id): Path<String>,
     posted: Posted<Empty>,
 ) -> Response {
-    let Posted { session, lang, .. } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (_, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let r = match own_record(&state, lang, &session, &id).await {
@@ -1224,13 +1217,9 @@ fn record_matches(r: &DoseRecord, needle: &str) -> bool {
 /// typed, newest first, a page at a time (at most [`SEARCH_SCAN`] records looked through per
 /// page).
 async fn search(State(state): State<WebState>, posted: Posted<SearchForm>) -> Response {
-    let Posted {
-        form,
-        session,
-        lang,
-    } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let status = FILTERS.into_iter().find(|s| s.as_str() == form.status);
     let typed: String = form.q.chars().take(100).collect();

@@ -32,12 +32,13 @@ use vaxpass_issuer_workflow::corrections::{
 
 use crate::WebState;
 use crate::clinic::{code_text, entered, own_certificate, status_text};
-use crate::forms::{Posted, Text, date_fields, join_date, radios};
+use crate::forms::{Empty, Posted, Text, date_fields, join_date, radios};
 use crate::i18n::{Lang, Texts, fill};
 use crate::page::{
-    self, Chrome, FieldError, error_of, error_summary, html_response, layout, show_date,
+    self, Chrome, FieldError, error_of, error_summary, html_response, layout, message_summary,
+    show_date,
 };
-use crate::session::{ClientOf, SignedIn, anonymous_csrf};
+use crate::session::{ClientOf, SignedIn, anonymous_page};
 
 pub(crate) fn router() -> Router<WebState> {
     Router::new()
@@ -243,7 +244,6 @@ fn report_form_page(
     message: Option<&str>,
 ) -> Response {
     let t = lang.texts();
-    let (csrf, set) = anonymous_csrf(state, headers);
     let chrome = Chrome {
         lang,
         title: t.corr_title,
@@ -279,64 +279,57 @@ fn report_form_page(
         .collect();
     let note_error = error_of(errors, "note");
     let dose_error = error_of(errors, "new_dose_number");
-    let body = html! {
-        div.narrow {
-            (error_summary(t, errors))
-            @if let Some(m) = message {
-                div.error-summary role="alert" tabindex="-1" id="report-message" autofocus {
-                    h2 { (t.error_summary_title) }
-                    p { (m) }
-                }
-            }
-            h1 { (t.corr_title) }
-            p.lead { (t.corr_intro) }
-            form.stack method="post" action="/corrections" novalidate {
-                input type="hidden" name="csrf" value=(csrf);
-                h2 { (t.corr_section_certificate) }
-                (uvci.render(errors))
-                (date_fields(t, "hdob", t.corr_holder_dob, Some(t.corr_holder_dob_hint), (&form.hdob_day, &form.hdob_month, &form.hdob_year), errors))
-                h2 { (t.corr_section_change) }
-                (radios("kind", t.corr_kind, &kinds, &form.kind, errors))
-                p.hint { (t.corr_fill_hint) }
-                (new_name.render(errors))
-                (date_fields(t, "ndob", t.corr_new_dob, Some(t.date_of_birth_hint), (&form.ndob_day, &form.ndob_month, &form.ndob_year), errors))
-                (radios("new_sex", t.corr_new_sex, &[("M", t.sex_male), ("F", t.sex_female)], &form.new_sex, errors))
-                (new_id.render(errors))
-                (date_fields(t, "ndate", t.corr_new_dose_date, None, (&form.ndate_day, &form.ndate_month, &form.ndate_year), errors))
-                div.field.field-error[dose_error.is_some()] id="new_dose_number-group" {
-                    fieldset {
-                        legend { (t.corr_new_dose) }
-                        @if let Some(e) = dose_error { p.error-message { (e) } }
-                        div.date-row {
-                            div.date-part {
-                                label for="new_dose_number" { (t.dose_number) }
-                                input id="new_dose_number" name="new_dose_number" type="text" inputmode="numeric"
-                                    class="w-2" maxlength="1" value=(form.new_dose_number);
-                            }
-                            div.date-part {
-                                label for="new_series_total" { (t.series_total) }
-                                input id="new_series_total" name="new_series_total" type="text" inputmode="numeric"
-                                    class="w-2" maxlength="1" value=(form.new_series_total);
+    let body = |csrf: &str| {
+        html! {
+            div.narrow {
+                (error_summary(t, errors))
+                (message_summary(t, message))
+                h1 { (t.corr_title) }
+                p.lead { (t.corr_intro) }
+                form.stack method="post" action="/corrections" novalidate {
+                    input type="hidden" name="csrf" value=(csrf);
+                    h2 { (t.corr_section_certificate) }
+                    (uvci.render(errors))
+                    (date_fields(t, "hdob", t.corr_holder_dob, Some(t.corr_holder_dob_hint), (&form.hdob_day, &form.hdob_month, &form.hdob_year), errors))
+                    h2 { (t.corr_section_change) }
+                    (radios("kind", t.corr_kind, &kinds, &form.kind, errors))
+                    p.hint { (t.corr_fill_hint) }
+                    (new_name.render(errors))
+                    (date_fields(t, "ndob", t.corr_new_dob, Some(t.date_of_birth_hint), (&form.ndob_day, &form.ndob_month, &form.ndob_year), errors))
+                    (radios("new_sex", t.corr_new_sex, &[("M", t.sex_male), ("F", t.sex_female)], &form.new_sex, errors))
+                    (new_id.render(errors))
+                    (date_fields(t, "ndate", t.corr_new_dose_date, None, (&form.ndate_day, &form.ndate_month, &form.ndate_year), errors))
+                    div.field.field-error[dose_error.is_some()] id="new_dose_number-group" {
+                        fieldset {
+                            legend { (t.corr_new_dose) }
+                            @if let Some(e) = dose_error { p.error-message { (e) } }
+                            div.date-row {
+                                div.date-part {
+                                    label for="new_dose_number" { (t.dose_number) }
+                                    input id="new_dose_number" name="new_dose_number" type="text" inputmode="numeric"
+                                        class="w-2" maxlength="1" value=(form.new_dose_number);
+                                }
+                                div.date-part {
+                                    label for="new_series_total" { (t.series_total) }
+                                    input id="new_series_total" name="new_series_total" type="text" inputmode="numeric"
+                                        class="w-2" maxlength="1" value=(form.new_series_total);
+                                }
                             }
                         }
                     }
+                    div.field.field-error[note_error.is_some()] {
+                        label for="note" { (t.corr_note) " (" (t.optional) ")" }
+                        @if let Some(e) = note_error { p.error-message id="note-error" { (e) } }
+                        textarea #note name="note" rows="3" maxlength="1000" class="w-full" { (form.note) }
+                    }
+                    (email.render(errors))
+                    button.button type="submit" { (t.corr_submit) }
                 }
-                div.field.field-error[note_error.is_some()] {
-                    label for="note" { (t.corr_note) " (" (t.optional) ")" }
-                    @if let Some(e) = note_error { p.error-message id="note-error" { (e) } }
-                    textarea #note name="note" rows="3" maxlength="1000" class="w-full" { (form.note) }
-                }
-                (email.render(errors))
-                button.button type="submit" { (t.corr_submit) }
+                p { a href="/corrections/status" { (t.corr_status_link) } }
             }
-            p { a href="/corrections/status" { (t.corr_status_link) } }
         }
     };
-    let mut response = html_response(status, layout(&chrome, body));
-    if let Some(v) = set {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    anonymous_page(state, headers, status, &chrome, body)
 }
 
 /// `GET /corrections`.
@@ -359,13 +352,7 @@ async fn report(
     headers: HeaderMap,
     posted: Posted<ReportForm>,
 ) -> Response {
-    let deadline = state
-        .app
-        .lookup_limiter
-        .answer_deadline(tokio::time::Instant::now());
-    let answer = report_answer(&state, client, &headers, posted).await;
-    tokio::time::sleep_until(deadline).await;
-    answer
+    crate::portal::at_answer_floor(&state, report_answer(&state, client, &headers, posted)).await
 }
 
 async fn report_answer(
@@ -470,7 +457,6 @@ fn status_form_page(
     message: Option<&str>,
 ) -> Response {
     let t = lang.texts();
-    let (csrf, set) = anonymous_csrf(state, headers);
     let chrome = Chrome {
         lang,
         title: t.corr_status_title,
@@ -487,28 +473,21 @@ fn status_form_page(
         max_length: 128,
         ..Text::new("token", t.corr_token, "")
     };
-    let body = html! {
-        div.narrow {
-            @if let Some(m) = message {
-                div.error-summary role="alert" tabindex="-1" autofocus {
-                    h2 { (t.error_summary_title) }
-                    p { (m) }
+    let body = |csrf: &str| {
+        html! {
+            div.narrow {
+                (message_summary(t, message))
+                h1 { (t.corr_status_title) }
+                form.stack method="post" action="/corrections/status" novalidate {
+                    input type="hidden" name="csrf" value=(csrf);
+                    (reference.render(&[]))
+                    (token.render(&[]))
+                    button.button type="submit" { (t.corr_status_submit) }
                 }
-            }
-            h1 { (t.corr_status_title) }
-            form.stack method="post" action="/corrections/status" novalidate {
-                input type="hidden" name="csrf" value=(csrf);
-                (reference.render(&[]))
-                (token.render(&[]))
-                button.button type="submit" { (t.corr_status_submit) }
             }
         }
     };
-    let mut response = html_response(status, layout(&chrome, body));
-    if let Some(v) = set {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    anonymous_page(state, headers, status, &chrome, body)
 }
 
 /// `GET /corrections/status`.
@@ -668,65 +647,47 @@ fn proposed_change(t: &Texts, r: &Review) -> Markup {
             t.sex_male
         }
     };
+    let dose = |n: u32, total: u32| {
+        fill(
+            t.dose_of,
+            &[("n", &n.to_string()), ("total", &total.to_string())],
+        )
+    };
+    let now =
+        |f: &dyn Fn(&vaxpass_issuer_store::DoseRecord) -> String| rec.map(f).unwrap_or_default();
     let mut rows: Vec<(&str, String, String)> = Vec::new();
     if let Some(n) = &p.full_name {
         rows.push((
             t.full_name,
-            rec.map(|r| r.identity.full_name.clone())
-                .unwrap_or_default(),
+            now(&|r| r.identity.full_name.clone()),
             n.clone(),
         ));
     }
     if let Some(d) = &p.date_of_birth {
-        rows.push((
-            t.date_of_birth,
-            rec.map(|r| show_date(&r.identity.date_of_birth.to_string()))
-                .unwrap_or_default(),
-            show_date(d),
-        ));
+        let before = now(&|r| show_date(&r.identity.date_of_birth.to_string()));
+        rows.push((t.date_of_birth, before, show_date(d)));
     }
-    if let Some(s) = &p.sex {
-        rows.push((
-            t.sex,
-            rec.map(|r| sex(r.identity.sex.code()).to_owned())
-                .unwrap_or_default(),
-            sex(s).to_owned(),
-        ));
+    if let Some(code) = &p.sex {
+        let before = now(&|r| sex(r.identity.sex.code()).to_owned());
+        rows.push((t.sex, before, sex(code).to_owned()));
     }
     if let Some(n) = &p.id_number {
         rows.push((
             t.id_number,
-            rec.map(|r| r.identity.id_number.clone())
-                .unwrap_or_default(),
+            now(&|r| r.identity.id_number.clone()),
             n.clone(),
         ));
     }
     if let Some(d) = &p.date {
-        rows.push((
-            t.vaccination_date,
-            rec.map(|r| show_date(&r.vaccination.date.to_string()))
-                .unwrap_or_default(),
-            show_date(d),
-        ));
+        let before = now(&|r| show_date(&r.vaccination.date.to_string()));
+        rows.push((t.vaccination_date, before, show_date(d)));
     }
     if p.dose_number.is_some() || p.series_total.is_some() {
-        let now = rec.map(|r| (r.vaccination.dose_number, r.vaccination.series_total));
-        let n = p.dose_number.or(now.map(|n| n.0)).unwrap_or_default();
-        let total = p.series_total.or(now.map(|n| n.1)).unwrap_or_default();
-        rows.push((
-            t.dose_number,
-            now.map(|(n, s)| {
-                fill(
-                    t.dose_of,
-                    &[("n", &n.to_string()), ("total", &s.to_string())],
-                )
-            })
-            .unwrap_or_default(),
-            fill(
-                t.dose_of,
-                &[("n", &n.to_string()), ("total", &total.to_string())],
-            ),
-        ));
+        let current = rec.map(|r| (r.vaccination.dose_number, r.vaccination.series_total));
+        let n = p.dose_number.or(current.map(|c| c.0)).unwrap_or_default();
+        let total = p.series_total.or(current.map(|c| c.1)).unwrap_or_default();
+        let before = now(&|r| dose(r.vaccination.dose_number, r.vaccination.series_total));
+        rows.push((t.dose_number, before, dose(n, total)));
     }
     html! {
         div.table-wrap {
@@ -968,9 +929,6 @@ fn decision_error(lang: Lang, session: &Session, e: WorkflowError) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
 /// `POST /clinic/corrections/{reference}/approve`: amend, match again, re-issue; on to the
 /// new certificate.
 async fn approve(
@@ -978,9 +936,9 @@ async fn approve(
     Path(reference): Path<String>,
     posted: Posted<Empty>,
 ) -> Response {
-    let Posted { session, lang, .. } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (_, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let c = match own_report(&state, lang, &session, &reference).await {
@@ -1015,13 +973,9 @@ async fn reject(
     Path(reference): Path<String>,
     posted: Posted<ReasonForm>,
 ) -> Response {
-    let Posted {
-        form,
-        session,
-        lang,
-    } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let c = match own_report(&state, lang, &session, &reference).await {
@@ -1091,13 +1045,9 @@ async fn revoke(
     Path(id): Path<String>,
     posted: Posted<RevokeForm>,
 ) -> Response {
-    let Posted {
-        form,
-        session,
-        lang,
-    } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let (_, c) = match own_certificate(&state, lang, &session, &id).await {

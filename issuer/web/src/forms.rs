@@ -23,6 +23,21 @@ pub(crate) struct Posted<T> {
     pub(crate) lang: Lang,
 }
 
+impl<T> Posted<T> {
+    /// The form of a signed-in staff member with their session, or the way to the sign-in
+    /// page.
+    pub(crate) fn signed_in(self) -> Result<(T, Session, Lang), Response> {
+        match self.session {
+            Some(session) => Ok((self.form, session, self.lang)),
+            None => Err(page::see_other("/clinic/sign-in")),
+        }
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct Empty {}
+
 #[derive(Deserialize)]
 struct CsrfField {
     #[serde(default)]

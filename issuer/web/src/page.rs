@@ -114,6 +114,19 @@ pub(crate) fn error_summary(t: &Texts, errors: &[FieldError]) -> Markup {
     }
 }
 
+/// The one message of a form that is not about a field (a lookup that found nothing, a
+/// limit), first on the page like the error summary.
+pub(crate) fn message_summary(t: &Texts, message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            div.error-summary #form-message role="alert" tabindex="-1" autofocus {
+                h2 { (t.error_summary_title) }
+                p { (m) }
+            }
+        }
+    }
+}
+
 /// The message of `field`'s error, if it has one.
 pub(crate) fn error_of<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
     errors

@@ -151,7 +151,20 @@ const INK: Rgb = Rgb(0.1, 0.12, 0.14);
 const MUTED: Rgb = Rgb(0.33, 0.36, 0.4);
 const ACCENT: Rgb = Rgb(0.0, 0.37, 0.42);
 
-impl Writer<'_> {
+impl<'f> Writer<'f> {
+    /// A blank page.
+    fn new(fonts: &'f [FontData; 2]) -> Writer<'f> {
+        let used = || Used {
+            remapper: GlyphRemapper::new(),
+            chars: BTreeMap::new(),
+        };
+        Writer {
+            fonts,
+            used: [used(), used()],
+            content: Content::new(),
+        }
+    }
+
     fn font(&self, face: Face) -> &FontData {
         &self.fonts[face as usize]
     }
@@ -271,20 +284,7 @@ fn country_name(code: &str) -> String {
 pub fn render(c: &PaperCertificate<'_>) -> Result<Vec<u8>, PdfError> {
     let fonts = FONTS.as_ref().map_err(|e| PdfError::Font(e.clone()))?;
     let qr = QrMatrix::encode(c.hc1, Ecc::Q)?;
-    let mut w = Writer {
-        fonts,
-        used: [
-            Used {
-                remapper: GlyphRemapper::new(),
-                chars: BTreeMap::new(),
-            },
-            Used {
-                remapper: GlyphRemapper::new(),
-                chars: BTreeMap::new(),
-            },
-        ],
-        content: Content::new(),
-    };
+    let mut w = Writer::new(fonts);
     draw_page(&mut w, c, &qr);
     finish(w)
 }
@@ -645,20 +645,7 @@ mod tests {
     #[test]
     fn lines_wrap_within_the_width() {
         let fonts = FONTS.as_ref().unwrap();
-        let w = Writer {
-            fonts,
-            used: [
-                Used {
-                    remapper: GlyphRemapper::new(),
-                    chars: BTreeMap::new(),
-                },
-                Used {
-                    remapper: GlyphRemapper::new(),
-                    chars: BTreeMap::new(),
-                },
-            ],
-            content: Content::new(),
-        };
+        let w = Writer::new(fonts);
         let lines = w.wrap(
             Face::Regular,
             11.0,
