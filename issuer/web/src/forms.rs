@@ -26,6 +26,9 @@ pub(crate) struct Posted<T> {
 impl<T> Posted<T> {
     /// The form of a signed-in staff member with their session, or the way to the sign-in
     /// page.
+    // The error is the answer itself, handed straight back by the handler (as the extractors'
+    // rejections are): boxing it would only move the allocation.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn signed_in(self) -> Result<(T, Session, Lang), Response> {
         match self.session {
             Some(session) => Ok((self.form, session, self.lang)),
