@@ -1,9 +1,13 @@
 //! # vaxpass-issuer-web
 //!
 //! The issuer's web pages, server-rendered: the **clinic console** (`/clinic/…`: staff sign-in,
-//! intake of a dose, the registry match with each field's reason, confirmation, the
-//! certificate with its QR code, the clinic's records by status) and the **citizen portal**
-//! (`/`: the lookup of one's certificate). Vietnamese by default, English by a switch.
+//! intake of a dose — typed, or filled from a photo of the CCCD card's QR code ([`cccd`]) —,
+//! the registry match with each field's reason, confirmation, the certificate with its QR code
+//! and its paper copy as a PDF ([`pdf`]), revocation, the clinic's records by status with a
+//! search, the correction reports to review) and the **citizen portal** (`/`: the lookup of
+//! one's certificate, its PDF; a correction report and its status). Vietnamese by default,
+//! English by a switch; any other path is a 404 page. [`api_languages`] gives the JSON API's
+//! errors a Vietnamese message when asked.
 //!
 //! ```no_run
 //! # async fn f(state: vaxpass_issuer_api::AppState) {
@@ -25,8 +29,8 @@
 //!   language and not the other. The registry matcher's reason codes are keys too (a test
 //!   checks that every code has a text). The language is the `lang` cookie (set by the
 //!   switch, `/lang/{en|vi}`) or `?lang=`; Vietnamese otherwise.
-//! - **No script.** Every form is a plain HTML form posted to the server; there is no
-//!   JavaScript at all. Headers on every answer: `Content-Security-Policy: default-src 'self';
+//! - **No script.** Every form is a plain HTML form posted to the server (the CCCD photo as
+//!   `multipart/form-data`); there is no JavaScript at all. Headers on every answer: `Content-Security-Policy: default-src 'self';
 //!   script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self';
 //!   frame-ancestors 'none'; base-uri 'none'`, `X-Content-Type-Options: nosniff`,
 //!   `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`; every page `Cache-Control:
