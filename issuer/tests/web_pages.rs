@@ -697,6 +697,27 @@ async fn languages_stylesheet_and_sign_in_limits() {
     env.finish().await;
 }
 
+/// Every error code the JSON API documents has its Vietnamese text (`message_vi`).
+#[test]
+fn every_api_error_code_has_a_vietnamese_text() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../api/openapi.json")).unwrap();
+    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(codes.len() > 10);
+    for code in codes
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .chain(["UNAVAILABLE", "PAYLOAD_TOO_LARGE"])
+    {
+        let key = format!("api_{}", code.to_ascii_lowercase());
+        assert!(
+            vaxpass_issuer_web::i18n::VI.get(&key).is_some(),
+            "{key} is missing in vi.txt"
+        );
+    }
+}
+
 /// Every reason, note and hint code the matcher writes has a text in both languages.
 #[test]
 fn every_matcher_code_has_a_text() {
