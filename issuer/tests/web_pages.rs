@@ -917,6 +917,21 @@ async fn a_cccd_photo_fills_the_intake_form() {
         "the text read is not echoed"
     );
 
+    // Larger than 10 MiB: refused while it is read, and said so.
+    let mut huge = b"\x89PNG\r\n\x1a\n".to_vec();
+    huge.resize(11 * 1024 * 1024, 0);
+    let too_large = staff
+        .post_multipart(
+            "/clinic/records/cccd",
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("photo", Some("image/png"), &huge),
+            ],
+        )
+        .await;
+    assert_eq!(too_large.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_large.body.contains("Ảnh quá lớn"), "{}", too_large.body);
+
     // Without the token (or with the photo before it): refused, nothing decoded.
     let no_token = staff
         .post_multipart(
