@@ -408,6 +408,8 @@ impl Server {
             .merge(vaxpass_issuer_web::router(state, web))
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
             .merge(crate::revocations::router(revocations))
+            // The JSON API's errors get a Vietnamese message when asked (Accept-Language: vi).
+            .layer(middleware::from_fn(vaxpass_issuer_web::api_languages))
             .layer(middleware::from_fn(log_request));
         let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);
         tracing::info!(

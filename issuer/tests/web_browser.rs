@@ -1,15 +1,21 @@
 //! The web pages in a real browser: the service started in process on a loopback port with
 //! DEVELOPMENT keys (`server::Server`, as `serve` runs it), then `node tests/browser/flow.mjs`
-//! drives headless Chromium through it (sign-in, a misspelt name and its Vietnamese reason,
-//! the correction, confirmation, the QR and HC1, the records list, another clinic's record,
-//! a form without its CSRF token, sign-out, the citizen's lookup, a wrong lookup, the
-//! language switch), running axe-core on every page. This test fails when the script fails,
-//! and checks both HC1 strings the browser read with the verifier library.
+//! drives headless Chromium through it (sign-in, a photo of a CCCD card's QR code filling the
+//! intake form, a misspelt name and its Vietnamese reason, the correction, confirmation, the
+//! QR and HC1, the PDF download, the records list, another clinic's record, a form without its
+//! CSRF token, sign-out, the citizen's lookup and PDF, a wrong lookup, a correction report and
+//! its status, the language switch, the clinic's review and approval of the report, the
+//! revocation of a certificate, the records search, a 404 page), running axe-core on every
+//! page. This test fails when the script fails, checks both HC1 strings the browser read with
+//! the verifier library, and renders both PDFs the browser downloaded with `pdftoppm` to read
+//! their QR code back.
 //!
 //! It prints `SKIPPED: …` and passes only when Chromium (`/usr/bin/chromium` or
-//! `VAXPASS_CHROMIUM`), `node` or `tests/browser/node_modules` (`npm ci` there) is absent.
+//! `VAXPASS_CHROMIUM`), `node` or `tests/browser/node_modules` (`npm ci` there) is absent
+//! (the PDF check alone, saying so, without poppler-utils).
 //! With `VAXPASS_SCREENSHOTS_DIR=DIR` the script also writes desktop (1280 px) and phone
-//! (360 px) screenshots of every page into DIR (`docs/screenshots/` in the README).
+//! (360 px) screenshots of every page into DIR (`docs/screenshots/` in the README), and the
+//! test the PDF's page as poppler renders it (`certificate-pdf.png`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../api/tests/common/mod.rs"]
@@ -48,6 +54,14 @@ fn browser_tools(root: &Path) -> Result<(PathBuf, PathBuf), String> {
         ));
     }
     Ok((chromium, root.join("tests/browser/flow.mjs")))
+}
+
+/// The QR code of a PDF's page as poppler renders it at 150 dpi, and the page (`None`, saying
+/// so, without poppler-utils, which `.ci/run` installs).
+fn pdf_page_qr(pdf: &[u8]) -> Option<(String, Vec<u8>)> {
+    let png = common::pdf_page_png(pdf)?;
+    let text = vaxpass_verifier::qr::decode_image(&png).expect("a QR code on the PDF's page");
+    Some((text, png))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,12 +133,35 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
 
     let dob = p.date_of_birth.to_string();
     let dob: Vec<&str> = dob.split('-').collect();
+    // A photo of the person's CCCD card's QR code (a real QR picture, the card's text in UTF-8).
+    let card_text = format!(
+        "{}||{}|{}{}{}|{}|5 Nguyễn Huệ, Phường Bến Nghé, Quận 1, TP Hồ Chí Minh|20062021",
+        p.id,
+        p.full_name,
+        dob[2],
+        dob[1],
+        dob[0],
+        if p.sex.code() == "F" { "Nữ" } else { "Nam" }
+    );
+    let card_png = vaxpass_issuer::qr::render_png(
+        &card_text,
+        &vaxpass_issuer::qr::QrOptions {
+            module_px: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let card_file = data.path().join("cccd-card.png");
+    std::fs::write(&card_file, card_png).unwrap();
     let vi = &vaxpass_issuer_web::i18n::VI;
     let scenario = serde_json::json!({
         "username": account.username,
         "password": password,
         "misspelt_name": vaxpass_issuer::names::strip_diacritics(&p.full_name),
         "other_clinic_record": other_id,
+        "cccd_photo": card_file,
+        "clinic_pdf": data.path().join("clinic.pdf"),
+        "portal_pdf": data.path().join("portal.pdf"),
         "person": {
             "id_number": p.id.to_string(),
             "full_name": p.full_name,
@@ -136,6 +173,9 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
             "forbidden_vi": vi.forbidden_text,
             "csrf_vi": vi.csrf_text,
             "no_match_vi": vi.lookup_no_match,
+            "corr_open_vi": vi.corr_status_open,
+            "revoked_vi": vi.revoked_title,
+            "not_found_vi": vi.not_found_title,
         },
     });
     let scenario_file = data.path().join("scenario.json");
@@ -183,6 +223,24 @@ async fn a_staff_member_and_a_citizen_in_headless_chromium() {
     let payload = verified.payload_json().unwrap();
     assert_eq!(payload["dob"], p.date_of_birth.to_string());
     assert_eq!(payload["v"][0]["dn"], 2);
+
+    // The two PDFs the browser downloaded (the clinic's and the citizen's): rendered by poppler,
+    // their QR code read by the verifier's picture reader holds the same HC1.
+    for name in ["clinic.pdf", "portal.pdf"] {
+        let pdf = std::fs::read(data.path().join(name)).unwrap();
+        match pdf_page_qr(&pdf) {
+            Some((text, png)) => {
+                assert_eq!(text, hc1, "{name}");
+                // The paper certificate as printed, beside the pages' screenshots.
+                if let (Some(dir), "clinic.pdf") =
+                    (std::env::var_os("VAXPASS_SCREENSHOTS_DIR"), name)
+                {
+                    std::fs::write(Path::new(&dir).join("certificate-pdf.png"), png).unwrap();
+                }
+            }
+            None => break,
+        }
+    }
 
     stop.send(()).unwrap();
     serving.await.unwrap().unwrap();

@@ -5,7 +5,8 @@
 //
 // URL: the running service (issuer/tests/web_browser.rs starts it on a loopback port).
 // SCENARIO.json: the staff account, the registry person, the misspelling, another clinic's
-// record id and the texts to expect (written by the Rust test).
+// record id, the photo of the person's CCCD card's QR code, where to save the two PDFs
+// downloaded, and the texts to expect (written by the Rust test).
 // The last line printed is `RESULT {"clinic_hc1": …, "portal_hc1": …}`; the Rust test checks
 // both HC1 strings with the verifier library. Exit code 1 on any failure.
 //
@@ -150,6 +151,16 @@ try {
   expect(new URL(page.url()).pathname === '/clinic/records/new', `after sign-in: ${page.url()}`);
   await checkPage('intake');
 
+  // The CCCD card's QR code, uploaded as a photo: what was read is shown, the form filled.
+  await page.locator('#photo').setInputFiles(s.cccd_photo);
+  await submit('form[action="/clinic/records/cccd"]');
+  expect(await page.locator('.cccd-read').count() === 1, 'what the card said is shown');
+  expect(await page.locator(`${intakeForm} #id_number`).inputValue() === s.person.id_number, 'the ID number filled from the card');
+  expect(await page.locator(`${intakeForm} #full_name`).inputValue() === s.person.full_name, 'the name filled from the card');
+  expect(await page.locator(`${intakeForm} #dob-year`).inputValue() === s.person.dob_year, 'the birth year filled from the card');
+  expect(await page.locator(`${intakeForm} #sex-${s.person.sex}`).isChecked(), 'the sex filled from the card');
+  await checkPage('cccd-read');
+
   // A dose with a deliberately misspelt name: the mismatch reason in Vietnamese.
   await fillIntake(intakeForm, s.misspelt_name);
   await submit(intakeForm);
@@ -174,7 +185,17 @@ try {
   expect((await qr.getAttribute('aria-label')).includes(s.person.full_name), 'the QR code has an accessible name');
   expect(await qr.locator('svg').count() === 1, 'the QR code is an SVG');
   clinicHc1 = await page.locator('#hc1').inputValue();
+  const uvci = (await page.locator('.cert-data dd.mono').innerText()).trim();
+  expect(uvci.startsWith('URN:UVCI:'), `the UVCI on the certificate page: ${uvci}`);
   expect(clinicHc1.startsWith('HC1:'), 'the HC1 text');
+  // The PDF of the paper certificate, downloaded as a person would (the Rust test renders it
+  // with pdftoppm and reads its QR code).
+  const [clinicPdf] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('a[href$="/certificate.pdf"]').click(),
+  ]);
+  expect(clinicPdf.suggestedFilename().endsWith('.pdf'), `the PDF's name: ${clinicPdf.suggestedFilename()}`);
+  await clinicPdf.saveAs(s.clinic_pdf);
   await page.locator('details.hc1 summary').click();
   await checkPage('certificate');
   await page.emulateMedia({ media: 'print' });
@@ -216,6 +237,11 @@ try {
   expect(portalHc1 === clinicHc1, 'the portal hands out the same HC1');
   const download = page.locator('a[download="vaxpass.png"]');
   expect((await download.getAttribute('href')).startsWith('data:image/png;base64,'), 'a PNG download');
+  const [portalPdf] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('a[download="vaxpass.pdf"]').click(),
+  ]);
+  await portalPdf.saveAs(s.portal_pdf);
   await checkPage('portal-certificate');
 
   // A wrong lookup: the uniform message.
@@ -225,12 +251,72 @@ try {
   expect(await page.getByText(s.expect.no_match_vi).count() === 1, 'the uniform miss message');
   await checkPage('portal-miss');
 
+  // The citizen reports a wrong dose date, then looks at the report's status.
+  await go('/corrections');
+  await checkPage('correction-form');
+  await page.locator('#uvci').fill(uvci);
+  await page.locator('#hdob-day').fill(s.person.dob_day);
+  await page.locator('#hdob-month').fill(s.person.dob_month);
+  await page.locator('#hdob-year').fill(s.person.dob_year);
+  await page.locator('label[for="kind-dose_details"]').click();
+  await page.locator('#ndate-day').fill('2');
+  await page.locator('#ndate-month').fill('9');
+  await page.locator('#ndate-year').fill('2021');
+  await page.locator('#note').fill('Ngày tiêm trên phiếu tiêm chủng là 02/09/2021.');
+  await submit('form[action="/corrections"]', 201);
+  const reference = (await page.locator('#reference').innerText()).trim();
+  const statusToken = (await page.locator('#status-token').innerText()).trim();
+  expect(reference.startsWith('VXC-') && statusToken.length === 64, 'a reference and a status code');
+  await checkPage('correction-filed');
+  await go('/corrections/status');
+  await page.locator('#reference').fill(reference);
+  await page.locator('#token').fill(statusToken);
+  await submit('form[action="/corrections/status"]');
+  expect((await page.locator('#correction-status').innerText()).includes(s.expect.corr_open_vi), 'the report is open');
+  await checkPage('correction-status');
+
   // The language switch.
   await go('/');
   await Promise.all([page.waitForNavigation(), page.locator('nav.lang-switch a').click()]);
   expect(await page.locator('html').getAttribute('lang') === 'en', 'English after the switch');
   expect(await page.locator('h1').innerText() === 'Find your vaccine passport', 'the portal in English');
   await checkPage('portal-english');
+
+  // The clinic reviews the report and approves it: a new certificate replaces the old one.
+  await go('/lang/vi?back=%2Fclinic%2Fsign-in');
+  await page.locator('#username').fill(s.username);
+  await page.locator('#password').fill(s.password);
+  await submit('form[action="/clinic/sign-in"]');
+  await go('/clinic/corrections');
+  expect(await page.locator(`a[href="/clinic/corrections/${reference}"]`).count() === 1, 'the report in the clinic\'s list');
+  await checkPage('corrections-list');
+  await go(`/clinic/corrections/${reference}`);
+  expect(await page.locator('table.change').innerText().then((t) => t.includes('02/09/2021')), 'the proposed date');
+  await checkPage('correction-review');
+  await submit('form[action$="/approve"]');
+  expect(/\/certificate$/.test(page.url()), `the new certificate: ${page.url()}`);
+  const newUvci = (await page.locator('.cert-data dd.mono').innerText()).trim();
+  expect(newUvci !== uvci, 'a new UVCI');
+
+  // The new certificate revoked (issued by mistake), from its page.
+  await page.locator('details.revoke summary').click();
+  await page.locator('label[for="reason-error"]').click();
+  await checkPage('certificate-revoke');
+  await submit('form[action$="/revoke"]');
+  expect(await page.getByText(s.expect.revoked_vi).count() >= 1, 'revoked');
+  await checkPage('revoked');
+
+  // The records, searched by a name typed without diacritics.
+  await go('/clinic/records');
+  await page.locator('#q').fill(s.misspelt_name.toLowerCase());
+  await submit('form.search');
+  expect(await page.locator('table.records tbody tr').count() >= 1, 'the search finds the records');
+  await checkPage('records-search');
+
+  // A page that does not exist.
+  await go('/no-such-page', 404);
+  expect(await page.getByText(s.expect.not_found_vi).count() >= 1, 'the 404 page says so');
+  await checkPage('not-found');
 } catch (e) {
   console.error(`FAILED at step ${step + 1} (after ${visited.join(', ') || 'nothing'}): ${e.message}`);
   await context.close();

@@ -376,18 +376,9 @@ async fn approve(
     Auth(staff): Auth,
     Path(reference): Path<String>,
 ) -> Result<Json<ApproveResponse>, ApiError> {
-    let now = state.now();
-    let signing_state = state.clone();
-    let approved = flow::approve(
-        &state.storage,
-        &*state.registry,
-        staff,
-        &reference,
-        now,
-        move |r| issue::sign_blocking(signing_state, r, now),
-    )
-    .await
-    .map_err(api_error)?;
+    let approved = issue::approve_and_sign(&state, staff, &reference)
+        .await
+        .map_err(api_error)?;
     // The citizen's email is the notice's seam (not sent yet): nothing of it is logged.
     Ok(Json(match approved {
         Approved::Reissued {

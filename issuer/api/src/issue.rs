@@ -97,6 +97,30 @@ pub async fn confirm_and_sign(
     .await
 }
 
+/// Approves correction report `reference` for `staff` at the state's clock
+/// ([`workflow::corrections::approve`]), signing the re-issued certificate on the blocking pool
+/// as [`confirm_and_sign`] does. The one approval of the JSON API and the web console.
+///
+/// # Errors
+/// As [`workflow::corrections::approve`].
+pub async fn approve_and_sign(
+    state: &AppState,
+    staff: Staff,
+    reference: &str,
+) -> Result<workflow::corrections::Approved, WorkflowError> {
+    let now = state.now();
+    let signing_state = state.clone();
+    workflow::corrections::approve(
+        &state.storage,
+        &*state.registry,
+        staff,
+        reference,
+        now,
+        move |r| sign_blocking(signing_state, r, now),
+    )
+    .await
+}
+
 /// Builds, signs and self-verifies the certificate of `record` at `now` on the blocking pool:
 /// the signing step of a confirmation and of a correction's re-issue.
 pub(crate) async fn sign_blocking(

@@ -23,13 +23,16 @@ use vaxpass_issuer_workflow::{
 };
 
 use crate::WebState;
-use crate::forms::{Posted, Text, date_fields, join_date, radios};
+use crate::forms::{Empty, Posted, Text, date_fields, join_date, radios};
 use crate::i18n::{Lang, Texts, fill};
 use crate::page::{
     self, Chrome, FieldError, error_of, error_summary, html_response, layout, show_date,
 };
 use crate::session::{SignedIn, random_token};
 use crate::vaccines::{self, CAMPAIGN, HOLDERS, OTHER_PRODUCTS, TYPES};
+
+/// The largest photo of a CCCD card's QR code accepted (a phone's JPEG is 2 to 5 MiB).
+pub(crate) const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 
 /// Records per page of the list.
 const PAGE_SIZE: u32 = 25;
@@ -38,11 +41,19 @@ pub(crate) fn router() -> Router<WebState> {
     Router::new()
         .route("/clinic", get(home))
         .route("/clinic/records", get(list).post(submit))
+        .route("/clinic/records/search", post(search))
         .route("/clinic/records/new", get(new_record))
+        .route(
+            "/clinic/records/cccd",
+            post(cccd_photo).layer(axum::extract::DefaultBodyLimit::max(
+                MAX_PHOTO_BYTES + 64 * 1024,
+            )),
+        )
         .route("/clinic/records/{id}", get(record))
         .route("/clinic/records/{id}/confirm", post(confirm))
         .route("/clinic/records/{id}/certificate", get(certificate))
         .route("/clinic/records/{id}/qr.png", get(qr_png))
+        .route("/clinic/records/{id}/certificate.pdf", get(certificate_pdf))
 }
 
 async fn home(SignedIn(_): SignedIn) -> Response {
@@ -358,6 +369,60 @@ fn intake_page(
     errors: &[FieldError],
     status: StatusCode,
 ) -> Response {
+    intake_page_with(lang, session, form, errors, status, None, None)
+}
+
+/// The form that reads a photo of the CCCD card's QR code, with its error, if any.
+fn cccd_form(t: &Texts, session: &Session, error: Option<&str>) -> Markup {
+    html! {
+        section.cccd-upload aria-labelledby="cccd-title" {
+            h2 #cccd-title { (t.cccd_title) }
+            form method="post" action="/clinic/records/cccd" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                div.field.field-error[error.is_some()] {
+                    label for="photo" { (t.cccd_photo) }
+                    p.hint id="photo-hint" { (t.cccd_hint) }
+                    @if let Some(e) = error { p.error-message id="photo-error" { (e) } }
+                    input id="photo" name="photo" type="file" accept="image/png,image/jpeg,image/webp"
+                        aria-describedby={ "photo-hint" @if error.is_some() { " photo-error" } }
+                        aria-invalid=[error.map(|_| "true")];
+                }
+                button.button.button-secondary type="submit" { (t.cccd_read) }
+            }
+        }
+    }
+}
+
+/// What was read from a card, to check against the card.
+fn cccd_read(t: &Texts, card: &crate::cccd::CccdCard) -> Markup {
+    let show = |d: &vaxpass_issuer_domain::dates::Date| show_date(&d.to_string());
+    html! {
+        div.panel.panel-info.cccd-read role="status" {
+            p.panel-title { (t.cccd_read_title) }
+            dl.summary-list {
+                div { dt { (t.cccd_number) } dd #read-cccd { (card.cccd) } }
+                @if let Some(old) = &card.old_cmnd { div { dt { (t.cccd_old_id) } dd { (old) } } }
+                div { dt { (t.full_name) } dd #read-name { (card.full_name) } }
+                div { dt { (t.date_of_birth) } dd { (show(&card.date_of_birth)) } }
+                div { dt { (t.sex) } dd { (sex_text(t, card.sex)) } }
+                @if !card.address.is_empty() { div { dt { (t.cccd_address) } dd { (card.address) } } }
+                @if let Some(d) = &card.issued { div { dt { (t.cccd_issued) } dd { (show(d)) } } }
+            }
+            p.hint { (t.cccd_not_proof) }
+        }
+    }
+}
+
+/// The intake page, with what a card's QR code said, or why it could not be read.
+fn intake_page_with(
+    lang: Lang,
+    session: &Session,
+    form: &IntakeForm,
+    errors: &[FieldError],
+    status: StatusCode,
+    card: Option<&crate::cccd::CccdCard>,
+    photo_error: Option<&str>,
+) -> Response {
     let t = lang.texts();
     let chrome = Chrome {
         lang,
@@ -370,6 +435,8 @@ fn intake_page(
         div.narrow {
             (error_summary(t, errors))
             h1 { (t.intake_title) }
+            (cccd_form(t, session, photo_error))
+            @if let Some(card) = card { (cccd_read(t, card)) }
             (intake_fields(lang, session, form, errors, t.submit_record))
         }
     };
@@ -381,16 +448,159 @@ async fn new_record(SignedIn(session): SignedIn, lang: Lang) -> Response {
     intake_page(lang, &session, &IntakeForm::blank(), &[], StatusCode::OK)
 }
 
+/// `POST /clinic/records/cccd` (multipart: `csrf`, then `photo`): the photo of a CCCD card's
+/// QR code, decoded here by the verifier's picture reader, read as a card's text, and shown
+/// with the intake form filled from it. The CSRF token is checked before the photo is read;
+/// the photo is bounded ([`MAX_PHOTO_BYTES`]), must say it is a PNG, JPEG or WebP picture and
+/// start like one. Nothing read is stored or logged.
+async fn cccd_photo(
+    State(state): State<WebState>,
+    lang: Lang,
+    headers: axum::http::HeaderMap,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let t = lang.texts();
+    let session = match crate::session::current(&state, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page::see_other("/clinic/sign-in"),
+        Err(e) => return page::failed(lang, "SESSION", &e),
+    };
+    let refused = || {
+        page::message_page(
+            lang,
+            StatusCode::FORBIDDEN,
+            t.csrf_title,
+            t.csrf_text,
+            Some(&session),
+        )
+    };
+    let bad_form =
+        |status| page::message_page(lang, status, t.csrf_title, t.bad_form_text, Some(&session));
+    let Ok(mut multipart) = multipart else {
+        return bad_form(StatusCode::BAD_REQUEST);
+    };
+    let mut csrf_ok = false;
+    let mut photo: Option<Vec<u8>> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return intake_photo_error(lang, &session, t.cccd_too_large);
+            }
+            Err(_) => return bad_form(StatusCode::BAD_REQUEST),
+        };
+        match field.name() {
+            Some("csrf") => {
+                let Ok(text) = field.text().await else {
+                    return bad_form(StatusCode::BAD_REQUEST);
+                };
+                csrf_ok = !text.is_empty() && crate::forms::same(&session.csrf_token, &text);
+            }
+            Some("photo") => {
+                // The token comes first in the form: no photo is read without it.
+                if !csrf_ok {
+                    return refused();
+                }
+                let declared = field.content_type().unwrap_or_default().to_owned();
+                let mut field = field;
+                let mut bytes = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if bytes.len() + chunk.len() > MAX_PHOTO_BYTES {
+                                return intake_photo_error(lang, &session, t.cccd_too_large);
+                            }
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                            return intake_photo_error(lang, &session, t.cccd_too_large);
+                        }
+                        Err(_) => return bad_form(StatusCode::BAD_REQUEST),
+                    }
+                }
+                if bytes.is_empty() {
+                    return intake_photo_error(lang, &session, t.cccd_no_photo);
+                }
+                let sniffed = workflow::corrections::image_type(&bytes);
+                if sniffed.is_none()
+                    || sniffed != Some(declared.as_str())
+                        && !declared.is_empty()
+                        && declared != "application/octet-stream"
+                {
+                    return intake_photo_error(lang, &session, t.cccd_not_picture);
+                }
+                photo = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return refused();
+    }
+    let Some(photo) = photo else {
+        return intake_photo_error(lang, &session, t.cccd_no_photo);
+    };
+    let decoded =
+        tokio::task::spawn_blocking(move || vaxpass_verifier::qr::decode_image(&photo)).await;
+    let text = match decoded {
+        Ok(Ok(text)) => text,
+        Ok(Err(
+            vaxpass_verifier::qr::QrError::TooLarge { .. }
+            | vaxpass_verifier::qr::QrError::TooManyPixels { .. },
+        )) => return intake_photo_error(lang, &session, t.cccd_too_large),
+        Ok(Err(vaxpass_verifier::qr::QrError::Image(_))) => {
+            return intake_photo_error(lang, &session, t.cccd_not_picture);
+        }
+        Ok(Err(_)) => return intake_photo_error(lang, &session, t.cccd_no_code),
+        Err(e) => return page::failed(lang, "CCCD", &e),
+    };
+    let card = match crate::cccd::parse(&text) {
+        Ok(card) => card,
+        Err(_) => return intake_photo_error(lang, &session, t.cccd_not_card),
+    };
+    let dob = card.date_of_birth;
+    let form = IntakeForm {
+        id_kind: "national".to_owned(),
+        id_number: card.cccd.clone(),
+        full_name: card.full_name.clone(),
+        dob_day: format!("{:02}", dob.day()),
+        dob_month: format!("{:02}", dob.month()),
+        dob_year: format!("{:04}", dob.year()),
+        sex: card.sex.to_owned(),
+        ..IntakeForm::blank()
+    };
+    intake_page_with(
+        lang,
+        &session,
+        &form,
+        &[],
+        StatusCode::OK,
+        Some(&card),
+        None,
+    )
+}
+
+/// The blank intake page with why the photo could not be read.
+fn intake_photo_error(lang: Lang, session: &Session, message: &str) -> Response {
+    intake_page_with(
+        lang,
+        session,
+        &IntakeForm::blank(),
+        &[],
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        Some(message),
+    )
+}
+
 /// `POST /clinic/records`: the workflow's checks, the rate limit, then the submission and
 /// its registry match; on to the record's page.
 async fn submit(State(state): State<WebState>, posted: Posted<IntakeForm>) -> Response {
-    let Posted {
-        form,
-        session,
-        lang,
-    } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let staff = session.staff;
@@ -515,7 +725,7 @@ fn sex_text(t: &Texts, code: &str) -> &'static str {
 }
 
 /// The record, if it is the clinic's: 404 or 403 pages otherwise.
-async fn own_record(
+pub(crate) async fn own_record(
     state: &WebState,
     lang: Lang,
     session: &Session,
@@ -533,7 +743,7 @@ async fn own_record(
 }
 
 /// The clinic's record (as [`own_record`]) and its certificate, if issued.
-async fn own_certificate(
+pub(crate) async fn own_certificate(
     state: &WebState,
     lang: Lang,
     session: &Session,
@@ -547,7 +757,7 @@ async fn own_certificate(
 }
 
 /// The identity and dose as typed.
-fn entered(t: &Texts, r: &DoseRecord) -> Markup {
+pub(crate) fn entered(t: &Texts, r: &DoseRecord) -> Markup {
     html! {
         dl.summary-list {
             div { dt { (t.id_number) } dd { (r.identity.id_number) } }
@@ -664,9 +874,6 @@ async fn record(
     html_response(StatusCode::OK, layout(&chrome, body))
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
 /// `POST /clinic/records/{id}/confirm`: the workflow's confirmation (signing on the blocking
 /// pool), then the certificate.
 async fn confirm(
@@ -674,9 +881,9 @@ async fn confirm(
     Path(id): Path<String>,
     posted: Posted<Empty>,
 ) -> Response {
-    let Posted { session, lang, .. } = posted;
-    let Some(session) = session else {
-        return page::see_other("/clinic/sign-in");
+    let (_, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let t = lang.texts();
     let r = match own_record(&state, lang, &session, &id).await {
@@ -718,6 +925,7 @@ pub(crate) struct Holder {
     pub(crate) dose: (u64, u64),
     pub(crate) date: String,
     pub(crate) issuer: String,
+    pub(crate) country: String,
 }
 
 impl Holder {
@@ -741,8 +949,69 @@ impl Holder {
             dose: (v["dn"].as_u64().unwrap_or(0), v["sd"].as_u64().unwrap_or(0)),
             date: s(&v["dt"]),
             issuer: s(&v["is"]),
+            country: s(&v["co"]),
         }
     }
+}
+
+/// The end of a certificate's validity, `dd/mm/yyyy`.
+fn valid_until(c: &Certificate) -> String {
+    let t = vaxpass_verifier::Timestamp::from_unix_seconds(c.exp).to_string();
+    show_date(t.get(..10).unwrap_or_default())
+}
+
+/// The PDF of a certificate's paper copy.
+pub(crate) fn paper_pdf(c: &Certificate, holder: &Holder) -> Result<Vec<u8>, crate::pdf::PdfError> {
+    let dob = show_date(&holder.date_of_birth);
+    let date = show_date(&holder.date);
+    let until = valid_until(c);
+    crate::pdf::render(&crate::pdf::PaperCertificate {
+        holder: &holder.name,
+        transliterated: &holder.transliterated,
+        date_of_birth: &dob,
+        vaccine: &holder.product,
+        dose: holder.dose,
+        vaccination_date: &date,
+        country: &holder.country,
+        issuer: &holder.issuer,
+        valid_until: &until,
+        uvci: &c.uvci,
+        hc1: &c.hc1,
+    })
+}
+
+/// A PDF as an attachment named `file`.
+pub(crate) fn pdf_download(lang: Lang, c: &Certificate, holder: &Holder, file: &str) -> Response {
+    match paper_pdf(c, holder) {
+        Ok(pdf) => {
+            let mut response = pdf.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e) => page::failed(lang, "PDF", &e),
+    }
+}
+
+/// `GET /clinic/records/{id}/certificate.pdf`: the paper certificate.
+async fn certificate_pdf(
+    State(state): State<WebState>,
+    SignedIn(session): SignedIn,
+    lang: Lang,
+    Path(id): Path<String>,
+) -> Response {
+    let (r, c) = match own_certificate(&state, lang, &session, &id).await {
+        Ok((r, Some(c))) => (r, c),
+        Ok((_, None)) => return page::not_found(lang, Some(&session)),
+        Err(response) => return response,
+    };
+    pdf_download(lang, &c, &Holder::of(&c), &format!("vaxpass-{}.pdf", r.id))
 }
 
 /// The certificate block: QR, holder data, UVCI, HC1 text (shared with the portal).
@@ -761,7 +1030,7 @@ pub(crate) fn certificate_block(
     )
     .unwrap_or_default();
     let label = fill(t.cert_qr_label, &[("name", &holder.name)]);
-    let valid_until = vaxpass_verifier::Timestamp::from_unix_seconds(c.exp).to_string();
+    let valid_until = valid_until(c);
     html! {
         article.certificate aria-labelledby="cert-title" {
             div.cert-head {
@@ -779,7 +1048,7 @@ pub(crate) fn certificate_block(
                     div { dt { (t.dose_number) } dd { (fill(t.dose_of, &[("n", &holder.dose.0.to_string()), ("total", &holder.dose.1.to_string())])) } }
                     div { dt { (t.vaccination_date) } dd { (show_date(&holder.date)) } }
                     div { dt { (t.cert_issuer) } dd { (holder.issuer) } }
-                    div { dt { (t.cert_valid_until) } dd { (show_date(valid_until.get(..10).unwrap_or_default())) } }
+                    div { dt { (t.cert_valid_until) } dd { (valid_until) } }
                     div { dt { (t.cert_uvci) } dd.mono { (c.uvci) } }
                 }
             }
@@ -817,12 +1086,15 @@ async fn certificate(
         error: false,
     };
     let download = html! {
+        a.button href={ "/clinic/records/" (r.id) "/certificate.pdf" } download={ "vaxpass-" (r.id) ".pdf" } { (t.download_pdf) }
+        " "
         a.button.button-secondary href={ "/clinic/records/" (r.id) "/qr.png" } download={ "vaxpass-" (r.id) ".png" } { (t.download_png) }
         p.hint { (t.print_hint) }
     };
     let body = html! {
         h1.no-print { (t.issued_title) }
         (certificate_block(t, &c, &holder, download))
+        (crate::corrections::revoke_form(t, &session, r.id))
     };
     html_response(StatusCode::OK, layout(&chrome, body))
 }
@@ -882,6 +1154,10 @@ const FILTERS: [RecordStatus; 6] = [
     RecordStatus::Issued,
 ];
 
+/// The most records one search looks through (newest first) before it shows what it found
+/// and offers to look further.
+const SEARCH_SCAN: usize = 5_000;
+
 /// `GET /clinic/records?status=&before=`: the clinic's records, newest first, by status.
 async fn list(
     State(state): State<WebState>,
@@ -889,7 +1165,6 @@ async fn list(
     lang: Lang,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let t = lang.texts();
     let q: ListQuery = query
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
@@ -906,12 +1181,126 @@ async fn list(
     };
     let more = records.len() > PAGE_SIZE as usize;
     let shown = &records[..records.len().min(PAGE_SIZE as usize)];
+    let next = more.then(|| shown.last().map(|r| r.id)).flatten();
+    records_page(
+        lang,
+        &session,
+        status,
+        None,
+        shown,
+        q.before.is_some(),
+        next,
+        false,
+    )
+}
+
+/// The search form of the records list (POSTed: a name is personal data, never in a URL).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SearchForm {
+    q: String,
+    status: String,
+    before: Option<i64>,
+}
+
+/// Whether `r` is what `q` looks for: its ID number contains the digits typed, or its name
+/// contains the words typed, with or without diacritics and whatever the case.
+fn record_matches(r: &DoseRecord, needle: &str) -> bool {
+    let id_like = needle.bytes().all(|b| b.is_ascii_alphanumeric());
+    if id_like && r.identity.id_number.to_ascii_lowercase().contains(needle) {
+        return true;
+    }
+    vaxpass_issuer_domain::names::strip_diacritics(&r.identity.full_name).contains(needle)
+}
+
+/// `POST /clinic/records/search`: the clinic's records whose name or ID number holds the text
+/// typed, newest first, a page at a time (at most [`SEARCH_SCAN`] records looked through per
+/// page).
+async fn search(State(state): State<WebState>, posted: Posted<SearchForm>) -> Response {
+    let (form, session, lang) = match posted.signed_in() {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let status = FILTERS.into_iter().find(|s| s.as_str() == form.status);
+    let typed: String = form.q.chars().take(100).collect();
+    let needle = vaxpass_issuer_domain::names::strip_diacritics(&typed);
+    if needle.is_empty() {
+        return page::see_other(&match status {
+            Some(s) => format!("/clinic/records?status={}", s.as_str()),
+            None => "/clinic/records".to_owned(),
+        });
+    }
+    let limit = PAGE_SIZE as usize;
+    let mut found = Vec::new();
+    let mut cursor = form.before;
+    let mut scanned = 0;
+    let mut exhausted = false;
+    'scan: while scanned < SEARCH_SCAN {
+        let batch = match state
+            .app
+            .storage
+            .records_by_status(session.staff.clinic_id, status, cursor, 200)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return page::failed(lang, "RECORDS", &e),
+        };
+        let full = batch.len() == 200;
+        for r in batch {
+            scanned += 1;
+            cursor = Some(r.id);
+            if record_matches(&r, &needle) {
+                found.push(r);
+                if found.len() > limit {
+                    break 'scan;
+                }
+            }
+        }
+        if !full {
+            exhausted = true;
+            break;
+        }
+    }
+    let next = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|r| r.id)
+    } else if exhausted {
+        None
+    } else {
+        cursor
+    };
+    records_page(
+        lang,
+        &session,
+        status,
+        Some(&typed),
+        &found,
+        form.before.is_some(),
+        next,
+        true,
+    )
+}
+
+/// The list page: the status tabs, the search form, the records, the pager.
+#[allow(clippy::too_many_arguments)]
+fn records_page(
+    lang: Lang,
+    session: &Session,
+    status: Option<RecordStatus>,
+    query: Option<&str>,
+    shown: &[DoseRecord],
+    paged: bool,
+    next: Option<i64>,
+    searched: bool,
+) -> Response {
+    let t = lang.texts();
     let status_param = status.map_or(String::new(), |s| format!("status={}&", s.as_str()));
+    let status_value = status.map_or("", RecordStatus::as_str);
     let chrome = Chrome {
         lang,
         title: t.records_title,
         path: "/clinic/records",
-        session: Some(&session),
+        session: Some(session),
         error: false,
     };
     let body = html! {
@@ -923,6 +1312,20 @@ async fn list(
                     li { a href={ "/clinic/records?status=" (s.as_str()) } aria-current=[(status == Some(s)).then_some("page")] { (status_text(t, s)) } }
                 }
             }
+        }
+        form.search method="post" action="/clinic/records/search" role="search" {
+            input type="hidden" name="csrf" value=(session.csrf_token);
+            input type="hidden" name="status" value=(status_value);
+            label for="q" { (t.search_label) }
+            div.search-row {
+                input #q name="q" type="search" class="w-full" maxlength="100" value=(query.unwrap_or_default())
+                    spellcheck="false" autocomplete="off" aria-describedby="q-hint";
+                button.button type="submit" { (t.search_submit) }
+            }
+            p.hint #q-hint { (t.search_hint) }
+        }
+        @if searched {
+            p #search-summary role="status" { (fill(t.search_found, &[("n", &shown.len().to_string())])) }
         }
         @if shown.is_empty() {
             p { (t.no_records) }
@@ -951,12 +1354,20 @@ async fn list(
             }
         }
         nav.pager aria-label=(t.records_nav_label) {
-            @if q.before.is_some() {
+            @if paged {
                 a href={ "/clinic/records?" (status_param) } { "← " (t.newest) }
             }
-            @if more {
-                @if let Some(last) = shown.last() {
-                    a href={ "/clinic/records?" (status_param) "before=" (last.id) } { (t.older) " →" }
+            @if let Some(before) = next {
+                @if let Some(q) = query {
+                    form.pager-form method="post" action="/clinic/records/search" {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        input type="hidden" name="status" value=(status_value);
+                        input type="hidden" name="q" value=(q);
+                        input type="hidden" name="before" value=(before);
+                        button.link-button type="submit" { (t.older) " →" }
+                    }
+                } @else {
+                    a href={ "/clinic/records?" (status_param) "before=" (before) } { (t.older) " →" }
                 }
             }
         }

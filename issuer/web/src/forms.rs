@@ -23,6 +23,24 @@ pub(crate) struct Posted<T> {
     pub(crate) lang: Lang,
 }
 
+impl<T> Posted<T> {
+    /// The form of a signed-in staff member with their session, or the way to the sign-in
+    /// page.
+    // The error is the answer itself, handed straight back by the handler (as the extractors'
+    // rejections are): boxing it would only move the allocation.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn signed_in(self) -> Result<(T, Session, Lang), Response> {
+        match self.session {
+            Some(session) => Ok((self.form, session, self.lang)),
+            None => Err(page::see_other("/clinic/sign-in")),
+        }
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct Empty {}
+
 #[derive(Deserialize)]
 struct CsrfField {
     #[serde(default)]
@@ -30,7 +48,7 @@ struct CsrfField {
 }
 
 /// Equal, in a time that depends on the lengths only.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

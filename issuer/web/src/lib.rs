@@ -1,9 +1,13 @@
 //! # vaxpass-issuer-web
 //!
 //! The issuer's web pages, server-rendered: the **clinic console** (`/clinic/…`: staff sign-in,
-//! intake of a dose, the registry match with each field's reason, confirmation, the
-//! certificate with its QR code, the clinic's records by status) and the **citizen portal**
-//! (`/`: the lookup of one's certificate). Vietnamese by default, English by a switch.
+//! intake of a dose — typed, or filled from a photo of the CCCD card's QR code ([`cccd`]) —,
+//! the registry match with each field's reason, confirmation, the certificate with its QR code
+//! and its paper copy as a PDF ([`pdf`]), revocation, the clinic's records by status with a
+//! search, the correction reports to review) and the **citizen portal** (`/`: the lookup of
+//! one's certificate, its PDF; a correction report and its status). Vietnamese by default,
+//! English by a switch; any other path is a 404 page. [`api_languages`] gives the JSON API's
+//! errors a Vietnamese message when asked.
 //!
 //! ```no_run
 //! # async fn f(state: vaxpass_issuer_api::AppState) {
@@ -25,8 +29,8 @@
 //!   language and not the other. The registry matcher's reason codes are keys too (a test
 //!   checks that every code has a text). The language is the `lang` cookie (set by the
 //!   switch, `/lang/{en|vi}`) or `?lang=`; Vietnamese otherwise.
-//! - **No script.** Every form is a plain HTML form posted to the server; there is no
-//!   JavaScript at all. Headers on every answer: `Content-Security-Policy: default-src 'self';
+//! - **No script.** Every form is a plain HTML form posted to the server (the CCCD photo as
+//!   `multipart/form-data`); there is no JavaScript at all. Headers on every answer: `Content-Security-Policy: default-src 'self';
 //!   script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self';
 //!   frame-ancestors 'none'; base-uri 'none'`, `X-Content-Type-Options: nosniff`,
 //!   `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`; every page `Cache-Control:
@@ -62,10 +66,13 @@ use axum::routing::get;
 use vaxpass_issuer_api::AppState;
 
 pub mod accounts;
+pub mod cccd;
 mod clinic;
+mod corrections;
 mod forms;
 pub mod i18n;
 mod page;
+pub mod pdf;
 mod portal;
 pub mod session;
 mod vaccines;
@@ -131,9 +138,11 @@ pub fn router(app: AppState, config: WebConfig) -> Router {
     Router::new()
         .merge(portal::router())
         .merge(clinic::router())
+        .merge(corrections::router())
         .merge(session::router())
         .route("/lang/{code}", get(i18n::switch))
         .route(STYLESHEET_PATH.as_str(), get(stylesheet))
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -163,6 +172,102 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Any other path: the 404 page, in the request's language (the console's, when signed in).
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    lang: i18n::Lang,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let session = session::current(&state, &headers).await.ok().flatten();
+    page::not_found(lang, session.as_ref())
+}
+
+/// Whether a request's `Accept-Language` puts Vietnamese first (`vi`, `vi-VN`, by `q`).
+pub fn prefers_vietnamese(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut best: Option<(f32, &str)> = None;
+    for item in value.split(',').take(20) {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if tag.is_empty() || q.is_nan() || q <= 0.0 {
+            continue;
+        }
+        if best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, tag));
+        }
+    }
+    best.is_some_and(|(_, tag)| {
+        tag.split('-')
+            .next()
+            .is_some_and(|primary| primary.eq_ignore_ascii_case("vi"))
+    })
+}
+
+/// The largest JSON error body rewritten by [`api_languages`] (the API's errors are a few
+/// hundred bytes).
+const MAX_API_ERROR_BYTES: usize = 16 * 1024;
+
+/// Middleware for the JSON API (`/api/…`): when the request's `Accept-Language` puts
+/// Vietnamese first, an error answer `{"code", "message"}` also gets `"message_vi"`, the
+/// Vietnamese text of its `code` from the pages' catalogue (`api_…` keys); the English
+/// `message` stays as it is. Every answer under `/api/` says `Vary: Accept-Language`.
+/// `serve` layers it over the whole service.
+pub async fn api_languages(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let vietnamese = api && prefers_vietnamese(request.headers());
+    let mut response = next.run(request).await;
+    if !api {
+        return response;
+    }
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept-language"));
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = axum::body::HttpBody::size_hint(response.body())
+        .upper()
+        .is_some_and(|n| n <= MAX_API_ERROR_BYTES as u64);
+    if !vietnamese || !(status.is_client_error() || status.is_server_error()) || !json || !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_API_ERROR_BYTES).await else {
+        // The size was checked above; a body that fails to read is a failed answer.
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+    };
+    let text = value
+        .get("code")
+        .and_then(|c| c.as_str())
+        .map(|code| format!("api_{}", code.to_ascii_lowercase()))
+        .and_then(|key| i18n::VI.get(&key))
+        .unwrap_or(i18n::VI.api_other);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("message_vi".to_owned(), serde_json::Value::from(text));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }
 
 async fn stylesheet() -> Response {

@@ -72,6 +72,7 @@ pub(crate) fn layout(c: &Chrome<'_>, main: Markup) -> Markup {
                         div.wrap.console-row {
                             a href="/clinic/records/new" aria-current=[(c.path == "/clinic/records/new").then_some("page")] { (t.nav_new_record) }
                             a href="/clinic/records" aria-current=[(c.path == "/clinic/records").then_some("page")] { (t.nav_records) }
+                            a href="/clinic/corrections" aria-current=[(c.path == "/clinic/corrections").then_some("page")] { (t.nav_corrections) }
                             span.account { (fill(t.signed_in_as, &[("user", &s.username)])) }
                             form.sign-out method="post" action="/clinic/sign-out" {
                                 input type="hidden" name="csrf" value=(s.csrf_token);
@@ -108,6 +109,19 @@ pub(crate) fn error_summary(t: &Texts, errors: &[FieldError]) -> Markup {
                         li { a href={ "#" (e.field) } { (e.message) } }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The one message of a form that is not about a field (a lookup that found nothing, a
+/// limit), first on the page like the error summary.
+pub(crate) fn message_summary(t: &Texts, message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            div.error-summary #form-message role="alert" tabindex="-1" autofocus {
+                h2 { (t.error_summary_title) }
+                p { (m) }
             }
         }
     }

@@ -21,8 +21,10 @@ use crate::WebState;
 use crate::clinic::{Holder, certificate_block};
 use crate::forms::{Posted, Text, date_fields, join_date, radios};
 use crate::i18n::{Lang, fill};
-use crate::page::{self, Chrome, FieldError, error_summary, html_response, layout};
-use crate::session::{ClientOf, anonymous_csrf};
+use crate::page::{
+    self, Chrome, FieldError, error_summary, html_response, layout, message_summary,
+};
+use crate::session::{ClientOf, anonymous_page};
 
 pub(crate) fn router() -> Router<WebState> {
     Router::new()
@@ -61,7 +63,6 @@ fn lookup_page(
     message: Option<&str>,
 ) -> Response {
     let t = lang.texts();
-    let (csrf, set) = anonymous_csrf(state, headers);
     let chrome = Chrome {
         lang,
         title: t.portal_title,
@@ -80,34 +81,28 @@ fn lookup_page(
         width: "w-20ch",
         ..Text::new("id_number", t.lookup_id_number, &form.id_number)
     };
-    let body = html! {
-        div.narrow {
-            (error_summary(t, errors))
-            @if let Some(m) = message {
-                div.error-summary role="alert" tabindex="-1" id="lookup-message" autofocus {
-                    h2 { (t.error_summary_title) }
-                    p { (m) }
+    let body = |csrf: &str| {
+        html! {
+            div.narrow {
+                (error_summary(t, errors))
+                (message_summary(t, message))
+                h1 { (t.portal_title) }
+                p.lead { (t.portal_intro) }
+                form.stack method="post" action="/lookup" novalidate {
+                    input type="hidden" name="csrf" value=(csrf);
+                    (full_name.render(errors))
+                    (date_fields(t, "dob", t.date_of_birth, None, (&form.dob_day, &form.dob_month, &form.dob_year), errors))
+                    (radios("sex", t.sex, &[("M", t.sex_male), ("F", t.sex_female)], &form.sex, errors))
+                    (id_number.render(errors))
+                    (date_fields(t, "last", t.last_dose_date, None, (&form.last_day, &form.last_month, &form.last_year), errors))
+                    button.button type="submit" { (t.lookup_submit) }
                 }
+                p { a href="/corrections" { (t.corr_portal_link) } }
+                p.staff-link { a href="/clinic/sign-in" { (t.staff_link) } }
             }
-            h1 { (t.portal_title) }
-            p.lead { (t.portal_intro) }
-            form.stack method="post" action="/lookup" novalidate {
-                input type="hidden" name="csrf" value=(csrf);
-                (full_name.render(errors))
-                (date_fields(t, "dob", t.date_of_birth, None, (&form.dob_day, &form.dob_month, &form.dob_year), errors))
-                (radios("sex", t.sex, &[("M", t.sex_male), ("F", t.sex_female)], &form.sex, errors))
-                (id_number.render(errors))
-                (date_fields(t, "last", t.last_dose_date, None, (&form.last_day, &form.last_month, &form.last_year), errors))
-                button.button type="submit" { (t.lookup_submit) }
-            }
-            p.staff-link { a href="/clinic/sign-in" { (t.staff_link) } }
         }
     };
-    let mut response = html_response(status, layout(&chrome, body));
-    if let Some(v) = set {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    anonymous_page(state, headers, status, &chrome, body)
 }
 
 /// `GET /`.
@@ -130,11 +125,20 @@ async fn lookup(
     headers: HeaderMap,
     posted: Posted<LookupForm>,
 ) -> Response {
+    at_answer_floor(&state, answer(&state, client, &headers, posted)).await
+}
+
+/// `answer`, sent no sooner than the lookup's answer-time floor (plus jitter) after now: the
+/// portal's forms that identify a person answer a hit and every miss in the same time.
+pub(crate) async fn at_answer_floor(
+    state: &WebState,
+    answer: impl std::future::Future<Output = Response>,
+) -> Response {
     let deadline = state
         .app
         .lookup_limiter
         .answer_deadline(tokio::time::Instant::now());
-    let answer = answer(&state, client, &headers, posted).await;
+    let answer = answer.await;
     tokio::time::sleep_until(deadline).await;
     answer
 }
@@ -252,6 +256,14 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         base64::engine::general_purpose::STANDARD.encode(png)
     );
     let holder = Holder::of(c);
+    let pdf = match crate::clinic::paper_pdf(c, &holder) {
+        Ok(pdf) => pdf,
+        Err(e) => return page::failed(lang, "PDF", &e),
+    };
+    let pdf_url = format!(
+        "data:application/pdf;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(pdf)
+    );
     let chrome = Chrome {
         lang,
         title: t.portal_cert_title,
@@ -260,6 +272,8 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         error: false,
     };
     let download = html! {
+        a.button href=(pdf_url) download="vaxpass.pdf" { (t.download_pdf) }
+        " "
         a.button.button-secondary href=(data_url) download="vaxpass.png" { (t.download_png) }
         p.hint { (t.print_hint) }
     };
@@ -267,7 +281,7 @@ fn found(lang: Lang, c: &vaxpass_issuer_store::Certificate) -> Response {
         h1.no-print { (t.portal_cert_title) }
         p.lead.no-print { (t.portal_cert_intro) }
         div.portal-cert { (certificate_block(t, c, &holder, download)) }
-        p.no-print { a href="/" { (t.new_lookup) } }
+        p.no-print { a href="/" { (t.new_lookup) } " · " a href="/corrections" { (t.corr_portal_link) } }
     };
     html_response(StatusCode::OK, layout(&chrome, body))
 }

@@ -24,7 +24,7 @@ use vaxpass_issuer_store::StorageError;
 use vaxpass_issuer_store::accounts::Session;
 use vaxpass_issuer_workflow::ratelimit::{ClientKey, Limited, Limiter, Rate};
 
-use crate::forms::{Posted, Text};
+use crate::forms::{Empty, Posted, Text};
 use crate::i18n::{Lang, fill};
 use crate::page::{self, Chrome, FieldError, error_summary, html_response, layout};
 use crate::{WebConfig, WebState};
@@ -91,6 +91,23 @@ pub(crate) fn anonymous_csrf(
             (token, header)
         }
     }
+}
+
+/// An anonymous form's page with `status`: `body` gets the form's CSRF token, and the answer
+/// sets its cookie when the request had none.
+pub(crate) fn anonymous_page(
+    state: &WebState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    chrome: &Chrome<'_>,
+    body: impl FnOnce(&str) -> maud::Markup,
+) -> Response {
+    let (csrf, set) = anonymous_csrf(state, headers);
+    let mut response = html_response(status, layout(chrome, body(&csrf)));
+    if let Some(v) = set {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// The live session of the request's cookie, if any; records its use when the last one is
@@ -190,7 +207,6 @@ fn sign_in_form(
     error: Option<String>,
 ) -> Response {
     let t = lang.texts();
-    let (csrf, set) = anonymous_csrf(state, headers);
     let errors: Vec<FieldError> = error
         .into_iter()
         .map(|message| FieldError {
@@ -216,24 +232,22 @@ fn sign_in_form(
         max_length: 256,
         ..Text::new("password", t.password, "")
     };
-    let body = html! {
-        div.narrow {
-            (error_summary(t, &errors))
-            h1 { (t.sign_in_title) }
-            p.lead { (t.sign_in_intro) }
-            form method="post" action="/clinic/sign-in" novalidate {
-                input type="hidden" name="csrf" value=(csrf);
-                (user.render(&errors))
-                (password.render(&[]))
-                button.button type="submit" { (t.sign_in) }
+    let body = |csrf: &str| {
+        html! {
+            div.narrow {
+                (error_summary(t, &errors))
+                h1 { (t.sign_in_title) }
+                p.lead { (t.sign_in_intro) }
+                form method="post" action="/clinic/sign-in" novalidate {
+                    input type="hidden" name="csrf" value=(csrf);
+                    (user.render(&errors))
+                    (password.render(&[]))
+                    button.button type="submit" { (t.sign_in) }
+                }
             }
         }
     };
-    let mut response = html_response(status, layout(&chrome, body));
-    if let Some(v) = set {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    anonymous_page(state, headers, status, &chrome, body)
 }
 
 /// `GET /clinic/sign-in`.
@@ -320,9 +334,6 @@ async fn sign_in(
     }
     response
 }
-
-#[derive(Deserialize)]
-struct Empty {}
 
 /// `POST /clinic/sign-out`: ends the session and clears the cookie.
 async fn sign_out(

@@ -249,3 +249,48 @@ pub async fn one_clinic_app(pki_start: i64, now: i64) -> OneClinicApp {
         _db: db,
     }
 }
+
+/// The first page of a PDF as poppler renders it at 150 dpi (`pdftoppm`), as PNG bytes; `None`,
+/// saying so, when poppler-utils is not installed (`.ci/run` installs it).
+pub fn pdf_page_png(pdf: &[u8]) -> Option<Vec<u8>> {
+    use std::process::Command;
+    if Command::new("pdftoppm").arg("-v").output().is_err() {
+        println!("SKIPPED: the PDF check: pdftoppm is not installed (Debian: poppler-utils)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = Command::new("pdftoppm")
+        .args(["-r", "150", "-png", "-singlefile"])
+        .arg(&file)
+        .arg(dir.path().join("page"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftoppm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(std::fs::read(dir.path().join("page.png")).unwrap())
+}
+
+/// A PDF's text as poppler reads it (`pdftotext -layout`): what a person copying it gets.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
