@@ -9,8 +9,9 @@
 //
 // --spki: the SHA-256 of the issuer's TLS key (SubjectPublicKeyInfo), which Chromium is told to
 // accept (`--ignore-certificate-errors-spki-list`): the connection is real TLS, the certificate
-// is the test's own. --a11y: also run axe-core on the page (idle and with the verdict) and work
-// it with the keyboard alone (tab to each control, paste the code, check with Enter).
+// is the test's own. --a11y: also run axe-core on the page (idle and with the verdict), work it
+// with the keyboard alone (tab to each control, paste the code, check with Enter), then move the
+// page's clock 50 hours on and check the code again (stale lists: --screenshot-later FILE).
 //
 // Also measured in this browser: a full check of --hc1 in pure wasm and by the page's path (the
 // signature by WebCrypto, the rest in wasm), µs, mean of 200 each, with whether both give the
@@ -31,6 +32,7 @@ const { values: opt } = parseArgs({
     hc1: { type: "string" },
     spki: { type: "string" },
     a11y: { type: "boolean", default: false },
+    "screenshot-later": { type: "string" },
   },
 });
 for (const k of ["url", "video", "screenshot", "hc1"]) {
@@ -179,6 +181,25 @@ try {
     a11y.keyboard_verdict = (await verdictOf(page)).state;
   }
 
+  // Two days and two hours later (the page's clock only), still offline: the trust list is
+  // stale but within its grace period, the revocation list expired beyond its own: the same
+  // code now reads "cannot decide", not valid.
+  let later = null;
+  if (opt.a11y) {
+    await page.clock.setFixedTime(new Date(Date.now() + 50 * 3600 * 1000));
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+    await page.fill("#hc1", opt.hc1);
+    await page.click("#text-form button[type=submit]");
+    await page.waitForSelector("#verdict[data-state]", { timeout: 10000 });
+    later = {
+      ...(await verdictOf(page)),
+      trust: await page.textContent("#trust-status"),
+      revocations: await page.textContent("#revocation-status"),
+    };
+    if (opt["screenshot-later"]) await page.screenshot({ path: opt["screenshot-later"], fullPage: true });
+  }
+
   // Figures, in this browser: a full check in wasm, and one 640×480 frame decoded in wasm.
   const figures = await page.evaluate(async (hc1) => {
     const wasm = await import("./pkg/vaxpass_verifier_wasm.js");
@@ -212,6 +233,21 @@ try {
     const clockless = (r) =>
       JSON.stringify({ ...r, checked_at: "" }).replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "TIME");
     const same = clockless(pure) === clockless(fast);
+    // Where the time goes on that path: the wasm before, WebCrypto, the wasm after (µs each).
+    const split = {};
+    if (webCryptoVerified) {
+      const key = await crypto.subtle.importKey("spki", input.key(0), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+      const [tbs, sig] = [input.tbs, input.signature];
+      const time = async (f) => {
+        const t0 = performance.now();
+        for (let i = 0; i < rounds; i++) await f();
+        return ((performance.now() - t0) * 1000) / rounds;
+      };
+      split.signature_input_us = await time(() => v.signatureInput(hc1).free());
+      split.webcrypto_verify_us = await time(() => crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, sig, tbs));
+      split.checks_after_us = await time(() => v.checkWithVerifiedSignature(hc1, Date.now(), 0));
+    }
+    input?.free();
     const video = document.createElement("video");
     video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
     await video.play();
@@ -231,7 +267,7 @@ try {
     }
     times.sort((a, b) => a - b);
     for (const track of video.srcObject.getTracks()) track.stop();
-    return { checkUs, webCryptoUs, webCryptoVerified, same, frameMs: times[Math.floor(times.length / 2)] };
+    return { checkUs, webCryptoUs, webCryptoVerified, same, split, frameMs: times[Math.floor(times.length / 2)] };
   }, opt.hc1);
 
   console.log(
@@ -241,11 +277,13 @@ try {
       offline,
       lists,
       a11y,
+      later,
       offline_ready_ms: offlineReadyMs,
       wasm_check_us: figures.checkUs,
       webcrypto_check_us: figures.webCryptoUs,
       webcrypto_verified: figures.webCryptoVerified,
       same_report: figures.same,
+      webcrypto_split: figures.split,
       frame_decode_ms: Number(figures.frameMs.toFixed(1)),
       failures,
     }),

@@ -14,7 +14,8 @@
 //! reloaded from its service worker, and the code scanned. Expected: VALID (not revoked);
 //! NOT VALID, revoked, with its reason; NOT VALID (expired) with the reason; CANNOT DECIDE (a
 //! signer that is not on the list). On the valid one, axe-core finds no violation (idle and
-//! with the verdict) and the page works with the keyboard alone.
+//! with the verdict), the page works with the keyboard alone, and 50 hours later (the page's
+//! clock) the same code reads CANNOT DECIDE: the revocation list is past its grace period.
 //!
 //! Skips, saying so, without `VAXPASS_WASM_PKG` (and the site next to it), Chromium, Node or
 //! `tests/browser/node_modules`.
@@ -297,7 +298,12 @@ fn browse(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if a11y {
-        node.arg("--a11y");
+        node.arg("--a11y")
+            .arg("--screenshot-later")
+            .arg(screenshot.with_file_name(format!(
+                "{}-later.png",
+                screenshot.file_stem().unwrap().to_string_lossy()
+            )));
     }
     let mut child = node.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -561,6 +567,16 @@ fn issuer_serves_the_verifier_which_scans_offline_valid_revoked_expired_and_unkn
                     );
                 }
                 assert_eq!(a11y["keyboard_verdict"], "valid", "{a11y}");
+                // 50 hours on: the revocation list is past its grace period (24 h + 24 h), the
+                // trust list stale within its own (48 h + 72 h).
+                let later = &result["later"];
+                assert_eq!(later["state"], "undecided", "{later}");
+                assert_eq!(later["code"], "REVOCATION_UNKNOWN", "{later}");
+                assert!(
+                    later["revocations"].as_str().unwrap().contains("ĐÃ CŨ")
+                        && later["trust"].as_str().unwrap().contains("ĐÃ CŨ"),
+                    "{later}"
+                );
             }
             "revoked" => {
                 assert_eq!(result["revocation"], "REVOKED", "{result}");
@@ -591,6 +607,12 @@ fn issuer_serves_the_verifier_which_scans_offline_valid_revoked_expired_and_unkn
             webcrypto_us / native_us,
             result["frame_decode_ms"],
         );
+        if name == "valid" {
+            eprintln!(
+                "  the WebCrypto path: {} (µs: decode and keys in wasm, crypto.subtle.verify, the other checks in wasm)",
+                result["webcrypto_split"]
+            );
+        }
     }
     if let Some(dir) = std::env::var_os("VAXPASS_SCREENSHOTS_DIR") {
         for entry in std::fs::read_dir(&shots).unwrap() {
