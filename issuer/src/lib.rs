@@ -62,6 +62,8 @@
 //! - [`server`]: the service as a process: keys, trust list, TLS, graceful shutdown.
 //! - [`qr`]: QR images (PNG, SVG) of `HC1:` strings.
 //! - [`batch`]: national-scale batch issuance (all cores, exactly once, resumable).
+//! - [`rules`]: the acceptance rules, signed, at `/rules`.
+//! - [`verify_page`]: the browser verifier's page at `/verify/`.
 //!
 //! ## Crate features
 //! - `cli` (default): the `vaxpass-issuer` binary (`serve`, `registry generate|check|import`,
@@ -90,4 +92,6 @@ pub use vaxpass_issuer_workflow as workflow;
 pub use vaxpass_issuer_workflow::ratelimit;
 
 pub mod revocations;
+pub mod rules;
 pub mod server;
+pub mod verify_page;

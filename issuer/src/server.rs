@@ -134,6 +134,9 @@ pub struct ServerConfig {
     /// How the revocation list at `/revocations` is published (its country is
     /// [`api::Config::country`]).
     pub revocations: crate::revocations::RevocationOptions,
+    /// The browser verifier's files (`OUT/site` of `verifier/wasm/build.sh OUT`), served at
+    /// `/verify/` ([`crate::verify_page`]); `None`: `/verify/` says it is not installed.
+    pub verifier_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -157,6 +160,7 @@ impl ServerConfig {
             lookup_limits: LookupLimits::default(),
             rematch_every: DEFAULT_REMATCH_EVERY,
             revocations: crate::revocations::RevocationOptions::default(),
+            verifier_dir: None,
         }
     }
 
@@ -247,6 +251,9 @@ pub enum ServeError {
     /// The remote registry configuration cannot be used.
     #[error("remote population registry: {0}")]
     Registry(crate::registry::remote::ConfigError),
+    /// The browser verifier's directory lacks a file.
+    #[error(transparent)]
+    VerifierPage(#[from] crate::verify_page::MissingFile),
 }
 
 /// A started server: database open, keys loaded, trust list signed, listener bound.
@@ -332,6 +339,16 @@ impl Server {
             vaxpass_keys::storage::read_certificate(&csca_path).map_err(|e| keys_err(e.into()))?;
         let trust_list = TrustListState::verified(signed, &csca_der, now, DEFAULT_MAX_AGE)
             .map_err(ServeError::TrustList)?;
+        // The browser verifier pins the CSCA as the file holds it (PEM or DER).
+        let csca_file = std::fs::read(&csca_path).map_err(|e| {
+            keys_err(vaxpass_keys::Error::from(
+                vaxpass_keys::storage::StorageError::Io {
+                    action: "reading",
+                    path: csca_path.clone(),
+                    source: e,
+                },
+            ))
+        })?;
         let every = Duration::from_secs(u64::try_from(publisher.lifetime() / 4).unwrap_or(3600))
             .max(Duration::from_secs(60));
 
@@ -389,7 +406,7 @@ impl Server {
         };
         let revocations = Arc::new(crate::revocations::RevocationPublisher::new(
             storage.clone(),
-            list_signer,
+            list_signer.clone(),
             crate::revocations::RevocationOptions {
                 country: config.issuing.country.clone(),
                 ..config.revocations.clone()
@@ -397,6 +414,26 @@ impl Server {
         ));
         let revocation_refresh =
             crate::revocations::spawn_refresh(revocations.clone(), config.revocations.refresh);
+        // The acceptance rules, signed by the trust-list signer too (only Viet Nam's exist).
+        let rules = crate::rules::RulesPublisher::new(&config.issuing.country, list_signer.clone())
+            .map(Arc::new);
+        let verify_page = match crate::verify_page::VerifierPage::new(
+            config.verifier_dir.as_deref(),
+            csca_file,
+            &config.issuing.country,
+            rules.is_some(),
+        ) {
+            Ok(page) => Arc::new(page),
+            Err(e) => {
+                storage.close().await;
+                return Err(e.into());
+            }
+        };
+        if !verify_page.installed() {
+            tracing::info!(
+                "the browser verifier is not installed (--verifier-dir): /verify/ says so"
+            );
+        }
         let rematch = spawn_rematch(state.clone(), config.rematch_every);
         let metrics_router = api::metrics::router(state.clone());
         // The web pages (clinic console, citizen portal) beside the JSON API, on one state.
@@ -408,6 +445,8 @@ impl Server {
             .merge(vaxpass_issuer_web::router(state, web))
             .merge(vaxpass_trust_list::http::router(trust_list.clone()))
             .merge(crate::revocations::router(revocations))
+            .merge(crate::verify_page::router(verify_page))
+            .merge(rules.map_or_else(Router::new, crate::rules::router))
             // The JSON API's errors get a Vietnamese message when asked (Accept-Language: vi).
             .layer(middleware::from_fn(vaxpass_issuer_web::api_languages))
             .layer(middleware::from_fn(log_request));

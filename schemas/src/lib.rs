@@ -101,6 +101,69 @@ pub fn value_set(id: &str) -> Option<&'static str> {
         .map(|(_, json)| *json)
 }
 
+/// Viet Nam's acceptance rules (arrival in Viet Nam, `rules/VN/`, see its README) as
+/// `(rule id, rule JSON in the EU gateway format)`, in rule-id order: what the issuer signs
+/// and publishes at `GET /rules`.
+pub const VN_RULES: &[(&str, &str)] = &[
+    (
+        "GR-VN-0001",
+        include_str!("../rules/VN/GR-VN-0001/rule.json"),
+    ),
+    (
+        "RR-VN-0001",
+        include_str!("../rules/VN/RR-VN-0001/rule.json"),
+    ),
+    (
+        "RR-VN-0002",
+        include_str!("../rules/VN/RR-VN-0002/rule.json"),
+    ),
+    (
+        "TR-VN-0001",
+        include_str!("../rules/VN/TR-VN-0001/rule.json"),
+    ),
+    (
+        "TR-VN-0002",
+        include_str!("../rules/VN/TR-VN-0002/rule.json"),
+    ),
+    (
+        "TR-VN-0003",
+        include_str!("../rules/VN/TR-VN-0003/rule.json"),
+    ),
+    (
+        "TR-VN-0004",
+        include_str!("../rules/VN/TR-VN-0004/rule.json"),
+    ),
+    (
+        "VR-VN-0001",
+        include_str!("../rules/VN/VR-VN-0001/rule.json"),
+    ),
+    (
+        "VR-VN-0002",
+        include_str!("../rules/VN/VR-VN-0002/rule.json"),
+    ),
+    (
+        "VR-VN-0003",
+        include_str!("../rules/VN/VR-VN-0003/rule.json"),
+    ),
+    (
+        "VR-VN-0004",
+        include_str!("../rules/VN/VR-VN-0004/rule.json"),
+    ),
+];
+
+/// [`VN_RULES`] as one JSON array (the EU gateway's form of a rule set).
+pub fn vn_rules_json() -> String {
+    let mut out = String::from("[");
+    for (i, (_, rule)) in VN_RULES.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(rule.trim());
+    }
+    out.push(']');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +217,19 @@ mod tests {
                 "{authority} has no source"
             );
         }
+    }
+
+    #[test]
+    fn the_vn_rules_are_one_json_array_of_every_rule() {
+        let json = crate::vn_rules_json();
+        assert!(json.starts_with("[{") && json.ends_with("}]"));
+        for (id, _) in crate::VN_RULES {
+            assert!(
+                json.contains(&format!("\"Identifier\": \"{id}\""))
+                    || json.contains(&format!("\"Identifier\":\"{id}\"")),
+                "{id}"
+            );
+        }
+        assert_eq!(crate::VN_RULES.len(), 11);
     }
 }

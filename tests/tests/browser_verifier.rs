@@ -1,35 +1,54 @@
-//! The browser verifier in headless Chromium: the page (`verifier/wasm/www`) and its wasm
-//! module (built by `verifier/wasm/build.sh`, found through `VAXPASS_WASM_PKG`) served on
-//! loopback with a trust list and a revocation list signed by a development PKI. For each of
-//! three certificates, Chromium's fake camera plays a video of its QR code
-//! (`--use-file-for-fake-video-capture`, a y4m written here): the page is loaded once online,
-//! then the network is switched off (DevTools offline, and the server stops answering), the
-//! page is reloaded from its service worker and scans the code. Expected: VALID; NOT VALID
-//! (expired) with the reason; CANNOT DECIDE (a signer that is not on the list).
+//! The browser verifier in headless Chromium, served by the real issuer: `Server` started in
+//! this process over HTTPS (rustls, a certificate of the test's own that Chromium is told to
+//! accept by its key: `--ignore-certificate-errors-spki-list`) with `verifier_dir` set to the
+//! site `verifier/wasm/build.sh OUT` assembles (`OUT/site`, found through `VAXPASS_WASM_PKG` =
+//! `OUT/web`). The page loads from `/verify/`, fetches the issuer's trust list, revocation list
+//! and signed rules, verifies them in wasm against the CSCA it pins (`/verify/anchor.pem`) and
+//! keeps them.
 //!
-//! Skips, saying so, without `VAXPASS_WASM_PKG`, Chromium, Node or `tests/browser/node_modules`.
+//! Two certificates are issued through the API (submit, confirm), one of them revoked through
+//! `POST /api/v1/certificates/{uvci}/revoke`; two more are signed here (an expired one with the
+//! issuer's DSC, one by another country's PKI). For each, Chromium's fake camera plays a video
+//! of its QR code (`--use-file-for-fake-video-capture`, a y4m written here): the page is loaded
+//! online, then the issuer is stopped and the browser switched offline (DevTools), the page
+//! reloaded from its service worker, and the code scanned. Expected: VALID (not revoked);
+//! NOT VALID, revoked, with its reason; NOT VALID (expired) with the reason; CANNOT DECIDE (a
+//! signer that is not on the list). On the valid one, axe-core finds no violation (idle and
+//! with the verdict), the page works with the keyboard alone, and 50 hours later (the page's
+//! clock) the same code reads CANNOT DECIDE: the revocation list is past its grace period.
+//!
+//! Skips, saying so, without `VAXPASS_WASM_PKG` (and the site next to it), Chromium, Node or
+//! `tests/browser/node_modules`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use base64::Engine as _;
+use rcgen::PublicKeyData as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vaxpass_issuer::dates::Date;
+use vaxpass_issuer::identity::{IdNumber, Sex};
+use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::qr::{Ecc, QrMatrix};
+use vaxpass_issuer::server::{Server, ServerConfig, TlsFiles};
+use vaxpass_issuer::storage::{Actor, Role, Storage};
 use vaxpass_keys::dev::{DevOptions, dev_init};
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
 use vaxpass_keys::{CertificateType, Signer};
-use vaxpass_trust_list::publish::{self, BuildOptions, SequenceFile};
+use vaxpass_verifier::Timestamp;
 use vaxpass_verifier::encode::{IssueClaims, encode_hc1};
 use vaxpass_verifier::report::Checker;
-use vaxpass_verifier::revocation::{ListHeader, RevocationListBuilder};
 use vaxpass_verifier::trustlist::{TrustListPolicy, verify};
-use vaxpass_verifier::{Timestamp, TrustStore};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -37,8 +56,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// What the page needs that this test cannot make: the built module, a browser, Node and
-/// the test's npm packages. `None`, with the reason printed, when one is missing.
+/// What the page needs that this test cannot make: the built site, a browser, Node and the
+/// test's npm packages. `None`, with the reason printed, when one is missing.
 fn prerequisites() -> Option<PathBuf> {
     let Some(pkg) = std::env::var_os("VAXPASS_WASM_PKG").map(PathBuf::from) else {
         eprintln!(
@@ -46,8 +65,14 @@ fn prerequisites() -> Option<PathBuf> {
         );
         return None;
     };
+    let site = pkg
+        .parent()
+        .map_or_else(|| PathBuf::from("site"), |p| p.join("site"));
     let missing = [
-        (pkg.join("vaxpass_verifier_wasm_bg.wasm"), "the wasm module"),
+        (
+            site.join("pkg/vaxpass_verifier_wasm_bg.wasm"),
+            "the verifier site (OUT/site of build.sh, next to VAXPASS_WASM_PKG)",
+        ),
         (
             PathBuf::from(CHROMIUM),
             "Chromium (Debian package chromium)",
@@ -55,6 +80,10 @@ fn prerequisites() -> Option<PathBuf> {
         (
             repo().join("tests/browser/node_modules/playwright-core"),
             "playwright-core (npm ci in tests/browser)",
+        ),
+        (
+            repo().join("tests/browser/node_modules/axe-core"),
+            "axe-core (npm ci in tests/browser)",
         ),
     ];
     for (path, what) in missing {
@@ -67,18 +96,28 @@ fn prerequisites() -> Option<PathBuf> {
         eprintln!("SKIPPED: node is not installed");
         return None;
     }
-    Some(pkg)
+    Some(site)
 }
 
+fn person(id: &str, name: &str, dob: &str, sex: Sex) -> RegistryPerson {
+    RegistryPerson {
+        id: IdNumber::parse_national(id).unwrap(),
+        full_name: name.into(),
+        date_of_birth: Date::parse(dob).unwrap(),
+        sex,
+    }
+}
+
+/// A certificate signed here by `dsc` (not through the issuer), valid from `iat` to `exp`.
 fn hcert(dsc: &dyn Signer, ci: &str, iat: i64, exp: i64) -> String {
-    let payload = serde_json::json!({
+    let payload = json!({
         "ver": "1.3.0",
         "nam": {"fn": "Nguyễn", "fnt": "NGUYEN", "gn": "Thị Lan", "gnt": "THI<LAN"},
         "dob": "1990-04-12",
         "v": [{
             "tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
-            "dn": 2, "sd": 2, "dt": "2021-09-01", "co": "VN", "is": "Ministry of Health",
-            "ci": ci
+            "dn": 2, "sd": 2, "dt": common::issuer::recent_date(), "co": "VN",
+            "is": "Ministry of Health", "ci": ci
         }]
     });
     let cbor = vaxpass_verifier::model::json_to_cbor(&payload);
@@ -94,7 +133,7 @@ fn hcert(dsc: &dyn Signer, ci: &str, iat: i64, exp: i64) -> String {
 }
 
 /// A 640×480 y4m video (I420, a few identical frames; Chromium loops it) of `text`'s QR code
-/// on white, the code about two thirds of the frame high.
+/// on white, the code about nine tenths of the frame high.
 fn qr_video(text: &str, path: &Path) {
     const W: usize = 640;
     const H: usize = 480;
@@ -123,150 +162,289 @@ fn qr_video(text: &str, path: &Path) {
     std::fs::write(path, video).unwrap();
 }
 
-#[derive(Clone)]
-struct Site {
-    www: PathBuf,
-    pkg: PathBuf,
-    anchor_pem: Vec<u8>,
-    trust_list: Vec<u8>,
-    revocations: Vec<u8>,
-    /// Set by `GET /__offline`: every later request is answered 503, as if the network were
-    /// gone (the browser is also switched offline; this catches what its emulation misses).
-    offline: Arc<AtomicBool>,
-}
-
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("wasm") => "application/wasm",
-        Some("json") => "application/json",
-        Some("css") => "text/css; charset=utf-8",
-        Some("webmanifest") => "application/manifest+json",
-        Some("pem") => "application/x-pem-file",
-        _ => "application/octet-stream",
-    }
-}
-
-async fn page_file(State(site): State<Site>, UrlPath(path): UrlPath<String>) -> Response {
-    if site.offline.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    if path.split('/').any(|s| s == ".." || s.is_empty()) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let bytes = if path == "anchor.pem" {
-        Some(site.anchor_pem.clone())
-    } else if let Some(rest) = path.strip_prefix("pkg/") {
-        std::fs::read(site.pkg.join(rest)).ok()
-    } else {
-        std::fs::read(site.www.join(&path)).ok()
-    };
-    match bytes {
-        Some(bytes) => ([(header::CONTENT_TYPE, content_type(&path))], bytes).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-fn serve(rt: &tokio::runtime::Runtime, site: Site) -> String {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+/// One HTTPS request to the issuer (TLS 1.3, trusting only `root`): status and body.
+async fn https(
+    addr: SocketAddr,
+    root: &CertificateDer<'static>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<u8>) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
         .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let list = |pick: fn(&Site) -> Vec<u8>| {
-        move |State(site): State<Site>| async move {
-            if site.offline.load(Ordering::SeqCst) {
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
-            pick(&site).into_response()
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let digest = sha2::Sha256::digest(format!("{method} {path} {body}"));
+    let key = format!("Idempotency-Key: browser-{}\r\n", hex(&digest[..12]));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}{key}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A TLS peer that closes without close_notify is an error here after the body arrived.
+    let _ = tls.read_to_end(&mut answer).await;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head: {}", String::from_utf8_lossy(&answer)));
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, answer[split + 4..].to_vec())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The issuer, serving until `stop` is sent.
+struct Running {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), vaxpass_issuer::server::ServeError>>,
+}
+
+fn start(rt: &tokio::runtime::Runtime, config: &ServerConfig) -> Running {
+    let server = rt.block_on(Server::start(config.clone())).unwrap();
+    assert!(server.is_tls());
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+fn stop(rt: &tokio::runtime::Runtime, running: Running) {
+    running.stop.send(()).unwrap();
+    rt.block_on(running.task).unwrap().unwrap();
+}
+
+/// Submits and confirms a dose record of `p` at the clinic of `token`: the certificate's JSON.
+fn issue(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    root: &CertificateDer<'static>,
+    token: &str,
+    p: &RegistryPerson,
+) -> Value {
+    let record = json!({
+        "id_number": p.id.to_string(),
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.to_string(),
+        "sex": p.sex.code(),
+        "vaccine": {"mp": "EU/1/20/1528", "ma": "ORG-100030215", "vp": "1119349007"},
+        "dose_number": 2,
+        "series_total": 2,
+        "date": common::issuer::recent_date(),
+    });
+    let (status, body) = rt.block_on(https(
+        addr,
+        root,
+        "POST",
+        "/api/v1/dose-records",
+        Some(token),
+        Some(&record),
+    ));
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = rt.block_on(https(
+        addr,
+        root,
+        "POST",
+        &format!("/api/v1/dose-records/{id}/confirm"),
+        Some(token),
+        None,
+    ));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// One browser run: the page from `running`'s `/verify/`, the issuer stopped once it loaded,
+/// the code of `hc1` scanned offline. The result line's JSON.
+fn browse(
+    rt: &tokio::runtime::Runtime,
+    running: Running,
+    spki: &str,
+    hc1: &str,
+    video: &Path,
+    screenshot: &Path,
+    a11y: bool,
+) -> Value {
+    let url = format!("https://localhost:{}/verify/", running.addr.port());
+    let mut node = Command::new("node");
+    node.arg(repo().join("tests/browser/verify-page.mjs"))
+        .args(["--url", &url, "--spki", spki, "--hc1", hc1])
+        .arg("--video")
+        .arg(video)
+        .arg("--screenshot")
+        .arg(screenshot)
+        .current_dir(repo().join("tests/browser"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if a11y {
+        node.arg("--a11y")
+            .arg("--screenshot-later")
+            .arg(screenshot.with_file_name(format!(
+                "{}-later.png",
+                screenshot.file_stem().unwrap().to_string_lossy()
+            )));
+    }
+    let mut child = node.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut running = Some(running);
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
         }
-    };
-    let app = axum::Router::new()
-        .route(
-            "/verify/",
-            get(|State(site): State<Site>| async move {
-                page_file(State(site), UrlPath("index.html".to_owned())).await
-            }),
-        )
-        .route("/verify/{*path}", get(page_file))
-        .route("/trust-list", get(list(|s| s.trust_list.clone())))
-        .route("/revocations", get(list(|s| s.revocations.clone())))
-        .route(
-            "/__offline",
-            get(|State(site): State<Site>| async move {
-                site.offline.store(true, Ordering::SeqCst);
-                StatusCode::NO_CONTENT
-            }),
-        )
-        .with_state(site);
-    rt.spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+        if line.trim() == "ONLINE" {
+            // The network goes away: the issuer stops answering at all.
+            stop(rt, running.take().unwrap());
+            writeln!(child.stdin.as_mut().unwrap(), "offline").unwrap();
+        }
+        lines.push(line);
+    }
+    let out = child.wait_with_output().unwrap();
+    if let Some(r) = running {
+        stop(rt, r);
+    }
+    let stdout = lines.concat();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser run failed\n{stdout}\n{stderr}"
+    );
+    serde_json::from_str(
+        stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no result line\n{stdout}\n{stderr}")),
+    )
+    .unwrap()
 }
 
 #[test]
-fn scan_offline_in_chromium_valid_expired_and_unknown_signer() {
-    let Some(pkg) = prerequisites() else { return };
+fn issuer_serves_the_verifier_which_scans_offline_valid_revoked_expired_and_unknown() {
+    let Some(site) = prerequisites() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
     let now = Timestamp::now().unix_seconds();
-    let secrets = Secrets::default();
-    let pki = |name: &str| {
-        let dir = tmp.path().join(name);
-        dev_init(
-            &dir,
-            &DevOptions::new(Timestamp::from_unix_seconds(now - 3600)),
-        )
-        .unwrap();
-        let manifest = Manifest::load(&dir.join(MANIFEST_FILE)).unwrap();
-        (dir, manifest)
-    };
-    let (keys, manifest) = pki("keys");
-    let (other_keys, other_manifest) = pki("other");
-    let at = Timestamp::from_unix_seconds(now);
-    let dsc = manifest
-        .current_signer(&keys, CertificateType::Vaccination, at, &secrets)
-        .unwrap();
-    let stranger = other_manifest
-        .current_signer(&other_keys, CertificateType::Vaccination, at, &secrets)
-        .unwrap();
-    let list_signer = publish::open_trust_list_signer(&manifest, &keys, &secrets).unwrap();
-    let (_, trust_list) = publish::build_and_sign(
-        &manifest,
-        &keys,
-        Vec::new(),
-        &SequenceFile::in_dir(&keys),
-        at,
-        &BuildOptions::default(),
-        &*list_signer,
-    )
-    .unwrap();
-    let revocations = RevocationListBuilder::new()
-        .build(
-            ListHeader {
-                issuer_country: "VN".into(),
-                sequence: 1,
-                issued_at: at,
-                expires_at: Timestamp::from_unix_seconds(now + 86_400),
-                signer_certificate_der: list_signer.certificate_der().to_vec(),
-            },
-            None,
-            false,
-        )
-        .sign(list_signer.algorithm(), &list_signer.kid(), |tbs| {
-            list_signer.sign(tbs)
-        })
-        .unwrap();
+    let start_at = Timestamp::from_unix_seconds(now - 3600);
+    dev_init(&data.join("keys"), &DevOptions::new(start_at)).unwrap();
+    let other_keys = tmp.path().join("other");
+    dev_init(&other_keys, &DevOptions::new(start_at)).unwrap();
 
-    let valid = hcert(
-        &*dsc,
-        "URN:UVCI:01:VN:BROWSER0001#1",
-        now - 60,
-        now + 365 * 86_400,
+    // The registry, a clinic and its staff token.
+    let lan = person("079190001234", "Nguyễn Thị Lan", "1990-04-12", Sex::Female);
+    let binh = person("079185012345", "Trần Thị Bình", "1985-04-12", Sex::Female);
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.clone());
+    let token = rt.block_on(async {
+        let storage = Storage::open(&config.database_url()).await.unwrap();
+        let actor = Actor::System("test".into());
+        storage
+            .import_registry([lan.clone(), binh.clone()], 500, &actor)
+            .await
+            .unwrap();
+        let clinic = storage
+            .create_clinic("Trạm Y tế Phường 1", 79, &actor)
+            .await
+            .unwrap();
+        let (token, _) = storage
+            .create_staff_token(clinic, Role::Staff, &actor)
+            .await
+            .unwrap();
+        storage.close().await;
+        token.expose().to_owned()
+    });
+
+    // HTTPS with the test's own certificate; Chromium accepts its key, the client its cert.
+    let tls = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (tmp.path().join("tls.pem"), tmp.path().join("tls.key"));
+    std::fs::write(&cert_path, tls.cert.pem()).unwrap();
+    std::fs::write(&key_path, tls.signing_key.serialize_pem()).unwrap();
+    let root = tls.cert.der().clone();
+    let spki = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+        tls.signing_key.subject_public_key_info(),
+    ));
+    config.tls = Some(TlsFiles {
+        certificate: cert_path,
+        key: key_path,
+    });
+    config.verifier_dir = Some(site);
+    config.lookup_limits.min_answer_time = std::time::Duration::from_millis(1);
+    config.lookup_limits.answer_jitter = std::time::Duration::ZERO;
+
+    // Two certificates through the API; one revoked (issued in error).
+    let running = start(&rt, &config);
+    let valid = issue(&rt, running.addr, &root, &token, &lan);
+    let revoked = issue(&rt, running.addr, &root, &token, &binh);
+    let revoked_uvci = revoked["uvci"].as_str().unwrap();
+    let (status, body) = rt.block_on(https(
+        running.addr,
+        &root,
+        "POST",
+        &format!(
+            "/api/v1/certificates/{}/revoke",
+            common::issuer::path_segment(revoked_uvci)
+        ),
+        Some(&token),
+        Some(&json!({"reason": "error"})),
+    ));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // Without the files /verify/ says the verifier is missing (a second server, no dir).
+    let (status, body) = {
+        let mut bare = config.clone();
+        bare.verifier_dir = None;
+        let other = start(&rt, &bare);
+        let answer = rt.block_on(https(other.addr, &root, "GET", "/verify/", None, None));
+        stop(&rt, other);
+        answer
+    };
+    assert_eq!(status, 404);
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("chưa được cài đặt") && text.contains("not installed"),
+        "{text}"
     );
+    let trust_list = rt
+        .block_on(https(running.addr, &root, "GET", "/trust-list", None, None))
+        .1;
+    stop(&rt, running);
+
+    // Two more signed here: expired (the issuer's own DSC), and another PKI's.
+    let secrets = Secrets::default();
+    let at = Timestamp::from_unix_seconds(now);
+    let signer_of = |dir: &Path| {
+        Manifest::load(&dir.join(MANIFEST_FILE))
+            .unwrap()
+            .current_signer(dir, CertificateType::Vaccination, at, &secrets)
+            .unwrap()
+    };
+    let dsc = signer_of(&data.join("keys"));
+    let stranger = signer_of(&other_keys);
     let expired = hcert(&*dsc, "URN:UVCI:01:VN:BROWSER0002#2", now - 1800, now - 60);
     let unknown = hcert(
         &*stranger,
@@ -274,31 +452,38 @@ fn scan_offline_in_chromium_valid_expired_and_unknown_signer() {
         now - 60,
         now + 86_400,
     );
+    let valid_hc1 = valid["hc1"].as_str().unwrap().to_owned();
+    let revoked_hc1 = revoked["hc1"].as_str().unwrap().to_owned();
 
     // The native figure for the same check, in this run: the page times its wasm twin.
-    let anchor_der = vaxpass_keys::storage::read_certificate(&keys.join("csca.pem"))
+    let anchor_der = vaxpass_keys::storage::read_certificate(&data.join("keys/csca.pem"))
         .unwrap()
         .0;
-    let verified = verify(
+    let store = verify(
         &trust_list,
         &anchor_der,
         at,
         None,
         &TrustListPolicy::default(),
     )
-    .unwrap();
-    let store: TrustStore = verified.to_trust_store();
-    let checker = Checker::new(&store, at);
-    assert!(checker.check(&valid).unwrap().valid);
-    let rounds = 200;
-    let started = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(checker.check(&valid).unwrap());
-    }
-    let native_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    .unwrap()
+    .to_trust_store();
+    // The clock after the issuance: `at` may be a second before the certificates' `iat`.
+    let checker = Checker::new(&store, Timestamp::now());
+    assert!(checker.check(&valid_hc1).unwrap().valid);
+    // Timed right after each browser run, so that both figures see the same machine load.
+    let native_us = |hc1: &str| {
+        let rounds = 200;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(checker.check(hc1).unwrap());
+        }
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    };
 
     let cases = [
-        ("valid", &valid, "valid", ""),
+        ("valid", &valid_hc1, "valid", ""),
+        ("revoked", &revoked_hc1, "invalid", "REVOKED"),
         ("expired", &expired, "invalid", "EXPIRED"),
         ("unknown-signer", &unknown, "undecided", "KID_UNKNOWN"),
     ];
@@ -307,67 +492,131 @@ fn scan_offline_in_chromium_valid_expired_and_unknown_signer() {
     for (name, hc1, state, code) in cases {
         let video = tmp.path().join(format!("{name}.y4m"));
         qr_video(hc1, &video);
-        let site = Site {
-            www: repo().join("verifier/wasm/www"),
-            pkg: pkg.clone(),
-            anchor_pem: std::fs::read(keys.join("csca.pem")).unwrap(),
-            trust_list: trust_list.clone(),
-            revocations: revocations.clone(),
-            offline: Arc::new(AtomicBool::new(false)),
-        };
-        let base = serve(&rt, site);
-        let out = Command::new("node")
-            .arg(repo().join("tests/browser/verify-page.mjs"))
-            .args(["--url", &format!("{base}/verify/")])
-            .args(["--offline-url", &format!("{base}/__offline")])
-            .arg("--video")
-            .arg(&video)
-            .arg("--screenshot")
-            .arg(shots.join(format!("verify-{name}.png")))
-            .args(["--hc1", hc1])
-            .current_dir(repo().join("tests/browser"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{name}: the browser run failed\n{stdout}\n{stderr}"
+        let running = start(&rt, &config);
+        let result = browse(
+            &rt,
+            running,
+            &spki,
+            hc1,
+            &video,
+            &shots.join(format!("verify-{name}.png")),
+            name == "valid",
         );
-        let result: serde_json::Value = serde_json::from_str(
-            stdout
-                .lines()
-                .rev()
-                .find(|l| l.starts_with('{'))
-                .unwrap_or_else(|| panic!("{name}: no result line\n{stdout}\n{stderr}")),
-        )
-        .unwrap();
         assert_eq!(result["state"], state, "{name}: {result}");
         assert_eq!(result["code"], code, "{name}: {result}");
         assert_eq!(result["offline"], true, "{name}: {result}");
-        if state == "valid" {
+        assert_eq!(result["secure"], true, "{name}: {result}");
+        assert_eq!(result["live"], "assertive", "{name}: {result}");
+        assert!(
+            result["scanned"].as_str().unwrap().contains("camera"),
+            "{name}: the scan is announced: {result}"
+        );
+        // The three lists, verified in wasm and kept: their age shown offline.
+        let lists = &result["lists"];
+        for (list, says) in [
+            ("trust", "Danh sách khóa ký VN"),
+            ("revocations", "Danh sách thu hồi VN"),
+            ("rules", "Quy định nhập cảnh VN:"),
+        ] {
+            let text = lists[list].as_str().unwrap();
             assert!(
-                result["holder"]
-                    .as_str()
-                    .unwrap()
-                    .contains("Nguyễn Thị Lan"),
-                "{result}"
+                text.contains(says) && text.contains("trước"),
+                "{name}: {list}: {text}"
             );
-        } else {
-            assert!(!result["reason"].as_str().unwrap().is_empty(), "{result}");
         }
+        assert!(
+            lists["rules"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{} quy định", vaxpass_schemas::VN_RULES.len())),
+            "{name}: {lists}"
+        );
+        match name {
+            "valid" => {
+                assert!(
+                    result["holder"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Nguyễn Thị Lan"),
+                    "{result}"
+                );
+                assert_eq!(result["revocation"], "NOT_REVOKED", "{result}");
+                assert!(
+                    result["revocation_text"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Không bị thu hồi"),
+                    "{result}"
+                );
+                let a11y = &result["a11y"];
+                assert_eq!(a11y["idle"], json!([]), "axe-core, idle page: {a11y}");
+                assert_eq!(a11y["verdict"], json!([]), "axe-core, verdict: {a11y}");
+                let order: Vec<&str> = a11y["tab_order"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                let ids: Vec<&str> = order.iter().map(|e| e.split('|').next().unwrap()).collect();
+                assert_eq!(
+                    ids[..7],
+                    ["vi", "en", "camera", "picture", "hc1", "submit", "refresh"],
+                    "{order:?}"
+                );
+                for e in &order[..7] {
+                    assert!(
+                        !e.split('|').nth(1).unwrap().is_empty(),
+                        "a control without a label: {e}"
+                    );
+                }
+                assert_eq!(a11y["keyboard_verdict"], "valid", "{a11y}");
+                // 50 hours on: the revocation list is past its grace period (24 h + 24 h), the
+                // trust list stale within its own (48 h + 72 h).
+                let later = &result["later"];
+                assert_eq!(later["state"], "undecided", "{later}");
+                assert_eq!(later["code"], "REVOCATION_UNKNOWN", "{later}");
+                assert!(
+                    later["revocations"].as_str().unwrap().contains("ĐÃ CŨ")
+                        && later["trust"].as_str().unwrap().contains("ĐÃ CŨ"),
+                    "{later}"
+                );
+            }
+            "revoked" => {
+                assert_eq!(result["revocation"], "REVOKED", "{result}");
+                let reason = result["reason"].as_str().unwrap();
+                assert!(
+                    reason.contains("thu hồi") && reason.contains("cấp nhầm"),
+                    "{reason}"
+                );
+            }
+            _ => assert!(!result["reason"].as_str().unwrap().is_empty(), "{result}"),
+        }
+        // The page's WebCrypto path gives the pure-wasm report, word for word.
+        assert_eq!(result["same_report"], true, "{name}: {result}");
+        if name != "unknown-signer" {
+            assert_eq!(result["webcrypto_verified"], true, "{name}: {result}");
+        }
+        let native_us = native_us(hc1);
         let wasm_us = result["wasm_check_us"].as_f64().unwrap();
+        let webcrypto_us = result["webcrypto_check_us"].as_f64().unwrap();
         let build = if cfg!(debug_assertions) {
             "native debug build"
         } else {
             "native release build"
         };
         eprintln!(
-            "{name}: {state} offline; page ready offline in {} ms; full check wasm {wasm_us:.0} µs vs {build} {native_us:.0} µs ({:.1}×); 640×480 frame decoded in {} ms",
+            "{name}: {state} offline; page ready offline in {} ms; full check: pure wasm {wasm_us:.0} µs ({:.1}×), WebCrypto + wasm {webcrypto_us:.0} µs ({:.1}×), {build} {native_us:.0} µs; 640×480 frame decoded in {} ms",
             result["offline_ready_ms"],
             wasm_us / native_us,
+            webcrypto_us / native_us,
             result["frame_decode_ms"],
         );
+        if name == "valid" {
+            eprintln!(
+                "  the WebCrypto path: {} (µs: decode and keys in wasm, crypto.subtle.verify, the other checks in wasm)",
+                result["webcrypto_split"]
+            );
+        }
     }
     if let Some(dir) = std::env::var_os("VAXPASS_SCREENSHOTS_DIR") {
         for entry in std::fs::read_dir(&shots).unwrap() {

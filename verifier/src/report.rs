@@ -25,6 +25,8 @@ use crate::revocation::{CertificateHashes, RevocationStatus, RevocationStore};
 use crate::rules::{External, RuleOutcome, RuleReport, RuleSet};
 use crate::trustlist::{VerifiedTrustList, human_duration};
 use crate::valuesets::ValueSets;
+use std::sync::Arc;
+
 use crate::{Limits, SignedHcert, Timestamp, TrustStore, TrustedSigner};
 
 /// Code of a picture in which no QR code could be read.
@@ -504,6 +506,39 @@ impl<'a> Checker<'a> {
     /// Only when the embedded value sets cannot be read; every finding about the certificate
     /// is in the report.
     pub fn check(&self, text: &str) -> Result<CheckReport, ValueSetsUnreadable> {
+        self.check_found(text, |signed| signed.find_signer(self.store))
+    }
+
+    /// As [`Checker::check`], with the signature verified by the caller (the browser's
+    /// WebCrypto): `signer` is the index, among [`SignedHcert::candidate_signers`] of this
+    /// store, of the signer whose key verified the signature over
+    /// [`SignedHcert::to_be_signed`]. Every other check runs here. A caller that did not
+    /// verify the signature makes a forgery pass: use [`Checker::check`] when in doubt.
+    ///
+    /// # Errors
+    /// As [`Checker::check`].
+    pub fn check_with_signature_checked_by(
+        &self,
+        text: &str,
+        signer: usize,
+    ) -> Result<CheckReport, ValueSetsUnreadable> {
+        self.check_found(text, |signed| {
+            let (_, candidates) = signed.candidate_signers(self.store)?;
+            match (candidates.get(signer), signed.kid()) {
+                (Some(s), _) => Ok(Arc::clone(s)),
+                (None, Some(kid)) => Err(crate::Error::KidUnknown(kid)),
+                (None, None) => Err(crate::Error::KidMissing),
+            }
+        })
+    }
+
+    /// [`Checker::check`] with the signer found by `find` (whose key verified the signature):
+    /// the signature is verified once.
+    fn check_found(
+        &self,
+        text: &str,
+        find: impl FnOnce(&SignedHcert) -> Result<Arc<TrustedSigner>, crate::Error>,
+    ) -> Result<CheckReport, ValueSetsUnreadable> {
         let country = self.rules.map(|(_, cc)| cc);
         let signed = match crate::decode(text, &Limits::default()) {
             Ok(signed) => signed,
@@ -511,7 +546,8 @@ impl<'a> Checker<'a> {
         };
         // The signer is shown whenever its key verified the signature, even if a later check
         // (times, key usage, content) failed.
-        let signer = signed.find_signer(self.store).ok();
+        let found = find(&signed);
+        let signer = found.as_ref().ok().cloned();
         let mut report = CheckReport {
             valid: false,
             failure: None,
@@ -524,14 +560,15 @@ impl<'a> Checker<'a> {
             trust_list: self.trust_list.cloned(),
             revocation: None,
         };
-        let verified = match signed.clone().verify(self.store, self.at) {
-            Ok(verified) => verified,
-            Err(e) => {
-                report.decoded = Decoded::from_signed(&signed);
-                report.failure = Some(Failure::of(&e));
-                return Ok(report);
-            }
-        };
+        let verified =
+            match found.and_then(|s| signed.clone().verify_with_signature_checked_by(s, self.at)) {
+                Ok(verified) => verified,
+                Err(e) => {
+                    report.decoded = Decoded::from_signed(&signed);
+                    report.failure = Some(Failure::of(&e));
+                    return Ok(report);
+                }
+            };
         let payload = verified.payload_json().ok();
         report.decoded = Decoded::new(verified.signed(), payload.clone());
         report.payload_verified = true;

@@ -350,6 +350,57 @@ impl SignedHcert {
         Err(last.unwrap_or(Error::KidUnknown(kid)))
     }
 
+    /// The signers of `store` that may have made the signature, for a caller that verifies it
+    /// with other means (the browser's WebCrypto): those of the certificate's kid, in the
+    /// order [`SignedHcert::find_signer`] tries them, with the algorithm to verify with.
+    /// Verify the signature over [`SignedHcert::to_be_signed`] with a signer's key, then give
+    /// that signer to [`SignedHcert::verify_with_signature_checked_by`].
+    ///
+    /// # Errors
+    /// `KID_MISSING`, `KID_UNKNOWN`, `ALGORITHM` (not an algorithm HCERT allows).
+    pub fn candidate_signers<'s>(
+        &self,
+        store: &'s TrustStore,
+    ) -> Result<(Algorithm, &'s [Arc<TrustedSigner>]), Error> {
+        let kid = self.kid.ok_or(Error::KidMissing)?;
+        let signers = store.signers(&kid);
+        if signers.is_empty() {
+            return Err(Error::KidUnknown(kid));
+        }
+        Ok((self.allowed_algorithm()?, signers))
+    }
+
+    /// Every check after the signature (times, key usage, content), for a certificate whose
+    /// signature the caller verified with `signer`'s key over [`SignedHcert::to_be_signed`]
+    /// (see [`SignedHcert::candidate_signers`]). The kid and the algorithm are checked against
+    /// the signer again; the signature itself is not: a caller that did not verify it makes a
+    /// forgery pass.
+    ///
+    /// # Errors
+    /// `KID_MISSING`, `KID_UNKNOWN` (another signer's kid), `ALGORITHM` (the signer's key does
+    /// not fit the algorithm), then as [`SignedHcert::check`].
+    pub fn verify_with_signature_checked_by(
+        self,
+        signer: Arc<TrustedSigner>,
+        now: Timestamp,
+    ) -> Result<VerifiedHcert, Error> {
+        let kid = self.kid.ok_or(Error::KidMissing)?;
+        if kid != signer.kid() {
+            return Err(Error::KidUnknown(kid));
+        }
+        let alg = self.allowed_algorithm()?;
+        if signer.key().family().algorithm() != Some(alg) {
+            return Err(Error::Algorithm(AlgorithmError::KeyMismatch {
+                alg,
+                key: signer.key().family(),
+            }));
+        }
+        self.check_validity(&signer, now)?;
+        self.check_key_usage(&signer)?;
+        self.check_content()?;
+        self.into_verified(signer)
+    }
+
     /// Checks the times: `iat ≤ clock ≤ exp`, DSC notBefore ≤ iat, and the DSC valid at the
     /// clock (HCERT spec §3.3.1, §5.1).
     ///

@@ -105,6 +105,9 @@ const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
     // Served next to the API by the service (`vaxpass_issuer::revocations`).
     ("get", "/revocations"),
     ("get", "/revocations/gateway.json"),
+    // The signed rule set (`vaxpass_issuer::rules`).
+    ("get", "/rules"),
+    ("get", "/rules.json"),
 ];
 
 /// The answer of an unknown route under /api/v1.

@@ -134,6 +134,8 @@ pub enum SignatureError {
 pub struct PreparedKey {
     family: KeyFamily,
     inner: Inner,
+    /// The SubjectPublicKeyInfo it was made from (for a caller that verifies elsewhere).
+    spki: Vec<u8>,
 }
 
 enum Inner {
@@ -202,7 +204,17 @@ impl PreparedKey {
             #[cfg(feature = "aws-lc")]
             (_, Backend::AwsLc) => Inner::AwsLc(awslc::Key::new(family, key_bits)?),
         };
-        Ok(PreparedKey { family, inner })
+        Ok(PreparedKey {
+            family,
+            inner,
+            spki: spki_der.to_vec(),
+        })
+    }
+
+    /// The DER SubjectPublicKeyInfo the key was made from (what WebCrypto's `importKey`
+    /// takes as `"spki"`).
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
     }
 
     /// The key type.

@@ -19,12 +19,14 @@
 //! * [`datetime`]: CertLogic date-times ([`DateTime`]);
 //! * [`rule`]: [`Rule`], [`RuleSet`] (load, [`RuleSet::applicable`], [`RuleSet::check`]),
 //!   [`RuleOutcome`];
-//! * [`conformance`]: [`run_certlogic_suite`], [`run_validation_suite`], [`run_rule_tests`].
+//! * [`conformance`]: [`run_certlogic_suite`], [`run_validation_suite`], [`run_rule_tests`];
+//! * [`signed`]: a rule set signed by the trust-list signer, as the issuer publishes it.
 
 pub mod certlogic;
 pub mod conformance;
 pub mod datetime;
 pub mod rule;
+pub mod signed;
 pub mod validate;
 
 pub use certlogic::{

@@ -7,10 +7,10 @@ use vaxpass_verifier::report::{
     CheckReport, Checker, Failure, QR_IMAGE, RevocationListReport, TrustListReport,
 };
 use vaxpass_verifier::revocation::{self, RevocationPolicy, RevocationStore};
-use vaxpass_verifier::rules::{Rule, RuleSet};
+use vaxpass_verifier::rules::{Rule, RuleSet, signed};
 use vaxpass_verifier::trust::certificates_der;
 use vaxpass_verifier::trustlist::{self, TrustListPolicy};
-use vaxpass_verifier::{Timestamp, TrustStore, qr};
+use vaxpass_verifier::{Limits, Timestamp, TrustStore, qr};
 
 /// Largest rule set accepted as JSON text, bytes (the EU gateway's rule sets are a few MB).
 pub const MAX_RULES_JSON: usize = 16 * 1024 * 1024;
@@ -168,6 +168,39 @@ impl Session {
         Ok(n)
     }
 
+    /// Verifies a signed rule set (`GET /rules`: the rules of the country of arrival, signed
+    /// by the trust-list signer) against the pinned CSCA, applies its rules from now on, and
+    /// returns its report as JSON ([`RulesReport`]). A `cached_sequence` higher than the set's
+    /// is a rollback and refused.
+    ///
+    /// # Errors
+    /// Why the set is refused, for people.
+    pub fn load_signed_rules(
+        &mut self,
+        set: &[u8],
+        anchor: &[u8],
+        now_ms: f64,
+        cached_sequence: Option<u64>,
+    ) -> Result<String, String> {
+        let now = timestamp(now_ms)?;
+        let anchor = certificate_der(anchor)?;
+        let verified = signed::verify(set, &anchor, now, cached_sequence)
+            .map_err(|e| format!("rule set refused: {e}"))?;
+        let h = &verified.header;
+        let report = RulesReport {
+            country: h.country.clone(),
+            sequence: h.sequence,
+            issued_at: h.issued_at.to_string(),
+            age_seconds: now
+                .unix_seconds()
+                .saturating_sub(h.issued_at.unix_seconds()),
+            rules: verified.count,
+        };
+        let json = to_json(&report)?;
+        self.rules = Some((verified.rules, verified.header.country));
+        Ok(json)
+    }
+
     fn checker(&self, now: Timestamp) -> Checker<'_> {
         let mut checker = Checker::new(&self.store, now);
         if let Some((set, cc)) = &self.rules {
@@ -192,6 +225,43 @@ impl Session {
         self.checker(now).check(text).map_err(|e| e.to_string())
     }
 
+    /// What a caller needs to verify the signature of `text` itself (the browser's WebCrypto,
+    /// at native speed): the algorithm, the `Sig_structure`, the signature and the public
+    /// keys (SubjectPublicKeyInfo) of the trusted signers of its kid, in order. `None` when
+    /// it does not decode or no trusted signer has its kid: [`check_report`](Self::check_report)
+    /// then says why.
+    pub fn signature_input(&self, text: &str) -> Option<SignatureInput> {
+        let signed = vaxpass_verifier::decode(text, &Limits::default()).ok()?;
+        let (alg, signers) = signed.candidate_signers(&self.store).ok()?;
+        Some(SignatureInput {
+            alg: alg.name(),
+            tbs: signed.to_be_signed(),
+            signature: signed.signature().to_vec(),
+            keys: signers
+                .iter()
+                .map(|s| s.key().spki_der().to_vec())
+                .collect(),
+        })
+    }
+
+    /// As [`check_report`](Self::check_report), with the signature verified by the caller:
+    /// `signer` is the index in [`SignatureInput::keys`] of the key that verified it. Every
+    /// other check runs here.
+    ///
+    /// # Errors
+    /// As [`check_report`](Self::check_report).
+    pub fn check_report_with_signature(
+        &self,
+        text: &str,
+        now_ms: f64,
+        signer: usize,
+    ) -> Result<CheckReport, String> {
+        let now = timestamp(now_ms)?;
+        self.checker(now)
+            .check_with_signature_checked_by(text, signer)
+            .map_err(|e| e.to_string())
+    }
+
     /// As [`check_report`](Self::check_report), for a picture (PNG, JPEG, WebP) of the code:
     /// a picture without a readable code is a report with failure `QR_IMAGE`.
     ///
@@ -206,6 +276,34 @@ impl Session {
             })),
         }
     }
+}
+
+/// The signature of a code and the keys that may have made it ([`Session::signature_input`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureInput {
+    /// `ES256` or `PS256`.
+    pub alg: &'static str,
+    /// The COSE `Sig_structure`: the bytes signed.
+    pub tbs: Vec<u8>,
+    /// The signature (ES256: `r ‖ s`, 64 bytes, as WebCrypto's ECDSA takes it).
+    pub signature: Vec<u8>,
+    /// The DER SubjectPublicKeyInfo of each trusted signer of the code's kid.
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// What [`Session::load_signed_rules`] returns (as JSON).
+#[derive(Debug, Serialize)]
+pub struct RulesReport {
+    /// The country of arrival the rules are for.
+    pub country: String,
+    /// The set's sequence.
+    pub sequence: u64,
+    /// When it was signed, RFC 3339.
+    pub issued_at: String,
+    /// Seconds since then.
+    pub age_seconds: i64,
+    /// How many rules it holds.
+    pub rules: usize,
 }
 
 /// `value` as JSON text.
@@ -334,6 +432,16 @@ mod tests {
             .check_picture_report(b"not a picture", 1.7e12)
             .unwrap();
         assert_eq!(report.failure.unwrap().code, QR_IMAGE);
+    }
+
+    #[test]
+    fn no_signature_input_without_a_code_or_a_signer() {
+        let session = Session::new();
+        assert_eq!(session.signature_input("HC1:NOT BASE45"), None);
+        let report = session
+            .check_report_with_signature("HC1:NOT BASE45", 1.7e12, 0)
+            .unwrap();
+        assert!(!report.valid);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 // The browser verifier's page: lists fetched once and kept (Cache API), every check in wasm
 // on this device, three verdicts (valid / not valid with the reason / cannot decide).
-import init, { Verifier, decodeRgba } from "./pkg/vaxpass_verifier_wasm.js";
+import init, { Verifier, decodePicture, decodeRgba } from "./pkg/vaxpass_verifier_wasm.js";
 
 const LIST_CACHE = "vaxpass-lists-v1";
 const $ = (sel) => document.querySelector(sel);
@@ -67,6 +67,19 @@ function showLists() {
           stale: rl.freshness !== "fresh" ? t("stale") : "",
         })
       : t("no_revocations");
+  const ru = page.rulesReport;
+  $("#rules-status").textContent = !page.config?.rules
+    ? ""
+    : page.rulesError
+      ? t("list_refused", { why: page.rulesError })
+      : ru
+        ? t("rules_list", {
+            country: ru.country,
+            sequence: ru.sequence,
+            age: age(ru.age_seconds),
+            count: ru.rules,
+          })
+        : t("no_rules");
 }
 
 // The bytes at `url`: from the network when it answers (then kept), else the kept copy.
@@ -86,43 +99,37 @@ async function fetchKept(url) {
   return kept ? new Uint8Array(await kept.arrayBuffer()) : null;
 }
 
+// One signed list: fetched (or the kept copy), verified in wasm against the pinned anchor by
+// `load`, its sequence remembered so that an older one is refused later (rollback).
+async function loadList(name, url, anchor, load) {
+  page[`${name}Report`] = null;
+  page[`${name}Error`] = null;
+  const bytes = url ? await fetchKept(url) : null;
+  if (!bytes || !anchor) return;
+  try {
+    const seen = BigInt(localStorage.getItem(`vaxpass-${name}-seq`) || "0");
+    page[`${name}Report`] = JSON.parse(load(bytes, anchor, Date.now(), seen));
+    localStorage.setItem(`vaxpass-${name}-seq`, String(page[`${name}Report`].sequence));
+  } catch (e) {
+    page[`${name}Error`] = e.message;
+  }
+}
+
 async function loadLists() {
   const verifier = new Verifier();
   const anchor = await fetchKept(page.config.anchor);
-  page.trustError = null;
-  page.revocationError = null;
-  page.trustReport = null;
-  page.revocationReport = null;
-  const trust = await fetchKept(page.config.trustList);
-  if (trust && anchor) {
-    try {
-      const seen = Number(localStorage.getItem("vaxpass-trust-seq") || "0");
-      page.trustReport = JSON.parse(verifier.loadTrustList(trust, anchor, Date.now(), BigInt(seen)));
-      localStorage.setItem("vaxpass-trust-seq", String(page.trustReport.sequence));
-    } catch (e) {
-      page.trustError = e.message;
-    }
-  }
-  const revocations = page.config.revocations ? await fetchKept(page.config.revocations) : null;
-  if (revocations && anchor) {
-    try {
-      const seen = Number(localStorage.getItem("vaxpass-revocation-seq") || "0");
-      page.revocationReport = JSON.parse(
-        verifier.loadRevocations(revocations, anchor, Date.now(), BigInt(seen)),
-      );
-      localStorage.setItem("vaxpass-revocation-seq", String(page.revocationReport.sequence));
-    } catch (e) {
-      page.revocationError = e.message;
-    }
-  }
+  await loadList("trust", page.config.trustList, anchor, (...a) => verifier.loadTrustList(...a));
+  await loadList("revocation", page.config.revocations, anchor, (...a) => verifier.loadRevocations(...a));
+  await loadList("rules", page.config.rules, anchor, (...a) => verifier.loadSignedRules(...a));
   page.verifier = verifier;
   showLists();
 }
 
 const UNDECIDED = new Set(["KID_UNKNOWN", "REVOCATION_UNKNOWN"]);
 
-function show(report) {
+function show(report, source = page.lastSource) {
   page.lastReport = report;
+  page.lastSource = source;
   const box = $("#verdict");
   const code = report.failure?.code;
   const state = report.valid ? "valid" : UNDECIDED.has(code) ? "undecided" : "invalid";
@@ -130,11 +137,26 @@ function show(report) {
   box.dataset.state = state;
   box.dataset.code = code ?? "";
   $(".state", box).textContent = t(state);
-  $(".reason", box).textContent = report.valid
+  let reason = report.valid
     ? ""
     : page.dict[`reason_${code}`]
       ? t(`reason_${code}`)
       : `${t("reason_other")} (${code})`;
+  const revokedFor = report.revocation?.reason;
+  if (code === "REVOKED" && revokedFor) reason += ` ${t(`revoked_${revokedFor}`)}`;
+  $(".reason", box).textContent = reason;
+  box.dataset.revocation = report.revocation?.status ?? "";
+  const rev = report.revocation;
+  $(".revocation", box).textContent = !report.payload_verified
+    ? ""
+    : !rev
+      ? t("no_revocation_check")
+      : rev.status === "NOT_REVOKED"
+        ? t("not_revoked", { sequence: rev.list.sequence })
+        : "";
+  const scanned = $(".scanned", box);
+  scanned.hidden = !source;
+  scanned.textContent = source ? t(`scanned_${source}`) : "";
   const holder = $(".holder", box);
   const p = report.payload_verified ? report.payload : null;
   holder.hidden = !p;
@@ -157,14 +179,67 @@ function show(report) {
   }
 }
 
-function checkText(text) {
+// The signature checked by the browser's WebCrypto (native speed), every other check in wasm;
+// the pure-wasm check when WebCrypto is missing (not a secure context) or cannot verify the
+// signature, which then also says why it is not valid. Same verdict either way.
+const webCryptoKeys = new Map();
+const WEBCRYPTO = {
+  ES256: { key: { name: "ECDSA", namedCurve: "P-256" }, verify: { name: "ECDSA", hash: "SHA-256" } },
+  PS256: { key: { name: "RSA-PSS", hash: "SHA-256" }, verify: { name: "RSA-PSS", saltLength: 32 } },
+};
+
+async function cryptoKey(alg, spki) {
+  const id = `${alg}:${btoa(String.fromCharCode(...spki))}`;
+  let key = webCryptoKeys.get(id);
+  if (!key) {
+    key = await crypto.subtle.importKey("spki", spki, WEBCRYPTO[alg].key, false, ["verify"]);
+    webCryptoKeys.set(id, key);
+  }
+  return key;
+}
+
+async function verifyCode(verifier, text) {
+  const input = globalThis.crypto?.subtle ? verifier.signatureInput(text) : undefined;
+  if (input) {
+    try {
+      const alg = input.alg;
+      if (WEBCRYPTO[alg]) {
+        const [tbs, signature] = [input.tbs, input.signature];
+        for (let i = 0; i < input.keyCount; i++) {
+          const key = await cryptoKey(alg, input.key(i));
+          if (await crypto.subtle.verify(WEBCRYPTO[alg].verify, key, signature, tbs)) {
+            return JSON.parse(verifier.checkWithVerifiedSignature(text, Date.now(), i));
+          }
+        }
+      }
+    } catch {
+      // A key WebCrypto does not take: the wasm check decides.
+    } finally {
+      input.free();
+    }
+  }
+  return JSON.parse(verifier.check(text, Date.now()));
+}
+
+// For tests and pages that embed this one: the check the page makes.
+window.vaxpassVerify = { verifyCode, wasm: { Verifier, decodeRgba } };
+
+async function checkText(text, source = "text") {
   if (!page.verifier) return;
-  show(JSON.parse(page.verifier.check(text.trim(), Date.now())));
+  show(await verifyCode(page.verifier, text.trim()), source);
 }
 
 async function checkFile(file) {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  show(JSON.parse(page.verifier.checkPicture(bytes, Date.now())));
+  let text;
+  try {
+    text = decodePicture(bytes);
+  } catch {
+    // No readable code: the report says so.
+    show(JSON.parse(page.verifier.checkPicture(bytes, Date.now())), "picture");
+    return;
+  }
+  await checkText(text, "picture");
 }
 
 async function startCamera() {
@@ -211,7 +286,7 @@ async function startCamera() {
       }
       if (text) {
         stopCamera();
-        checkText(text);
+        await checkText(text, "camera");
         return;
       }
     }

@@ -156,6 +156,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VAXPASS_SUBMIT_PER_SEC", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..))]
     submit_per_sec: u64,
+    /// The browser verifier's files, served at /verify/: the OUT/site directory of
+    /// `bash verifier/wasm/build.sh OUT`. Without it /verify/ says the verifier is not
+    /// installed.
+    #[arg(long, env = "VAXPASS_VERIFIER_DIR", value_name = "DIR")]
+    verifier_dir: Option<PathBuf>,
 }
 
 /// `serve`.
@@ -212,6 +217,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
     config.max_connections_per_address =
         usize::try_from(args.max_connections_per_address).unwrap_or(usize::MAX);
     config.rematch_every = Duration::from_secs(args.rematch_every);
+    config.verifier_dir = args.verifier_dir.clone();
     config.registry = RemoteRegistryConfig::from_env()
         .map_err(|e| CliError::Usage(format!("remote registry (VAXPASS_REGISTRY_*): {e}")))?;
 
@@ -529,6 +535,9 @@ fn print_demo(demo: &Demo, config: &ServerConfig, base: &str, terminal: bool) {
     }
     println!();
     println!("web pages: the citizen portal at {base}/ and the clinic console at {base}/clinic");
+    println!(
+        "the browser verifier at {base}/verify/ (installed with --verifier-dir; works offline once loaded)"
+    );
     if terminal {
         println!(
             "staff sign-in: user name {}, password {}",
