@@ -39,6 +39,13 @@ enum Command {
     /// The revocation list (issue 14).
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// Write a consistent copy of the database while the service runs: SQLite `VACUUM INTO`,
+    /// or `pg_dump --format=custom` for PostgreSQL.
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup into a fresh database (a SQLite file that does not exist, or an empty
+    /// PostgreSQL database with `pg_restore`), then verify its audit chain. Exit code 0:
+    /// restored and intact; 1: restored but the chain is broken; 2: failed.
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +186,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
         Command::Staff(cmd) => crate::staff::run(cmd),
         Command::Revocations(RevocationsCommand::Export(args)) => revocations_export(args),
+        Command::Backup(args) => crate::backup::backup(args),
+        Command::Restore(args) => crate::backup::restore(args),
     }
 }
 
