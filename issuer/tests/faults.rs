@@ -265,7 +265,7 @@ fn database_unreachable_at_start_without_waiting_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("error: the database is unavailable ("),
+        stderr.contains("error: database: the database is unavailable ("),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
