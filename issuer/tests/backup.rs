@@ -14,24 +14,18 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{BIN, audit_verify, issue_one, setup, start_replica};
+use support::{audit_verify, issue_one, run_bin as run, setup, start_replica};
 use vaxpass_issuer::storage::Storage;
 
-/// Runs the binary with `args`: exit code and both outputs.
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+/// `restore --from backup --database url`: the exit code and the output.
+fn restore(backup: &std::path::Path, url: &str) -> (i32, String) {
+    run(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--database",
+        url,
+    ])
 }
 
 /// Issues `n` certificates on a replica of `url`, takes a backup to `out` while it serves,
@@ -92,24 +86,12 @@ async fn sqlite_backup_restores_into_a_fresh_file() {
         "sqlite://{}?mode=rwc",
         dir.path().join("restored.db").display()
     );
-    let (code, text) = run(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--database",
-        &restored,
-    ]);
+    let (code, text) = restore(&backup, &restored);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("audit log intact"), "{text}");
     check_restored(&restored, &before, &after).await;
     // A restore never overwrites a database.
-    let (code, text) = run(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--database",
-        &restored,
-    ]);
+    let (code, text) = restore(&backup, &restored);
     assert_eq!(code, 2, "{text}");
     // A damaged backup is refused, and leaves no file behind.
     let damaged = dir.path().join("damaged.db");
@@ -118,13 +100,7 @@ async fn sqlite_backup_restores_into_a_fresh_file() {
     bytes[mid..mid + 4096].fill(0xa5);
     std::fs::write(&damaged, bytes).unwrap();
     let target = dir.path().join("from-damaged.db");
-    let (code, text) = run(&[
-        "restore",
-        "--from",
-        damaged.to_str().unwrap(),
-        "--database",
-        &format!("sqlite://{}?mode=rwc", target.display()),
-    ]);
+    let (code, text) = restore(&damaged, &format!("sqlite://{}?mode=rwc", target.display()));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("damaged"), "{text}");
     assert!(!target.exists());
@@ -143,13 +119,7 @@ async fn postgres_backup_restores_into_a_fresh_database() {
     let dump = dir.path().join("issuer.pgdump");
     let (before, after) = serve_and_back_up(&db.url, &dump).await;
     let fresh = common::pg_database("vaxpass_backup_dst").await.unwrap();
-    let (code, text) = run(&[
-        "restore",
-        "--from",
-        dump.to_str().unwrap(),
-        "--database",
-        &fresh.url,
-    ]);
+    let (code, text) = restore(&dump, &fresh.url);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("audit log intact"), "{text}");
     check_restored(&fresh.url, &before, &after).await;

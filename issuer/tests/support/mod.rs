@@ -283,10 +283,10 @@ pub async fn run_load(
     all
 }
 
-/// `vaxpass-issuer audit verify --database url`: the exit code and standard output.
-pub fn audit_verify(url: &str) -> (i32, String) {
+/// Runs `vaxpass-issuer` with `args`: the exit code and both outputs.
+pub fn run_bin(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
-        .args(["audit", "verify", "--database", url])
+        .args(args)
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
@@ -298,4 +298,9 @@ pub fn audit_verify(url: &str) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// `vaxpass-issuer audit verify --database url`: the exit code and the output.
+pub fn audit_verify(url: &str) -> (i32, String) {
+    run_bin(&["audit", "verify", "--database", url])
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Args;
-use vaxpass_issuer::storage::{Backend, Storage, StorageError, restore_sqlite};
+use vaxpass_issuer::storage::{Backend, Storage, restore_sqlite};
 
 use crate::cli::{CliError, Outcome};
 
@@ -121,28 +121,11 @@ pub fn restore(args: RestoreArgs) -> Result<Outcome, CliError> {
         }
         Backend::Sqlite => restore_sqlite(&args.from, &sqlite_path(&args.database))?,
     }
-    let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
-    runtime.block_on(async {
-        let storage = Storage::open(&args.database).await?;
-        let result = storage.audit_verify().await;
-        storage.close().await;
-        match result {
-            Ok(report) => {
-                println!(
-                    "restored into {}: audit log intact, {} entries, last hash {}",
-                    redact(&args.database),
-                    report.entries,
-                    report.head_hash
-                );
-                Ok(Outcome::Ok)
-            }
-            Err(StorageError::AuditBroken(broken)) => {
-                println!("restored, but {broken}: do not serve from it; try an older backup");
-                Ok(Outcome::Invalid)
-            }
-            Err(e) => Err(e.into()),
-        }
-    })
+    println!("restored into {}", redact(&args.database));
+    crate::cli::verify_audit(
+        &args.database,
+        "the restored database's audit chain is broken: do not serve from it; try an older backup",
+    )
 }
 
 /// The URL without a password.

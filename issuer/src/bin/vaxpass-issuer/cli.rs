@@ -240,9 +240,19 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
 }
 
 fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
+    verify_audit(
+        &args.database,
+        "the log was changed outside the issuer: keep this database as evidence, restore from \
+         a backup and compare",
+    )
+}
+
+/// Verifies the audit chain of `database` and prints the verdict (`advice` after a broken
+/// chain): [`Outcome::Ok`] intact, [`Outcome::Invalid`] broken.
+pub fn verify_audit(database: &str, advice: &str) -> Result<Outcome, CliError> {
     let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let storage = Storage::open(&args.database).await?;
+        let storage = Storage::open(database).await?;
         let result = storage.audit_verify().await;
         storage.close().await;
         match result {
@@ -255,10 +265,7 @@ fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
             }
             Err(StorageError::AuditBroken(broken)) => {
                 println!("{broken}");
-                println!(
-                    "the log was changed outside the issuer: keep this database as evidence, \
-                     restore from a backup and compare"
-                );
+                println!("{advice}");
                 Ok(Outcome::Invalid)
             }
             Err(e) => Err(e.into()),
