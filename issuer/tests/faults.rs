@@ -8,7 +8,10 @@
 //!   with `--database-wait 0`, a clear error and exit code 2;
 //! - a damaged SQLite file: a clear error at open (`serve`, `audit verify`), never a panic;
 //! - the clock stepping back (and a second process whose clock is an hour behind): no
-//!   certificate with `exp ≤ iat`, no audit entry earlier than the one before it.
+//!   certificate with `exp ≤ iat`, no audit entry earlier than the one before it;
+//! - the disk full during a batch (SQLite on a small tmpfs; root only, else `SKIPPED`): the
+//!   batch stops with a clear error, committed batches are whole, and the next run issues
+//!   exactly the rest.
 //!
 //! The PostgreSQL tests print `SKIPPED (PostgreSQL)` without `VAXPASS_TEST_POSTGRES_URL`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -440,4 +443,129 @@ async fn clock_stepping_back_keeps_the_audit_log_in_order_postgres() {
     };
     clock_steps_back_on(&db.url).await;
     db.drop().await;
+}
+
+/// A tmpfs of a given size mounted on a temporary directory (root only), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when tmpfs cannot be mounted here (not root, or no permission in a container).
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn grow(&self, bytes: u64) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_during_a_batch_stops_cleanly_and_resumes() {
+    const N: u64 = 3_000;
+    let work = tempfile::tempdir().unwrap();
+    let seeded = format!(
+        "sqlite://{}?mode=rwc",
+        work.path().join("seeded.db").display()
+    );
+    let (code, out) = support::run_bin(&[
+        "batch",
+        "seed",
+        "--count",
+        "3000",
+        "--seed",
+        "3",
+        "--database",
+        &seeded,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // One file, no WAL: the size the database really needs.
+    let clean = work.path().join("clean.db");
+    let (code, out) = support::run_bin(&[
+        "backup",
+        "--database",
+        &seeded,
+        "--out",
+        clean.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let size = std::fs::metadata(&clean).unwrap().len();
+    // Room for the database and ~600 KiB more: a few hundred certificates.
+    let Some(disk) = SmallDisk::mount(size + 600 * 1024) else {
+        println!("SKIPPED (disk full): cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let file = disk.dir.path().join("issuer.db");
+    std::fs::copy(&clean, &file).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let keys = work.path().join("keys");
+    let start = vaxpass_verifier::Timestamp::from_unix_seconds(
+        vaxpass_verifier::Timestamp::now().unix_seconds() - 3600,
+    );
+    vaxpass_keys::dev::dev_init(&keys, &vaxpass_keys::dev::DevOptions::new(start)).unwrap();
+    let issue = || {
+        support::run_bin(&[
+            "batch",
+            "issue",
+            "--pending",
+            "--database",
+            &url,
+            "--keys",
+            keys.to_str().unwrap(),
+            "--batch-size",
+            "100",
+            "--progress",
+            "none",
+        ])
+    };
+    let (code, out) = issue();
+    println!("batch on a full disk: exit {code}: {out}");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("full"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    let storage = Storage::open(&url).await;
+    // Opening may itself need room (the WAL): read what was committed once there is room.
+    drop(storage);
+    disk.grow(256 * 1024 * 1024);
+    let storage = Storage::open(&url).await.unwrap();
+    let before = storage.certificate_count().await.unwrap();
+    assert!(before < N, "the disk did not fill: {before} certificates");
+    // Committed batches are whole.
+    assert_eq!(storage.confirmed_count().await.unwrap(), N - before);
+    storage.close().await;
+
+    let (code, out) = issue();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("issued {} certificates", N - before)),
+        "{out}"
+    );
+    let storage = Storage::open(&url).await.unwrap();
+    assert_eq!(storage.certificate_count().await.unwrap(), N);
+    assert_eq!(storage.confirmed_count().await.unwrap(), 0);
+    storage.close().await;
+    let (code, out) = audit_verify(&url);
+    assert_eq!(code, 0, "{out}");
 }
