@@ -3,7 +3,8 @@
 # one replica, PostgreSQL with two replicas on one database (two load generators at half the
 # connections each, started together). Release binaries; a PostgreSQL server at $PG (trust auth).
 # Per PostgreSQL run it also prints the server's transactions and rows per certificate
-# (pg_stat_database deltas).
+# (pg_stat_database deltas). SKIP_SQLITE=1 leaves the SQLite run out; DB_SET="name = value" sets a
+# PostgreSQL setting on the test database only (diagnostics).
 #
 #   cargo build --release -p vaxpass-issuer --features cli -p vaxpass-tools
 #   issuer/scripts/replica-throughput.sh            # CONN=32 DUR=10 by default
@@ -27,20 +28,27 @@ cleanup() {
 }
 trap cleanup EXIT
 psql -q "$PG/postgres" -c "CREATE DATABASE $db" >/dev/null
+# Diagnostics only, e.g. DB_SET="synchronous_commit = off" (never for a real service).
+if [[ -n ${DB_SET:-} ]]; then psql -q "$PG/postgres" -c "ALTER DATABASE $db SET $DB_SET" >/dev/null; fi
 
-# serve ARGS... : starts a replica, prints its URL once it listens.
+# serve NAME ARGS... : starts a replica in the background (log in $work/NAME.out).
 serve() {
-  local out=$work/serve-${#pids[@]}.out
-  VAXPASS_LOG=warn "$BIN" serve --listen 127.0.0.1:0 $EXTRA "$@" >"$out" 2>&1 &
+  local name=$1
+  shift
+  VAXPASS_LOG=warn "$BIN" serve --listen 127.0.0.1:0 $EXTRA "$@" >"$work/$name.out" 2>&1 &
   pids+=($!)
+  echo $! >"$work/$name.pid"
+}
+# url NAME: the replica's URL once it listens.
+url() {
   for _ in $(seq 1 600); do
-    if grep -q '^listening on ' "$out"; then
-      grep -m1 '^listening on ' "$out" | sed 's/^listening on //'
+    if grep -q '^listening on ' "$work/$1.out"; then
+      grep -m1 '^listening on ' "$work/$1.out" | sed 's/^listening on //'
       return
     fi
     sleep 0.2
   done
-  echo "serve did not start: $(cat "$out")" >&2
+  echo "serve $1 did not start: $(cat "$work/$1.out")" >&2
   exit 1
 }
 token() { sed -n 's/^export VAXPASS_TOKEN=//p' "$1/demo-tokens.env"; }
@@ -56,23 +64,27 @@ per_cert() { # before after certs_before certs_after
       (y[1]-x[1])/n, (y[2]-x[2])/n, (y[3]-x[3])/n, (y[4]-x[4])/n, n }'
 }
 
+if [[ -z ${SKIP_SQLITE:-} ]]; then
 echo "== SQLite, one process ($(date -u +%H:%M:%S) UTC) =="
-url=$(serve --demo --data-dir "$work/sqlite")
-load "$url" "$(token "$work/sqlite")" "$work/sqlite/registry.csv" "$CONN"
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+serve sqlite --demo --data-dir "$work/sqlite"
+load "$(url sqlite)" "$(token "$work/sqlite")" "$work/sqlite/registry.csv" "$CONN"
+kill "$(cat "$work/sqlite.pid")"; wait "$(cat "$work/sqlite.pid")" 2>/dev/null || true
+fi
 
 echo "== PostgreSQL, one replica ($(date -u +%H:%M:%S) UTC) =="
-url=$(serve --demo --data-dir "$work/pg" --database "$PG/$db")
+serve pg-a --demo --data-dir "$work/pg" --database "$PG/$db"
+a=$(url pg-a)
 s0=$(stats); c0=$(certs)
-load "$url" "$(token "$work/pg")" "$work/pg/registry.csv" "$CONN"
+load "$a" "$(token "$work/pg")" "$work/pg/registry.csv" "$CONN"
 s1=$(stats); c1=$(certs); per_cert "$s0" "$s1" "$c0" "$c1"
 
 echo "== PostgreSQL, two replicas, $((CONN / 2)) connections each ($(date -u +%H:%M:%S) UTC) =="
-url2=$(serve --insecure-plain-http --data-dir "$work/pg" --database "$PG/$db")
+serve pg-b --insecure-plain-http --data-dir "$work/pg" --database "$PG/$db"
+b=$(url pg-b)
 s0=$(stats); c0=$(certs)
-load "$url" "$(token "$work/pg")" "$work/pg/registry.csv" $((CONN / 2)) >"$work/a.txt" &
+load "$a" "$(token "$work/pg")" "$work/pg/registry.csv" $((CONN / 2)) >"$work/a.txt" &
 la=$!
-load "$url2" "$(token "$work/pg")" "$work/pg/registry.csv" $((CONN / 2)) >"$work/b.txt" &
+load "$b" "$(token "$work/pg")" "$work/pg/registry.csv" $((CONN / 2)) >"$work/b.txt" &
 lb=$!
 wait "$la" "$lb"
 echo "-- replica A"; cat "$work/a.txt"
