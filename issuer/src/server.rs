@@ -50,7 +50,7 @@ use tokio_rustls::server::TlsStream;
 use vaxpass_keys::manifest::{MANIFEST_FILE, Manifest, Secrets};
 use vaxpass_keys::storage::Passphrase;
 use vaxpass_keys::{CertificateType, Signer};
-use vaxpass_trust_list::http::{DEFAULT_MAX_AGE, TrustListState, spawn_refresh};
+use vaxpass_trust_list::http::{DEFAULT_MAX_AGE, TrustListState};
 use vaxpass_trust_list::publish::{BuildOptions, Publisher};
 use vaxpass_verifier::Timestamp;
 
@@ -58,6 +58,7 @@ use crate::api::{self, AppState};
 use crate::ratelimit::{ClientKey, LookupLimits};
 use crate::registry::RegistrySource;
 use crate::registry::remote::{RemoteRegistry, RemoteRegistryConfig};
+use crate::storage::ratelimit::SharedBuckets;
 use crate::storage::{Storage, StorageError};
 
 /// A TLS handshake not finished within this is dropped.
@@ -137,7 +138,13 @@ pub struct ServerConfig {
     /// The browser verifier's files (`OUT/site` of `verifier/wasm/build.sh OUT`), served at
     /// `/verify/` ([`crate::verify_page`]); `None`: `/verify/` says it is not installed.
     pub verifier_dir: Option<PathBuf>,
+    /// How long [`Server::start`] keeps trying a database it cannot reach (retrying with a
+    /// doubling pause, from 0.5 s up to 10 s) before it gives up; zero: one attempt.
+    pub database_wait: Duration,
 }
+
+/// Default of [`ServerConfig::database_wait`].
+pub const DEFAULT_DATABASE_WAIT: Duration = Duration::from_secs(60);
 
 impl ServerConfig {
     /// Defaults: SQLite and keys in `data_dir`, plain HTTP, [`api::Config::default`],
@@ -161,6 +168,7 @@ impl ServerConfig {
             rematch_every: DEFAULT_REMATCH_EVERY,
             revocations: crate::revocations::RevocationOptions::default(),
             verifier_dir: None,
+            database_wait: DEFAULT_DATABASE_WAIT,
         }
     }
 
@@ -256,6 +264,100 @@ pub enum ServeError {
     VerifierPage(#[from] crate::verify_page::MissingFile),
 }
 
+/// Opens the database, trying again while it cannot be reached (connection refused, reset,
+/// timed out) for at most `wait`, with a pause doubling from 0.5 s to 10 s; other errors
+/// (a bad URL, a corrupt file, a schema too new) end at once.
+async fn open_storage(url: &str, wait: Duration) -> Result<Storage, ServeError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match Storage::open(url).await {
+            Ok(storage) => return Ok(storage),
+            Err(e @ StorageError::Unavailable(_)) if started.elapsed() + pause <= wait => {
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "the database cannot be reached; trying again"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Signs the trust list with the next sequence of the database (continuing from the key
+/// directory's `trust-list.seq`), checks that it lists the DSC and verifies it against the
+/// CSCA as a verifier will.
+async fn first_trust_list(
+    storage: &Storage,
+    publisher: &Publisher,
+    csca_der: &[u8],
+    now: Timestamp,
+    dsc_kid: &str,
+) -> Result<(vaxpass_trust_list::TrustList, TrustListState), ServeError> {
+    let floor = publisher
+        .last_file_sequence()
+        .map_err(ServeError::TrustList)?;
+    let sequence = storage.next_trust_list_sequence(floor).await?;
+    let (list, signed) = publisher
+        .publish_numbered(now, sequence)
+        .map_err(ServeError::TrustList)?;
+    if !list.entries.iter().any(|e| e.kid.to_base64() == dsc_kid) {
+        return Err(ServeError::DscNotListed {
+            kid: dsc_kid.to_owned(),
+        });
+    }
+    let state = TrustListState::verified(signed, csca_der, now, DEFAULT_MAX_AGE)
+        .map_err(ServeError::TrustList)?;
+    Ok((list, state))
+}
+
+/// Re-signs the trust list every `every` with the next sequence of the database and serves
+/// it. A failure (the database or the signer) is logged and the current list stays served;
+/// the next attempt comes at the next tick.
+fn spawn_trust_list_refresh(
+    state: TrustListState,
+    publisher: Publisher,
+    storage: Storage,
+    every: Duration,
+) -> JoinHandle<()> {
+    let publisher = Arc::new(publisher);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate: the list was just signed
+        loop {
+            tick.tick().await;
+            let floor = publisher.last_file_sequence().unwrap_or(0);
+            let sequence = match storage.next_trust_list_sequence(floor).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, still_serving = state.sequence(), "re-signing the trust list: no sequence from the database");
+                    continue;
+                }
+            };
+            let p = Arc::clone(&publisher);
+            let signed =
+                tokio::task::spawn_blocking(move || p.publish_numbered(Timestamp::now(), sequence))
+                    .await;
+            match signed {
+                Ok(Ok((list, bytes))) => match state.publish(bytes) {
+                    Ok(()) => tracing::info!(sequence = list.sequence, "trust list re-signed"),
+                    Err(e) => tracing::warn!(error = %e, "trust list re-signed but not served"),
+                },
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    still_serving = state.sequence(),
+                    "re-signing the trust list failed"
+                ),
+                Err(e) => tracing::warn!(error = %e, "the re-signing task failed"),
+            }
+        }
+    })
+}
+
 /// A started server: database open, keys loaded, trust list signed, listener bound.
 pub struct Server {
     listener: Bound,
@@ -330,15 +432,9 @@ impl Server {
         // against the CSCA as a verifier will check it.
         let publisher = Publisher::open(&keys_dir, &secrets, BuildOptions::default())
             .map_err(ServeError::TrustList)?;
-        let (list, signed) = publisher.publish(now).map_err(ServeError::TrustList)?;
-        if !list.entries.iter().any(|e| e.kid.to_base64() == dsc_kid) {
-            return Err(ServeError::DscNotListed { kid: dsc_kid });
-        }
         let csca_path = keys_dir.join(&manifest.csca.certificate);
         let (csca_der, _) =
             vaxpass_keys::storage::read_certificate(&csca_path).map_err(|e| keys_err(e.into()))?;
-        let trust_list = TrustListState::verified(signed, &csca_der, now, DEFAULT_MAX_AGE)
-            .map_err(ServeError::TrustList)?;
         // The browser verifier pins the CSCA as the file holds it (PEM or DER).
         let csca_file = std::fs::read(&csca_path).map_err(|e| {
             keys_err(vaxpass_keys::Error::from(
@@ -376,13 +472,35 @@ impl Server {
         };
 
         // Last, so that nothing above leaves an open database behind when it fails.
-        let storage = Storage::open(&config.database_url()).await?;
+        let storage = open_storage(&config.database_url(), config.database_wait).await?;
+        // The trust list's sequence comes from the database, which every replica shares.
+        let (list, trust_list) =
+            match first_trust_list(&storage, &publisher, &csca_der, now, &dsc_kid).await {
+                Ok(signed) => signed,
+                Err(e) => {
+                    storage.close().await;
+                    return Err(e);
+                }
+            };
+        // Rate limits: in the database on PostgreSQL (shared by every replica), in the
+        // process on SQLite.
+        let shared_limits = match SharedBuckets::open(&storage).await {
+            Ok(shared) => shared,
+            Err(e) => {
+                storage.close().await;
+                return Err(e.into());
+            }
+        };
         let state = match AppState::new(storage.clone(), signer, config.issuing.clone()) {
             Ok(state) => state.with_lookup_limits(config.lookup_limits.clone()),
             Err(e) => {
                 storage.close().await;
                 return Err(ServeError::Dsc(e));
             }
+        };
+        let state = match shared_limits {
+            Some(shared) => state.with_shared_limits(shared),
+            None => state,
         };
         let state = match &config.registry {
             Some(remote) => match RemoteRegistry::new(remote.clone()) {
@@ -450,7 +568,7 @@ impl Server {
             // The JSON API's errors get a Vietnamese message when asked (Accept-Language: vi).
             .layer(middleware::from_fn(vaxpass_issuer_web::api_languages))
             .layer(middleware::from_fn(log_request));
-        let refresh = spawn_refresh(trust_list, Arc::new(publisher), every);
+        let refresh = spawn_trust_list_refresh(trust_list, publisher, storage.clone(), every);
         tracing::info!(
             addr = %local_addr,
             tls = matches!(listener, Bound::Tls(_)),

@@ -180,10 +180,27 @@ pub fn build_and_sign(
     opts: &BuildOptions,
     signer: &dyn Signer,
 ) -> Result<(TrustList, Vec<u8>), Error> {
+    let seq = sequence.next()?;
+    build_and_sign_numbered(manifest, dir, extra, seq, now, opts, signer)
+}
+
+/// [`build_and_sign`] with a sequence the caller took elsewhere (a database every publishing
+/// process shares), instead of the sequence file.
+///
+/// # Errors
+/// As [`national_entries`], [`sign`].
+pub fn build_and_sign_numbered(
+    manifest: &Manifest,
+    dir: &Path,
+    extra: Vec<Entry>,
+    sequence: u64,
+    now: Timestamp,
+    opts: &BuildOptions,
+    signer: &dyn Signer,
+) -> Result<(TrustList, Vec<u8>), Error> {
     let mut entries = national_entries(manifest, dir, now)?;
     entries.extend(extra);
-    let seq = sequence.next()?;
-    let list = assemble(&manifest.country, entries, seq, now, opts, signer);
+    let list = assemble(&manifest.country, entries, sequence, now, opts, signer);
     let signed = sign(&list, signer)?;
     Ok((list, signed))
 }
@@ -247,6 +264,36 @@ impl Publisher {
             &self.opts,
             &*self.signer,
         )
+    }
+
+    /// [`Publisher::publish`] with the sequence `sequence` (taken from a store every
+    /// publishing process shares) instead of the next one of `trust-list.seq`.
+    ///
+    /// # Errors
+    /// As [`build_and_sign_numbered`].
+    pub fn publish_numbered(
+        &self,
+        now: Timestamp,
+        sequence: u64,
+    ) -> Result<(TrustList, Vec<u8>), Error> {
+        let manifest = Manifest::load(&self.dir.join(vaxpass_keys::manifest::MANIFEST_FILE))?;
+        build_and_sign_numbered(
+            &manifest,
+            &self.dir,
+            self.extra.clone(),
+            sequence,
+            now,
+            &self.opts,
+            &*self.signer,
+        )
+    }
+
+    /// The last sequence of the key directory's `trust-list.seq` (0 without the file).
+    ///
+    /// # Errors
+    /// As [`SequenceFile::last`].
+    pub fn last_file_sequence(&self) -> Result<u64, Error> {
+        self.sequence.last()
     }
 
     /// The list lifetime.

@@ -741,7 +741,7 @@ async fn process(
             .await
         {
             Ok(true) => submit_one(&state, staff, &record, &key).await,
-            Ok(false) => match super::limits::check_submissions(&state, &staff, 1) {
+            Ok(false) => match super::limits::check_submissions(&state, &staff, 1).await {
                 Ok(()) => submit_one(&state, staff, &record, &key).await,
                 Err(limited) => Err(limited),
             },

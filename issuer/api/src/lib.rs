@@ -134,6 +134,9 @@ pub struct AppState {
     /// Per-token submission limits ([`limits`]): `check(token_id, n, now)` before storing
     /// `n` records.
     pub submit_limiter: limits::SubmitLimiter,
+    /// The rate limits' buckets in the database, when every limiter shares them with the
+    /// other processes on it ([`AppState::with_shared_limits`]); `None`: in this process.
+    pub shared_limits: Option<vaxpass_issuer_store::ratelimit::SharedBuckets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -174,6 +177,7 @@ impl AppState {
             submit_limiter,
             registry: Arc::new(crate::registry::RegistrySource::Local(storage)),
             metrics: Arc::new(metrics::Metrics::new()),
+            shared_limits: None,
         })
     }
 
@@ -195,6 +199,9 @@ impl AppState {
     #[must_use]
     pub fn with_lookup_limits(mut self, limits: crate::ratelimit::LookupLimits) -> AppState {
         self.lookup_limiter = crate::ratelimit::LookupLimiter::new(limits);
+        if let Some(shared) = &self.shared_limits {
+            self.lookup_limiter = self.lookup_limiter.with_shared(shared);
+        }
         self
     }
 
@@ -202,6 +209,24 @@ impl AppState {
     #[must_use]
     pub fn with_submit_limits(mut self, limits: limits::SubmitLimits) -> AppState {
         self.submit_limiter = limits::SubmitLimiter::new(limits);
+        if let Some(shared) = &self.shared_limits {
+            self.submit_limiter = self.submit_limiter.shared(shared.clone());
+        }
+        self
+    }
+
+    /// Keeps every rate limit (lookup, corrections, submissions, the web console's sign-in)
+    /// in the database's shared buckets, so that the replicas on one PostgreSQL database
+    /// limit together as one process would ([`vaxpass_issuer_store::ratelimit`]). Call it
+    /// after the limits are set ([`AppState::with_lookup_limits`]).
+    #[must_use]
+    pub fn with_shared_limits(
+        mut self,
+        shared: vaxpass_issuer_store::ratelimit::SharedBuckets,
+    ) -> AppState {
+        self.lookup_limiter = self.lookup_limiter.with_shared(&shared);
+        self.submit_limiter = self.submit_limiter.shared(shared.clone());
+        self.shared_limits = Some(shared);
         self
     }
 

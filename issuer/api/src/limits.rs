@@ -22,6 +22,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use vaxpass_issuer_store::ratelimit::{BucketRate, SharedBuckets};
+
 use super::{ApiError, AppState};
 use crate::storage::Staff;
 
@@ -32,10 +34,11 @@ use crate::storage::Staff;
 ///
 /// # Errors
 /// [`ApiError::RateLimited`].
-pub fn check_submissions(state: &AppState, staff: &Staff, n: u64) -> Result<(), ApiError> {
+pub async fn check_submissions(state: &AppState, staff: &Staff, n: u64) -> Result<(), ApiError> {
     state
         .submit_limiter
-        .check(staff.token_id, n, state.now())
+        .take(staff.token_id, n, state.now())
+        .await
         .map_err(|e| {
             state.metrics.submissions_rate_limited(n);
             ApiError::RateLimited {
@@ -99,6 +102,8 @@ struct Bucket {
 pub struct SubmitLimiter {
     limits: SubmitLimits,
     buckets: Arc<Mutex<HashMap<i64, Bucket>>>,
+    /// The database's buckets, shared by every process on it ([`SubmitLimiter::shared`]).
+    shared: Option<SharedBuckets>,
 }
 
 impl Default for SubmitLimiter {
@@ -113,6 +118,45 @@ impl SubmitLimiter {
         SubmitLimiter {
             limits,
             buckets: Arc::default(),
+            shared: None,
+        }
+    }
+
+    /// Keeps the buckets in the database, shared with every process on it (several `serve`
+    /// replicas on one PostgreSQL database); this process's buckets serve only while the
+    /// database does not answer.
+    #[must_use]
+    pub fn shared(mut self, buckets: SharedBuckets) -> SubmitLimiter {
+        self.shared = Some(buckets);
+        self
+    }
+
+    /// [`SubmitLimiter::check`] on the database's bucket when [`SubmitLimiter::shared`].
+    ///
+    /// # Errors
+    /// [`SubmitLimited`] when the bucket holds fewer than `n`.
+    pub async fn take(&self, token_id: i64, n: u64, now: i64) -> Result<(), SubmitLimited> {
+        let limits = self.limits;
+        let Some(buckets) = &self.shared else {
+            return self.check(token_id, n, now);
+        };
+        if limits.burst == 0 || n == 0 {
+            return Ok(());
+        }
+        let rate = BucketRate {
+            capacity: limits.burst,
+            per_sec: limits.per_sec.max(1),
+        };
+        match buckets
+            .take("submit.token", &token_id.to_be_bytes(), rate, n, now)
+            .await
+        {
+            Ok(taken) if taken.granted => Ok(()),
+            Ok(taken) => Err(refusal(limits, taken.level, n)),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared submission limit unavailable; using this process's bucket");
+                self.check(token_id, n, now)
+            }
         }
     }
 
@@ -170,18 +214,7 @@ impl SubmitLimiter {
         let at = now.max(bucket.at);
         if level < n {
             map.insert(token_id, Bucket { level, at });
-            let missing = n.saturating_sub(level);
-            let wait = if n > limits.burst {
-                // Never enough: wait for a full bucket, and the caller must split.
-                limits.burst.saturating_sub(level)
-            } else {
-                missing
-            }
-            .div_ceil(limits.per_sec.max(1));
-            return Err(SubmitLimited {
-                retry_after_secs: wait.max(1),
-                burst: limits.burst,
-            });
+            return Err(refusal(limits, level, n));
         }
         map.insert(
             token_id,
@@ -201,6 +234,21 @@ impl SubmitLimiter {
     /// No bucket is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The refusal of `n` submissions from a bucket holding `level`.
+fn refusal(limits: SubmitLimits, level: u64, n: u64) -> SubmitLimited {
+    let wait = if n > limits.burst {
+        // Never enough: wait for a full bucket, and the caller must split.
+        limits.burst.saturating_sub(level)
+    } else {
+        n.saturating_sub(level)
+    }
+    .div_ceil(limits.per_sec.max(1));
+    SubmitLimited {
+        retry_after_secs: wait.max(1),
+        burst: limits.burst,
     }
 }
 

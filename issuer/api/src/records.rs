@@ -181,7 +181,7 @@ async fn submit(
     headers: HeaderMap,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
-    super::limits::check_submissions(&state, &staff, 1)?;
+    super::limits::check_submissions(&state, &staff, 1).await?;
     let Json(req) = body.map_err(|e| json_rejection(&e, "dose record", DOSE_RECORD_FIELDS))?;
     let record = workflow::submission::parse(req, staff.clinic_id)?;
     let key = match headers.get("idempotency-key") {

@@ -3,15 +3,19 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Unix seconds "now". Cheap to clone; every clone reads the same source.
 #[derive(Clone)]
 pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
 
 impl Clock {
-    /// The system clock.
+    /// The system clock, never going back within the process: when the system time steps
+    /// back (an NTP correction, an operator), it reads the latest time it gave until the
+    /// system time passes it again, so that certificates and records are never stamped
+    /// before ones this process already stamped.
     pub fn system() -> Clock {
-        Clock(Arc::new(system_now))
+        Clock(Arc::new(|| monotonic(system_now())))
     }
 
     /// A clock that always reads `unix_seconds` (tests, reproducible runs).
@@ -46,10 +50,26 @@ fn system_now() -> i64 {
     vaxpass_verifier::Timestamp::now().unix_seconds()
 }
 
+/// The latest of `now` and every earlier answer of the process's system clock.
+fn monotonic(now: i64) -> i64 {
+    static LATEST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let before = LATEST.fetch_max(now, Ordering::Relaxed);
+    before.max(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[test]
+    fn the_process_clock_never_goes_back() {
+        let now = system_now();
+        assert_eq!(monotonic(now), now);
+        // The system time steps back an hour: the clock stays where it was.
+        assert_eq!(monotonic(now - 3_600), now);
+        assert_eq!(monotonic(now + 1), now + 1);
+        assert!(Clock::system().now() > now);
+    }
 
     #[test]
     fn clones_read_the_same_source() {

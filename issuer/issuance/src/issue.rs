@@ -261,6 +261,14 @@ impl IssueContext {
             now.saturating_add(self.settings.validity_days.saturating_mul(86_400)),
         )
         .min(self.dsc_not_after);
+        // A certificate valid for no time at all (issued at the very second the DSC ends) is
+        // never signed: every certificate has exp > iat.
+        if exp <= iat {
+            return Err(IssueError::SignerNotValid {
+                iat,
+                not_after: self.dsc_not_after,
+            });
+        }
         let uvci = new_uvci(&self.settings.country);
         let dcc = self.build_dcc_for(person, v, &uvci)?;
         let cbor = dcc.to_cbor();

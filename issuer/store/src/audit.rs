@@ -6,6 +6,10 @@
 //! details` (each length a u64 BE). Every field takes part, so an edited entry no longer matches
 //! its hash; a removed entry leaves a gap in `seq` (or, at the end, disagrees with the one-row
 //! `audit_head`); a reordered entry breaks the `prev_hash` links.
+//!
+//! Entries never go back in time along the chain: the head also keeps the last entry's `at`,
+//! and an entry is stamped no earlier than it (a clock that steps back, or a replica whose
+//! clock is behind another's, repeats the last time instead).
 
 use sha2::{Digest, Sha256};
 
@@ -116,18 +120,21 @@ pub(crate) fn entry_hash(
     hex::encode(h.finalize())
 }
 
-/// The audit head (last `seq` and hash) as this process last wrote it: lets
+/// The audit head (last `seq`, hash and `at`) as this process last wrote it: lets
 /// [`append_cached`] skip reading the head. Only a hint: every use is checked against the
 /// database inside the writing transaction.
 #[derive(Debug, Default)]
-pub(crate) struct HeadCache(std::sync::Mutex<Option<(i64, String)>>);
+pub(crate) struct HeadCache(std::sync::Mutex<Option<Head>>);
+
+/// The head: the last entry's `seq`, hash and `at`.
+pub(crate) type Head = (i64, String, i64);
 
 impl HeadCache {
-    pub(super) fn get(&self) -> Option<(i64, String)> {
+    pub(super) fn get(&self) -> Option<Head> {
         self.0.lock().ok().and_then(|h| h.clone())
     }
 
-    pub(super) fn set(&self, head: (i64, String)) {
+    pub(super) fn set(&self, head: Head) {
         if let Ok(mut h) = self.0.lock() {
             *h = Some(head);
         }
@@ -150,18 +157,20 @@ pub(crate) async fn append_cached(
         return Ok(());
     }
     let entries = match cache.get() {
-        Some((seq, hash)) => {
+        Some((seq, hash, head_at)) => {
+            let at = at.max(head_at);
             let (sql, rows, new_head) = chain(seq, hash.clone(), at, entries);
             let args = [
                 Arg::Int(new_head.0),
                 Arg::Text(&new_head.1),
                 Arg::Int(seq),
                 Arg::Text(&hash),
+                Arg::Int(at),
             ];
             let moved = tx.execute(MOVE_HEAD_SQL, &args).await?;
             if moved == 1 {
                 insert_rows(tx, &sql, at, rows).await?;
-                cache.set(new_head);
+                cache.set((new_head.0, new_head.1, at));
                 return Ok(());
             }
             rows.into_iter().map(Chained::into_entry).collect()
@@ -173,17 +182,18 @@ pub(crate) async fn append_cached(
     Ok(())
 }
 
-/// Moves the head to the new end if it still is where the cache says.
-pub(super) const MOVE_HEAD_SQL: &str =
-    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4";
+/// Moves the head to the new end if it still is where the cache says (the cached `at` is the
+/// head's, as `at` only grows: `$5` is never below it).
+pub(super) const MOVE_HEAD_SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2, at = $5 \
+     WHERE id = 1 AND seq = $3 AND hash = $4 AND at <= $5";
 
-/// Reserves `$1` positions after the head (and locks it); returns the new last `seq` and the
-/// hash before the reserved ones.
+/// Reserves `$1` positions after the head (and locks it); returns the new last `seq`, the
+/// hash before the reserved ones and the last entry's `at`.
 pub(super) const RESERVE_SQL: &str =
-    "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash";
+    "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash, at";
 
-/// Records the hash of the new last entry.
-pub(super) const SET_HEAD_HASH_SQL: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
+/// Records the hash and `at` of the new last entry.
+pub(super) const SET_HEAD_HASH_SQL: &str = "UPDATE audit_head SET hash = $1, at = $2 WHERE id = 1";
 
 /// One entry placed in the chain.
 pub(super) struct Chained {
@@ -293,18 +303,20 @@ async fn append_rows(
     tx: &mut dyn Tx,
     at: i64,
     entries: Vec<NewEntry>,
-) -> Result<(i64, String), StorageError> {
+) -> Result<Head, StorageError> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     // UPDATE ... RETURNING takes the row lock (PostgreSQL) / the write lock (SQLite).
-    let (last, prev) = first(tx, RESERVE_SQL, &[Arg::Int(n)], |row| {
-        Ok((row.int("seq")?, row.text("hash")?))
+    let (last, prev, head_at) = first(tx, RESERVE_SQL, &[Arg::Int(n)], |row| {
+        Ok((row.int("seq")?, row.text("hash")?, row.int("at")?))
     })
     .await?
     .ok_or(StorageError::Corrupt { what: "audit head" })?;
+    let at = at.max(head_at);
     let (sql, rows, head) = chain(last - n, prev, at, entries);
     insert_rows(tx, &sql, at, rows).await?;
-    tx.execute(SET_HEAD_HASH_SQL, &[Arg::Text(&head.1)]).await?;
-    Ok(head)
+    tx.execute(SET_HEAD_HASH_SQL, &[Arg::Text(&head.1), Arg::Int(at)])
+        .await?;
+    Ok((head.0, head.1, at))
 }
 
 pub(crate) fn entry_from_row(row: &dyn super::Columns) -> Result<AuditEntry, StorageError> {

@@ -250,7 +250,9 @@ impl Kind {
         match extended_code & 0xff {
             ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Kind::Busy,
             ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB => Kind::Corrupt,
-            ffi::SQLITE_CANTOPEN | ffi::SQLITE_IOERR => Kind::Unavailable,
+            // A full disk, like an unreadable one, is the database being unavailable: the
+            // API answers 503 and a batch stops; both go on once there is room again.
+            ffi::SQLITE_CANTOPEN | ffi::SQLITE_IOERR | ffi::SQLITE_FULL => Kind::Unavailable,
             _ => Kind::Other,
         }
     }

@@ -125,6 +125,7 @@
 
 pub mod accounts;
 mod audit;
+mod backup;
 mod batch;
 mod console;
 mod constraint;
@@ -134,6 +135,7 @@ mod group;
 pub mod lookup;
 mod migrate;
 mod postgres;
+pub mod ratelimit;
 mod read;
 mod rematch;
 pub mod revocations;
@@ -156,6 +158,7 @@ use vaxpass_issuer_domain::identity::{IdKind, IdNumber, Sex};
 use vaxpass_issuer_domain::matching::{DoseIdentity, MatchResult, RegistryPerson};
 
 pub use audit::{AuditBroken, AuditBrokenReason, AuditEntry, AuditReport};
+pub use backup::restore_sqlite;
 pub use batch::{
     Claim, ClaimLock, ConfirmedRecord, ExportedCertificate, InsertSummary, PendingRecord,
 };

@@ -310,6 +310,32 @@ impl Storage {
         .await
     }
 
+    /// Takes the next trust-list sequence: one more than both the last one any process took
+    /// from this database and `floor` (the key directory's `trust-list.seq`, which an
+    /// older issuer counted in), so that the lists every process signs carry strictly
+    /// increasing sequences.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`], [`StorageError::Unavailable`].
+    pub async fn next_trust_list_sequence(&self, floor: u64) -> Result<u64, StorageError> {
+        let floor = i64::try_from(floor).map_err(|_| corrupt("trust-list sequence"))?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let seq = tx::one(
+                    tx,
+                    "UPDATE trust_list_state SET sequence = \
+                     CASE WHEN sequence > $1 THEN sequence ELSE $1 END + 1 WHERE id = 1 \
+                     RETURNING sequence",
+                    &[Arg::Int(floor)],
+                    |row| row.int("sequence"),
+                )
+                .await?;
+                u64::try_from(seq).map_err(|_| corrupt("trust-list sequence"))
+            })
+        })
+        .await
+    }
+
     /// The UVCI the certificate `uvci` replaces, if it is a re-issue.
     ///
     /// # Errors

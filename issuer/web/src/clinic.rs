@@ -621,7 +621,7 @@ async fn submit(State(state): State<WebState>, posted: Posted<IntakeForm>) -> Re
     };
     if let Err(ApiError::RateLimited {
         retry_after_secs, ..
-    }) = limits::check_submissions(&state.app, &staff, 1)
+    }) = limits::check_submissions(&state.app, &staff, 1).await
     {
         let message = fill(
             t.err_rate_limited,

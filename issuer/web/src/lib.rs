@@ -129,7 +129,10 @@ pub static STYLESHEET_PATH: LazyLock<String> = LazyLock::new(|| {
 /// portal), `/clinic/…` (the console), `/lang/{code}` (the language switch) and the
 /// stylesheet.
 pub fn router(app: AppState, config: WebConfig) -> Router {
-    let sign_in = Arc::new(session::SignInLimiter::new(&config));
+    let sign_in = Arc::new(session::SignInLimiter::new(
+        &config,
+        app.shared_limits.as_ref(),
+    ));
     let state = WebState {
         app,
         config: Arc::new(config),

@@ -173,19 +173,30 @@ pub(crate) struct SignInLimiter {
 }
 
 impl SignInLimiter {
-    pub(crate) fn new(config: &WebConfig) -> SignInLimiter {
+    /// The limits of `config`, in the database's shared buckets when `shared` (several
+    /// replicas on one PostgreSQL database), else in this process.
+    pub(crate) fn new(
+        config: &WebConfig,
+        shared: Option<&vaxpass_issuer_store::ratelimit::SharedBuckets>,
+    ) -> SignInLimiter {
         let (user_burst, user_every) = config.sign_in_per_user;
         let (net_burst, net_every) = config.sign_in_per_network;
+        let mut per_user = Limiter::new(Rate::new(user_burst, 1, user_every), 100_000);
+        let mut per_network = Limiter::new(Rate::new(net_burst, 1, net_every), 100_000);
+        if let Some(shared) = shared {
+            per_user = per_user.shared(shared.clone(), "sign_in.user");
+            per_network = per_network.shared(shared.clone(), "sign_in.network");
+        }
         SignInLimiter {
-            per_user: Limiter::new(Rate::new(user_burst, 1, user_every), 100_000),
-            per_network: Limiter::new(Rate::new(net_burst, 1, net_every), 100_000),
+            per_user,
+            per_network,
         }
     }
 
     /// Takes one attempt for the network, then for the user name.
-    fn check(&self, client: ClientKey, username: &str, now: i64) -> Result<(), Limited> {
-        self.per_network.check(&client.network(), now)?;
-        self.per_user.check(&username.to_owned(), now)
+    async fn check(&self, client: ClientKey, username: &str, now: i64) -> Result<(), Limited> {
+        self.per_network.take(&client.network(), now).await?;
+        self.per_user.take(&username.to_owned(), now).await
     }
 }
 
@@ -280,7 +291,7 @@ async fn sign_in(
             .take(crate::accounts::MAX_USERNAME_CHARS)
             .collect()
     });
-    if let Err(limited) = state.sign_in.check(client, &key, now) {
+    if let Err(limited) = state.sign_in.check(client, &key, now).await {
         let minutes = limited.retry_after_secs.div_ceil(60).to_string();
         let message = fill(t.sign_in_limited, &[("minutes", &minutes)]);
         return sign_in_form(

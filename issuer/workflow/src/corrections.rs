@@ -459,7 +459,7 @@ pub async fn report(
 ) -> Result<ReportAnswer, WorkflowError> {
     let (kind, photo) = check_request(req)?;
     let id_key = limiter.id_key(&limit_key(&req.holder));
-    if let Err(limited) = limiter.check(client, &id_key, now) {
+    if let Err(limited) = limiter.take(client, &id_key, now).await {
         return Ok(ReportAnswer::Limited(limited));
     }
     let mut proposed = req.proposed.clone();

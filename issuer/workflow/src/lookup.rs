@@ -72,7 +72,7 @@ pub async fn lookup(
     };
     let id_key = limiter.id_key(&limit_key);
     drop(limit_key);
-    if let Err(limited) = limiter.check(client, &id_key, now) {
+    if let Err(limited) = limiter.take(client, &id_key, now).await {
         return Ok(LookupAnswer::Limited(limited));
     }
     match storage.latest_certificate_by_key(&query_key).await? {

@@ -44,6 +44,15 @@
 //! - ID numbers are never kept: the per-ID key is the SHA-256 of a random per-process salt and
 //!   the normalised number ([`IdKey`]), so a memory dump does not list who was looked up.
 //! - IPv6 clients are keyed by their /64 prefix (one subscriber usually holds a whole /64).
+//!
+//! # Several processes
+//!
+//! A limiter made [`Limiter::shared`] (every limiter of [`LookupLimiter::with_shared`]) keeps
+//! its buckets in the database ([`SharedBuckets`], PostgreSQL), so that N `serve` replicas
+//! limit together as one: [`Limiter::take`] and [`LookupLimiter::take`] ask the database, and
+//! the per-ID salt is the one the database holds. When the database cannot answer, the take
+//! falls back to this process's buckets (logged): the request it guards needs the database
+//! anyway, and the limit then holds per process until it answers again.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -52,6 +61,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
+use vaxpass_issuer_store::ratelimit::{BucketRate, SharedBuckets};
 
 /// `per_period` tokens refilled every `period_secs` seconds, at most `burst` in the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +185,48 @@ pub struct Limiter<K> {
     rate: Rate,
     max_keys: usize,
     inner: Mutex<Inner<K>>,
+    /// The database's buckets and this limiter's name there ([`Limiter::shared`]).
+    shared: Option<(SharedBuckets, &'static str)>,
+}
+
+/// A key's bytes in the shared buckets ([`SharedBuckets::take`] hashes them with the salt).
+pub trait BucketKey {
+    /// The bytes that name the key (distinct keys give distinct bytes).
+    fn bucket_key(&self) -> Vec<u8>;
+}
+
+impl BucketKey for String {
+    fn bucket_key(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl BucketKey for u32 {
+    fn bucket_key(&self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+}
+
+impl BucketKey for ClientKey {
+    fn bucket_key(&self) -> Vec<u8> {
+        match self {
+            ClientKey::Addr(IpAddr::V4(v4)) => [&[4u8][..], &v4.octets()].concat(),
+            ClientKey::Addr(IpAddr::V6(v6)) => [&[6u8][..], &v6.octets()].concat(),
+            ClientKey::Unknown => vec![0],
+        }
+    }
+}
+
+impl BucketKey for IdKey {
+    fn bucket_key(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl BucketKey for (IdKey, ClientKey) {
+    fn bucket_key(&self) -> Vec<u8> {
+        [self.0.bucket_key(), self.1.bucket_key()].concat()
+    }
 }
 
 impl<K> std::fmt::Debug for Limiter<K> {
@@ -206,6 +258,47 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             inner: Mutex::new(Inner {
                 buckets: HashMap::new(),
             }),
+            shared: None,
+        }
+    }
+
+    /// Keeps the buckets in the database as `name` (unique among limiters), shared with every
+    /// process on it; this process's buckets serve only while the database does not answer.
+    #[must_use]
+    pub fn shared(mut self, buckets: SharedBuckets, name: &'static str) -> Limiter<K> {
+        self.shared = Some((buckets, name));
+        self
+    }
+
+    /// Takes one token for `key` at `now`: from the database's bucket when
+    /// [`Limiter::shared`], else as [`Limiter::check`].
+    ///
+    /// # Errors
+    /// [`Limited`] when the key's bucket is empty.
+    pub async fn take(&self, key: &K, now: i64) -> Result<(), Limited>
+    where
+        K: BucketKey,
+    {
+        let Some((buckets, name)) = &self.shared else {
+            return self.check(key, now);
+        };
+        let rate = self.rate;
+        let bucket = BucketRate {
+            capacity: rate.capacity(),
+            per_sec: rate.per_sec(),
+        };
+        match buckets
+            .take(name, &key.bucket_key(), bucket, rate.unit(), now)
+            .await
+        {
+            Ok(taken) if taken.granted => Ok(()),
+            Ok(taken) => Err(Limited {
+                retry_after_secs: rate.secs_until(taken.level, rate.unit()).max(1),
+            }),
+            Err(e) => {
+                tracing::warn!(limiter = name, error = %e, "shared rate limit unavailable; using this process's bucket");
+                self.check(key, now)
+            }
         }
     }
 
@@ -371,6 +464,29 @@ impl LookupLimiter {
         }
     }
 
+    /// These limits with their buckets in the database, shared with every process on it,
+    /// and the database's salt for the per-ID keys (the same person, the same key, in every
+    /// process).
+    #[must_use]
+    pub fn with_shared(self, buckets: &SharedBuckets) -> LookupLimiter {
+        let limits = self.limits;
+        LookupLimiter {
+            per_client: Arc::new(
+                Limiter::new(limits.per_client, limits.max_keys)
+                    .shared(buckets.clone(), "lookup.client"),
+            ),
+            per_id_network: Arc::new(
+                Limiter::new(limits.per_id_network, limits.max_keys)
+                    .shared(buckets.clone(), "lookup.id_network"),
+            ),
+            per_id: Arc::new(
+                Limiter::new(limits.per_id, limits.max_keys).shared(buckets.clone(), "lookup.id"),
+            ),
+            salt: Arc::new(buckets.salt()),
+            limits,
+        }
+    }
+
     /// The limits.
     pub fn limits(&self) -> &LookupLimits {
         &self.limits
@@ -406,6 +522,19 @@ impl LookupLimiter {
         self.per_id_network
             .check(&(id.clone(), client.network()), now)?;
         self.per_id.check(id, now)
+    }
+
+    /// [`LookupLimiter::check`] on the shared buckets when [`LookupLimiter::with_shared`]
+    /// (else the same as `check`).
+    ///
+    /// # Errors
+    /// [`Limited`] with the wait of the limit that refused.
+    pub async fn take(&self, client: ClientKey, id: &IdKey, now: i64) -> Result<(), Limited> {
+        self.per_client.take(&client, now).await?;
+        self.per_id_network
+            .take(&(id.clone(), client.network()), now)
+            .await?;
+        self.per_id.take(id, now).await
     }
 
     /// Buckets held (client, (ID, network), ID).

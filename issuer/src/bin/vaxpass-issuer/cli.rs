@@ -39,6 +39,13 @@ enum Command {
     /// The revocation list (issue 14).
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// Write a consistent copy of the database while the service runs: SQLite `VACUUM INTO`,
+    /// or `pg_dump --format=custom` for PostgreSQL.
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup into a fresh database (a SQLite file that does not exist, or an empty
+    /// PostgreSQL database with `pg_restore`), then verify its audit chain. Exit code 0:
+    /// restored and intact; 1: restored but the chain is broken; 2: failed.
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +186,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Batch(cmd) => Ok(crate::batch::run(cmd)?),
         Command::Staff(cmd) => crate::staff::run(cmd),
         Command::Revocations(RevocationsCommand::Export(args)) => revocations_export(args),
+        Command::Backup(args) => crate::backup::backup(args),
+        Command::Restore(args) => crate::backup::restore(args),
     }
 }
 
@@ -231,9 +240,19 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
 }
 
 fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
+    verify_audit(
+        &args.database,
+        "the log was changed outside the issuer: keep this database as evidence, restore from \
+         a backup and compare",
+    )
+}
+
+/// Verifies the audit chain of `database` and prints the verdict (`advice` after a broken
+/// chain): [`Outcome::Ok`] intact, [`Outcome::Invalid`] broken.
+pub fn verify_audit(database: &str, advice: &str) -> Result<Outcome, CliError> {
     let runtime = crate::cli::runtime().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let storage = Storage::open(&args.database).await?;
+        let storage = Storage::open(database).await?;
         let result = storage.audit_verify().await;
         storage.close().await;
         match result {
@@ -246,10 +265,7 @@ fn audit_verify(args: AuditVerifyArgs) -> Result<Outcome, CliError> {
             }
             Err(StorageError::AuditBroken(broken)) => {
                 println!("{broken}");
-                println!(
-                    "the log was changed outside the issuer: keep this database as evidence, \
-                     restore from a backup and compare"
-                );
+                println!("{advice}");
                 Ok(Outcome::Invalid)
             }
             Err(e) => Err(e.into()),

@@ -1,6 +1,8 @@
 //! `vaxpass-issuer`: the issuer's command line: `serve` (`--demo`), `registry generate`,
-//! `registry check`, `registry import`, `audit verify`, `batch …`, `staff add`.
+//! `registry check`, `registry import`, `audit verify`, `batch …`, `staff add`, `backup`,
+//! `restore`.
 
+mod backup;
 mod batch;
 mod cli;
 mod import;

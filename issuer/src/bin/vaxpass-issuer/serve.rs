@@ -152,6 +152,11 @@ pub struct ServeArgs {
     /// per-token limit (load tests).
     #[arg(long, env = "VAXPASS_SUBMIT_BURST", default_value_t = 20_000)]
     submit_burst: u64,
+    /// Seconds to keep trying a database that cannot be reached at start (connection refused
+    /// or timed out), with a pause doubling from 0.5 s to 10 s; 0: fail at once.
+    #[arg(long, env = "VAXPASS_DATABASE_WAIT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    database_wait: u64,
     /// Dose records per second refilled to each token's allowance.
     #[arg(long, env = "VAXPASS_SUBMIT_PER_SEC", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -218,6 +223,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
         usize::try_from(args.max_connections_per_address).unwrap_or(usize::MAX);
     config.rematch_every = Duration::from_secs(args.rematch_every);
     config.verifier_dir = args.verifier_dir.clone();
+    config.database_wait = Duration::from_secs(args.database_wait);
     config.registry = RemoteRegistryConfig::from_env()
         .map_err(|e| CliError::Usage(format!("remote registry (VAXPASS_REGISTRY_*): {e}")))?;
 

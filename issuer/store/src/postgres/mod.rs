@@ -42,14 +42,30 @@ pub(crate) const PERSON_ID_SQL: &str = "((d.registry_person::jsonb) ->> 'id')";
 /// 65,535): a registry batch of 5,000 persons (4 each) is one statement.
 const MAX_PARAMETERS: usize = 20_000;
 
+/// How long a statement waits for a connection of the pool. Short, so that while the
+/// server cannot be reached (restarted, failed over) requests fail fast (the API answers 503
+/// `UNAVAILABLE`) instead of piling up; the pool reconnects by itself when it is back.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections of the pool: `VAXPASS_DB_POOL_SIZE` (1 to 1,000), default 10. Every
+/// replica and batch worker opens up to this many: the server's `max_connections` must cover
+/// them all.
+pub(crate) fn pool_size() -> u32 {
+    std::env::var("VAXPASS_DB_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=1_000).contains(n))
+        .unwrap_or(10)
+}
+
 /// Connects (one connection first, which says at once why it fails: the pool retries until
 /// its acquire timeout and then reports only the timeout), migrates, and opens the pool.
 pub(crate) async fn open(url: &str) -> Result<PgPool, StorageError> {
     let probe = PgConnection::connect(url).await.map_err(db)?;
     probe.close().await.map_err(db)?;
     let pool = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(30))
-        .max_connections(10)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(pool_size())
         .connect(url)
         .await
         .map_err(db)?;
