@@ -182,11 +182,7 @@ fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
         D::ImageRgb8(img) => Grey {
             width,
             height,
-            pixels: img
-                .into_raw()
-                .chunks_exact(3)
-                .map(|p| rgb_luma(p[0], p[1], p[2]))
-                .collect(),
+            pixels: rgb_to_luma_in_place(img.into_raw()),
             on_black: None,
         },
         D::ImageRgba8(img) => rgba_grey(width, height, &img.into_raw()),
@@ -216,6 +212,21 @@ fn rgba_grey(width: usize, height: usize, raw: &[u8]) -> Grey {
         pixels: white,
         on_black: Some(black),
     }
+}
+
+/// Turns packed RGB into luma in the same buffer (a 12 MP photo needs no second 12 MB buffer,
+/// and the pages are already mapped).
+fn rgb_to_luma_in_place(mut raw: Vec<u8>) -> Vec<u8> {
+    let n = raw.len() / 3;
+    for i in 0..n {
+        let p = 3 * i;
+        // Pixel i is written at i ≤ 3i, after its own bytes were read and over bytes of
+        // pixels already converted.
+        raw[i] = rgb_luma(raw[p], raw[p + 1], raw[p + 2]);
+    }
+    raw.truncate(n);
+    raw.shrink_to_fit();
+    raw
 }
 
 /// ITU-R BT.601 luma, in integers.
@@ -331,11 +342,8 @@ fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usiz
         for y in 0..th {
             sums.iter_mut().for_each(|s| *s = 0);
             for row in src[y * f * w..(y * f + f) * w].chunks_exact(w) {
-                for (x, s) in sums.iter_mut().enumerate() {
-                    *s += row[x * f..x * f + f]
-                        .iter()
-                        .map(|&p| u32::from(p))
-                        .sum::<u32>();
+                for (s, cell) in sums.iter_mut().zip(row.chunks_exact(f)) {
+                    *s += cell.iter().map(|&p| u32::from(p)).sum::<u32>();
                 }
             }
             let dst = &mut out[(y + PAD) * pw + PAD..(y + PAD) * pw + PAD + tw];
@@ -371,9 +379,24 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     }
     for pixels in sources {
         let pixels: &[u8] = &pixels;
-        for (tw, th) in pass_sizes(grey.width, grey.height) {
+        let passes = pass_sizes(grey.width, grey.height);
+        let large = passes.len() > 1;
+        for (pass, (tw, th)) in passes.into_iter().enumerate() {
             let (work, pw, ph) = resample(pixels, grey.width, tw, th);
-            match detect(work, pw, ph) {
+            // A large picture that is noise at the working scale (a hostile picture, where the
+            // detector spends the most) gets the cheaper readers and no fine pass. The fine pass
+            // is for a code too small to read at the first scale, i.e. a small code in a calm
+            // picture: a picture that is noise at the fine scale holds none either.
+            let noisy = large && noise_like(&work, pw);
+            if pass > 0 && noisy {
+                continue;
+            }
+            let readers = if pass > 0 || noisy {
+                Readers::Fine
+            } else {
+                Readers::All
+            };
+            match detect(work, pw, ph, readers) {
                 Found::Text(text) => return Ok(text),
                 Found::Other(text) => {
                     fallback.get_or_insert(text);
@@ -382,6 +405,9 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
                     broken.get_or_insert(why);
                 }
                 Found::Nothing => {}
+            }
+            if noisy {
+                break;
             }
         }
         if let Some(text) = fallback {
@@ -394,18 +420,54 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     }
 }
 
-fn detect(pixels: Vec<u8>, width: usize, height: usize) -> Found {
-    let run = std::panic::AssertUnwindSafe(move || detect_unguarded(pixels, width, height));
+/// Which of ZXing's readers a pass runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readers {
+    /// The zxing-cpp port's QR reader, then ZXing Java's (it reads some noisy codes the first
+    /// misses), then the Aztec reader; each on the picture and on its inversion.
+    All,
+    /// The fine pass on a large picture: the Java QR reader (the most expensive, and the one that
+    /// matters only on small noisy pictures) is left out.
+    Fine,
+}
+
+/// Share of neighbouring pixel pairs (in percent) past which a working copy counts as noise.
+/// A code at 2 pixels a module changes colour between at most about a quarter of the pairs
+/// (a half for 1-bit random noise, three quarters for it after a 2 × 2 box filter).
+const NOISE_EDGE_PERCENT: usize = 30;
+/// A step of more grey levels than this between two neighbours counts as an edge.
+const EDGE_STEP: u8 = 48;
+
+/// Whether the working copy (`width` pixels a row) changes colour between more than
+/// [`NOISE_EDGE_PERCENT`] of horizontally neighbouring pixels, on every other row.
+fn noise_like(pixels: &[u8], width: usize) -> bool {
+    let (mut pairs, mut edges) = (0usize, 0usize);
+    for row in pixels.chunks_exact(width.max(1)).step_by(2) {
+        pairs += row.len().saturating_sub(1);
+        edges += row
+            .windows(2)
+            .filter(|p| p[0].abs_diff(p[1]) > EDGE_STEP)
+            .count();
+    }
+    edges * 100 > pairs * NOISE_EDGE_PERCENT
+}
+
+fn detect(pixels: Vec<u8>, width: usize, height: usize, readers: Readers) -> Found {
+    let run =
+        std::panic::AssertUnwindSafe(move || detect_unguarded(pixels, width, height, readers));
     std::panic::catch_unwind(run)
         .unwrap_or_else(|_| Found::Broken("the detector failed on this picture".into()))
 }
 
-fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
+fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize, readers: Readers) -> Found {
+    use rxing::aztec::AztecReader;
     use rxing::common::HybridBinarizer;
     use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
+    use rxing::qrcode::QRCodeReader;
+    use rxing::qrcode::cpp_port::QrReader;
     use rxing::{
-        BarcodeFormat, BinaryBitmap, DecodeHints, Exceptions, Luma8LuminanceSource,
-        MultiUseMultiFormatReader, Reader,
+        BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, MultiUseMultiFormatReader,
+        RXingResult, Reader,
     };
     use std::collections::HashSet;
 
@@ -418,23 +480,49 @@ fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
     let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
     let hints = DecodeHints {
         TryHarder: Some(true),
-        AlsoInverted: Some(true),
         PossibleFormats: Some(HashSet::from([
             BarcodeFormat::QR_CODE,
             BarcodeFormat::AZTEC,
         ])),
         ..DecodeHints::default()
     };
-    let mut reader = MultiUseMultiFormatReader::default();
-    let first = match reader.decode_with_hints(&mut bitmap, &hints) {
-        Ok(result) => result.getText().to_owned(),
-        Err(Exceptions::NotFoundException(_)) => return Found::Nothing,
-        Err(e) => return Found::Broken(e.to_string()),
+    let mut first: Option<RXingResult> = None;
+    // As in ZXing's MultiFormatReader, a reader's failure (not found, a checksum or format
+    // error on what looked like a code) only means that the next one is tried.
+    'outer: for inverted in [false, true] {
+        if inverted {
+            bitmap.invert();
+        }
+        for stage in 0..3 {
+            if stage == 1 && readers == Readers::Fine {
+                continue;
+            }
+            let r = match stage {
+                0 => QrReader.decode_with_hints(&mut bitmap, &hints),
+                1 => QRCodeReader.decode_with_hints(&mut bitmap, &hints),
+                _ => AztecReader.decode_with_hints(&mut bitmap, &hints),
+            };
+            if let Ok(r) = r {
+                first = Some(r);
+                break 'outer;
+            }
+        }
+        if inverted {
+            bitmap.invert();
+        }
+    }
+    let Some(first) = first else {
+        return Found::Nothing;
     };
+    let first = first.getText().to_owned();
     if first.starts_with("HC1:") {
         return Found::Text(first);
     }
     // Another code came first (a link, a logo's code): look for an HCERT among all codes.
+    let hints = DecodeHints {
+        AlsoInverted: Some(true),
+        ..hints
+    };
     let mut multi = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
     if let Ok(all) = multi.decode_multiple_with_hints(&mut bitmap, &hints) {
         if let Some(hc1) = all.iter().find(|r| r.getText().starts_with("HC1:")) {
@@ -567,6 +655,41 @@ mod tests {
         assert_eq!(out[0], 255);
         let (up, uw, _) = resample(&[0, 255], 2, 4, 2);
         assert_eq!(&up[PAD * uw + PAD..PAD * uw + PAD + 4], &[0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn noise_is_told_from_a_code() {
+        // 1-bit noise from a fixed xorshift; a checkerboard of 4-pixel squares (an edge every 4).
+        let mut state = 0x9E37_79B9_u32;
+        let noise: Vec<u8> = (0..200 * 200)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                if state & 1 == 0 { 0 } else { 255 }
+            })
+            .collect();
+        assert!(noise_like(&noise, 200));
+        let blocks: Vec<u8> = (0..200 * 200)
+            .map(|i| {
+                if ((i % 200) / 4 + (i / 200) / 4) % 2 == 0 {
+                    0
+                } else {
+                    255
+                }
+            })
+            .collect();
+        assert!(!noise_like(&blocks, 200));
+        assert!(!noise_like(&[255; 64 * 64], 64));
+    }
+
+    #[test]
+    fn rgb_becomes_luma_in_place() {
+        let rgb = vec![255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255];
+        assert_eq!(
+            rgb_to_luma_in_place(rgb),
+            vec![255, 0, rgb_luma(255, 0, 0), rgb_luma(0, 0, 255)]
+        );
     }
 
     #[test]
