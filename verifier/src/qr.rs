@@ -18,7 +18,10 @@
 //!    exported without a quiet zone or at one pixel per module defeat finder-pattern detection.
 //!    The number of passes is fixed, so the work per picture is bounded by its (capped) size.
 //!    Small pictures are also tried with their grey levels inverted (light codes without a
-//!    quiet zone).
+//!    quiet zone). A large picture whose working copy is noise (more than
+//!    `NOISE_EDGE_PERCENT` % of neighbouring pixels differ by a strong edge, which no code at
+//!    two pixels a module or more reaches) gets no fine pass and only the cheaper readers:
+//!    hostile noise pictures are where the detector's work grows the most.
 //! 4. **Several codes.** When a picture holds several codes, the one whose text starts with
 //!    `HC1:` wins; otherwise the first code found is returned.
 //!
