@@ -151,6 +151,9 @@ pub fn check_declared_size(bytes: &[u8]) -> Result<(u32, u32), QrError> {
 
 fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
     check_declared_size(bytes)?;
+    if let Some(grey) = jpeg_luma(bytes) {
+        return Ok(grey);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(image_error)?;
@@ -202,6 +205,38 @@ fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
         },
     };
     Ok(grey)
+}
+
+/// A JPEG decoded straight to its luma plane (no chroma upsampling, no colour conversion, one
+/// byte a pixel: a 12 MP photo needs 12 MB instead of 36). `None` when the bytes are not a JPEG
+/// this path takes (then the general decoder runs and reports the error, if any).
+fn jpeg_luma(bytes: &[u8]) -> Option<Grey> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let side = MAX_IMAGE_SIDE as usize;
+    let options = DecoderOptions::default()
+        .set_max_width(side)
+        .set_max_height(side)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().ok()?;
+    let (width, height) = decoder.dimensions()?;
+    if width == 0
+        || height == 0
+        || (width as u64) * (height as u64) > MAX_IMAGE_PIXELS
+        || decoder.output_colorspace() != Some(ColorSpace::Luma)
+    {
+        return None;
+    }
+    let pixels = decoder.decode().ok()?;
+    (pixels.len() == width * height).then_some(Grey {
+        width,
+        height,
+        pixels,
+        on_black: None,
+    })
 }
 
 fn rgba_grey(width: usize, height: usize, raw: &[u8]) -> Grey {
@@ -684,6 +719,26 @@ mod tests {
             .collect();
         assert!(!noise_like(&blocks, 200));
         assert!(!noise_like(&[255; 64 * 64], 64));
+    }
+
+    #[test]
+    fn a_jpeg_is_decoded_to_its_luma_plane() {
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(40, 30, image::Rgb([200, 40, 40]))
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        let grey = jpeg_luma(&jpeg).unwrap();
+        assert_eq!((grey.width, grey.height, grey.pixels.len()), (40, 30, 1200));
+        // The same grey level as the general decoder's RGB → luma, within JPEG rounding.
+        let want = i32::from(rgb_luma(200, 40, 40));
+        assert!(
+            grey.pixels
+                .iter()
+                .all(|&p| (i32::from(p) - want).abs() <= 4)
+        );
+        // Not a JPEG, or a JPEG cut inside its header: left to the general decoder.
+        assert!(jpeg_luma(b"\x89PNG").is_none());
+        assert!(jpeg_luma(&jpeg[..20]).is_none());
     }
 
     #[test]
