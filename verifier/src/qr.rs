@@ -11,8 +11,8 @@
 //!    refused before any large buffer exists.
 //! 2. **Greyscale.** A JPEG is decoded straight to its luma plane (zune-jpeg, the decoder
 //!    `image` itself uses: no chroma upsampling or colour conversion, one byte a pixel); other
-//!    pictures are converted after decoding. Transparent pixels are laid on white (and, if nothing is found, on black, for
-//!    light codes drawn on a transparent background).
+//!    pictures are converted after decoding. Transparent pixels are laid on white (and, if
+//!    nothing is found, on black, for light codes drawn on a transparent background).
 //! 3. **Bounded search.** The detector (ZXing's QR and Aztec readers, through the `rxing` port)
 //!    first works on a copy scaled down by box filtering to at most [`WORK_PIXELS`] pixels, then,
 //!    if that finds nothing and the picture was larger, on one of at most [`FINE_PIXELS`]
