@@ -396,6 +396,38 @@ fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usiz
     (out, pw, ph)
 }
 
+/// `src` (`w × h`) turned by 45° about its centre (bilinear), on a white canvas that holds it
+/// all: at most twice the pixels.
+fn rotate_45(src: &[u8], w: usize, h: usize) -> (Vec<u8>, usize, usize) {
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    let side = ((w + h) as f32 * half).ceil() as usize + 2;
+    let mut out = vec![255u8; side * side];
+    let (cx, cy) = (side as f32 / 2.0, side as f32 / 2.0);
+    let (sx, sy) = (w as f32 / 2.0, h as f32 / 2.0);
+    for y in 0..side {
+        let v = y as f32 + 0.5 - cy;
+        for x in 0..side {
+            let u = x as f32 + 0.5 - cx;
+            let fx = half * (u + v) + sx - 0.5;
+            let fy = half * (v - u) + sy - 0.5;
+            if fx < 0.0 || fy < 0.0 {
+                continue;
+            }
+            let (x0, y0) = (fx as usize, fy as usize);
+            if x0 + 1 >= w || y0 + 1 >= h {
+                continue;
+            }
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            let p = |xx: usize, yy: usize| f32::from(src[yy * w + xx]);
+            let top = p(x0, y0) * (1.0 - ax) + p(x0 + 1, y0) * ax;
+            let bottom = p(x0, y0 + 1) * (1.0 - ax) + p(x0 + 1, y0 + 1) * ax;
+            // A weighted mean of bytes stays within 0..=255.
+            out[y * side + x] = (top * (1.0 - ay) + bottom * ay + 0.5) as u8;
+        }
+    }
+    (out, side, side)
+}
+
 /// What one detector pass found.
 enum Found {
     Text(String),
@@ -452,6 +484,18 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
         }
         if let Some(text) = fallback {
             return Ok(text);
+        }
+    }
+    // Some codes the readers miss (perspective, noise, photos) they read turned by 45°: small
+    // pictures in which nothing was found are tried once more that way — unless the picture is
+    // noise, where it would double a hostile picture's cost.
+    if grey.width * grey.height <= WORK_PIXELS && !noise_like(&grey.pixels, grey.width) {
+        let (turned, tw, th) = rotate_45(&grey.pixels, grey.width, grey.height);
+        let (work, pw, ph) = resample(&turned, tw, tw, th);
+        match detect(work, pw, ph, Readers::All) {
+            Found::Text(text) => return Ok(text),
+            Found::Other(text) => return Ok(fallback.unwrap_or(text)),
+            _ => {}
         }
     }
     match broken {
@@ -741,6 +785,20 @@ mod tests {
         // Not a JPEG, or a JPEG cut inside its header: left to the general decoder.
         assert!(jpeg_luma(b"\x89PNG").is_none());
         assert!(jpeg_luma(&jpeg[..20]).is_none());
+    }
+
+    #[test]
+    fn turning_by_45_degrees_keeps_the_picture_on_a_white_canvas() {
+        // A black 20 × 10 picture: its centre stays black, the canvas corners are white.
+        let (out, w, h) = rotate_45(&[0; 200], 20, 10);
+        assert_eq!((w, h), (24, 24));
+        assert_eq!(out[(h / 2) * w + w / 2], 0);
+        assert_eq!(out[0], 255);
+        assert_eq!(out[w * h - 1], 255);
+        // Both diagonals of the canvas run along the picture's sides: the middle row is dark
+        // only near the centre (the turned 10-pixel side spans about 7 pixels each way).
+        let row = &out[(h / 2) * w..(h / 2 + 1) * w];
+        assert!(row.iter().filter(|&&p| p < 128).count() <= 16);
     }
 
     #[test]
