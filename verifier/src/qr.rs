@@ -23,7 +23,9 @@
 //!    quiet zone). A large picture whose working copy is noise (more than
 //!    `NOISE_EDGE_PERCENT` % of neighbouring pixels differ by a strong edge, which no code at
 //!    two pixels a module or more reaches) gets no fine pass and only the cheaper readers:
-//!    hostile noise pictures are where the detector's work grows the most.
+//!    hostile noise pictures are where the detector's work grows the most. A small picture
+//!    (not a camera frame, not noise) in which nothing was found is tried once more turned by
+//!    45°: some perspective, noisy and photographed codes are read that way.
 //! 4. **Several codes.** When a picture holds several codes, the one whose text starts with
 //!    `HC1:` wins; otherwise the first code found is returned.
 //!
@@ -96,7 +98,7 @@ pub enum QrError {
 /// [`QrError`] when the picture is too large, is not a picture, or holds no readable code.
 pub fn decode_image(bytes: &[u8]) -> Result<String, QrError> {
     let luma = load_luma(bytes)?;
-    decode_grey(&luma)
+    decode_grey(&luma, true)
 }
 
 /// A decoded picture in greyscale, ready for detection.
@@ -310,12 +312,15 @@ pub fn decode_luma(pixels: &[u8], width: u32, height: u32) -> Result<String, QrE
             pixels.len()
         )));
     }
-    decode_grey(&Grey {
-        width: w,
-        height: h,
-        pixels: pixels.to_vec(),
-        on_black: None,
-    })
+    decode_grey(
+        &Grey {
+            width: w,
+            height: h,
+            pixels: pixels.to_vec(),
+            on_black: None,
+        },
+        false,
+    )
 }
 
 /// The plan of detector passes for a picture of `width × height`: each entry is the size of the
@@ -436,7 +441,10 @@ enum Found {
     Broken(String),
 }
 
-fn decode_grey(grey: &Grey) -> Result<String, QrError> {
+/// `turn`: whether a small picture in which nothing was found is tried once more turned by 45°
+/// (pictures yes; camera frames no, since the next frame comes anyway and a frame without a code
+/// must stay cheap).
+fn decode_grey(grey: &Grey, turn: bool) -> Result<String, QrError> {
     let mut fallback: Option<String> = None;
     let mut broken: Option<String> = None;
     let mut sources = vec![Cow::Borrowed(&grey.pixels)];
@@ -489,7 +497,7 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     // Some codes the readers miss (perspective, noise, photos) they read turned by 45°: small
     // pictures in which nothing was found are tried once more that way — unless the picture is
     // noise, where it would double a hostile picture's cost.
-    if grey.width * grey.height <= WORK_PIXELS && !noise_like(&grey.pixels, grey.width) {
+    if turn && grey.width * grey.height <= WORK_PIXELS && !noise_like(&grey.pixels, grey.width) {
         let (turned, tw, th) = rotate_45(&grey.pixels, grey.width, grey.height);
         let (work, pw, ph) = resample(&turned, tw, tw, th);
         match detect(work, pw, ph, Readers::All) {
