@@ -9,8 +9,10 @@
 //!    [`MAX_IMAGE_PIXELS`]; the pixel decoder runs with an allocation cap of
 //!    [`MAX_DECODE_ALLOC`]. A hostile picture (a huge declared size in a tiny file) is thus
 //!    refused before any large buffer exists.
-//! 2. **Greyscale.** Transparent pixels are laid on white (and, if nothing is found, on black, for
-//!    light codes drawn on a transparent background).
+//! 2. **Greyscale.** A JPEG is decoded straight to its luma plane (zune-jpeg, the decoder
+//!    `image` itself uses: no chroma upsampling or colour conversion, one byte a pixel); other
+//!    pictures are converted after decoding. Transparent pixels are laid on white (and, if
+//!    nothing is found, on black, for light codes drawn on a transparent background).
 //! 3. **Bounded search.** The detector (ZXing's QR and Aztec readers, through the `rxing` port)
 //!    first works on a copy scaled down by box filtering to at most [`WORK_PIXELS`] pixels, then,
 //!    if that finds nothing and the picture was larger, on one of at most [`FINE_PIXELS`]
@@ -18,7 +20,12 @@
 //!    exported without a quiet zone or at one pixel per module defeat finder-pattern detection.
 //!    The number of passes is fixed, so the work per picture is bounded by its (capped) size.
 //!    Small pictures are also tried with their grey levels inverted (light codes without a
-//!    quiet zone).
+//!    quiet zone). A large picture whose working copy is noise (more than
+//!    `NOISE_EDGE_PERCENT` % of neighbouring pixels differ by a strong edge, which no code at
+//!    two pixels a module or more reaches) gets no fine pass and only the cheaper readers:
+//!    hostile noise pictures are where the detector's work grows the most. A small picture
+//!    (not a camera frame, not noise) in which nothing was found is tried once more turned by
+//!    45°: some perspective, noisy and photographed codes are read that way.
 //! 4. **Several codes.** When a picture holds several codes, the one whose text starts with
 //!    `HC1:` wins; otherwise the first code found is returned.
 //!
@@ -91,7 +98,7 @@ pub enum QrError {
 /// [`QrError`] when the picture is too large, is not a picture, or holds no readable code.
 pub fn decode_image(bytes: &[u8]) -> Result<String, QrError> {
     let luma = load_luma(bytes)?;
-    decode_grey(&luma)
+    decode_grey(&luma, true)
 }
 
 /// A decoded picture in greyscale, ready for detection.
@@ -148,6 +155,9 @@ pub fn check_declared_size(bytes: &[u8]) -> Result<(u32, u32), QrError> {
 
 fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
     check_declared_size(bytes)?;
+    if let Some(grey) = jpeg_luma(bytes) {
+        return Ok(grey);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(image_error)?;
@@ -182,11 +192,7 @@ fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
         D::ImageRgb8(img) => Grey {
             width,
             height,
-            pixels: img
-                .into_raw()
-                .chunks_exact(3)
-                .map(|p| rgb_luma(p[0], p[1], p[2]))
-                .collect(),
+            pixels: rgb_to_luma_in_place(img.into_raw()),
             on_black: None,
         },
         D::ImageRgba8(img) => rgba_grey(width, height, &img.into_raw()),
@@ -205,6 +211,38 @@ fn load_luma(bytes: &[u8]) -> Result<Grey, QrError> {
     Ok(grey)
 }
 
+/// A JPEG decoded straight to its luma plane (no chroma upsampling, no colour conversion, one
+/// byte a pixel: a 12 MP photo needs 12 MB instead of 36). `None` when the bytes are not a JPEG
+/// this path takes (then the general decoder runs and reports the error, if any).
+fn jpeg_luma(bytes: &[u8]) -> Option<Grey> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let side = MAX_IMAGE_SIDE as usize;
+    let options = DecoderOptions::default()
+        .set_max_width(side)
+        .set_max_height(side)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().ok()?;
+    let (width, height) = decoder.dimensions()?;
+    if width == 0
+        || height == 0
+        || (width as u64) * (height as u64) > MAX_IMAGE_PIXELS
+        || decoder.output_colorspace() != Some(ColorSpace::Luma)
+    {
+        return None;
+    }
+    let pixels = decoder.decode().ok()?;
+    (pixels.len() == width * height).then_some(Grey {
+        width,
+        height,
+        pixels,
+        on_black: None,
+    })
+}
+
 fn rgba_grey(width: usize, height: usize, raw: &[u8]) -> Grey {
     let (white, black) = raw
         .chunks_exact(4)
@@ -216,6 +254,21 @@ fn rgba_grey(width: usize, height: usize, raw: &[u8]) -> Grey {
         pixels: white,
         on_black: Some(black),
     }
+}
+
+/// Turns packed RGB into luma in the same buffer (a 12 MP photo needs no second 12 MB buffer,
+/// and the pages are already mapped).
+fn rgb_to_luma_in_place(mut raw: Vec<u8>) -> Vec<u8> {
+    let n = raw.len() / 3;
+    for i in 0..n {
+        let p = 3 * i;
+        // Pixel i is written at i ≤ 3i, after its own bytes were read and over bytes of
+        // pixels already converted.
+        raw[i] = rgb_luma(raw[p], raw[p + 1], raw[p + 2]);
+    }
+    raw.truncate(n);
+    raw.shrink_to_fit();
+    raw
 }
 
 /// ITU-R BT.601 luma, in integers.
@@ -259,12 +312,15 @@ pub fn decode_luma(pixels: &[u8], width: u32, height: u32) -> Result<String, QrE
             pixels.len()
         )));
     }
-    decode_grey(&Grey {
-        width: w,
-        height: h,
-        pixels: pixels.to_vec(),
-        on_black: None,
-    })
+    decode_grey(
+        &Grey {
+            width: w,
+            height: h,
+            pixels: pixels.to_vec(),
+            on_black: None,
+        },
+        false,
+    )
 }
 
 /// The plan of detector passes for a picture of `width × height`: each entry is the size of the
@@ -331,11 +387,8 @@ fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usiz
         for y in 0..th {
             sums.iter_mut().for_each(|s| *s = 0);
             for row in src[y * f * w..(y * f + f) * w].chunks_exact(w) {
-                for (x, s) in sums.iter_mut().enumerate() {
-                    *s += row[x * f..x * f + f]
-                        .iter()
-                        .map(|&p| u32::from(p))
-                        .sum::<u32>();
+                for (s, cell) in sums.iter_mut().zip(row.chunks_exact(f)) {
+                    *s += cell.iter().map(|&p| u32::from(p)).sum::<u32>();
                 }
             }
             let dst = &mut out[(y + PAD) * pw + PAD..(y + PAD) * pw + PAD + tw];
@@ -348,6 +401,38 @@ fn resample(src: &[u8], w: usize, tw: usize, th: usize) -> (Vec<u8>, usize, usiz
     (out, pw, ph)
 }
 
+/// `src` (`w × h`) turned by 45° about its centre (bilinear), on a white canvas that holds it
+/// all: at most twice the pixels.
+fn rotate_45(src: &[u8], w: usize, h: usize) -> (Vec<u8>, usize, usize) {
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    let side = ((w + h) as f32 * half).ceil() as usize + 2;
+    let mut out = vec![255u8; side * side];
+    let (cx, cy) = (side as f32 / 2.0, side as f32 / 2.0);
+    let (sx, sy) = (w as f32 / 2.0, h as f32 / 2.0);
+    for y in 0..side {
+        let v = y as f32 + 0.5 - cy;
+        for x in 0..side {
+            let u = x as f32 + 0.5 - cx;
+            let fx = half * (u + v) + sx - 0.5;
+            let fy = half * (v - u) + sy - 0.5;
+            if fx < 0.0 || fy < 0.0 {
+                continue;
+            }
+            let (x0, y0) = (fx as usize, fy as usize);
+            if x0 + 1 >= w || y0 + 1 >= h {
+                continue;
+            }
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            let p = |xx: usize, yy: usize| f32::from(src[yy * w + xx]);
+            let top = p(x0, y0) * (1.0 - ax) + p(x0 + 1, y0) * ax;
+            let bottom = p(x0, y0 + 1) * (1.0 - ax) + p(x0 + 1, y0 + 1) * ax;
+            // A weighted mean of bytes stays within 0..=255.
+            out[y * side + x] = (top * (1.0 - ay) + bottom * ay + 0.5) as u8;
+        }
+    }
+    (out, side, side)
+}
+
 /// What one detector pass found.
 enum Found {
     Text(String),
@@ -356,7 +441,10 @@ enum Found {
     Broken(String),
 }
 
-fn decode_grey(grey: &Grey) -> Result<String, QrError> {
+/// `turn`: whether a small picture in which nothing was found is tried once more turned by 45°
+/// (pictures yes; camera frames no, since the next frame comes anyway and a frame without a code
+/// must stay cheap).
+fn decode_grey(grey: &Grey, turn: bool) -> Result<String, QrError> {
     let mut fallback: Option<String> = None;
     let mut broken: Option<String> = None;
     let mut sources = vec![Cow::Borrowed(&grey.pixels)];
@@ -371,9 +459,24 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     }
     for pixels in sources {
         let pixels: &[u8] = &pixels;
-        for (tw, th) in pass_sizes(grey.width, grey.height) {
+        let passes = pass_sizes(grey.width, grey.height);
+        let large = passes.len() > 1;
+        for (pass, (tw, th)) in passes.into_iter().enumerate() {
             let (work, pw, ph) = resample(pixels, grey.width, tw, th);
-            match detect(work, pw, ph) {
+            // A large picture that is noise at the working scale (a hostile picture, where the
+            // detector spends the most) gets the cheaper readers and no fine pass. The fine pass
+            // is for a code too small to read at the first scale, i.e. a small code in a calm
+            // picture: a picture that is noise at the fine scale holds none either.
+            let noisy = large && noise_like(&work, pw);
+            if pass > 0 && noisy {
+                continue;
+            }
+            let readers = if pass > 0 || noisy {
+                Readers::Fine
+            } else {
+                Readers::All
+            };
+            match detect(work, pw, ph, readers) {
                 Found::Text(text) => return Ok(text),
                 Found::Other(text) => {
                     fallback.get_or_insert(text);
@@ -383,9 +486,24 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
                 }
                 Found::Nothing => {}
             }
+            if noisy {
+                break;
+            }
         }
         if let Some(text) = fallback {
             return Ok(text);
+        }
+    }
+    // Some codes the readers miss (perspective, noise, photos) they read turned by 45°: small
+    // pictures in which nothing was found are tried once more that way — unless the picture is
+    // noise, where it would double a hostile picture's cost.
+    if turn && grey.width * grey.height <= WORK_PIXELS && !noise_like(&grey.pixels, grey.width) {
+        let (turned, tw, th) = rotate_45(&grey.pixels, grey.width, grey.height);
+        let (work, pw, ph) = resample(&turned, tw, tw, th);
+        match detect(work, pw, ph, Readers::All) {
+            Found::Text(text) => return Ok(text),
+            Found::Other(text) => return Ok(fallback.unwrap_or(text)),
+            _ => {}
         }
     }
     match broken {
@@ -394,18 +512,54 @@ fn decode_grey(grey: &Grey) -> Result<String, QrError> {
     }
 }
 
-fn detect(pixels: Vec<u8>, width: usize, height: usize) -> Found {
-    let run = std::panic::AssertUnwindSafe(move || detect_unguarded(pixels, width, height));
+/// Which of ZXing's readers a pass runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readers {
+    /// The zxing-cpp port's QR reader, then ZXing Java's (it reads some noisy codes the first
+    /// misses), then the Aztec reader; each on the picture and on its inversion.
+    All,
+    /// The fine pass on a large picture: the Java QR reader (the most expensive, and the one that
+    /// matters only on small noisy pictures) is left out.
+    Fine,
+}
+
+/// Share of neighbouring pixel pairs (in percent) past which a working copy counts as noise.
+/// A code at 2 pixels a module changes colour between at most about a quarter of the pairs
+/// (a half for 1-bit random noise, three quarters for it after a 2 × 2 box filter).
+const NOISE_EDGE_PERCENT: usize = 30;
+/// A step of more grey levels than this between two neighbours counts as an edge.
+const EDGE_STEP: u8 = 48;
+
+/// Whether the working copy (`width` pixels a row) changes colour between more than
+/// [`NOISE_EDGE_PERCENT`] of horizontally neighbouring pixels, on every other row.
+fn noise_like(pixels: &[u8], width: usize) -> bool {
+    let (mut pairs, mut edges) = (0usize, 0usize);
+    for row in pixels.chunks_exact(width.max(1)).step_by(2) {
+        pairs += row.len().saturating_sub(1);
+        edges += row
+            .windows(2)
+            .filter(|p| p[0].abs_diff(p[1]) > EDGE_STEP)
+            .count();
+    }
+    edges * 100 > pairs * NOISE_EDGE_PERCENT
+}
+
+fn detect(pixels: Vec<u8>, width: usize, height: usize, readers: Readers) -> Found {
+    let run =
+        std::panic::AssertUnwindSafe(move || detect_unguarded(pixels, width, height, readers));
     std::panic::catch_unwind(run)
         .unwrap_or_else(|_| Found::Broken("the detector failed on this picture".into()))
 }
 
-fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
+fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize, readers: Readers) -> Found {
+    use rxing::aztec::AztecReader;
     use rxing::common::HybridBinarizer;
     use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
+    use rxing::qrcode::QRCodeReader;
+    use rxing::qrcode::cpp_port::QrReader;
     use rxing::{
-        BarcodeFormat, BinaryBitmap, DecodeHints, Exceptions, Luma8LuminanceSource,
-        MultiUseMultiFormatReader, Reader,
+        BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, MultiUseMultiFormatReader,
+        RXingResult, Reader,
     };
     use std::collections::HashSet;
 
@@ -418,23 +572,49 @@ fn detect_unguarded(pixels: Vec<u8>, width: usize, height: usize) -> Found {
     let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
     let hints = DecodeHints {
         TryHarder: Some(true),
-        AlsoInverted: Some(true),
         PossibleFormats: Some(HashSet::from([
             BarcodeFormat::QR_CODE,
             BarcodeFormat::AZTEC,
         ])),
         ..DecodeHints::default()
     };
-    let mut reader = MultiUseMultiFormatReader::default();
-    let first = match reader.decode_with_hints(&mut bitmap, &hints) {
-        Ok(result) => result.getText().to_owned(),
-        Err(Exceptions::NotFoundException(_)) => return Found::Nothing,
-        Err(e) => return Found::Broken(e.to_string()),
+    let mut first: Option<RXingResult> = None;
+    // As in ZXing's MultiFormatReader, a reader's failure (not found, a checksum or format
+    // error on what looked like a code) only means that the next one is tried.
+    'outer: for inverted in [false, true] {
+        if inverted {
+            bitmap.invert();
+        }
+        for stage in 0..3 {
+            if stage == 1 && readers == Readers::Fine {
+                continue;
+            }
+            let r = match stage {
+                0 => QrReader.decode_with_hints(&mut bitmap, &hints),
+                1 => QRCodeReader.decode_with_hints(&mut bitmap, &hints),
+                _ => AztecReader.decode_with_hints(&mut bitmap, &hints),
+            };
+            if let Ok(r) = r {
+                first = Some(r);
+                break 'outer;
+            }
+        }
+        if inverted {
+            bitmap.invert();
+        }
+    }
+    let Some(first) = first else {
+        return Found::Nothing;
     };
+    let first = first.getText().to_owned();
     if first.starts_with("HC1:") {
         return Found::Text(first);
     }
     // Another code came first (a link, a logo's code): look for an HCERT among all codes.
+    let hints = DecodeHints {
+        AlsoInverted: Some(true),
+        ..hints
+    };
     let mut multi = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
     if let Ok(all) = multi.decode_multiple_with_hints(&mut bitmap, &hints) {
         if let Some(hc1) = all.iter().find(|r| r.getText().starts_with("HC1:")) {
@@ -567,6 +747,75 @@ mod tests {
         assert_eq!(out[0], 255);
         let (up, uw, _) = resample(&[0, 255], 2, 4, 2);
         assert_eq!(&up[PAD * uw + PAD..PAD * uw + PAD + 4], &[0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn noise_is_told_from_a_code() {
+        // 1-bit noise from a fixed xorshift; a checkerboard of 4-pixel squares (an edge every 4).
+        let mut state = 0x9E37_79B9_u32;
+        let noise: Vec<u8> = (0..200 * 200)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                if state & 1 == 0 { 0 } else { 255 }
+            })
+            .collect();
+        assert!(noise_like(&noise, 200));
+        let blocks: Vec<u8> = (0..200 * 200)
+            .map(|i| {
+                if ((i % 200) / 4 + (i / 200) / 4) % 2 == 0 {
+                    0
+                } else {
+                    255
+                }
+            })
+            .collect();
+        assert!(!noise_like(&blocks, 200));
+        assert!(!noise_like(&[255; 64 * 64], 64));
+    }
+
+    #[test]
+    fn a_jpeg_is_decoded_to_its_luma_plane() {
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(40, 30, image::Rgb([200, 40, 40]))
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        let grey = jpeg_luma(&jpeg).unwrap();
+        assert_eq!((grey.width, grey.height, grey.pixels.len()), (40, 30, 1200));
+        // The same grey level as the general decoder's RGB → luma, within JPEG rounding.
+        let want = i32::from(rgb_luma(200, 40, 40));
+        assert!(
+            grey.pixels
+                .iter()
+                .all(|&p| (i32::from(p) - want).abs() <= 4)
+        );
+        // Not a JPEG, or a JPEG cut inside its header: left to the general decoder.
+        assert!(jpeg_luma(b"\x89PNG").is_none());
+        assert!(jpeg_luma(&jpeg[..20]).is_none());
+    }
+
+    #[test]
+    fn turning_by_45_degrees_keeps_the_picture_on_a_white_canvas() {
+        // A black 20 × 10 picture: its centre stays black, the canvas corners are white.
+        let (out, w, h) = rotate_45(&[0; 200], 20, 10);
+        assert_eq!((w, h), (24, 24));
+        assert_eq!(out[(h / 2) * w + w / 2], 0);
+        assert_eq!(out[0], 255);
+        assert_eq!(out[w * h - 1], 255);
+        // Both diagonals of the canvas run along the picture's sides: the middle row is dark
+        // only near the centre (the turned 10-pixel side spans about 7 pixels each way).
+        let row = &out[(h / 2) * w..(h / 2 + 1) * w];
+        assert!(row.iter().filter(|&&p| p < 128).count() <= 16);
+    }
+
+    #[test]
+    fn rgb_becomes_luma_in_place() {
+        let rgb = vec![255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255];
+        assert_eq!(
+            rgb_to_luma_in_place(rgb),
+            vec![255, 0, rgb_luma(255, 0, 0), rgb_luma(0, 0, 255)]
+        );
     }
 
     #[test]
