@@ -134,6 +134,8 @@ pub struct ServerConfig {
     /// How the revocation list at `/revocations` is published (its country is
     /// [`api::Config::country`]).
     pub revocations: crate::revocations::RevocationOptions,
+    /// How the citizens' emails are sent (no SMTP server: kept in the outbox).
+    pub notices: crate::notices::NoticeOptions,
 }
 
 impl ServerConfig {
@@ -157,6 +159,7 @@ impl ServerConfig {
             lookup_limits: LookupLimits::default(),
             rematch_every: DEFAULT_REMATCH_EVERY,
             revocations: crate::revocations::RevocationOptions::default(),
+            notices: crate::notices::NoticeOptions::default(),
         }
     }
 
@@ -247,6 +250,9 @@ pub enum ServeError {
     /// The remote registry configuration cannot be used.
     #[error("remote population registry: {0}")]
     Registry(crate::registry::remote::ConfigError),
+    /// The SMTP configuration cannot be used.
+    #[error("citizens' emails: {0}")]
+    Notices(crate::notices::NoticeError),
 }
 
 /// A started server: database open, keys loaded, trust list signed, listener bound.
@@ -259,6 +265,7 @@ pub struct Server {
     refresh: JoinHandle<()>,
     rematch: JoinHandle<()>,
     revocation_refresh: JoinHandle<()>,
+    notices: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
     limits: ConnectionLimits,
@@ -395,6 +402,13 @@ impl Server {
                 ..config.revocations.clone()
             },
         ));
+        let notices = match crate::notices::spawn_sender(storage.clone(), config.notices.clone()) {
+            Ok(handle) => handle,
+            Err(e) => {
+                storage.close().await;
+                return Err(ServeError::Notices(e));
+            }
+        };
         let revocation_refresh =
             crate::revocations::spawn_refresh(revocations.clone(), config.revocations.refresh);
         let rematch = spawn_rematch(state.clone(), config.rematch_every);
@@ -429,6 +443,7 @@ impl Server {
             refresh,
             rematch,
             revocation_refresh,
+            notices,
             local_addr,
             drain_timeout: config.drain_timeout,
             limits: ConnectionLimits {
@@ -496,6 +511,7 @@ impl Server {
             refresh,
             rematch,
             revocation_refresh,
+            notices,
             drain_timeout,
             limits,
             ..
@@ -533,6 +549,7 @@ impl Server {
         refresh.abort();
         rematch.abort();
         revocation_refresh.abort();
+        notices.abort();
         if tokio::time::timeout(CLOSE_TIMEOUT, storage.close())
             .await
             .is_err()

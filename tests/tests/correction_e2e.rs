@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use vaxpass_issuer::dates::Date;
 use vaxpass_issuer::identity::{IdNumber, Sex};
 use vaxpass_issuer::matching::RegistryPerson;
+use vaxpass_issuer::notices::{NoticeOptions, SmtpConfig, SmtpTls};
 use vaxpass_issuer::revocations::{RevocationOptions, RevocationPublisher};
 use vaxpass_issuer::server::{Server, ServerConfig};
 use vaxpass_issuer::storage::{Actor, Role, Storage};
@@ -87,6 +88,11 @@ fn start(data: &Path, database: Option<&str>, dsc: KeyAlgorithm, max_per_record:
     start_with(data, database, dsc, max_per_record, true)
 }
 
+/// [`start_with`], generous, the citizens' emails sent as `notices` says.
+fn start_notifying(data: &Path, database: Option<&str>, notices: NoticeOptions) -> Service {
+    start_configured(data, database, KeyAlgorithm::EcP256, 3, true, notices)
+}
+
 /// [`start`]; `generous`: lookup throttles high enough for a test's many reports (else the
 /// defaults).
 fn start_with(
@@ -95,6 +101,24 @@ fn start_with(
     dsc: KeyAlgorithm,
     max_per_record: u32,
     generous: bool,
+) -> Service {
+    start_configured(
+        data,
+        database,
+        dsc,
+        max_per_record,
+        generous,
+        NoticeOptions::default(),
+    )
+}
+
+fn start_configured(
+    data: &Path,
+    database: Option<&str>,
+    dsc: KeyAlgorithm,
+    max_per_record: u32,
+    generous: bool,
+    notices: NoticeOptions,
 ) -> Service {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,6 +133,7 @@ fn start_with(
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf());
     config.database_url = database.map(str::to_owned);
     config.issuing.corrections.max_per_record = max_per_record;
+    config.notices = notices;
     // Every answer of the public routes waits for the lookup's floor: keep the tests quick.
     config.lookup_limits.min_answer_time = std::time::Duration::from_millis(1);
     config.lookup_limits.answer_jitter = std::time::Duration::ZERO;
@@ -454,6 +479,9 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     let seen = s.call_with("GET", &path, None, None, &[("X-Status-Token", &token)]);
     assert_eq!(seen.json()["status"], "approved");
     assert_eq!(seen.json()["new_uvci"], new_uvci.as_str());
+    // No SMTP server configured: the citizen's email waits in the outbox, not lost.
+    let outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    assert_eq!((outbox.sent, outbox.unsent), (0, 1), "{outbox:?}");
     // Every step is on the audit chain, which still verifies.
     let audit = s.rt.block_on(s.storage.audit_verify()).unwrap();
     assert!(audit.entries > 10);
@@ -517,6 +545,94 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["failure"]["code"], "REVOKED", "{report}");
     assert_eq!(report["revocation"]["reason"], "superseded", "{report}");
+
+    // Deltas: the new certificate revoked too (error); the next sync asks `?since=` its
+    // cached sequence and gets only what changed, rebuilds the signed list and verifies it.
+    let cached_sequence = report["revocation_list"]["sequence"]
+        .as_u64()
+        .or_else(|| report["revocation"]["list_sequence"].as_u64());
+    let revoke_path = format!("/api/v1/certificates/{}/revoke", path_segment(&new_uvci));
+    let revoked = s.call(
+        "POST",
+        &revoke_path,
+        Some(&s.staff_a),
+        Some(&json!({"reason": "error"})),
+    );
+    assert_eq!(
+        revoked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    let url = format!("{base}/revocations");
+    let (code, out) = verify_cli(
+        &verify,
+        &[
+            "revocations",
+            "sync",
+            "--url",
+            &url,
+            "--anchor",
+            anchor,
+            "--cache",
+            cache_arg,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let synced: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(synced["outcome"], "updated", "{synced}");
+    assert_eq!(synced["delta"], true, "{synced}");
+    assert_eq!(
+        synced["entries"], 6,
+        "two certificates, three hashes each: {synced}"
+    );
+    let full = std::fs::read(cache.join("revocations.cose")).unwrap();
+    let transferred = synced["transferred_bytes"].as_u64().unwrap();
+    assert!(
+        transferred < full.len() as u64,
+        "the delta ({transferred} bytes) is smaller than the list ({} bytes)",
+        full.len()
+    );
+    let (code, report) = check(&new_hc1);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["failure"]["code"], "REVOKED", "{report}");
+    assert_eq!(report["revocation"]["reason"], "error", "{report}");
+    let (code, report) = check(&old_hc1);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["revocation"]["reason"], "superseded", "{report}");
+    // The served answers: since = the current sequence is 204; a sequence this service never
+    // published, the full list; not a number, 400.
+    let current = synced["sequence"].as_u64().unwrap();
+    assert!(
+        cached_sequence.is_none_or(|c| c < current),
+        "{cached_sequence:?} {current}"
+    );
+    let accept = [(
+        "Accept",
+        "application/vnd.vaxpass.revocation-delta+cbor, application/cose",
+    )];
+    let same = s.call_with(
+        "GET",
+        &format!("/revocations?since={current}"),
+        None,
+        None,
+        &accept,
+    );
+    assert_eq!(same.status, 204);
+    let unknown = s.call_with("GET", "/revocations?since=987654321", None, None, &accept);
+    assert_eq!(unknown.status, 200);
+    assert_eq!(
+        unknown.header("content-type").as_deref(),
+        Some("application/cose")
+    );
+    assert_eq!(
+        unknown.body, full,
+        "the full list, as cached after the delta"
+    );
+    let bad = s.call_with("GET", "/revocations?since=yesterday", None, None, &accept);
+    assert_eq!(bad.status, 400);
 }
 
 #[test]
@@ -926,4 +1042,331 @@ fn reject_limit_revoke_and_photos_sqlite() {
 #[test]
 fn reject_limit_revoke_and_photos_postgres() {
     common::issuer::on_fresh_postgres("vaxpass_correction_rules", |url| review_rules(Some(url)));
+}
+
+/// The local SMTP sink (`tests/scripts/smtp_sink.py`, aiosmtpd) as a child process, stopped
+/// when dropped; `None` (SKIPPED said) without python3 or aiosmtpd.
+struct Sink {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Sink {
+    /// Whether python3 with aiosmtpd is there (says SKIPPED when not).
+    fn available() -> bool {
+        let usable = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !usable {
+            println!("SKIPPED (email): python3 with aiosmtpd not found (pip install aiosmtpd)");
+        }
+        usable
+    }
+
+    fn start(dir: &Path, port: u16) -> Option<Sink> {
+        use std::io::BufRead as _;
+        if !Sink::available() {
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the SMTP sink did not start: {line:?}"));
+        Some(Sink {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The `n`th message received (1-based), waiting up to `secs` for it.
+    fn message(&self, n: usize, secs: u64) -> Option<Value> {
+        let path = self.dir.join(format!("{n}.json"));
+        for _ in 0..secs * 10 {
+            if let Ok(bytes) = std::fs::read(&path) {
+                return Some(serde_json::from_slice(&bytes).unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_to(port: u16) -> NoticeOptions {
+    NoticeOptions {
+        smtp: Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            tls: SmtpTls::None,
+            from: "vaxpass <no-reply@vaxpass.test>".into(),
+            credentials: None,
+            ca_file: None,
+            hello_name: Some("issuer.vaxpass.test".into()),
+        }),
+        poll: std::time::Duration::from_millis(100),
+        retry_min: std::time::Duration::from_secs(1),
+        retry_max: std::time::Duration::from_secs(2),
+        ..NoticeOptions::default()
+    }
+}
+
+/// An email as the citizen reads it: to their address, the reference in the subject and
+/// body, Vietnamese first then English, nothing of the person but the address.
+fn check_email(m: &Value, reference: &str, vi: &str, en: &str) {
+    assert_eq!(m["rcpt_tos"], json!(["an@example.vn"]), "{m}");
+    assert_eq!(m["to"], "an@example.vn", "{m}");
+    assert_eq!(m["from"], "vaxpass <no-reply@vaxpass.test>", "{m}");
+    assert_eq!(m["content_type"], "text/plain", "{m}");
+    let subject = m["subject"].as_str().unwrap();
+    assert!(subject.contains(reference), "{subject}");
+    let (subject_vi, subject_en) = (
+        subject.find("Kết quả yêu cầu").unwrap(),
+        subject.find("Outcome of your request").unwrap(),
+    );
+    assert!(subject_vi < subject_en, "{subject}");
+    let body = m["body"].as_str().unwrap().replace("\r\n", "\n");
+    let (at_vi, at_en) = (body.find(vi), body.find(en));
+    assert!(
+        at_vi.is_some() && at_en.is_some() && at_vi < at_en,
+        "Vietnamese ({vi}) then English ({en}):\n{body}"
+    );
+    assert!(body.matches(reference).count() >= 2, "{body}");
+    for personal in [
+        ID,
+        "Nguyễn",
+        BORN_AS_PRINTED,
+        BORN_CORRECTED,
+        "Ngày sinh trên",
+    ] {
+        assert!(!body.contains(personal), "{personal} in the email:\n{body}");
+        assert!(!subject.contains(personal), "{personal} in the subject");
+    }
+}
+
+/// report → approve → the citizen's email arrives at a real SMTP server (the sink); a
+/// rejection's too; a report without an address sends nothing.
+fn emails_of_outcomes(database: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(sink) = Sink::start(&tmp.path().join("mail"), 0) else {
+        return;
+    };
+    let s = start_notifying(&tmp.path().join("data"), database, smtp_to(sink.port));
+    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
+    let uvci = cert["uvci"].as_str().unwrap().to_owned();
+    s.rt.block_on(s.storage.import_registry(
+        [person(BORN_CORRECTED)],
+        500,
+        &Actor::System("registry-authority".into()),
+    ))
+    .unwrap();
+
+    let filed = report_birth_date(&s, &uvci, json!({}));
+    assert_eq!(
+        filed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&filed.body)
+    );
+    let reference = filed.json()["reference"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/corrections/{reference}");
+    let approved = s.call("POST", &format!("{path}/approve"), Some(&s.staff_a), None);
+    assert_eq!(
+        approved.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&approved.body)
+    );
+    let new_uvci = approved.json()["certificate"]["uvci"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m = sink
+        .message(1, 30)
+        .expect("the approval's email within 30 s");
+    check_email(
+        &m,
+        &reference,
+        "đã được chấp thuận",
+        "was approved. The record was corrected",
+    );
+    assert!(
+        !m["body"].as_str().unwrap().contains(&uvci),
+        "no UVCI in the email"
+    );
+
+    // A second report about the new certificate, rejected: its email says so, without the
+    // reason (the status page shows it to the holder of the token).
+    let second = s.call(
+        "POST",
+        "/api/v1/corrections",
+        None,
+        Some(&json!({
+            "kind": "name",
+            "holder": {"uvci": new_uvci, "date_of_birth": BORN_CORRECTED},
+            "proposed": {"full_name": "Nguyễn Văn Ân"},
+            "email": "an@example.vn",
+        })),
+    );
+    assert_eq!(
+        second.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
+    let second_ref = second.json()["reference"].as_str().unwrap().to_owned();
+    let reason = "Tên trong sổ hộ khẩu là Nguyễn Văn An";
+    let rejected = s.call(
+        "POST",
+        &format!("/api/v1/corrections/{second_ref}/reject"),
+        Some(&s.staff_a),
+        Some(&json!({ "reason": reason })),
+    );
+    assert_eq!(
+        rejected.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&rejected.body)
+    );
+    let m = sink
+        .message(2, 30)
+        .expect("the rejection's email within 30 s");
+    check_email(&m, &second_ref, "đã bị từ chối", "was rejected");
+    assert!(!m["body"].as_str().unwrap().contains(reason));
+
+    // A report without an address, rejected: no email.
+    let third = s.call(
+        "POST",
+        "/api/v1/corrections",
+        None,
+        Some(&json!({
+            "kind": "sex",
+            "holder": {"uvci": new_uvci, "date_of_birth": BORN_CORRECTED},
+            "proposed": {"sex": "F"},
+        })),
+    );
+    assert_eq!(third.status, 201);
+    let third_ref = third.json()["reference"].as_str().unwrap().to_owned();
+    let rejected = s.call(
+        "POST",
+        &format!("/api/v1/corrections/{third_ref}/reject"),
+        Some(&s.staff_a),
+        Some(&json!({ "reason": "Không đúng" })),
+    );
+    assert_eq!(rejected.status, 200);
+    let outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    assert_eq!((outbox.sent, outbox.unsent), (2, 0), "{outbox:?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sink.count(), 2, "one email per outcome with an address");
+}
+
+#[test]
+fn the_citizen_is_emailed_the_outcome_sqlite() {
+    emails_of_outcomes(None);
+}
+
+#[test]
+fn the_citizen_is_emailed_the_outcome_postgres() {
+    common::issuer::on_fresh_postgres("vaxpass_correction_email", |url| {
+        emails_of_outcomes(Some(url));
+    });
+}
+
+/// The SMTP server is down when the report is approved: the email stays in the outbox,
+/// failed attempts are recorded, and once the server is up it arrives (once).
+#[test]
+fn an_email_waits_for_a_server_that_is_down() {
+    if !Sink::available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // A port nothing listens on (yet).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = start_notifying(&tmp.path().join("data"), None, smtp_to(port));
+    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
+    let uvci = cert["uvci"].as_str().unwrap().to_owned();
+    s.rt.block_on(s.storage.import_registry(
+        [person(BORN_CORRECTED)],
+        500,
+        &Actor::System("registry-authority".into()),
+    ))
+    .unwrap();
+    let filed = report_birth_date(&s, &uvci, json!({}));
+    assert_eq!(filed.status, 201);
+    let reference = filed.json()["reference"].as_str().unwrap().to_owned();
+    let approved = s.call(
+        "POST",
+        &format!("/api/v1/corrections/{reference}/approve"),
+        Some(&s.staff_a),
+        None,
+    );
+    assert_eq!(approved.status, 200);
+    // At least two failed attempts (the retry came), nothing sent.
+    let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    for _ in 0..300 {
+        if outbox.unsent_attempts >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    }
+    assert!(outbox.unsent_attempts >= 2, "{outbox:?}");
+    assert_eq!(
+        (outbox.sent, outbox.unsent, outbox.failing),
+        (0, 1, 1),
+        "{outbox:?}"
+    );
+    // The server comes up on that port: the next retry delivers.
+    let Some(sink) = Sink::start(&tmp.path().join("mail"), port) else {
+        return;
+    };
+    let m = sink
+        .message(1, 30)
+        .expect("the email once the server is up");
+    check_email(
+        &m,
+        &reference,
+        "đã được chấp thuận",
+        "was approved. The record was corrected",
+    );
+    let outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    assert_eq!((outbox.sent, outbox.unsent), (1, 0), "{outbox:?}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(sink.count(), 1, "delivered once");
 }

@@ -133,6 +133,7 @@ mod error;
 mod group;
 pub mod lookup;
 mod migrate;
+pub mod notices;
 mod postgres;
 mod read;
 mod rematch;

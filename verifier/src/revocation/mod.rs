@@ -53,6 +53,7 @@
 //! the order the store searches.
 
 pub mod cache;
+pub mod delta;
 pub mod gateway;
 pub mod hash;
 mod store;
