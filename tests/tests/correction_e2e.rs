@@ -1312,12 +1312,22 @@ fn an_email_waits_for_a_server_that_is_down() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    // A port nothing listens on (yet).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The SMTP server's port, held while it is "down" by a listener that drops every
+    // connection before the greeting (so that no other test's server takes the port).
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let down = {
+        let up = up.clone();
+        std::thread::spawn(move || {
+            for conn in holder.incoming() {
+                drop(conn);
+                if up.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+            }
+        })
+    };
     let s = start_notifying(&tmp.path().join("data"), None, smtp_to(port));
     let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
     let uvci = cert["uvci"].as_str().unwrap().to_owned();
@@ -1353,6 +1363,9 @@ fn an_email_waits_for_a_server_that_is_down() {
         "{outbox:?}"
     );
     // The server comes up on that port: the next retry delivers.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port));
+    down.join().unwrap();
     let Some(sink) = Sink::start(&tmp.path().join("mail"), port) else {
         return;
     };

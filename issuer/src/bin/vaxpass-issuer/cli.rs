@@ -23,7 +23,7 @@ enum Command {
     /// Run the issuing service (HTTPS, or plain HTTP for local development), with the trust
     /// list at /trust-list. `--demo`: set up a data directory with DEVELOPMENT keys, a
     /// synthetic registry, a clinic and tokens, then serve on 127.0.0.1.
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
     /// Population registry tools.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -171,7 +171,7 @@ pub enum Outcome {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
-        Command::Serve(args) => crate::serve::run(args),
+        Command::Serve(args) => crate::serve::run(*args),
         Command::Registry(RegistryCommand::Import(args)) => crate::import::run(args),
         Command::Registry(RegistryCommand::Generate(args)) => generate(args).map(|()| Outcome::Ok),
         Command::Registry(RegistryCommand::Check(args)) => check(args),
