@@ -254,6 +254,24 @@ fn report_birth_date(s: &Service, uvci: &str, extra: Value) -> Answer {
     s.call("POST", "/api/v1/corrections", None, Some(&body))
 }
 
+/// Clinic A revokes `uvci` without replacement (`reason`): `200`.
+fn revoke_by_a(s: &Service, uvci: &str, reason: &str) -> Answer {
+    let path = format!("/api/v1/certificates/{}/revoke", path_segment(uvci));
+    let revoked = s.call(
+        "POST",
+        &path,
+        Some(&s.staff_a),
+        Some(&json!({ "reason": reason })),
+    );
+    assert_eq!(
+        revoked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    revoked
+}
+
 fn verify_cli(bin: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(bin).args(args).output().unwrap();
     (
@@ -551,19 +569,7 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     let cached_sequence = report["revocation_list"]["sequence"]
         .as_u64()
         .or_else(|| report["revocation"]["list_sequence"].as_u64());
-    let revoke_path = format!("/api/v1/certificates/{}/revoke", path_segment(&new_uvci));
-    let revoked = s.call(
-        "POST",
-        &revoke_path,
-        Some(&s.staff_a),
-        Some(&json!({"reason": "error"})),
-    );
-    assert_eq!(
-        revoked.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&revoked.body)
-    );
+    revoke_by_a(&s, &new_uvci, "error");
     let url = format!("{base}/revocations");
     let (code, out) = verify_cli(
         &verify,
@@ -803,18 +809,7 @@ fn review_rules(database: Option<&str>) {
         Some(&json!({"reason": "superseded"})),
     );
     assert_eq!(superseded.status, 422);
-    let revoked = s.call(
-        "POST",
-        &revoke_path,
-        Some(&s.staff_a),
-        Some(&json!({"reason": "error"})),
-    );
-    assert_eq!(
-        revoked.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&revoked.body)
-    );
+    let revoked = revoke_by_a(&s, &new_uvci, "error");
     assert_eq!(revoked.json()["reason"], "error");
     assert_eq!(revoked.json()["newly_revoked"], true);
     let again = s.call(

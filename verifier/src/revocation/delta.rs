@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Group, HASH_LEN, MAX_DEPTH, MAX_GROUPS, RevocationError, RevocationHash, RevocationList,
-    fmt_err, from_fields, parse_group,
+    fmt_err, from_fields, parse_group, write_group,
 };
 use crate::cbor::{self, Value, Writer};
 use crate::cose::{CoseSign1, TAG_COSE_SIGN1};
@@ -164,19 +164,6 @@ impl ListDiff {
 pub fn payload_sha256(signed: &[u8]) -> Result<[u8; 32], RevocationError> {
     let cose = CoseSign1::parse(signed, MAX_DEPTH)?;
     Ok(Sha256::digest(cose.payload).into())
-}
-
-fn write_group(w: &mut Writer, g: &Group) {
-    w.map(5);
-    w.int(1).value(&Value::Unsigned(g.hash_type.code()));
-    w.int(2).text(&g.country);
-    w.int(3);
-    match &g.kid {
-        Some(kid) => w.bytes(kid.as_bytes()),
-        None => w.null(),
-    };
-    w.int(4).int(g.expires_at.unix_seconds());
-    w.int(5).value(&Value::Unsigned(g.reason.code()));
 }
 
 /// Writes `entries` as a groups array, a hash column and a group column under keys `k`,

@@ -54,6 +54,19 @@ fn check(
     .map(|v| v.into_store())
 }
 
+/// What a verifier remembers of the list `bytes` (verified at `T0 + 60`).
+fn cache_state_of(p: &Pki, bytes: &[u8]) -> CacheState {
+    verify(
+        bytes,
+        &p.csca,
+        ts(T0 + 60),
+        None,
+        &RevocationPolicy::default(),
+    )
+    .unwrap()
+    .cache_state()
+}
+
 fn payload(ci: &str) -> Vec<u8> {
     crate::model::json_to_cbor(&serde_json::json!({
         "ver": "1.3.0",
@@ -330,15 +343,7 @@ fn rollback_is_refused() {
         &p,
         &RevocationListBuilder::new().build(header(&p, 1), None, false),
     );
-    let cached = verify(
-        &v2,
-        &p.csca,
-        ts(T0 + 60),
-        None,
-        &RevocationPolicy::default(),
-    )
-    .unwrap()
-    .cache_state();
+    let cached = cache_state_of(&p, &v2);
     let err = check(&p, &v1, Some(&cached)).unwrap_err();
     assert_eq!(
         err,
@@ -592,15 +597,7 @@ fn a_delta_rebuilds_the_signed_list_and_is_verified_as_one() {
         "byte for byte"
     );
     // The rebuilt list verifies (as a successor of list 1).
-    let cached = verify(
-        &s1,
-        &p.csca,
-        ts(T0 + 60),
-        None,
-        &RevocationPolicy::default(),
-    )
-    .unwrap()
-    .cache_state();
+    let cached = cache_state_of(&p, &s1);
     assert!(check(&p, &delta::apply_delta(&s1, &delta).unwrap(), Some(&cached)).is_ok());
 
     // Composed: 1 → 2 → 3 equals the diff 1 → 3, and its delta rebuilds list 3.
