@@ -1,6 +1,6 @@
 //! The outbox of the citizens' emails (migration 0008): the outcome of a correction report
 //! (approved, rejected) with an email address gets a row in `notice_outbox` in the same
-//! transaction that stores the outcome ([`enqueue`], called by
+//! transaction that stores the outcome (`enqueue`, called by
 //! [`Storage::close_correction`] and [`Storage::amend_and_reissue`]), so an outcome is never
 //! committed without its notice and a crash loses none. The service's sender reads the due
 //! rows ([`Storage::due_notices`]), delivers them, and marks each sent
