@@ -1061,15 +1061,24 @@ impl Sink {
     }
 
     fn start(dir: &Path, port: u16) -> Option<Sink> {
+        Sink::start_tls(dir, port, None)
+    }
+
+    /// With `tls` (certificate and key PEM files): STARTTLS offered and required.
+    fn start_tls(dir: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Option<Sink> {
         use std::io::BufRead as _;
         if !Sink::available() {
             return None;
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
             .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir)
+            .arg(dir);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -1121,14 +1130,18 @@ impl Drop for Sink {
 }
 
 fn smtp_to(port: u16) -> NoticeOptions {
+    smtp_options("127.0.0.1", port, SmtpTls::None, None)
+}
+
+fn smtp_options(host: &str, port: u16, tls: SmtpTls, ca: Option<&Path>) -> NoticeOptions {
     NoticeOptions {
         smtp: Some(SmtpConfig {
-            host: "127.0.0.1".into(),
+            host: host.into(),
             port: Some(port),
-            tls: SmtpTls::None,
+            tls,
             from: "vaxpass <no-reply@vaxpass.test>".into(),
             credentials: None,
-            ca_file: None,
+            ca_file: ca.map(Path::to_path_buf),
             hello_name: Some("issuer.vaxpass.test".into()),
         }),
         poll: std::time::Duration::from_millis(100),
@@ -1377,4 +1390,178 @@ fn an_email_waits_for_a_server_that_is_down() {
     assert_eq!((outbox.sent, outbox.unsent), (1, 0), "{outbox:?}");
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(sink.count(), 1, "delivered once");
+}
+
+/// A CA and a certificate for `localhost` it issued, made by openssl in `dir`: `(ca.pem,
+/// leaf.pem, leaf.key)`; `None` (SKIPPED said) without openssl.
+fn smtp_tls_certificates(
+    dir: &Path,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|o| {
+                assert!(o.status.success(), "openssl {args:?}: {o:?}");
+            })
+    };
+    let ext = dir.join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let made = openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=vaxpass test SMTP CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        ]
+        .concat(),
+    );
+    if made.is_err() {
+        println!("SKIPPED (SMTP over TLS): openssl not found");
+        return None;
+    }
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ])
+    .unwrap();
+    Some((
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    ))
+}
+
+/// STARTTLS, required: the email goes over TLS to a server whose certificate chains to
+/// `--smtp-ca`; to a server the service cannot authenticate (no `--smtp-ca`), nothing is sent
+/// (the notice waits and is retried).
+#[test]
+fn the_email_goes_over_starttls_only_to_a_trusted_server() {
+    if !Sink::available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = smtp_tls_certificates(tmp.path()) else {
+        return;
+    };
+    let Some(sink) = Sink::start_tls(&tmp.path().join("mail"), 0, Some((&cert, &key))) else {
+        return;
+    };
+    let approve_one = |s: &Service| {
+        let cert = issue(s, "dose-1", BORN_AS_PRINTED);
+        let uvci = cert["uvci"].as_str().unwrap().to_owned();
+        s.rt.block_on(s.storage.import_registry(
+            [person(BORN_CORRECTED)],
+            500,
+            &Actor::System("registry-authority".into()),
+        ))
+        .unwrap();
+        let filed = report_birth_date(s, &uvci, json!({}));
+        assert_eq!(filed.status, 201);
+        let reference = filed.json()["reference"].as_str().unwrap().to_owned();
+        let approved = s.call(
+            "POST",
+            &format!("/api/v1/corrections/{reference}/approve"),
+            Some(&s.staff_a),
+            None,
+        );
+        assert_eq!(approved.status, 200);
+        reference
+    };
+
+    // Not trusted: the handshake fails, the notice stays unsent.
+    {
+        let s = start_notifying(
+            &tmp.path().join("data-untrusted"),
+            None,
+            smtp_options("localhost", sink.port, SmtpTls::StartTls, None),
+        );
+        approve_one(&s);
+        let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+        for _ in 0..300 {
+            if outbox.unsent_attempts >= 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+        }
+        assert_eq!((outbox.sent, outbox.unsent), (0, 1), "{outbox:?}");
+        assert!(outbox.unsent_attempts >= 1, "{outbox:?}");
+        assert_eq!(
+            sink.count(),
+            0,
+            "nothing sent to a server not authenticated"
+        );
+    }
+
+    // Trusted through --smtp-ca: delivered, encrypted.
+    let s = start_notifying(
+        &tmp.path().join("data"),
+        None,
+        smtp_options("localhost", sink.port, SmtpTls::StartTls, Some(&ca)),
+    );
+    let reference = approve_one(&s);
+    let m = sink
+        .message(1, 30)
+        .expect("the email over STARTTLS within 30 s");
+    assert_eq!(m["tls"], true, "{m}");
+    check_email(
+        &m,
+        &reference,
+        "đã được chấp thuận",
+        "was approved. The record was corrected",
+    );
 }
