@@ -162,7 +162,7 @@ impl History {
             .bases
             .iter()
             .filter_map(|(seq, base_sha, diff)| {
-                make_delta(*seq, base_sha, cose, diff)
+                make_delta(*seq, base_sha, cose, &list, diff)
                     .ok()
                     .map(|d| (*seq, d))
             })

@@ -113,8 +113,14 @@ fn revocation(c: &mut Criterion) {
     let signed2 = sign_list(&list2);
     let t = std::time::Instant::now();
     let diff = delta::ListDiff::between(&list, &list2);
-    let made =
-        delta::make_delta(1, &delta::payload_sha256(&signed).unwrap(), &signed2, &diff).unwrap();
+    let made = delta::make_delta(
+        1,
+        &delta::payload_sha256(&signed).unwrap(),
+        &signed2,
+        &list2,
+        &diff,
+    )
+    .unwrap();
     let make_time = t.elapsed();
     let t = std::time::Instant::now();
     let rebuilt = delta::apply_delta(&signed, &made).unwrap();

@@ -210,19 +210,21 @@ fn write_entries(
 }
 
 /// The delta that turns the list `base_sequence` (payload SHA-256 `base_payload_sha256`) into
-/// `new_signed`, given what changed between them (`diff`).
+/// `new_signed` — the signed form of `new` — given what changed between them (`diff`). `new`
+/// is not parsed again from `new_signed` (a publisher holds it): a `new` that is not what was
+/// signed gives a delta whose rebuilt list fails its signature check at the client.
 ///
 /// # Errors
-/// Format errors of `new_signed`; [`RevocationError::Format`] when an added entry's group is
-/// not one of the new list's (`diff` is not a diff to this list).
+/// [`RevocationError::Cose`] when `new_signed` is not a COSE_Sign1; [`RevocationError::Format`]
+/// when an added entry's group is not one of `new`'s (`diff` is not a diff to this list).
 pub fn make_delta(
     base_sequence: u64,
     base_payload_sha256: &[u8; 32],
     new_signed: &[u8],
+    new: &RevocationList,
     diff: &ListDiff,
 ) -> Result<Vec<u8>, RevocationError> {
     let cose = CoseSign1::parse(new_signed, MAX_DEPTH)?;
-    let new = RevocationList::from_cbor(cose.payload)?;
     let mut w = Writer::new();
     w.map(16);
     w.int(1).value(&Value::Unsigned(DELTA_VERSION));

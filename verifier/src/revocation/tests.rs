@@ -590,7 +590,7 @@ fn a_delta_rebuilds_the_signed_list_and_is_verified_as_one() {
     let d12 = delta::ListDiff::between(&l1, &l2);
     assert_eq!((d12.added().count(), d12.removed().count()), (800, 2_000));
     let sha1 = delta::payload_sha256(&s1).unwrap();
-    let delta = delta::make_delta(1, &sha1, &s2, &d12).unwrap();
+    let delta = delta::make_delta(1, &sha1, &s2, &l2, &d12).unwrap();
     assert_eq!(
         delta::apply_delta(&s1, &delta).unwrap(),
         s2,
@@ -605,14 +605,14 @@ fn a_delta_rebuilds_the_signed_list_and_is_verified_as_one() {
     assert_eq!((d23.added().count(), d23.removed().count()), (100, 0));
     let d13 = d12.then(&d23);
     assert_eq!(d13, delta::ListDiff::between(&l1, &l3));
-    let delta13 = delta::make_delta(1, &sha1, &s3, &d13).unwrap();
+    let delta13 = delta::make_delta(1, &sha1, &s3, &l3, &d13).unwrap();
     assert_eq!(delta::apply_delta(&s1, &delta13).unwrap(), s3);
     // Added then removed, removed then added back: no change.
     assert!(d12.then(&delta::ListDiff::between(&l2, &l1)).is_empty());
 
     // A delta for another base, or applied to another base, does not fit.
     assert!(delta::apply_delta(&s2, &delta).is_err());
-    let wrong_base = delta::make_delta(1, &[0u8; 32], &s2, &d12).unwrap();
+    let wrong_base = delta::make_delta(1, &[0u8; 32], &s2, &l2, &d12).unwrap();
     assert!(delta::apply_delta(&s1, &wrong_base).is_err());
     // A forged delta (one added hash altered) rebuilds a list whose signature fails.
     let first_added = d12.added().next().unwrap().0.0;
@@ -629,7 +629,7 @@ fn a_delta_rebuilds_the_signed_list_and_is_verified_as_one() {
     ));
     // A delta removing an entry list 1 does not hold, or adding one it holds: refused.
     let backwards = delta::ListDiff::between(&l2, &l1);
-    let mismatched = delta::make_delta(1, &sha1, &s1, &backwards).unwrap();
+    let mismatched = delta::make_delta(1, &sha1, &s1, &l1, &backwards).unwrap();
     assert!(delta::apply_delta(&s1, &mismatched).is_err());
     assert!(delta::apply_delta(&s1, b"\xa0").is_err());
     assert!(delta::apply_delta(b"junk", &delta).is_err());
@@ -650,7 +650,7 @@ fn a_delta_of_ten_thousand_entries_is_under_a_megabyte() {
     let s2 = sign(&p, &l2);
     let diff = delta::ListDiff::between(&l1, &l2);
     assert_eq!(diff.added().count(), 10_000);
-    let d = delta::make_delta(1, &delta::payload_sha256(&s1).unwrap(), &s2, &diff).unwrap();
+    let d = delta::make_delta(1, &delta::payload_sha256(&s1).unwrap(), &s2, &l2, &diff).unwrap();
     println!(
         "delta of 10,000 entries: {} bytes (the full list: {} bytes)",
         d.len(),
