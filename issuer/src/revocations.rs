@@ -489,7 +489,82 @@ async fn gateway_batches(State(served): State<Served>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::next_midnight;
+    use super::*;
+    use vaxpass_verifier::revocation::RevocationHash;
+    use vaxpass_verifier::revocation::delta::apply_delta;
+    use vaxpass_verifier::{Algorithm, Kid};
+
+    /// List `seq` revoking UCIs `0..n` (expiring in a day) and, when `fraud`, one more.
+    fn list(seq: u64, n: u32, fraud: bool) -> (RevocationList, Vec<u8>) {
+        let group = |reason| Group {
+            hash_type: HashType::Uci,
+            country: "VN".into(),
+            kid: None,
+            expires_at: Timestamp::from_unix_seconds(DAY),
+            reason,
+        };
+        let mut b = RevocationListBuilder::new();
+        for i in 0..n {
+            b.add(
+                RevocationHash::uci(&format!("U{i}")),
+                &group(Reason::Superseded),
+            )
+            .unwrap();
+        }
+        if fraud {
+            b.add(RevocationHash::uci("F"), &group(Reason::Fraud))
+                .unwrap();
+        }
+        let header = ListHeader {
+            issuer_country: "VN".into(),
+            sequence: seq,
+            issued_at: Timestamp::from_unix_seconds(0),
+            expires_at: Timestamp::from_unix_seconds(DAY),
+            signer_certificate_der: b"signer".to_vec(),
+        };
+        let l = b.build(header, None, false);
+        // The signature's bytes only (the deltas carry them; nothing verifies them here).
+        let kid = Kid::from_bytes(&[7; 8]).unwrap();
+        let cose = l
+            .sign::<std::convert::Infallible>(Algorithm::Es256, &kid, |tbs| {
+                Ok(tbs.iter().take(64).copied().collect())
+            })
+            .unwrap();
+        (l, cose)
+    }
+
+    #[test]
+    fn deltas_from_every_recent_list_rebuild_the_current_one() {
+        let mut h = History::default();
+        let mut signed: Vec<(u64, Vec<u8>)> = Vec::new();
+        // Entries added, one removed and added back, a fraud entry that comes and goes.
+        for (seq, n, fraud) in [(1, 10, false), (2, 15, true), (3, 12, true), (4, 20, false)] {
+            let (l, cose) = list(seq, n, fraud);
+            let deltas = h.advance(l, &cose);
+            // A delta from every earlier list, each rebuilding this one from it.
+            assert_eq!(deltas.len(), signed.len(), "sequence {seq}");
+            for (base, delta) in &deltas {
+                let (_, base_signed) = signed.iter().find(|(s, _)| s == base).unwrap();
+                let base_signed: &[u8] = base_signed;
+                assert_eq!(
+                    &apply_delta(base_signed, delta).unwrap(),
+                    &cose,
+                    "{base} -> {seq}"
+                );
+            }
+            signed.push((seq, cose));
+        }
+        // History is bounded: only the last DELTA_HISTORY lists can be a base.
+        for seq in 5..(6 + DELTA_HISTORY as u64) {
+            let (l, cose) = list(seq, 20, false);
+            h.advance(l, &cose);
+        }
+        assert_eq!(h.bases.len(), DELTA_HISTORY);
+        let (l, cose) = list(100, 21, false);
+        let deltas = h.advance(l, &cose);
+        assert_eq!(deltas.len(), DELTA_HISTORY);
+        assert!(deltas.iter().all(|(base, _)| *base > 4));
+    }
 
     #[test]
     fn expiry_rounds_up_to_midnight() {
