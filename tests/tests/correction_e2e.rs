@@ -1039,6 +1039,40 @@ fn reject_limit_revoke_and_photos_postgres() {
     common::issuer::on_fresh_postgres("vaxpass_correction_rules", |url| review_rules(Some(url)));
 }
 
+/// Issues a certificate with the wrong birth date, corrects the registry, files the citizen's
+/// report (with their email) and approves it at clinic A: `(old UVCI, reference, approval)`.
+fn issue_report_approve(s: &Service) -> (String, String, Value) {
+    let cert = issue(s, "dose-1", BORN_AS_PRINTED);
+    let uvci = cert["uvci"].as_str().unwrap().to_owned();
+    s.rt.block_on(s.storage.import_registry(
+        [person(BORN_CORRECTED)],
+        500,
+        &Actor::System("registry-authority".into()),
+    ))
+    .unwrap();
+    let filed = report_birth_date(s, &uvci, json!({}));
+    assert_eq!(
+        filed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&filed.body)
+    );
+    let reference = filed.json()["reference"].as_str().unwrap().to_owned();
+    let approved = s.call(
+        "POST",
+        &format!("/api/v1/corrections/{reference}/approve"),
+        Some(&s.staff_a),
+        None,
+    );
+    assert_eq!(
+        approved.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&approved.body)
+    );
+    (uvci, reference, approved.json())
+}
+
 /// The local SMTP sink (`tests/scripts/smtp_sink.py`, aiosmtpd) as a child process, stopped
 /// when dropped; `None` (SKIPPED said) without python3 or aiosmtpd.
 struct Sink {
@@ -1192,35 +1226,8 @@ fn emails_of_outcomes(database: Option<&str>) {
         return;
     };
     let s = start_notifying(&tmp.path().join("data"), database, smtp_to(sink.port));
-    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
-    let uvci = cert["uvci"].as_str().unwrap().to_owned();
-    s.rt.block_on(s.storage.import_registry(
-        [person(BORN_CORRECTED)],
-        500,
-        &Actor::System("registry-authority".into()),
-    ))
-    .unwrap();
-
-    let filed = report_birth_date(&s, &uvci, json!({}));
-    assert_eq!(
-        filed.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&filed.body)
-    );
-    let reference = filed.json()["reference"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/corrections/{reference}");
-    let approved = s.call("POST", &format!("{path}/approve"), Some(&s.staff_a), None);
-    assert_eq!(
-        approved.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&approved.body)
-    );
-    let new_uvci = approved.json()["certificate"]["uvci"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (uvci, reference, approved) = issue_report_approve(&s);
+    let new_uvci = approved["certificate"]["uvci"].as_str().unwrap().to_owned();
     let m = sink
         .message(1, 30)
         .expect("the approval's email within 30 s");
@@ -1337,24 +1344,7 @@ fn an_email_waits_for_a_server_that_is_down() {
         })
     };
     let s = start_notifying(&tmp.path().join("data"), None, smtp_to(port));
-    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
-    let uvci = cert["uvci"].as_str().unwrap().to_owned();
-    s.rt.block_on(s.storage.import_registry(
-        [person(BORN_CORRECTED)],
-        500,
-        &Actor::System("registry-authority".into()),
-    ))
-    .unwrap();
-    let filed = report_birth_date(&s, &uvci, json!({}));
-    assert_eq!(filed.status, 201);
-    let reference = filed.json()["reference"].as_str().unwrap().to_owned();
-    let approved = s.call(
-        "POST",
-        &format!("/api/v1/corrections/{reference}/approve"),
-        Some(&s.staff_a),
-        None,
-    );
-    assert_eq!(approved.status, 200);
+    let (_, reference, _) = issue_report_approve(&s);
     // At least two failed attempts (the retry came), nothing sent.
     let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
     for _ in 0..300 {
@@ -1500,27 +1490,7 @@ fn the_email_goes_over_starttls_only_to_a_trusted_server() {
     let Some(sink) = Sink::start_tls(&tmp.path().join("mail"), 0, Some((&cert, &key))) else {
         return;
     };
-    let approve_one = |s: &Service| {
-        let cert = issue(s, "dose-1", BORN_AS_PRINTED);
-        let uvci = cert["uvci"].as_str().unwrap().to_owned();
-        s.rt.block_on(s.storage.import_registry(
-            [person(BORN_CORRECTED)],
-            500,
-            &Actor::System("registry-authority".into()),
-        ))
-        .unwrap();
-        let filed = report_birth_date(s, &uvci, json!({}));
-        assert_eq!(filed.status, 201);
-        let reference = filed.json()["reference"].as_str().unwrap().to_owned();
-        let approved = s.call(
-            "POST",
-            &format!("/api/v1/corrections/{reference}/approve"),
-            Some(&s.staff_a),
-            None,
-        );
-        assert_eq!(approved.status, 200);
-        reference
-    };
+    let approve_one = |s: &Service| issue_report_approve(s).1;
 
     // Not trusted: the handshake fails, the notice stays unsent.
     {
