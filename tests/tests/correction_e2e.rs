@@ -732,22 +732,8 @@ fn review_rules(database: Option<&str>) {
     // A second report, approved: the record's one correction.
     let second = report_birth_date(&s, &uvci, json!({})).json();
     let second_ref = second["reference"].as_str().unwrap();
-    let approved = s.call(
-        "POST",
-        &format!("/api/v1/corrections/{second_ref}/approve"),
-        Some(&s.staff_a),
-        None,
-    );
-    assert_eq!(
-        approved.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&approved.body)
-    );
-    let new_uvci = approved.json()["certificate"]["uvci"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let approved = approve_by_a(&s, second_ref);
+    let new_uvci = approved["certificate"]["uvci"].as_str().unwrap().to_owned();
     // The old UVCI no longer identifies a holder (it is revoked).
     let stale = report_birth_date(&s, &uvci, json!({}));
     assert_eq!(stale.status, 404);
@@ -1058,6 +1044,12 @@ fn issue_report_approve(s: &Service) -> (String, String, Value) {
         String::from_utf8_lossy(&filed.body)
     );
     let reference = filed.json()["reference"].as_str().unwrap().to_owned();
+    let approved = approve_by_a(s, &reference);
+    (uvci, reference, approved)
+}
+
+/// Clinic A approves report `reference`: `200`, the answer.
+fn approve_by_a(s: &Service, reference: &str) -> Value {
     let approved = s.call(
         "POST",
         &format!("/api/v1/corrections/{reference}/approve"),
@@ -1070,7 +1062,7 @@ fn issue_report_approve(s: &Service) -> (String, String, Value) {
         "{}",
         String::from_utf8_lossy(&approved.body)
     );
-    (uvci, reference, approved.json())
+    approved.json()
 }
 
 /// The local SMTP sink (`tests/scripts/smtp_sink.py`, aiosmtpd) as a child process, stopped
