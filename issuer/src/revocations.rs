@@ -1,7 +1,8 @@
 //! The revocation list the issuer publishes (issue 14), in the verifier's format
 //! ([`vaxpass_verifier::revocation`]): a COSE_Sign1 by the trust-list signer over the list of
 //! every revoked certificate that has not expired, each under the three EU hashes
-//! (`SIGNATURE`, `UCI`, `COUNTRYCODEUCI`), with a sequence taken from the database (strictly
+//! (`SIGNATURE`, `UCI`, `COUNTRYCODEUCI`) — and the old signed instances of certificates
+//! re-signed by `batch reissue`, under their `SIGNATURE` hash only — with a sequence taken from the database (strictly
 //! increasing across restarts and processes), its issue and expiry times.
 //!
 //! - `GET /revocations`: the signed list (`application/cose`), `ETag` (its sequence) and
@@ -318,6 +319,27 @@ async fn entries(
             };
             builder.add(hash, &group)?;
         }
+    }
+    // Certificates re-signed by another DSC (`batch reissue`): their old signed instance, by
+    // its signature only (the UCI still names the live, re-signed certificate).
+    for r in storage.live_signature_revocations(now).await? {
+        let signed = vaxpass_verifier::decode(&r.hc1, &Limits::default()).map_err(|error| {
+            PublishError::Certificate {
+                uvci: r.uvci.clone(),
+                error,
+            }
+        })?;
+        let Some(hash) = CertificateHashes::of(&signed).get(HashType::Signature) else {
+            continue;
+        };
+        let group = Group {
+            hash_type: HashType::Signature,
+            country: country.to_owned(),
+            kid: signed.kid(),
+            expires_at: Timestamp::from_unix_seconds(next_midnight(r.exp)),
+            reason: Reason::Superseded,
+        };
+        builder.add(hash, &group)?;
     }
     Ok(builder)
 }

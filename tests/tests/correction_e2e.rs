@@ -1527,3 +1527,183 @@ fn the_email_goes_over_starttls_only_to_a_trusted_server() {
         "was approved. The record was corrected",
     );
 }
+
+/// A new DSC for the key directory `keys` (its CSCA signs it, as `vaxpass-keys dsc request`,
+/// `dsc sign` and `dsc install --activate` do), made current at `now`; its kid.
+fn rotate_to_new_dsc(keys: &Path, now: Timestamp) -> String {
+    use vaxpass_keys::manifest::{DscEntry, KeyLocation, MANIFEST_FILE, Manifest};
+    use vaxpass_keys::profile::{DistinguishedName, DscProfile, Validity};
+    use vaxpass_keys::storage::{self, KeyEncryption};
+    use vaxpass_keys::{PrivateKey, cert};
+    let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let key_file = keys.join("dsc-2.key.pem");
+    storage::write_private_key(&key_file, &key, None, KeyEncryption::default()).unwrap();
+    let csr = cert::create_csr(&key, &DistinguishedName::new("VN", "Bộ Y tế", "VN DSC 2")).unwrap();
+    let (csca_der, _) = storage::read_certificate(&keys.join("csca.pem")).unwrap();
+    let csca_key = storage::read_private_key(&keys.join("csca.key.pem"), None).unwrap();
+    let profile = DscProfile {
+        types: vec![vaxpass_keys::CertificateType::Vaccination],
+        validity: Validity::starting(
+            Timestamp::from_unix_seconds(now.unix_seconds() - 60),
+            365 * 86_400,
+        ),
+        subject: None,
+    };
+    let der = cert::issue_dsc(
+        &csca_der,
+        &csca_key,
+        &cert::VerifiedCsr::verify(&csr).unwrap(),
+        &profile,
+    )
+    .unwrap();
+    storage::write_certificate(&keys.join("dsc-2.pem"), &der).unwrap();
+    let entry = DscEntry::from_certificate(
+        &der,
+        "dsc-2.pem".into(),
+        KeyLocation::File {
+            path: "dsc-2.key.pem".into(),
+        },
+    )
+    .unwrap();
+    let kid = entry.kid.clone();
+    let path = keys.join(MANIFEST_FILE);
+    let mut manifest = Manifest::load(&path).unwrap();
+    manifest.add_dsc(entry).unwrap();
+    manifest.rotate(&kid, now).unwrap();
+    manifest.save(&path).unwrap();
+    kid
+}
+
+/// Issue 14 item 6: certificates of DSC A; the key is compromised: rotate to B, `batch
+/// reissue --signed-by A` (kill -9 and resume are `issuer/tests/batch.rs`); a verifier whose
+/// trust list still has A finds the old certificate REVOKED by its signature, and after the
+/// next trust-list sync A is gone and the re-signed certificate (same UVCI) verifies, not
+/// revoked.
+#[test]
+fn a_compromised_dsc_is_replaced_and_its_old_signatures_revoked() {
+    let (Some(verify), Some(issuer_bin)) =
+        (common::vaxpass_verify(), common::issuer::vaxpass_issuer())
+    else {
+        println!("SKIPPED: vaxpass-verify or vaxpass-issuer is not built next to this test");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let keys = data.join("keys");
+    let cache = tmp.path().join("cache");
+    let anchor = keys.join("csca.pem");
+    let (anchor, cache_arg) = (anchor.to_str().unwrap(), cache.to_str().unwrap());
+    let sync = |addr: &str, what: &str, path: &str| {
+        let url = format!("http://{addr}{path}");
+        let (code, out) = verify_cli(
+            &verify,
+            &[
+                what, "sync", "--url", &url, "--anchor", anchor, "--cache", cache_arg,
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+    };
+    let check = |hc1: &str| {
+        let input = tmp.path().join("hc1.txt");
+        std::fs::write(&input, hc1).unwrap();
+        let input = format!("@{}", input.display());
+        let (code, out) = verify_cli(
+            &verify,
+            &[
+                "check",
+                "--cache",
+                cache_arg,
+                "--anchor",
+                anchor,
+                "--revocations",
+                cache_arg,
+                "--format",
+                "json",
+                &input,
+            ],
+        );
+        let report: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+        (code, report)
+    };
+
+    let s = start(&data, None, KeyAlgorithm::EcP256, 3);
+    let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
+    let (uvci, old_hc1) = (
+        cert["uvci"].as_str().unwrap().to_owned(),
+        cert["hc1"].as_str().unwrap().to_owned(),
+    );
+    let kid_a = vaxpass_verifier::decode(&old_hc1, &Limits::default())
+        .unwrap()
+        .kid()
+        .unwrap()
+        .to_base64();
+    sync(&s.addr, "trust-list", "/trust-list");
+    let url = s.url.clone();
+    drop(s);
+
+    let kid_b = rotate_to_new_dsc(&keys, Timestamp::now());
+    let out = Command::new(&issuer_bin)
+        .args([
+            "batch",
+            "reissue",
+            "--signed-by",
+            &kid_a,
+            "--progress",
+            "none",
+        ])
+        .args(["--database", &url, "--keys"])
+        .arg(&keys)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("re-signed 1 certificates"), "{stdout}");
+    assert!(stdout.contains("withdrawn from the trust list"), "{stdout}");
+
+    // The service again, on the same data: the trust list without A, the revocation list with
+    // the old signature.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.clone());
+    config.database_url = Some(url.clone());
+    let server = rt.block_on(Server::start(config)).unwrap();
+    let addr = server.local_addr().to_string();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    let new_hc1 = rt
+        .block_on(async {
+            let storage = Storage::open(&url).await.unwrap();
+            storage.get_certificate(&uvci).await.unwrap()
+        })
+        .unwrap()
+        .hc1;
+    assert_ne!(new_hc1, old_hc1);
+
+    // A verifier that still trusts A: the old certificate is revoked (by its signature).
+    sync(&addr, "revocations", "/revocations");
+    let (code, report) = check(&old_hc1);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["failure"]["code"], "REVOKED", "{report}");
+    assert_eq!(report["revocation"]["hash_type"], "SIGNATURE", "{report}");
+    // After the trust-list sync: A is gone, B signs the same certificate, not revoked.
+    sync(&addr, "trust-list", "/trust-list");
+    let listed = try_http(&addr, "GET", "/trust-list.json", None, None, &[]).unwrap();
+    let listed = String::from_utf8_lossy(&listed.body).into_owned();
+    assert!(
+        !listed.contains(&kid_a) && listed.contains(&kid_b),
+        "{listed}"
+    );
+    let (code, report) = check(&new_hc1);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["revocation"]["status"], "NOT_REVOKED", "{report}");
+    let (code, report) = check(&old_hc1);
+    assert_eq!(code, 1, "the old signer is no longer trusted: {report}");
+}

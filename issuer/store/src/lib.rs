@@ -136,6 +136,7 @@ mod migrate;
 pub mod notices;
 mod postgres;
 mod read;
+pub mod reissue;
 mod rematch;
 pub mod revocations;
 mod sqlite;
