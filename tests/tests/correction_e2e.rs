@@ -32,6 +32,7 @@ use vaxpass_issuer::matching::RegistryPerson;
 use vaxpass_issuer::notices::{NoticeOptions, SmtpConfig, SmtpTls};
 use vaxpass_issuer::revocations::{RevocationOptions, RevocationPublisher};
 use vaxpass_issuer::server::{Server, ServerConfig};
+use vaxpass_issuer::storage::notices::OutboxCounts;
 use vaxpass_issuer::storage::{Actor, Role, Storage};
 use vaxpass_keys::KeyAlgorithm;
 use vaxpass_keys::dev::{DevOptions, dev_init};
@@ -1155,6 +1156,20 @@ impl Drop for Sink {
     }
 }
 
+/// The outbox's counts once `done` holds of them (waiting up to 30 s: the sender marks a
+/// notice sent only after the server's answer), or as they are then.
+fn outbox_when(s: &Service, done: impl Fn(&OutboxCounts) -> bool) -> OutboxCounts {
+    let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    for _ in 0..300 {
+        if done(&outbox) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    }
+    outbox
+}
+
 fn smtp_to(port: u16) -> NoticeOptions {
     smtp_options("127.0.0.1", port, SmtpTls::None, None)
 }
@@ -1293,7 +1308,7 @@ fn emails_of_outcomes(database: Option<&str>) {
         Some(&json!({ "reason": "Không đúng" })),
     );
     assert_eq!(rejected.status, 200);
-    let outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    let outbox = outbox_when(&s, |o| o.sent == 2);
     assert_eq!((outbox.sent, outbox.unsent), (2, 0), "{outbox:?}");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(sink.count(), 2, "one email per outcome with an address");
@@ -1338,14 +1353,7 @@ fn an_email_waits_for_a_server_that_is_down() {
     let s = start_notifying(&tmp.path().join("data"), None, smtp_to(port));
     let (_, reference, _) = issue_report_approve(&s);
     // At least two failed attempts (the retry came), nothing sent.
-    let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
-    for _ in 0..300 {
-        if outbox.unsent_attempts >= 2 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
-    }
+    let outbox = outbox_when(&s, |o| o.unsent_attempts >= 2);
     assert!(outbox.unsent_attempts >= 2, "{outbox:?}");
     assert_eq!(
         (outbox.sent, outbox.unsent, outbox.failing),
@@ -1368,7 +1376,7 @@ fn an_email_waits_for_a_server_that_is_down() {
         "đã được chấp thuận",
         "was approved. The record was corrected",
     );
-    let outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
+    let outbox = outbox_when(&s, |o| o.sent == 1);
     assert_eq!((outbox.sent, outbox.unsent), (1, 0), "{outbox:?}");
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(sink.count(), 1, "delivered once");
@@ -1492,14 +1500,7 @@ fn the_email_goes_over_starttls_only_to_a_trusted_server() {
             smtp_options("localhost", sink.port, SmtpTls::StartTls, None),
         );
         approve_one(&s);
-        let mut outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
-        for _ in 0..300 {
-            if outbox.unsent_attempts >= 1 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            outbox = s.rt.block_on(s.storage.notice_counts()).unwrap();
-        }
+        let outbox = outbox_when(&s, |o| o.unsent_attempts >= 1);
         assert_eq!((outbox.sent, outbox.unsent), (0, 1), "{outbox:?}");
         assert!(outbox.unsent_attempts >= 1, "{outbox:?}");
         assert_eq!(
