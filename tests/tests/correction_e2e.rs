@@ -273,6 +273,32 @@ fn revoke_by_a(s: &Service, uvci: &str, reason: &str) -> Answer {
     revoked
 }
 
+/// `vaxpass-verify check --cache CACHE --anchor ANCHOR --revocations CACHE --format json` of
+/// `hc1` (written to a file in `dir`): the exit code and the JSON report.
+fn check_cli(bin: &Path, dir: &Path, cache: &str, anchor: &str, hc1: &str) -> (i32, Value) {
+    let input = dir.join("hc1.txt");
+    std::fs::write(&input, hc1).unwrap();
+    let input = format!("@{}", input.display());
+    let (code, out) = verify_cli(
+        bin,
+        &[
+            "check",
+            "--cache",
+            cache,
+            "--anchor",
+            anchor,
+            "--revocations",
+            cache,
+            "--format",
+            "json",
+            &input,
+        ],
+    );
+    let report: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    (code, report)
+}
+
 fn verify_cli(bin: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(bin).args(args).output().unwrap();
     (
@@ -533,29 +559,7 @@ fn correction_flow(database: Option<&str>, dsc: KeyAlgorithm, alg: Algorithm) {
     let (code, out) = sync("revocations", "/revocations");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not modified"), "{out}");
-    let check = |hc1: &str| {
-        let input = tmp.path().join("hc1.txt");
-        std::fs::write(&input, hc1).unwrap();
-        let input = format!("@{}", input.display());
-        let (code, out) = verify_cli(
-            &verify,
-            &[
-                "check",
-                "--cache",
-                cache_arg,
-                "--anchor",
-                anchor,
-                "--revocations",
-                cache_arg,
-                "--format",
-                "json",
-                &input,
-            ],
-        );
-        let report: Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-        (code, report)
-    };
+    let check = |hc1: &str| check_cli(&verify, tmp.path(), cache_arg, anchor, hc1);
     let (code, report) = check(&new_hc1);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["valid"], true, "{report}");
@@ -1604,29 +1608,7 @@ fn a_compromised_dsc_is_replaced_and_its_old_signatures_revoked() {
         );
         assert_eq!(code, 0, "{out}");
     };
-    let check = |hc1: &str| {
-        let input = tmp.path().join("hc1.txt");
-        std::fs::write(&input, hc1).unwrap();
-        let input = format!("@{}", input.display());
-        let (code, out) = verify_cli(
-            &verify,
-            &[
-                "check",
-                "--cache",
-                cache_arg,
-                "--anchor",
-                anchor,
-                "--revocations",
-                cache_arg,
-                "--format",
-                "json",
-                &input,
-            ],
-        );
-        let report: Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-        (code, report)
-    };
+    let check = |hc1: &str| check_cli(&verify, tmp.path(), cache_arg, anchor, hc1);
 
     let s = start(&data, None, KeyAlgorithm::EcP256, 3);
     let cert = issue(&s, "dose-1", BORN_AS_PRINTED);
