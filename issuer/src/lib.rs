@@ -91,6 +91,7 @@ pub use vaxpass_issuer_workflow as workflow;
 /// The lookup portal's throttles (`vaxpass_issuer_workflow::ratelimit`), under their old path.
 pub use vaxpass_issuer_workflow::ratelimit;
 
+pub mod notices;
 pub mod revocations;
 pub mod rules;
 pub mod server;

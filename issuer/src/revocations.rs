@@ -1,11 +1,20 @@
 //! The revocation list the issuer publishes (issue 14), in the verifier's format
 //! ([`vaxpass_verifier::revocation`]): a COSE_Sign1 by the trust-list signer over the list of
 //! every revoked certificate that has not expired, each under the three EU hashes
-//! (`SIGNATURE`, `UCI`, `COUNTRYCODEUCI`), with a sequence taken from the database (strictly
+//! (`SIGNATURE`, `UCI`, `COUNTRYCODEUCI`) — and the old signed instances of certificates
+//! re-signed by `batch reissue`, under their `SIGNATURE` hash only — with a sequence taken from the database (strictly
 //! increasing across restarts and processes), its issue and expiry times.
 //!
 //! - `GET /revocations`: the signed list (`application/cose`), `ETag` (its sequence) and
 //!   `304 Not Modified` for a matching `If-None-Match`.
+//! - `GET /revocations?since=N` with `Accept: application/vnd.vaxpass.revocation-delta+cbor`:
+//!   the entries added and removed since list N ([`vaxpass_verifier::revocation::delta`];
+//!   the verifier rebuilds the new signed list from its copy of N and verifies the
+//!   signature), when N is one of the lists this process published recently (the last
+//!   [`DELTA_HISTORY`], while what changed since stays under [`DELTA_MAX_ENTRIES`] entries);
+//!   otherwise (N too old, unknown — another process's, or from before a restart — or no
+//!   `Accept`) the full list. `since` = the current sequence answers `204 No Content`; a
+//!   `since` that is not a number, `400`.
 //! - `GET /revocations/gateway.json`: the same entries as EU gateway revocation batches
 //!   ([`vaxpass_verifier::revocation::gateway::export`]), for upload.
 //!
@@ -21,14 +30,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Mutex;
 use vaxpass_keys::Signer;
+use vaxpass_verifier::revocation::delta::{DELTA_CONTENT_TYPE, ListDiff, make_delta};
 use vaxpass_verifier::revocation::gateway;
 use vaxpass_verifier::revocation::{
-    CertificateHashes, Group, HashType, ListHeader, Reason, RevocationListBuilder,
+    CertificateHashes, Group, HashType, ListHeader, Reason, RevocationList, RevocationListBuilder,
 };
 use vaxpass_verifier::{Limits, Timestamp};
 
@@ -102,6 +112,65 @@ pub struct Published {
     pub gateway_json: Vec<u8>,
     /// `"<sequence>"`.
     pub etag: String,
+    /// Deltas to this list from earlier ones: `(base sequence, delta)`.
+    pub deltas: Vec<(u64, Vec<u8>)>,
+}
+
+impl Published {
+    /// The delta from list `since` to this one, if this process can offer it.
+    pub fn delta_from(&self, since: u64) -> Option<&[u8]> {
+        self.deltas
+            .iter()
+            .find(|(s, _)| *s == since)
+            .map(|(_, d)| d.as_slice())
+    }
+}
+
+/// How many earlier lists a delta can be asked against.
+pub const DELTA_HISTORY: usize = 32;
+/// The most entries (added and removed) the deltas from all earlier lists hold together: the
+/// oldest base is dropped beyond it (its clients get the full list).
+pub const DELTA_MAX_ENTRIES: usize = 2_000_000;
+
+/// What the deltas are made from: the current list, and for each earlier one what changed
+/// since.
+#[derive(Default)]
+struct History {
+    current: Option<(u64, [u8; 32], RevocationList)>,
+    bases: std::collections::VecDeque<(u64, [u8; 32], ListDiff)>,
+}
+
+impl History {
+    /// Moves on to `list` (signed as `cose`); returns the deltas to it.
+    fn advance(&mut self, list: RevocationList, cose: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let Ok(sha) = vaxpass_verifier::revocation::delta::payload_sha256(cose) else {
+            *self = History::default();
+            return Vec::new();
+        };
+        if let Some((seq, base_sha, previous)) = self.current.take() {
+            let step = ListDiff::between(&previous, &list);
+            for (_, _, diff) in &mut self.bases {
+                *diff = diff.then(&step);
+            }
+            self.bases.push_back((seq, base_sha, step));
+        }
+        while self.bases.len() > DELTA_HISTORY
+            || self.bases.iter().map(|(_, _, d)| d.len()).sum::<usize>() > DELTA_MAX_ENTRIES
+        {
+            self.bases.pop_front();
+        }
+        let deltas = self
+            .bases
+            .iter()
+            .filter_map(|(seq, base_sha, diff)| {
+                make_delta(*seq, base_sha, cose, &list, diff)
+                    .ok()
+                    .map(|d| (*seq, d))
+            })
+            .collect();
+        self.current = Some((list.sequence, sha, list));
+        deltas
+    }
 }
 
 /// Builds, signs and caches the list.
@@ -110,6 +179,7 @@ pub struct RevocationPublisher {
     signer: Arc<dyn Signer>,
     options: RevocationOptions,
     current: Mutex<Option<Arc<Published>>>,
+    history: Mutex<History>,
 }
 
 impl std::fmt::Debug for RevocationPublisher {
@@ -148,6 +218,7 @@ impl RevocationPublisher {
             signer,
             options,
             current: Mutex::new(None),
+            history: Mutex::new(History::default()),
         }
     }
 
@@ -200,14 +271,17 @@ impl RevocationPublisher {
             .map_err(|e| PublishError::Sign(e.to_string()))?;
         let gateway_json = serde_json::to_vec_pretty(&gateway::export(&list, at))
             .map_err(|e| PublishError::Json(e.to_string()))?;
+        let entries = list.len();
+        let deltas = self.history.lock().await.advance(list, &cose);
         Ok(Published {
             sequence,
             changes,
             issued_at: now,
-            entries: list.len(),
+            entries,
             cose,
             gateway_json,
             etag: format!("\"{sequence}\""),
+            deltas,
         })
     }
 }
@@ -245,6 +319,27 @@ async fn entries(
             };
             builder.add(hash, &group)?;
         }
+    }
+    // Certificates re-signed by another DSC (`batch reissue`): their old signed instance, by
+    // its signature only (the UCI still names the live, re-signed certificate).
+    for r in storage.live_signature_revocations(now).await? {
+        let signed = vaxpass_verifier::decode(&r.hc1, &Limits::default()).map_err(|error| {
+            PublishError::Certificate {
+                uvci: r.uvci.clone(),
+                error,
+            }
+        })?;
+        let Some(hash) = CertificateHashes::of(&signed).get(HashType::Signature) else {
+            continue;
+        };
+        let group = Group {
+            hash_type: HashType::Signature,
+            country: country.to_owned(),
+            kid: signed.kid(),
+            expires_at: Timestamp::from_unix_seconds(next_midnight(r.exp)),
+            reason: Reason::Superseded,
+        };
+        builder.add(hash, &group)?;
     }
     Ok(builder)
 }
@@ -315,7 +410,24 @@ fn failed(e: &PublishError) -> Response {
         .into_response()
 }
 
-async fn list(State(served): State<Served>, headers: HeaderMap) -> Response {
+/// `?since=N`: `Ok(None)` without it, `Err` when it is not a number.
+fn since(uri: &Uri) -> Result<Option<u64>, ()> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    match query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("since="))
+    {
+        None => Ok(None),
+        Some(n) => n.parse().map(Some).map_err(|_| ()),
+    }
+}
+
+async fn list(State(served): State<Served>, uri: Uri, headers: HeaderMap) -> Response {
+    let Ok(since) = since(&uri) else {
+        return (StatusCode::BAD_REQUEST, "since must be a sequence number\n").into_response();
+    };
     let now = served.publisher.storage.clock().now();
     let published = match served.publisher.current(now).await {
         Ok(p) => p,
@@ -327,10 +439,43 @@ async fn list(State(served): State<Served>, headers: HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == published.etag));
     let cache = HeaderValue::from_static("public, max-age=60");
-    if matches {
+    let vary = HeaderValue::from_static("accept");
+    if matches || since == Some(published.sequence) {
+        let status = if matches {
+            StatusCode::NOT_MODIFIED
+        } else {
+            StatusCode::NO_CONTENT
+        };
         return (
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+            status,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache),
+                (header::VARY, vary),
+            ],
+        )
+            .into_response();
+    }
+    let wants_delta = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(DELTA_CONTENT_TYPE));
+    if let Some(delta) = since
+        .filter(|_| wants_delta)
+        .and_then(|n| published.delta_from(n))
+    {
+        return (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(DELTA_CONTENT_TYPE),
+                ),
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache),
+                (header::VARY, vary),
+            ],
+            delta.to_vec(),
         )
             .into_response();
     }
@@ -342,6 +487,7 @@ async fn list(State(served): State<Served>, headers: HeaderMap) -> Response {
             ),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, cache),
+            (header::VARY, vary),
         ],
         published.cose.clone(),
     )
@@ -365,7 +511,82 @@ async fn gateway_batches(State(served): State<Served>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::next_midnight;
+    use super::*;
+    use vaxpass_verifier::revocation::RevocationHash;
+    use vaxpass_verifier::revocation::delta::apply_delta;
+    use vaxpass_verifier::{Algorithm, Kid};
+
+    /// List `seq` revoking UCIs `0..n` (expiring in a day) and, when `fraud`, one more.
+    fn list(seq: u64, n: u32, fraud: bool) -> (RevocationList, Vec<u8>) {
+        let group = |reason| Group {
+            hash_type: HashType::Uci,
+            country: "VN".into(),
+            kid: None,
+            expires_at: Timestamp::from_unix_seconds(DAY),
+            reason,
+        };
+        let mut b = RevocationListBuilder::new();
+        for i in 0..n {
+            b.add(
+                RevocationHash::uci(&format!("U{i}")),
+                &group(Reason::Superseded),
+            )
+            .unwrap();
+        }
+        if fraud {
+            b.add(RevocationHash::uci("F"), &group(Reason::Fraud))
+                .unwrap();
+        }
+        let header = ListHeader {
+            issuer_country: "VN".into(),
+            sequence: seq,
+            issued_at: Timestamp::from_unix_seconds(0),
+            expires_at: Timestamp::from_unix_seconds(DAY),
+            signer_certificate_der: b"signer".to_vec(),
+        };
+        let l = b.build(header, None, false);
+        // The signature's bytes only (the deltas carry them; nothing verifies them here).
+        let kid = Kid::from_bytes(&[7; 8]).unwrap();
+        let cose = l
+            .sign::<std::convert::Infallible>(Algorithm::Es256, &kid, |tbs| {
+                Ok(tbs.iter().take(64).copied().collect())
+            })
+            .unwrap();
+        (l, cose)
+    }
+
+    #[test]
+    fn deltas_from_every_recent_list_rebuild_the_current_one() {
+        let mut h = History::default();
+        let mut signed: Vec<(u64, Vec<u8>)> = Vec::new();
+        // Entries added, one removed and added back, a fraud entry that comes and goes.
+        for (seq, n, fraud) in [(1, 10, false), (2, 15, true), (3, 12, true), (4, 20, false)] {
+            let (l, cose) = list(seq, n, fraud);
+            let deltas = h.advance(l, &cose);
+            // A delta from every earlier list, each rebuilding this one from it.
+            assert_eq!(deltas.len(), signed.len(), "sequence {seq}");
+            for (base, delta) in &deltas {
+                let (_, base_signed) = signed.iter().find(|(s, _)| s == base).unwrap();
+                let base_signed: &[u8] = base_signed;
+                assert_eq!(
+                    &apply_delta(base_signed, delta).unwrap(),
+                    &cose,
+                    "{base} -> {seq}"
+                );
+            }
+            signed.push((seq, cose));
+        }
+        // History is bounded: only the last DELTA_HISTORY lists can be a base.
+        for seq in 5..(6 + DELTA_HISTORY as u64) {
+            let (l, cose) = list(seq, 20, false);
+            h.advance(l, &cose);
+        }
+        assert_eq!(h.bases.len(), DELTA_HISTORY);
+        let (l, cose) = list(100, 21, false);
+        let deltas = h.advance(l, &cose);
+        assert_eq!(deltas.len(), DELTA_HISTORY);
+        assert!(deltas.iter().all(|(base, _)| *base > 4));
+    }
 
     #[test]
     fn expiry_rounds_up_to_midnight() {

@@ -141,6 +141,8 @@ pub struct ServerConfig {
     /// How long [`Server::start`] keeps trying a database it cannot reach (retrying with a
     /// doubling pause, from 0.5 s up to 10 s) before it gives up; zero: one attempt.
     pub database_wait: Duration,
+    /// How the citizens' emails are sent (no SMTP server: kept in the outbox).
+    pub notices: crate::notices::NoticeOptions,
 }
 
 /// Default of [`ServerConfig::database_wait`].
@@ -169,6 +171,7 @@ impl ServerConfig {
             revocations: crate::revocations::RevocationOptions::default(),
             verifier_dir: None,
             database_wait: DEFAULT_DATABASE_WAIT,
+            notices: crate::notices::NoticeOptions::default(),
         }
     }
 
@@ -262,6 +265,9 @@ pub enum ServeError {
     /// The browser verifier's directory lacks a file.
     #[error(transparent)]
     VerifierPage(#[from] crate::verify_page::MissingFile),
+    /// The SMTP configuration cannot be used.
+    #[error("citizens' emails: {0}")]
+    Notices(crate::notices::NoticeError),
 }
 
 /// Opens the database, trying again while it cannot be reached (connection refused, reset,
@@ -368,6 +374,7 @@ pub struct Server {
     refresh: JoinHandle<()>,
     rematch: JoinHandle<()>,
     revocation_refresh: JoinHandle<()>,
+    notices: JoinHandle<()>,
     local_addr: SocketAddr,
     drain_timeout: Duration,
     limits: ConnectionLimits,
@@ -530,6 +537,13 @@ impl Server {
                 ..config.revocations.clone()
             },
         ));
+        let notices = match crate::notices::spawn_sender(storage.clone(), config.notices.clone()) {
+            Ok(handle) => handle,
+            Err(e) => {
+                storage.close().await;
+                return Err(ServeError::Notices(e));
+            }
+        };
         let revocation_refresh =
             crate::revocations::spawn_refresh(revocations.clone(), config.revocations.refresh);
         // The acceptance rules, signed by the trust-list signer too (only Viet Nam's exist).
@@ -588,6 +602,7 @@ impl Server {
             refresh,
             rematch,
             revocation_refresh,
+            notices,
             local_addr,
             drain_timeout: config.drain_timeout,
             limits: ConnectionLimits {
@@ -655,6 +670,7 @@ impl Server {
             refresh,
             rematch,
             revocation_refresh,
+            notices,
             drain_timeout,
             limits,
             ..
@@ -692,6 +708,7 @@ impl Server {
         refresh.abort();
         rematch.abort();
         revocation_refresh.abort();
+        notices.abort();
         if tokio::time::timeout(CLOSE_TIMEOUT, storage.close())
             .await
             .is_err()

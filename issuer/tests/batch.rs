@@ -554,3 +554,154 @@ async fn postgres_process_killed_its_records_are_issued_by_the_next() {
     storage.close().await;
     db.drop().await;
 }
+
+/// `batch reissue --signed-by A` with the current DSC B: killed with `kill -9` mid-run and run
+/// again, every live certificate of A is re-signed by B exactly once (same UVCI, same CWT
+/// payload byte for byte, a signature that verifies under B), and each old signed instance is
+/// on the revocation list under its SIGNATURE hash only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reissue_resigns_every_certificate_of_a_dsc_once_after_kill_9() {
+    use vaxpass_verifier::cose::CoseSign1;
+    use vaxpass_verifier::{Limits, decode};
+    const N: u64 = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let (keys_a, keys_b) = (dir.path().join("keys-a"), dir.path().join("keys-b"));
+    let signer_a = keys(&keys_a);
+    let signer_b = keys(&keys_b);
+    let (kid_a, kid_b) = (signer_a.kid().to_base64(), signer_b.kid().to_base64());
+    let url = sqlite_url(dir.path());
+    let run = |args: &[&str], keys_dir: &Path| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .arg("--database")
+            .arg(&url)
+            .arg("--keys")
+            .arg(keys_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let out = Command::new(BIN)
+        .args([
+            "batch",
+            "seed",
+            "--count",
+            "1500",
+            "--seed",
+            "5",
+            "--database",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = run(
+        &["batch", "issue", "--pending", "--progress", "none"],
+        &keys_a,
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let storage = Storage::open(&url).await.unwrap();
+    let before = all_certificates(&storage).await;
+    assert_eq!(before.all.len() as u64, N);
+    let now = Timestamp::now().unix_seconds();
+    assert_eq!(storage.live_certificates_of(&kid_a, now).await.unwrap(), N);
+
+    let reissue = || {
+        run(
+            &[
+                "batch",
+                "reissue",
+                "--signed-by",
+                &kid_a,
+                "--batch-size",
+                "50",
+                "--workers",
+                "2",
+                "--progress",
+                "lines",
+            ],
+            &keys_b,
+        )
+    };
+    let mut child = reissue().spawn().unwrap();
+    // Wait until some batches are committed, then SIGKILL.
+    loop {
+        let done = storage.live_signature_revocations(0).await.unwrap().len();
+        if done > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before anything was observed"
+        );
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let left = storage.live_certificates_of(&kid_a, now).await.unwrap();
+    let revoked = storage.live_signature_revocations(0).await.unwrap().len() as u64;
+    assert!(
+        left > 0,
+        "the run finished before the kill: nothing was resumed"
+    );
+    // Committed batches are whole: each re-signed certificate has its old signature revoked.
+    assert_eq!(left + revoked, N);
+
+    let out = reissue().output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("re-signed {left} certificates")),
+        "{stdout}"
+    );
+
+    // Every certificate once, by B, same UVCI and CWT; every old signature revoked once.
+    let after = all_certificates(&storage).await;
+    assert_eq!(after.uvcis, before.uvcis);
+    assert_eq!(storage.live_certificates_of(&kid_a, now).await.unwrap(), 0);
+    assert_eq!(storage.live_certificates_of(&kid_b, now).await.unwrap(), N);
+    let old: std::collections::HashMap<String, String> = storage
+        .live_signature_revocations(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.kid, kid_a);
+            (r.uvci, r.hc1)
+        })
+        .collect();
+    assert_eq!(old.len() as u64, N, "one revoked signature per certificate");
+    let cwt = |hc1: &str| {
+        let signed = decode(hc1, &Limits::default()).unwrap();
+        CoseSign1::parse(signed.cose_bytes(), 16)
+            .unwrap()
+            .payload
+            .to_vec()
+    };
+    for c in after.all.iter().step_by(37) {
+        let old_hc1 = &old[&c.uvci];
+        assert_eq!(cwt(&c.hc1), cwt(old_hc1), "same payload, new signature");
+        assert_ne!(&c.hc1, old_hc1);
+    }
+    verify_sample(&signer_b, &after, 41);
+    storage.audit_verify().await.unwrap();
+
+    // The published list: the old signatures only, as SIGNATURE entries (a UCI entry would
+    // revoke the re-signed certificates too).
+    let batches = vaxpass_issuer::revocations::gateway_batches_at(&storage, "VN", true, now)
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&batches).unwrap();
+    let mut entries = 0;
+    for b in json.as_array().unwrap() {
+        assert_eq!(b["hashType"], "SIGNATURE", "{b}");
+        entries += b["entries"].as_array().unwrap().len();
+    }
+    assert_eq!(entries as u64, N);
+    // A third run finds nothing left.
+    let out = reissue().output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-signed 0 certificates"));
+}

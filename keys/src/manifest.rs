@@ -445,6 +445,23 @@ impl Manifest {
         Ok(())
     }
 
+    /// Withdraws DSC `kid` at `now`: retired, and published no longer (`publish_until` one
+    /// second before `now`, so that a trust list signed from `now` on leaves it out), whatever
+    /// the expiry of what it signed — for a key that must not be trusted any more once its
+    /// live certificates were re-signed (`vaxpass-issuer batch reissue`).
+    ///
+    /// # Errors
+    /// [`ManifestError::UnknownKid`].
+    pub fn withdraw(&mut self, kid: &str, now: Timestamp) -> Result<(), ManifestError> {
+        self.retire(kid, now)?;
+        if let Some(d) = self.dscs.iter_mut().find(|d| d.kid == kid) {
+            d.publish_until = Some(Timestamp::from_unix_seconds(
+                now.unix_seconds().saturating_sub(1),
+            ));
+        }
+        Ok(())
+    }
+
     /// Records that DSC `kid` signed a certificate expiring at `exp` (keeps the latest), and
     /// extends `publish_until` of a retired DSC accordingly.
     ///

@@ -9,7 +9,8 @@
 //! (the public route's throttles would slow the set-up); then client threads approve them over
 //! HTTP and the server is killed with requests in flight. After the restart every report is
 //! approved again (acknowledged ones answer `409 CHANGED`), and the database is checked report
-//! by report; the audit chain verifies (`vaxpass-issuer audit verify`).
+//! by report; the audit chain verifies (`vaxpass-issuer audit verify`), and the outbox holds
+//! exactly one email per report (queued in the approval's transaction).
 //!
 //! Runs on SQLite, and on PostgreSQL when `VAXPASS_TEST_POSTGRES_URL` is set. Needs the
 //! `vaxpass-issuer` binary; without it it says SKIPPED.
@@ -138,7 +139,7 @@ fn crash_run(database: Option<&str>) {
             proposed: serde_json::json!({ "date": earlier }).to_string(),
             note: String::new(),
             photo: None,
-            email: None,
+            email: Some(format!("holder{i}@example.vn")),
             status: CorrectionStatus::Open,
         };
         rt.block_on(storage.insert_correction(&new, &Actor::System("test".into())))
@@ -223,6 +224,14 @@ fn crash_run(database: Option<&str>) {
         .unwrap()
         .len();
     assert_eq!(live, REPORTS, "exactly one revocation per report");
+    // The citizens' emails were queued with the approvals: one per report, none lost with
+    // the kill, none twice (no SMTP server here: all waiting in the outbox).
+    let outbox = rt.block_on(storage.notice_counts()).unwrap();
+    assert_eq!(
+        (outbox.sent, outbox.unsent),
+        (0, REPORTS as u64),
+        "{outbox:?}"
+    );
     rt.block_on(storage.close());
     let audit = Command::new(&bin)
         .args(["audit", "verify", "--database", &url])

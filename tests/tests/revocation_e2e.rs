@@ -171,7 +171,7 @@ fn revoke_publish_sync_and_check_offline() {
     let cache = RevocationCache::new(&cache_dir);
     let opts = RevocationSyncOptions::default();
     match sync(&url, &anchor, &cache, now, &opts).unwrap() {
-        RevocationSyncOutcome::Updated { previous, list } => {
+        RevocationSyncOutcome::Updated { previous, list, .. } => {
             assert_eq!(previous, None);
             assert_eq!(list.list().sequence, 2);
             assert_eq!(list.list().len(), 1);

@@ -7,7 +7,9 @@
 //! - `revocation/full-verify-es256`: a full ES256 verify of one certificate, side by side, for
 //!   the ratio.
 //!
-//! The store's memory and the list's size are printed before the runs.
+//! The store's memory and the list's size are printed before the runs, and the size of the
+//! delta that brings 10,000 new revocations (`revocation::delta`), with the time to make and
+//! to apply it.
 //!
 //! `cargo bench -p vaxpass-verifier --bench revocation` (set `REVOCATION_BENCH_ENTRIES` for
 //! another size; default 10,000,000).
@@ -21,7 +23,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use vaxpass_verifier::encode::{IssueClaims, encode_hc1};
 use vaxpass_verifier::revocation::{
     CertificateHashes, Group, HashType, ListHeader, Reason, RevocationHash, RevocationListBuilder,
-    RevocationPolicy, RevocationStatus, verify,
+    RevocationPolicy, RevocationStatus, delta, verify,
 };
 use vaxpass_verifier::{Algorithm, Kid, Timestamp, TrustStore, TrustedSigner, Verifier};
 
@@ -82,15 +84,56 @@ fn revocation(c: &mut Criterion) {
         expires_at: Timestamp::from_unix_seconds(now.unix_seconds() + 86_400),
         signer_certificate_der: signer_der.clone(),
     };
-    let list = builder.build(header, None, false);
-    let signed = list
-        .sign::<std::convert::Infallible>(
+    let sign_list = |list: &vaxpass_verifier::revocation::RevocationList| {
+        list.sign::<std::convert::Infallible>(
             Algorithm::Es256,
             &Kid::from_certificate_der(&signer_der),
             |tbs| Ok(es256(&signer_key, tbs)),
         )
-        .unwrap();
-    drop(list);
+        .unwrap()
+    };
+    let list = builder.clone().build(header.clone(), None, false);
+    let signed = sign_list(&list);
+
+    // The delta of the next list: 10,000 more revocations.
+    let mut next = builder;
+    for i in 0..10_000u32 {
+        let ci = format!("URN:UVCI:01:VN:NEW{i:012}#R");
+        next.add(RevocationHash::uci(&ci), &groups[i as usize % groups.len()])
+            .unwrap();
+    }
+    let list2 = next.build(
+        ListHeader {
+            sequence: 2,
+            ..header
+        },
+        None,
+        false,
+    );
+    let signed2 = sign_list(&list2);
+    let t = std::time::Instant::now();
+    let diff = delta::ListDiff::between(&list, &list2);
+    let made = delta::make_delta(
+        1,
+        &delta::payload_sha256(&signed).unwrap(),
+        &signed2,
+        &list2,
+        &diff,
+    )
+    .unwrap();
+    let make_time = t.elapsed();
+    let t = std::time::Instant::now();
+    let rebuilt = delta::apply_delta(&signed, &made).unwrap();
+    let apply_time = t.elapsed();
+    assert_eq!(rebuilt, signed2);
+    println!(
+        "revocation delta: 10,000 new entries on {n}: {} bytes ({:.3} MB; the full list {:.1} MB), \
+         made in {make_time:.2?}, applied (rebuilding the signed list) in {apply_time:.2?}",
+        made.len(),
+        made.len() as f64 / 1e6,
+        signed2.len() as f64 / 1e6,
+    );
+    drop((list, list2, signed2, rebuilt, made, diff));
     let policy = RevocationPolicy::default();
     let store = verify(&signed, &csca_der, now, None, &policy)
         .unwrap()

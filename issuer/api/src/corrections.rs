@@ -379,7 +379,7 @@ async fn approve(
     let approved = issue::approve_and_sign(&state, staff, &reference)
         .await
         .map_err(api_error)?;
-    // The citizen's email is the notice's seam (not sent yet): nothing of it is logged.
+    // The citizen's email went to the outbox in the approval's transaction (`notices`).
     Ok(Json(match approved {
         Approved::Reissued {
             certificate,

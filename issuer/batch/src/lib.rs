@@ -40,6 +40,7 @@ use vaxpass_issuer_store as storage;
 use vaxpass_issuer_workflow as workflow;
 
 pub mod import;
+pub mod reissue;
 
 pub use import::{ImportReport, LineError, import_records, load_registry, seed};
 
@@ -65,6 +66,14 @@ pub enum BatchError {
     /// The options are out of range.
     #[error("{0}")]
     Options(&'static str),
+    /// A certificate could not be re-signed (`batch reissue`): the run stopped.
+    #[error("re-signing {uvci} failed, the run stopped: {reason}")]
+    Resign {
+        /// The certificate.
+        uvci: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How to run a batch.

@@ -454,6 +454,8 @@ impl Storage {
                 let Some(closed) = tx::first(tx, &sql, &args, correction_from_row).await? else {
                     return Err(correction_not_pending(tx, id).await);
                 };
+                // The citizen's email of the outcome, committed with it.
+                super::notices::enqueue(tx, closed.id, now).await?;
                 let action = match to {
                     CorrectionStatus::Approved => "correction.approve",
                     CorrectionStatus::Rejected => "correction.reject",

@@ -47,7 +47,7 @@ macro_rules! sqlite {
 }
 
 /// `migrations/sqlite/`, in order (a test checks this list against the directory).
-pub(crate) const SQLITE: [Migration; 8] = [
+pub(crate) const SQLITE: [Migration; 10] = [
     sqlite!(1, "storage", "0001_storage.sql"),
     sqlite!(2, "prophylaxis", "0002_prophylaxis.sql"),
     sqlite!(3, "batch", "0003_batch.sql"),
@@ -56,6 +56,8 @@ pub(crate) const SQLITE: [Migration; 8] = [
     sqlite!(6, "corrections", "0006_corrections.sql"),
     sqlite!(7, "staff accounts", "0007_staff_accounts.sql"),
     sqlite!(8, "replicas", "0008_replicas.sql"),
+    sqlite!(9, "notice outbox", "0009_notice_outbox.sql"),
+    sqlite!(10, "signature revocations", "0010_signature_revocations.sql"),
 ];
 
 /// The bookkeeping table, as sqlx created it (so that either finds the other's).

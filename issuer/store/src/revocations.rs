@@ -408,6 +408,8 @@ async fn reissue_tx(
         if approved.is_none() {
             return Err(super::corrections::correction_not_pending(tx, correction).await);
         }
+        // The citizen's email of the outcome, committed with it.
+        super::notices::enqueue(tx, correction, now).await?;
     }
     // 2. The record as it was read before signing (row-locked on PostgreSQL).
     let sql = format!(

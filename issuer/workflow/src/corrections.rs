@@ -20,8 +20,9 @@
 //!   ([`Storage::amend_and_reissue`]): a concurrent review or a crash leaves all or nothing.
 //! - [`close`] (reject, escalate), [`revoke`].
 //!
-//! Each outcome carries a [`Notice`] for the citizen (the email seam: sending is not built
-//! yet). Only the report's clinic (or an admin) may see or act on it: another clinic's report
+//! Each outcome carries a [`Notice`] for the citizen; the email itself is queued by the
+//! storage in the outcome's transaction (`notice_outbox`) and sent by the service
+//! (`vaxpass_issuer::notices`). Only the report's clinic (or an admin) may see or act on it: another clinic's report
 //! is answered as a missing one.
 
 use base64::Engine as _;
@@ -196,7 +197,7 @@ pub enum CorrectionError {
     PhotoType,
 }
 
-/// What the citizen is told (and, later, emailed).
+/// What the citizen is told (and emailed, through the storage's outbox).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     /// Where to send it (none given: nothing to send).

@@ -53,6 +53,7 @@
 //! the order the store searches.
 
 pub mod cache;
+pub mod delta;
 pub mod gateway;
 pub mod hash;
 mod store;
@@ -459,16 +460,7 @@ impl RevocationList {
         w.int(6).bytes(&self.signer_certificate_der);
         w.int(7).array(self.groups.len());
         for g in &self.groups {
-            w.map(5);
-            w.int(1).value(&Value::Unsigned(g.hash_type.code()));
-            w.int(2).text(&g.country);
-            w.int(3);
-            match &g.kid {
-                Some(kid) => w.bytes(kid.as_bytes()),
-                None => w.null(),
-            };
-            w.int(4).int(g.expires_at.unix_seconds());
-            w.int(5).value(&Value::Unsigned(g.reason.code()));
+            write_group(&mut w, g);
         }
         let mut column = Vec::with_capacity(self.hashes.len() * HASH_LEN);
         for h in &self.hashes {
@@ -582,6 +574,20 @@ impl RevocationList {
     ) -> Result<Vec<u8>, E> {
         cose::sign1(alg.cose_id(), kid.as_bytes(), &self.to_cbor(), sign)
     }
+}
+
+/// A group as the list (and a delta) writes it.
+fn write_group(w: &mut Writer, g: &Group) {
+    w.map(5);
+    w.int(1).value(&Value::Unsigned(g.hash_type.code()));
+    w.int(2).text(&g.country);
+    w.int(3);
+    match &g.kid {
+        Some(kid) => w.bytes(kid.as_bytes()),
+        None => w.null(),
+    };
+    w.int(4).int(g.expires_at.unix_seconds());
+    w.int(5).value(&Value::Unsigned(g.reason.code()));
 }
 
 fn format_text(e: &RevocationError) -> String {

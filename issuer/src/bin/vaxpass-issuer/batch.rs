@@ -34,6 +34,31 @@ pub enum BatchCommand {
     Seed(SeedArgs),
     /// Write the issued certificates as NDJSON: {"id","uvci","dose_record_id","hc1"} per line.
     Export(ExportArgs),
+    /// Re-sign every live certificate of DSC KID with the current DSC (a compromised or
+    /// withdrawn key): same UVCI and payload, new signature; the old signatures go on the
+    /// revocation list (SIGNATURE entries only). Exactly once, safe to interrupt and run again;
+    /// when none is left, DSC KID is withdrawn from the trust list (keys.toml). Exit code 0:
+    /// all re-signed; 2: error.
+    Reissue(ReissueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL")]
+    database: String,
+    /// Key directory (its `keys.toml` names the current document signer, which must not be
+    /// KID).
+    #[arg(long, env = "VAXPASS_KEYS")]
+    keys: PathBuf,
+    /// File holding the passphrase of encrypted key files.
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// The kid (base64) of the DSC whose certificates are re-signed.
+    #[arg(long, value_name = "KID")]
+    signed_by: String,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +210,7 @@ pub fn run(cmd: BatchCommand) -> Result<Outcome, BatchCliError> {
             BatchCommand::Issue(args) => issue(args).await,
             BatchCommand::Seed(args) => seed(args).await,
             BatchCommand::Export(args) => export(args).await,
+            BatchCommand::Reissue(args) => reissue(args).await,
         }
     })
 }
@@ -215,6 +241,67 @@ fn open_signer(
         )
         .map_err(keys)?;
     Ok(Arc::from(signer))
+}
+
+/// `batch reissue`.
+async fn reissue(args: ReissueArgs) -> Result<Outcome, BatchCliError> {
+    let signer = open_signer(&args.keys, args.passphrase_file.as_deref())?;
+    let storage = Storage::open(&args.database).await?;
+    let now = storage.clock().now();
+    let total = storage.live_certificates_of(&args.signed_by, now).await?;
+    let mut display = Display::new(args.run.progress, total);
+    let mut opts = options(&args.run);
+    opts.actor = Actor::System("batch-reissue".into());
+    let result =
+        batch::reissue::reissue_signed_by(&storage, &args.signed_by, &signer, &opts, &mut |p| {
+            display.update(p)
+        })
+        .await;
+    display.finish();
+    storage.close().await;
+    let report = result?;
+    println!(
+        "re-signed {} certificates of DSC {} with DSC {} in {} batches, {:.1} s, {:.0} certificates/s ({} workers); their old signatures are on the revocation list (SIGNATURE)",
+        report.resigned,
+        args.signed_by,
+        signer.kid().to_base64(),
+        report.batches,
+        report.elapsed.as_secs_f64(),
+        per_second(report.resigned, report.elapsed),
+        report.workers
+    );
+    if report.remaining > 0 {
+        println!(
+            "{} live certificates of DSC {} are left (issued meanwhile?): run the same command again",
+            report.remaining, args.signed_by
+        );
+        return Ok(Outcome::Invalid);
+    }
+    // Nothing live is signed by it any more: it leaves the trust list now.
+    let keys = |source| BatchCliError::Keys {
+        dir: args.keys.clone(),
+        source,
+    };
+    let path = args.keys.join(MANIFEST_FILE);
+    let mut manifest = Manifest::load(&path).map_err(keys)?;
+    if manifest.find(&args.signed_by).is_none() {
+        println!(
+            "DSC {} is not in {}: withdraw it from the trust list where it is listed",
+            args.signed_by,
+            path.display()
+        );
+        return Ok(Outcome::Ok);
+    }
+    manifest
+        .withdraw(&args.signed_by, Timestamp::now())
+        .map_err(|e| keys(e.into()))?;
+    manifest.save(&path).map_err(keys)?;
+    println!(
+        "DSC {} withdrawn from the trust list ({}): the next trust list signed leaves it out",
+        args.signed_by,
+        path.display()
+    );
+    Ok(Outcome::Ok)
 }
 
 fn context(signer: Arc<dyn Signer>) -> Result<IssueContext, BatchCliError> {

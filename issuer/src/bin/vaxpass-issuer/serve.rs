@@ -10,6 +10,7 @@ use clap::Args;
 use vaxpass_issuer::api;
 use vaxpass_issuer::api::records::{SubmitRequest, VaccineIn};
 use vaxpass_issuer::dates::Date;
+use vaxpass_issuer::notices::{NoticeOptions, SmtpConfig, SmtpTls};
 use vaxpass_issuer::ratelimit::{LookupLimits, Rate};
 use vaxpass_issuer::registry::RemoteRegistryConfig;
 use vaxpass_issuer::registry_csv;
@@ -166,6 +167,83 @@ pub struct ServeArgs {
     /// installed.
     #[arg(long, env = "VAXPASS_VERIFIER_DIR", value_name = "DIR")]
     verifier_dir: Option<PathBuf>,
+    /// The SMTP server that sends citizens the outcome of their correction reports. Without
+    /// it the emails are kept in the database's outbox, unsent (sent once it is given).
+    #[arg(long, env = "VAXPASS_SMTP_HOST", value_name = "HOST")]
+    smtp_host: Option<String>,
+    /// Its port (default: 25 for `none`, 587 for `starttls`, 465 for `tls`).
+    #[arg(long, env = "VAXPASS_SMTP_PORT", requires = "smtp_host")]
+    smtp_port: Option<u16>,
+    /// `starttls` (required), `tls` (SMTPS) or `none` (a relay on this host or network only).
+    #[arg(long, env = "VAXPASS_SMTP_TLS", default_value = "starttls",
+          value_parser = ["starttls", "tls", "none"])]
+    smtp_tls: String,
+    /// The sender of the emails, e.g. "vaxpass <no-reply@example.vn>" (needed with
+    /// --smtp-host).
+    #[arg(
+        long,
+        env = "VAXPASS_SMTP_FROM",
+        value_name = "MAILBOX",
+        requires = "smtp_host"
+    )]
+    smtp_from: Option<String>,
+    /// SMTP user name; the password is read from the variable VAXPASS_SMTP_PASSWORD.
+    #[arg(long, env = "VAXPASS_SMTP_USER", requires = "smtp_host")]
+    smtp_user: Option<String>,
+    /// Extra roots (PEM) trusted for the SMTP server's certificate, besides the Mozilla roots.
+    #[arg(
+        long,
+        env = "VAXPASS_SMTP_CA",
+        value_name = "PEM",
+        requires = "smtp_host"
+    )]
+    smtp_ca: Option<PathBuf>,
+    /// The name this service gives in EHLO (default: localhost).
+    #[arg(long, env = "VAXPASS_SMTP_HELLO", requires = "smtp_host")]
+    smtp_hello: Option<String>,
+    /// Seconds before an email that failed is tried again (doubling with each failure, up to
+    /// an hour).
+    #[arg(long, env = "VAXPASS_SMTP_RETRY_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    smtp_retry_secs: u64,
+}
+
+/// The citizens' emails of `serve --smtp-*`.
+fn notice_options(args: &ServeArgs) -> Result<NoticeOptions, CliError> {
+    let smtp = match &args.smtp_host {
+        None => None,
+        Some(host) => {
+            let from = args.smtp_from.clone().ok_or_else(|| {
+                CliError::Usage("--smtp-host needs --smtp-from (the emails' sender)".into())
+            })?;
+            let credentials = match &args.smtp_user {
+                Some(user) => {
+                    let password = std::env::var("VAXPASS_SMTP_PASSWORD").map_err(|_| {
+                        CliError::Usage(
+                            "--smtp-user needs the password in the variable VAXPASS_SMTP_PASSWORD"
+                                .into(),
+                        )
+                    })?;
+                    Some((user.clone(), password))
+                }
+                None => None,
+            };
+            Some(SmtpConfig {
+                host: host.clone(),
+                port: args.smtp_port,
+                tls: SmtpTls::parse(&args.smtp_tls).unwrap_or(SmtpTls::StartTls),
+                from,
+                credentials,
+                ca_file: args.smtp_ca.clone(),
+                hello_name: args.smtp_hello.clone(),
+            })
+        }
+    };
+    Ok(NoticeOptions {
+        smtp,
+        retry_min: Duration::from_secs(args.smtp_retry_secs),
+        ..NoticeOptions::default()
+    })
 }
 
 /// `serve`.
@@ -224,6 +302,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome, CliError> {
     config.rematch_every = Duration::from_secs(args.rematch_every);
     config.verifier_dir = args.verifier_dir.clone();
     config.database_wait = Duration::from_secs(args.database_wait);
+    config.notices = notice_options(&args)?;
     config.registry = RemoteRegistryConfig::from_env()
         .map_err(|e| CliError::Usage(format!("remote registry (VAXPASS_REGISTRY_*): {e}")))?;
 

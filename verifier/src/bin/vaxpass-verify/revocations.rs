@@ -155,22 +155,55 @@ pub fn run(cmd: RevocationsCommand) -> u8 {
                 Ok(outcome) => {
                     let what = match &outcome {
                         RevocationSyncOutcome::Updated {
-                            previous: Some(p), ..
-                        } => format!("updated (was sequence {p})"),
+                            previous: Some(p),
+                            delta,
+                            transferred,
+                            ..
+                        } => format!(
+                            "updated (was sequence {p}; {} of {transferred} bytes)",
+                            if *delta { "a delta" } else { "the full list" }
+                        ),
                         RevocationSyncOutcome::Updated { previous: None, .. } => {
                             "stored".to_owned()
                         }
                         RevocationSyncOutcome::NotModified { .. } => "not modified".to_owned(),
                     };
+                    let (outcome_name, delta, transferred) = match &outcome {
+                        RevocationSyncOutcome::Updated {
+                            previous,
+                            delta,
+                            transferred,
+                            ..
+                        } => (
+                            if previous.is_some() {
+                                "updated"
+                            } else {
+                                "stored"
+                            },
+                            *delta,
+                            *transferred,
+                        ),
+                        RevocationSyncOutcome::NotModified { .. } => ("not-modified", false, 0),
+                    };
                     let store = match outcome {
                         RevocationSyncOutcome::Updated { list, .. }
                         | RevocationSyncOutcome::NotModified { list } => list.into_store(),
                     };
-                    emit(
-                        &RevocationListReport::new(&cache.display().to_string(), &store, now),
-                        format,
-                        &what,
-                    );
+                    let report =
+                        RevocationListReport::new(&cache.display().to_string(), &store, now);
+                    match format {
+                        // The list's report, and what the sync did.
+                        Format::Json => match serde_json::to_value(&report) {
+                            Ok(mut json) => {
+                                json["outcome"] = outcome_name.into();
+                                json["delta"] = delta.into();
+                                json["transferred_bytes"] = transferred.into();
+                                println!("{json:#}");
+                            }
+                            Err(e) => eprintln!("error: {e}"),
+                        },
+                        Format::Human => emit(&report, format, &what),
+                    }
                     EXIT_OK
                 }
                 Err(e) => {
