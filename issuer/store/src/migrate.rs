@@ -57,7 +57,11 @@ pub(crate) const SQLITE: [Migration; 10] = [
     sqlite!(7, "staff accounts", "0007_staff_accounts.sql"),
     sqlite!(8, "replicas", "0008_replicas.sql"),
     sqlite!(9, "notice outbox", "0009_notice_outbox.sql"),
-    sqlite!(10, "signature revocations", "0010_signature_revocations.sql"),
+    sqlite!(
+        10,
+        "signature revocations",
+        "0010_signature_revocations.sql"
+    ),
 ];
 
 /// The bookkeeping table, as sqlx created it (so that either finds the other's).
